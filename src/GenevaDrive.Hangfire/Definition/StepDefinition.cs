@@ -1,0 +1,54 @@
+namespace GenevaDrive.Definition;
+
+/// <summary>How a step's run-time condition is read.</summary>
+internal enum StepConditionKind
+{
+    None,
+
+    /// <summary>The step is skipped when the condition is true.</summary>
+    SkipIf,
+
+    /// <summary>The step runs only when the condition is true (skipped otherwise).</summary>
+    OnlyIf,
+}
+
+/// <summary>One declared step, bound to the workflow instance whose <c>Define</c> declared it.</summary>
+internal sealed class StepDefinition
+{
+    public required string Name { get; init; }
+
+    public required Func<CancellationToken, Task<StepResult>> Body { get; init; }
+
+    public TimeSpan? Wait { get; init; }
+
+    public StepConditionKind ConditionKind { get; init; }
+
+    public Func<bool>? Condition { get; init; }
+
+    /// <summary>The step's own policy; <see langword="null"/> when none was given explicitly.</summary>
+    public ExceptionPolicy? ExceptionPolicy { get; init; }
+
+    public string? BeforeStep { get; init; }
+
+    public string? AfterStep { get; init; }
+
+    public required SourceLocation Source { get; init; }
+
+    /// <summary>The method that implements the step when it was given as a method group.</summary>
+    public string? MethodName { get; init; }
+
+    /// <summary>True when the condition says the step should not run now.</summary>
+    public bool ShouldSkip() => ConditionKind switch
+    {
+        StepConditionKind.SkipIf => Condition!(),
+        StepConditionKind.OnlyIf => !Condition!(),
+        _ => false,
+    };
+
+    /// <summary>Everything that must be identical between two instances of the same workflow type.</summary>
+    public string Shape =>
+        $"{Name}|wait={Wait?.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}|{ConditionKind}|" +
+        $"policy={ExceptionPolicy?.ToString() ?? "-"}|before={BeforeStep ?? "-"}|after={AfterStep ?? "-"}";
+
+    public override string ToString() => $"step '{Name}' ({Source})";
+}

@@ -1,0 +1,101 @@
+namespace GenevaDrive;
+
+/// <summary>
+/// The non-generic base of every workflow. Derive from <see cref="Workflow{THero}"/> instead.
+/// </summary>
+public abstract class Workflow
+{
+    private object? _hero;
+    private bool _heroLoaded;
+
+    private protected Workflow()
+    {
+    }
+
+    /// <summary>The id of the workflow instance this object runs a step for (0 while definitions are validated).</summary>
+    protected internal long WorkflowId { get; internal set; }
+
+    internal abstract Type HeroType { get; }
+
+    internal abstract void DefineSteps(WorkflowBuilder builder);
+
+    internal void SetHero(object? hero)
+    {
+        if (hero is not null && !HeroType.IsInstanceOfType(hero))
+        {
+            throw new ArgumentException(
+                $"The hero of workflow {GetType().Name} must be a {HeroType.FullName}, but the loader returned a {hero.GetType().FullName}.",
+                nameof(hero));
+        }
+
+        _hero = hero;
+        _heroLoaded = true;
+    }
+
+    private protected object? HeroObject => _hero;
+
+    private protected bool HeroLoaded => _heroLoaded;
+
+    /// <summary>The step is done; continue with the next step.</summary>
+    /// <returns>The completed result.</returns>
+    protected static StepResult Completed() => StepResult.Completed();
+
+    /// <summary>Cancel the workflow.</summary>
+    /// <returns>The cancel result.</returns>
+    protected static StepResult Cancel() => StepResult.Cancel();
+
+    /// <summary>Pause the workflow; resuming it runs this step again.</summary>
+    /// <returns>The pause result.</returns>
+    protected static StepResult Pause() => StepResult.Pause();
+
+    /// <summary>Skip this step and continue with the next one.</summary>
+    /// <returns>The skip result.</returns>
+    protected static StepResult Skip() => StepResult.Skip();
+
+    /// <summary>Finish the workflow now without running the remaining steps.</summary>
+    /// <returns>The finished result.</returns>
+    protected static StepResult Finished() => StepResult.Finished();
+
+    /// <summary>Run this step again, now or after <paramref name="wait"/>. Never counts toward a reattempt limit.</summary>
+    /// <param name="wait">The wait before the next attempt.</param>
+    /// <returns>The reattempt result.</returns>
+    protected static StepResult Reattempt(TimeSpan? wait = null) => StepResult.Reattempt(wait);
+}
+
+/// <summary>
+/// A durable workflow about a hero of type <typeparamref name="THero"/>. Override <see cref="Define"/> to
+/// declare the steps. The class is constructed through dependency injection for every step run, so step
+/// bodies may use injected services, <see cref="Hero"/> and instance methods directly.
+/// </summary>
+/// <typeparam name="THero">The record the workflow is about, loaded before each step.</typeparam>
+/// <remarks>
+/// <see cref="Define"/> must declare the same shape (step names, order, waits, options) on every instance:
+/// it is validated once per type at start-up and each run is checked against it. A workflow derived from
+/// another workflow calls <c>base.Define(steps)</c> first and then adds its own steps, conditions and
+/// policies; what it adds takes precedence over what the parent declared.
+/// </remarks>
+public abstract class Workflow<THero> : Workflow
+    where THero : class
+{
+    /// <summary>
+    /// The hero this workflow is about.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">
+    /// The hero is not loaded: inside <see cref="Define"/> (which must not depend on the hero), or when the
+    /// workflow may proceed without a hero and the hero was deleted (use <see cref="HeroOrDefault"/> then).
+    /// </exception>
+    protected THero Hero => HeroOrDefault ?? throw new InvalidOperationException(HeroLoaded
+        ? $"The hero of workflow {GetType().Name} #{WorkflowId} no longer exists. This workflow may proceed without its hero; read HeroOrDefault and handle null."
+        : $"The hero of workflow {GetType().Name} is not loaded yet. Read Hero inside step bodies and conditions, not in Define: the shape of Define must not depend on the hero.");
+
+    /// <summary>The hero, or <see langword="null"/> when it is not loaded or no longer exists.</summary>
+    protected THero? HeroOrDefault => (THero?)HeroObject;
+
+    internal sealed override Type HeroType => typeof(THero);
+
+    internal sealed override void DefineSteps(WorkflowBuilder builder) => Define(builder);
+
+    /// <summary>Declares the steps, conditions, policies, hooks and options of this workflow.</summary>
+    /// <param name="steps">The builder to declare with.</param>
+    protected abstract void Define(WorkflowBuilder steps);
+}

@@ -1,0 +1,70 @@
+namespace GenevaDrive.Definition;
+
+/// <summary>
+/// A validated workflow definition: ordered steps, class-level conditions and policies, hooks and
+/// options. Built from one workflow instance, so its delegates are bound to that instance; the
+/// <see cref="Shape"/> (no delegates) is what must be equal across instances of the same type.
+/// </summary>
+internal sealed class WorkflowDefinition
+{
+    public required string Name { get; init; }
+
+    public required Type WorkflowType { get; init; }
+
+    public required Type HeroType { get; init; }
+
+    public required StepCollection Steps { get; init; }
+
+    public required IReadOnlyList<CancelCondition> CancelConditions { get; init; }
+
+    /// <summary>Class-level policies in declaration order (parent's first when <c>base.Define</c> runs first).</summary>
+    public required IReadOnlyList<ClassExceptionPolicy> ExceptionPolicies { get; init; }
+
+    public required StepHooks Hooks { get; init; }
+
+    public required bool MayProceedWithoutHero { get; init; }
+
+    public required string Queue { get; init; }
+
+    public required string Shape { get; init; }
+
+    /// <summary>
+    /// The policy for an exception thrown by <paramref name="step"/> (or its conditions):
+    /// the step's explicit policy; else the most recently declared matching specific class-level policy;
+    /// else the most recently declared blanket class-level policy; else <see cref="ExceptionPolicy.Pause"/>.
+    /// </summary>
+    public ExceptionPolicy ResolveExceptionPolicy(StepDefinition? step, Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        if (step?.ExceptionPolicy is { } explicitPolicy)
+        {
+            return explicitPolicy;
+        }
+
+        for (var i = ExceptionPolicies.Count - 1; i >= 0; i--)
+        {
+            var candidate = ExceptionPolicies[i];
+            if (!candidate.IsBlanket && candidate.Matches(exception))
+            {
+                return candidate.Policy;
+            }
+        }
+
+        for (var i = ExceptionPolicies.Count - 1; i >= 0; i--)
+        {
+            if (ExceptionPolicies[i].IsBlanket)
+            {
+                return ExceptionPolicies[i].Policy;
+            }
+        }
+
+        return ExceptionPolicy.Pause;
+    }
+
+    /// <summary>The step with <paramref name="name"/>, or <see cref="StepNotDefinedException"/>.</summary>
+    public StepDefinition GetStep(string name) =>
+        Steps.Find(name) ?? throw new StepNotDefinedException(Name, name, Steps.Names);
+
+    /// <summary>True when any cancel condition holds (checked in declaration order, stopping at the first).</summary>
+    public bool ShouldCancel() => CancelConditions.Any(c => c.Condition());
+}

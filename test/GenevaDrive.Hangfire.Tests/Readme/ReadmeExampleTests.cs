@@ -1,0 +1,71 @@
+using GenevaDrive.Definition;
+using Microsoft.Extensions.DependencyInjection;
+using Moq;
+
+namespace GenevaDrive.Tests.Readme;
+
+public sealed class ReadmeExampleTests
+{
+    private static string FindRepositoryFile(string relativePath)
+    {
+        for (var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, relativePath);
+            if (File.Exists(candidate) && File.Exists(Path.Combine(dir.FullName, "GenevaDrive.Hangfire.sln")))
+            {
+                return candidate;
+            }
+        }
+
+        throw new FileNotFoundException($"Could not find {relativePath} above {TestContext.CurrentContext.TestDirectory}.");
+    }
+
+    private static string Normalize(string text) =>
+        string.Join("\n", text.Replace("\r", string.Empty, StringComparison.Ordinal).Split('\n').Select(l => l.TrimEnd())).Trim();
+
+    [Test]
+    public void ReadmeExample_IsTheCompiledExample()
+    {
+        var source = File.ReadAllText(FindRepositoryFile("test/GenevaDrive.Hangfire.Tests/Readme/SignupWorkflow.cs"));
+        var begin = source.IndexOf("// README:BEGIN", StringComparison.Ordinal) + "// README:BEGIN".Length;
+        var end = source.IndexOf("// README:END", StringComparison.Ordinal);
+        var example = Normalize(source[begin..end]);
+        var readme = Normalize(File.ReadAllText(FindRepositoryFile("README.md")));
+
+        Assert.That(readme, Does.Contain(example), "README.md must contain the SignupWorkflow example exactly as compiled in the tests.");
+    }
+
+    [Test]
+    public async Task ReadmeExample_ValidatesAndRunsItsSteps()
+    {
+        var mailer = new Mock<IMailer>();
+        var services = new ServiceCollection().AddSingleton(mailer.Object).BuildServiceProvider();
+        var registry = new WorkflowRegistry();
+        registry.Register(typeof(SignupWorkflow));
+        registry.ValidateAll(services);
+        var workflow = ActivatorUtilities.CreateInstance<SignupWorkflow>(services);
+        var user = new User("42", "ada@example.com", IsDeactivated: false, HasCompletedSetup: true);
+        workflow.SetHero(user);
+
+        var definition = registry.BindTo(workflow);
+        await definition.GetStep("send_welcome_email").Body(CancellationToken.None);
+        var reminder = await definition.GetStep("send_reminder").Body(CancellationToken.None);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(definition.Name, Is.EqualTo("signup"));
+            Assert.That(definition.Steps.Names, Is.EqualTo(new[]
+            {
+                "send_welcome_email", "send_reminder", "send_tip_1", "send_tip_2", "send_tip_3", "CompleteOnboardingAsync",
+            }));
+            Assert.That(definition.GetStep("send_tip_2").Wait, Is.EqualTo(TimeSpan.FromDays(2)));
+            Assert.That(definition.GetStep("send_tip_2").ShouldSkip(), Is.True);
+            Assert.That(reminder.Kind, Is.EqualTo(StepResultKind.Skip));
+            Assert.That(definition.ShouldCancel(), Is.False);
+            Assert.That(definition.ResolveExceptionPolicy(definition.GetStep("send_tip_1"), new TimeoutException()).Action,
+                Is.EqualTo(ExceptionAction.Reattempt));
+        });
+        mailer.Verify(m => m.SendWelcomeAsync(user, It.IsAny<CancellationToken>()), Times.Once);
+        mailer.Verify(m => m.SendReminderAsync(It.IsAny<User>(), It.IsAny<CancellationToken>()), Times.Never);
+    }
+}

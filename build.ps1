@@ -86,7 +86,7 @@ function Write-TestSummary([string] $ResultsDir) {
     foreach ($trx in Get-ChildItem $ResultsDir -Filter '*.trx' -Recurse -ErrorAction SilentlyContinue) {
         $counters = ([xml](Get-Content -Raw $trx.FullName)).TestRun.ResultSummary.Counters
         $passed += [int]$counters.passed; $failed += [int]$counters.failed + [int]$counters.error
-        $skipped += [int]$counters.notExecuted
+        $skipped += [int]$counters.total - [int]$counters.executed
     }
     Write-Host "Tests: $passed passed, $failed failed, $skipped skipped"
 }

@@ -1,0 +1,179 @@
+using System.Data.Common;
+using Dapper;
+using GenevaDrive.Storage;
+using Npgsql;
+
+namespace GenevaDrive.PostgreSql;
+
+/// <summary>
+/// PostgreSQL: every SQL statement of the PostgreSQL storage. Rows are locked with
+/// <c>SELECT … FOR UPDATE</c>; identifiers are quoted PascalCase inside a validated schema.
+/// </summary>
+internal sealed class PostgreSqlDialect : SqlDialect
+{
+    /// <summary>The advisory lock key that serializes installers ("GenevaDr" in ASCII).</summary>
+    private const long InstallLockKey = 0x47656E6576614472;
+
+    private const string WorkflowColumns =
+        "\"Id\", \"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", " +
+        "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\"";
+
+    private const string ExecutionColumns =
+        "\"Id\", \"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"CompletedAt\", " +
+        "\"FailedAt\", \"CanceledAt\", \"SkippedAt\", \"FinishedAt\", \"ErrorClassName\", \"ErrorMessage\", \"ErrorBacktrace\", " +
+        "\"JobId\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\"";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly string _schema;
+
+    public PostgreSqlDialect(string connectionString, PostgreSqlWorkflowStorageOptions options)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        _schema = SqlIdentifier.ValidateSchemaName(options.SchemaName, nameof(options.SchemaName));
+        _dataSource = NpgsqlDataSource.Create(connectionString);
+        Sql = BuildStatements(_schema);
+    }
+
+    public override string Name => "PostgreSQL";
+
+    public override StorageStatements Sql { get; }
+
+    public string SchemaName => _schema;
+
+    public override DbConnection CreateConnection() => _dataSource.CreateConnection();
+
+    public override bool IsUniqueViolation(Exception exception) =>
+        exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+
+    // One array parameter carries the ids, so the batch is not bounded by a parameter limit.
+    public override int MaxBatchSize => 50_000;
+
+    internal static string[] Preamble(string schema) =>
+    [
+        $"CREATE SCHEMA IF NOT EXISTS \"{schema}\";",
+        $"CREATE TABLE IF NOT EXISTS \"{schema}\".\"SchemaVersion\" (\"Id\" integer NOT NULL PRIMARY KEY, \"Version\" integer NOT NULL);",
+    ];
+
+    internal static string RecordVersion(string schema, string version) =>
+        $"INSERT INTO \"{schema}\".\"SchemaVersion\" (\"Id\", \"Version\") VALUES (1, {version}) " +
+        "ON CONFLICT (\"Id\") DO UPDATE SET \"Version\" = EXCLUDED.\"Version\";";
+
+    internal static SchemaScript LoadScript(string schema) =>
+        SchemaScript.Load(typeof(PostgreSqlDialect).Assembly, "GenevaDrive.PostgreSql.Install.sql",
+            new Dictionary<string, string> { ["{S}"] = schema });
+
+    public override Task InstallSchemaAsync(CancellationToken ct) => InstallSchemaAsync(null, ct);
+
+    /// <summary>Installs migrations up to <paramref name="upToVersion"/> (all when null); used by upgrade tests.</summary>
+    internal async Task InstallSchemaAsync(int? upToVersion, CancellationToken ct)
+    {
+        var script = LoadScript(_schema);
+        await using var connection = await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await connection.ExecuteAsync("SELECT pg_advisory_xact_lock(@key);", new { key = InstallLockKey }, tx).ConfigureAwait(false);
+        foreach (var statement in Preamble(_schema))
+        {
+            await connection.ExecuteAsync(statement, transaction: tx).ConfigureAwait(false);
+        }
+
+        var current = await connection.ExecuteScalarAsync<int?>(
+            $"SELECT \"Version\" FROM \"{_schema}\".\"SchemaVersion\" WHERE \"Id\" = 1;", transaction: tx).ConfigureAwait(false) ?? 0;
+        foreach (var (version, statements) in script.Migrations)
+        {
+            if (version <= current || version > (upToVersion ?? int.MaxValue))
+            {
+                continue;
+            }
+
+            foreach (var statement in statements)
+            {
+                await connection.ExecuteAsync(statement, transaction: tx).ConfigureAwait(false);
+            }
+
+            await connection.ExecuteAsync(RecordVersion(_schema, "@version"), new { version }, tx).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The schema version recorded in the database (0 when not installed).</summary>
+    internal async Task<int> GetSchemaVersionAsync()
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+        var table = await connection.ExecuteScalarAsync<string?>("SELECT to_regclass(@name)::text;",
+            new { name = $"\"{_schema}\".\"SchemaVersion\"" }).ConfigureAwait(false);
+        return table is null
+            ? 0
+            : await connection.ExecuteScalarAsync<int>($"SELECT \"Version\" FROM \"{_schema}\".\"SchemaVersion\" WHERE \"Id\" = 1;")
+                .ConfigureAwait(false);
+    }
+
+    private static StorageStatements BuildStatements(string s)
+    {
+        var workflows = $"\"{s}\".\"Workflows\"";
+        var executions = $"\"{s}\".\"StepExecutions\"";
+        return new StorageStatements
+        {
+            InsertWorkflow =
+                $"INSERT INTO {workflows} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", " +
+                "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\") VALUES (@Type, @HeroType, @HeroId, @State, @CurrentStepName, " +
+                "@NextStepName, @AllowMultiple, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt) RETURNING \"Id\";",
+            InsertStepExecution =
+                $"INSERT INTO {executions} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", " +
+                "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\") VALUES (@WorkflowId, @StepName, " +
+                "@State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, @CreatedAt, " +
+                "@UpdatedAt) RETURNING \"Id\";",
+            SelectWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id;",
+            LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id FOR UPDATE;",
+            SelectStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WHERE \"Id\" = @Id;",
+            LockStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WHERE \"Id\" = @Id FOR UPDATE;",
+            LockActiveStepExecution =
+                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"State\" IN ('scheduled', 'in_progress') FOR UPDATE;",
+            SelectActiveStepExecution =
+                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"State\" IN ('scheduled', 'in_progress');",
+            UpdateWorkflow =
+                $"UPDATE {workflows} SET \"State\" = @State, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, " +
+                "\"StartedAt\" = @StartedAt, \"TransitionedAt\" = @TransitionedAt, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;",
+            UpdateStepExecution =
+                $"UPDATE {executions} SET \"State\" = @State, \"Outcome\" = @Outcome, \"ScheduledFor\" = @ScheduledFor, \"StartedAt\" = @StartedAt, " +
+                "\"CompletedAt\" = @CompletedAt, \"FailedAt\" = @FailedAt, \"CanceledAt\" = @CanceledAt, \"SkippedAt\" = @SkippedAt, " +
+                "\"FinishedAt\" = @FinishedAt, \"ErrorClassName\" = @ErrorClassName, \"ErrorMessage\" = @ErrorMessage, " +
+                "\"ErrorBacktrace\" = @ErrorBacktrace, \"JobId\" = @JobId, \"LeaseToken\" = @LeaseToken, \"HeartbeatAt\" = @HeartbeatAt, " +
+                "\"LeaseExpiresAt\" = @LeaseExpiresAt, \"Metadata\" = @Metadata, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;",
+            SetStepExecutionJobId =
+                $"UPDATE {executions} SET \"JobId\" = @JobId, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';",
+            Heartbeat =
+                $"UPDATE {executions} SET \"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now " +
+                "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;",
+            SelectLatestStepExecutionId = $"SELECT MAX(\"Id\") FROM {executions} WHERE \"WorkflowId\" = @WorkflowId;",
+            SelectOngoingWorkflowId =
+                $"SELECT \"Id\" FROM {workflows} WHERE \"Type\" = @Type AND \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId " +
+                "AND \"State\" IN ('ready', 'performing', 'paused') AND NOT \"AllowMultiple\" LIMIT 1;",
+            SelectReattemptMetadataSinceLastSuccess =
+                $"SELECT \"Metadata\" FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName " +
+                "AND \"Outcome\" = 'reattempted' AND \"Id\" > COALESCE((SELECT MAX(\"Id\") FROM " + executions +
+                " WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName AND \"Outcome\" IN ('success', 'skipped')), 0);",
+            SelectWorkflowsPage =
+                $"SELECT {WorkflowColumns} FROM {workflows} WHERE (@State::text IS NULL OR \"State\" = @State) " +
+                "AND (@Type::text IS NULL OR \"Type\" = @Type) ORDER BY \"Id\" DESC LIMIT @Limit OFFSET @Offset;",
+            CountWorkflows =
+                $"SELECT COUNT(*) FROM {workflows} WHERE (@State::text IS NULL OR \"State\" = @State) AND (@Type::text IS NULL OR \"Type\" = @Type);",
+            SelectWorkflowsByHero =
+                $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId ORDER BY \"Id\";",
+            SelectStepExecutionHistory =
+                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"CreatedAt\", \"Id\";",
+            CountWorkflowsByState = $"SELECT \"State\", COUNT(*) AS \"Count\" FROM {workflows} GROUP BY \"State\";",
+            SelectDueScheduledStepExecutions =
+                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"State\" = 'scheduled' AND \"ScheduledFor\" <= @Cutoff " +
+                "ORDER BY \"ScheduledFor\", \"Id\" LIMIT @Limit;",
+            SelectExpiredLeases =
+                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"State\" = 'in_progress' AND \"LeaseExpiresAt\" < @Now " +
+                "ORDER BY \"LeaseExpiresAt\", \"Id\" LIMIT @Limit;",
+            SelectEndedWorkflowIds =
+                $"SELECT \"Id\" FROM {workflows} WHERE \"State\" IN ('finished', 'canceled') AND \"TransitionedAt\" < @Cutoff " +
+                "ORDER BY \"Id\" LIMIT @Limit;",
+            DeleteStepExecutionsOfWorkflows = $"DELETE FROM {executions} WHERE \"WorkflowId\" = ANY(@Ids);",
+            DeleteWorkflows = $"DELETE FROM {workflows} WHERE \"Id\" = ANY(@Ids);",
+        };
+    }
+}

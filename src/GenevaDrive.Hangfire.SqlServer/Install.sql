@@ -1,0 +1,78 @@
+-- GenevaDrive.Hangfire schema for SQL Server. {S} is the validated schema name.
+-- Migrations only add. The installer runs those above the recorded version in one transaction,
+-- holding an exclusive application lock so concurrent installers wait for each other.
+
+-- @migration 1
+IF OBJECT_ID(N'[{S}].[Workflows]', N'U') IS NULL
+CREATE TABLE [{S}].[Workflows] (
+    [Id] bigint IDENTITY(1, 1) NOT NULL CONSTRAINT [PK_{S}_Workflows] PRIMARY KEY CLUSTERED,
+    [Type] nvarchar(200) NOT NULL,
+    [HeroType] nvarchar(200) NOT NULL,
+    [HeroId] nvarchar(200) NOT NULL,
+    [State] varchar(20) NOT NULL,
+    [CurrentStepName] nvarchar(200) NULL,
+    [NextStepName] nvarchar(200) NULL,
+    [AllowMultiple] bit NOT NULL CONSTRAINT [DF_{S}_Workflows_AllowMultiple] DEFAULT (0),
+    [CreatedAt] datetime2(7) NOT NULL,
+    [UpdatedAt] datetime2(7) NOT NULL,
+    [StartedAt] datetime2(7) NULL,
+    [TransitionedAt] datetime2(7) NULL
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'UX_Workflows_Ongoing' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
+CREATE UNIQUE NONCLUSTERED INDEX [UX_Workflows_Ongoing] ON [{S}].[Workflows] ([Type], [HeroType], [HeroId])
+    WHERE [State] IN ('ready', 'performing', 'paused') AND [AllowMultiple] = 0;
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Workflows_State_TransitionedAt' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
+CREATE NONCLUSTERED INDEX [IX_Workflows_State_TransitionedAt] ON [{S}].[Workflows] ([State], [TransitionedAt]);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Workflows_Hero' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
+CREATE NONCLUSTERED INDEX [IX_Workflows_Hero] ON [{S}].[Workflows] ([HeroType], [HeroId]);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Workflows_Type' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
+CREATE NONCLUSTERED INDEX [IX_Workflows_Type] ON [{S}].[Workflows] ([Type]);
+GO
+IF OBJECT_ID(N'[{S}].[StepExecutions]', N'U') IS NULL
+CREATE TABLE [{S}].[StepExecutions] (
+    [Id] bigint IDENTITY(1, 1) NOT NULL CONSTRAINT [PK_{S}_StepExecutions] PRIMARY KEY CLUSTERED,
+    [WorkflowId] bigint NOT NULL CONSTRAINT [FK_{S}_StepExecutions_Workflows]
+        FOREIGN KEY REFERENCES [{S}].[Workflows] ([Id]) ON DELETE CASCADE,
+    [StepName] nvarchar(200) NOT NULL,
+    [State] varchar(20) NOT NULL,
+    [Outcome] varchar(20) NULL,
+    [ScheduledFor] datetime2(7) NOT NULL,
+    [StartedAt] datetime2(7) NULL,
+    [CompletedAt] datetime2(7) NULL,
+    [FailedAt] datetime2(7) NULL,
+    [CanceledAt] datetime2(7) NULL,
+    [SkippedAt] datetime2(7) NULL,
+    [FinishedAt] datetime2(7) NULL,
+    [ErrorClassName] nvarchar(400) NULL,
+    [ErrorMessage] nvarchar(max) NULL,
+    [ErrorBacktrace] nvarchar(max) NULL,
+    [JobId] nvarchar(100) NULL,
+    [Metadata] nvarchar(max) NULL,
+    [CreatedAt] datetime2(7) NOT NULL,
+    [UpdatedAt] datetime2(7) NOT NULL
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'UX_StepExecutions_Active' AND object_id = OBJECT_ID(N'[{S}].[StepExecutions]'))
+CREATE UNIQUE NONCLUSTERED INDEX [UX_StepExecutions_Active] ON [{S}].[StepExecutions] ([WorkflowId])
+    WHERE [State] IN ('scheduled', 'in_progress');
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_StepExecutions_State_ScheduledFor' AND object_id = OBJECT_ID(N'[{S}].[StepExecutions]'))
+CREATE NONCLUSTERED INDEX [IX_StepExecutions_State_ScheduledFor] ON [{S}].[StepExecutions] ([State], [ScheduledFor]);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_StepExecutions_WorkflowId_CreatedAt' AND object_id = OBJECT_ID(N'[{S}].[StepExecutions]'))
+CREATE NONCLUSTERED INDEX [IX_StepExecutions_WorkflowId_CreatedAt] ON [{S}].[StepExecutions] ([WorkflowId], [CreatedAt]);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_StepExecutions_WorkflowId_State' AND object_id = OBJECT_ID(N'[{S}].[StepExecutions]'))
+CREATE NONCLUSTERED INDEX [IX_StepExecutions_WorkflowId_State] ON [{S}].[StepExecutions] ([WorkflowId], [State]);
+
+-- @migration 2
+-- Leases: the owner token and heartbeat of an in-progress attempt.
+IF COL_LENGTH(N'[{S}].[StepExecutions]', N'LeaseToken') IS NULL
+ALTER TABLE [{S}].[StepExecutions] ADD [LeaseToken] varchar(64) NULL, [HeartbeatAt] datetime2(7) NULL, [LeaseExpiresAt] datetime2(7) NULL;
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_StepExecutions_State_LeaseExpiresAt' AND object_id = OBJECT_ID(N'[{S}].[StepExecutions]'))
+CREATE NONCLUSTERED INDEX [IX_StepExecutions_State_LeaseExpiresAt] ON [{S}].[StepExecutions] ([State], [LeaseExpiresAt]);

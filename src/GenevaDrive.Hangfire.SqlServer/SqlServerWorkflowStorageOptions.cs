@@ -1,0 +1,26 @@
+using GenevaDrive.Storage;
+
+namespace GenevaDrive;
+
+/// <summary>Options of the SQL Server workflow storage.</summary>
+public sealed class SqlServerWorkflowStorageOptions
+{
+    private string _schemaName = "GenevaDrive";
+
+    /// <summary>
+    /// The schema holding the workflow tables (letters, digits and underscores, starting with a letter or underscore).
+    /// <value>The default value is <c>GenevaDrive</c>.</value>
+    /// </summary>
+    /// <exception cref="ArgumentException">The name contains other characters.</exception>
+    public string SchemaName
+    {
+        get => _schemaName;
+        set => _schemaName = SqlIdentifier.ValidateSchemaName(value, nameof(SchemaName));
+    }
+
+    /// <summary>
+    /// Whether the schema is created or upgraded when the storage starts.
+    /// <value>The default value is <see langword="true"/>.</value>
+    /// </summary>
+    public bool PrepareSchemaIfNecessary { get; set; } = true;
+}

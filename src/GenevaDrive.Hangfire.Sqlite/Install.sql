@@ -1,0 +1,68 @@
+-- GenevaDrive.Hangfire schema for SQLite. {P} is the validated table prefix.
+-- Migrations only add. The installer runs those above the recorded version in one IMMEDIATE transaction.
+
+-- @migration 1
+CREATE TABLE IF NOT EXISTS "{P}Workflows" (
+    "Id" INTEGER PRIMARY KEY AUTOINCREMENT,
+    "Type" TEXT NOT NULL,
+    "HeroType" TEXT NOT NULL,
+    "HeroId" TEXT NOT NULL,
+    "State" TEXT NOT NULL,
+    "CurrentStepName" TEXT NULL,
+    "NextStepName" TEXT NULL,
+    "AllowMultiple" INTEGER NOT NULL DEFAULT 0,
+    "CreatedAt" TEXT NOT NULL,
+    "UpdatedAt" TEXT NOT NULL,
+    "StartedAt" TEXT NULL,
+    "TransitionedAt" TEXT NULL
+);
+GO
+CREATE UNIQUE INDEX IF NOT EXISTS "UX_{P}Workflows_Ongoing" ON "{P}Workflows" ("Type", "HeroType", "HeroId")
+    WHERE "State" IN ('ready', 'performing', 'paused') AND "AllowMultiple" = 0;
+GO
+CREATE INDEX IF NOT EXISTS "IX_{P}Workflows_State_TransitionedAt" ON "{P}Workflows" ("State", "TransitionedAt");
+GO
+CREATE INDEX IF NOT EXISTS "IX_{P}Workflows_Hero" ON "{P}Workflows" ("HeroType", "HeroId");
+GO
+CREATE INDEX IF NOT EXISTS "IX_{P}Workflows_Type" ON "{P}Workflows" ("Type");
+GO
+CREATE TABLE IF NOT EXISTS "{P}StepExecutions" (
+    "Id" INTEGER PRIMARY KEY AUTOINCREMENT,
+    "WorkflowId" INTEGER NOT NULL REFERENCES "{P}Workflows" ("Id") ON DELETE CASCADE,
+    "StepName" TEXT NOT NULL,
+    "State" TEXT NOT NULL,
+    "Outcome" TEXT NULL,
+    "ScheduledFor" TEXT NOT NULL,
+    "StartedAt" TEXT NULL,
+    "CompletedAt" TEXT NULL,
+    "FailedAt" TEXT NULL,
+    "CanceledAt" TEXT NULL,
+    "SkippedAt" TEXT NULL,
+    "FinishedAt" TEXT NULL,
+    "ErrorClassName" TEXT NULL,
+    "ErrorMessage" TEXT NULL,
+    "ErrorBacktrace" TEXT NULL,
+    "JobId" TEXT NULL,
+    "Metadata" TEXT NULL,
+    "CreatedAt" TEXT NOT NULL,
+    "UpdatedAt" TEXT NOT NULL
+);
+GO
+CREATE UNIQUE INDEX IF NOT EXISTS "UX_{P}StepExecutions_Active" ON "{P}StepExecutions" ("WorkflowId")
+    WHERE "State" IN ('scheduled', 'in_progress');
+GO
+CREATE INDEX IF NOT EXISTS "IX_{P}StepExecutions_State_ScheduledFor" ON "{P}StepExecutions" ("State", "ScheduledFor");
+GO
+CREATE INDEX IF NOT EXISTS "IX_{P}StepExecutions_WorkflowId_CreatedAt" ON "{P}StepExecutions" ("WorkflowId", "CreatedAt");
+GO
+CREATE INDEX IF NOT EXISTS "IX_{P}StepExecutions_WorkflowId_State" ON "{P}StepExecutions" ("WorkflowId", "State");
+
+-- @migration 2
+-- Leases: the owner token and heartbeat of an in-progress attempt.
+ALTER TABLE "{P}StepExecutions" ADD COLUMN "LeaseToken" TEXT NULL;
+GO
+ALTER TABLE "{P}StepExecutions" ADD COLUMN "HeartbeatAt" TEXT NULL;
+GO
+ALTER TABLE "{P}StepExecutions" ADD COLUMN "LeaseExpiresAt" TEXT NULL;
+GO
+CREATE INDEX IF NOT EXISTS "IX_{P}StepExecutions_State_LeaseExpiresAt" ON "{P}StepExecutions" ("State", "LeaseExpiresAt");

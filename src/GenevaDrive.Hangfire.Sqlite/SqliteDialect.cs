@@ -1,0 +1,182 @@
+using System.Data.Common;
+using Dapper;
+using GenevaDrive.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace GenevaDrive.Sqlite;
+
+/// <summary>
+/// SQLite: every SQL statement of the SQLite storage. Writers serialize on the database write lock,
+/// taken at the start of each transaction (<c>BEGIN IMMEDIATE</c>), so the plain SELECTs inside a
+/// transaction already see and hold a stable state. Files use WAL so readers never block the writer.
+/// </summary>
+internal sealed class SqliteDialect : SqlDialect
+{
+    private const string WorkflowColumns =
+        "\"Id\", \"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", " +
+        "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\"";
+
+    private const string ExecutionColumns =
+        "\"Id\", \"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"CompletedAt\", " +
+        "\"FailedAt\", \"CanceledAt\", \"SkippedAt\", \"FinishedAt\", \"ErrorClassName\", \"ErrorMessage\", \"ErrorBacktrace\", " +
+        "\"JobId\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\"";
+
+    private readonly string _connectionString;
+    private readonly string _prefix;
+
+    public SqliteDialect(string connectionString, SqliteWorkflowStorageOptions options)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        var builder = new SqliteConnectionStringBuilder(connectionString);
+        if (builder.DefaultTimeout < 30)
+        {
+            // Concurrent writers wait for the write lock instead of failing with SQLITE_BUSY.
+            builder.DefaultTimeout = 30;
+        }
+
+        _connectionString = builder.ToString();
+        _prefix = SqlIdentifier.ValidateTablePrefix(options.TablePrefix, nameof(options.TablePrefix));
+        Sql = BuildStatements(_prefix);
+    }
+
+    public override string Name => "SQLite";
+
+    public override StorageStatements Sql { get; }
+
+    public string TablePrefix => _prefix;
+
+    public override DbConnection CreateConnection() => new SqliteConnection(_connectionString);
+
+    public override Task<DbTransaction> BeginTransactionAsync(DbConnection connection, CancellationToken ct) =>
+        Task.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: false));
+
+    public override bool IsUniqueViolation(Exception exception) =>
+        exception is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 };
+
+    // SQLite's limit on host parameters is 32766; stay far below.
+    public override int MaxBatchSize => 5000;
+
+    internal static string CreateVersionTable(string prefix) =>
+        $"CREATE TABLE IF NOT EXISTS \"{prefix}SchemaVersion\" (\"Id\" INTEGER NOT NULL PRIMARY KEY, \"Version\" INTEGER NOT NULL);";
+
+    internal static SchemaScript LoadScript(string prefix) =>
+        SchemaScript.Load(typeof(SqliteDialect).Assembly, "GenevaDrive.Sqlite.Install.sql",
+            new Dictionary<string, string> { ["{P}"] = prefix });
+
+    public override Task InstallSchemaAsync(CancellationToken ct) => InstallSchemaAsync(null, ct);
+
+    /// <summary>Installs migrations up to <paramref name="upToVersion"/> (all when null); used by upgrade tests.</summary>
+    internal async Task InstallSchemaAsync(int? upToVersion, CancellationToken ct)
+    {
+        var script = LoadScript(_prefix);
+        await using var connection = (SqliteConnection)CreateConnection();
+        await connection.OpenAsync(ct).ConfigureAwait(false);
+        // WAL lets readers run beside the single writer; it is a property of the file and persists.
+        await connection.ExecuteAsync("PRAGMA journal_mode = WAL;").ConfigureAwait(false);
+        await using var tx = connection.BeginTransaction(deferred: false);
+        await connection.ExecuteAsync(CreateVersionTable(_prefix), transaction: tx).ConfigureAwait(false);
+        var current = await connection.ExecuteScalarAsync<int?>(
+            $"SELECT \"Version\" FROM \"{_prefix}SchemaVersion\" WHERE \"Id\" = 1;", transaction: tx).ConfigureAwait(false) ?? 0;
+        foreach (var (version, statements) in script.Migrations)
+        {
+            if (version <= current || version > (upToVersion ?? int.MaxValue))
+            {
+                continue;
+            }
+
+            foreach (var statement in statements)
+            {
+                await connection.ExecuteAsync(statement, transaction: tx).ConfigureAwait(false);
+            }
+
+            await connection.ExecuteAsync(
+                $"INSERT OR REPLACE INTO \"{_prefix}SchemaVersion\" (\"Id\", \"Version\") VALUES (1, @version);",
+                new { version }, tx).ConfigureAwait(false);
+        }
+
+        tx.Commit();
+    }
+
+    /// <summary>The schema version recorded in the database (0 when not installed).</summary>
+    internal async Task<int> GetSchemaVersionAsync()
+    {
+        await using var connection = CreateConnection();
+        await connection.OpenAsync().ConfigureAwait(false);
+        var exists = await connection.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = @name;", new { name = _prefix + "SchemaVersion" })
+            .ConfigureAwait(false);
+        return exists == 0
+            ? 0
+            : await connection.ExecuteScalarAsync<int>($"SELECT \"Version\" FROM \"{_prefix}SchemaVersion\" WHERE \"Id\" = 1;")
+                .ConfigureAwait(false);
+    }
+
+    private static StorageStatements BuildStatements(string p)
+    {
+        var workflows = $"\"{p}Workflows\"";
+        var executions = $"\"{p}StepExecutions\"";
+        return new StorageStatements
+        {
+            InsertWorkflow =
+                $"INSERT INTO {workflows} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", " +
+                "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\") VALUES (@Type, @HeroType, @HeroId, @State, @CurrentStepName, " +
+                "@NextStepName, @AllowMultiple, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt) RETURNING \"Id\";",
+            InsertStepExecution =
+                $"INSERT INTO {executions} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", " +
+                "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\") VALUES (@WorkflowId, @StepName, " +
+                "@State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, @CreatedAt, " +
+                "@UpdatedAt) RETURNING \"Id\";",
+            SelectWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id;",
+            LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id;",
+            SelectStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WHERE \"Id\" = @Id;",
+            LockStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WHERE \"Id\" = @Id;",
+            LockActiveStepExecution =
+                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"State\" IN ('scheduled', 'in_progress');",
+            SelectActiveStepExecution =
+                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"State\" IN ('scheduled', 'in_progress');",
+            UpdateWorkflow =
+                $"UPDATE {workflows} SET \"State\" = @State, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, " +
+                "\"StartedAt\" = @StartedAt, \"TransitionedAt\" = @TransitionedAt, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;",
+            UpdateStepExecution =
+                $"UPDATE {executions} SET \"State\" = @State, \"Outcome\" = @Outcome, \"ScheduledFor\" = @ScheduledFor, \"StartedAt\" = @StartedAt, " +
+                "\"CompletedAt\" = @CompletedAt, \"FailedAt\" = @FailedAt, \"CanceledAt\" = @CanceledAt, \"SkippedAt\" = @SkippedAt, " +
+                "\"FinishedAt\" = @FinishedAt, \"ErrorClassName\" = @ErrorClassName, \"ErrorMessage\" = @ErrorMessage, " +
+                "\"ErrorBacktrace\" = @ErrorBacktrace, \"JobId\" = @JobId, \"LeaseToken\" = @LeaseToken, \"HeartbeatAt\" = @HeartbeatAt, " +
+                "\"LeaseExpiresAt\" = @LeaseExpiresAt, \"Metadata\" = @Metadata, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;",
+            SetStepExecutionJobId =
+                $"UPDATE {executions} SET \"JobId\" = @JobId, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';",
+            Heartbeat =
+                $"UPDATE {executions} SET \"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now " +
+                "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;",
+            SelectLatestStepExecutionId = $"SELECT MAX(\"Id\") FROM {executions} WHERE \"WorkflowId\" = @WorkflowId;",
+            SelectOngoingWorkflowId =
+                $"SELECT \"Id\" FROM {workflows} WHERE \"Type\" = @Type AND \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId " +
+                "AND \"State\" IN ('ready', 'performing', 'paused') AND \"AllowMultiple\" = 0 LIMIT 1;",
+            SelectReattemptMetadataSinceLastSuccess =
+                $"SELECT \"Metadata\" FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName " +
+                "AND \"Outcome\" = 'reattempted' AND \"Id\" > COALESCE((SELECT MAX(\"Id\") FROM " + executions +
+                " WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName AND \"Outcome\" IN ('success', 'skipped')), 0);",
+            SelectWorkflowsPage =
+                $"SELECT {WorkflowColumns} FROM {workflows} WHERE (@State IS NULL OR \"State\" = @State) AND (@Type IS NULL OR \"Type\" = @Type) " +
+                "ORDER BY \"Id\" DESC LIMIT @Limit OFFSET @Offset;",
+            CountWorkflows =
+                $"SELECT COUNT(*) FROM {workflows} WHERE (@State IS NULL OR \"State\" = @State) AND (@Type IS NULL OR \"Type\" = @Type);",
+            SelectWorkflowsByHero =
+                $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId ORDER BY \"Id\";",
+            SelectStepExecutionHistory =
+                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"CreatedAt\", \"Id\";",
+            CountWorkflowsByState = $"SELECT \"State\", COUNT(*) AS \"Count\" FROM {workflows} GROUP BY \"State\";",
+            SelectDueScheduledStepExecutions =
+                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"State\" = 'scheduled' AND \"ScheduledFor\" <= @Cutoff " +
+                "ORDER BY \"ScheduledFor\", \"Id\" LIMIT @Limit;",
+            SelectExpiredLeases =
+                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"State\" = 'in_progress' AND \"LeaseExpiresAt\" < @Now " +
+                "ORDER BY \"LeaseExpiresAt\", \"Id\" LIMIT @Limit;",
+            SelectEndedWorkflowIds =
+                $"SELECT \"Id\" FROM {workflows} WHERE \"State\" IN ('finished', 'canceled') AND \"TransitionedAt\" < @Cutoff " +
+                "ORDER BY \"Id\" LIMIT @Limit;",
+            DeleteStepExecutionsOfWorkflows = $"DELETE FROM {executions} WHERE \"WorkflowId\" IN @Ids;",
+            DeleteWorkflows = $"DELETE FROM {workflows} WHERE \"Id\" IN @Ids;",
+        };
+    }
+}

@@ -1,0 +1,156 @@
+using GenevaDrive.Execution;
+
+namespace GenevaDrive.Storage;
+
+/// <summary>Reads stored timestamps as UTC whatever kind the provider hands back.</summary>
+internal static class UtcTimes
+{
+    public static DateTime AsUtc(DateTime value) =>
+        value.Kind == DateTimeKind.Utc ? value : DateTime.SpecifyKind(value, DateTimeKind.Utc);
+
+    public static DateTime? AsUtc(DateTime? value) => value is { } v ? AsUtc(v) : null;
+
+    /// <summary>Every database keeps at least millisecond precision; "now" is truncated to it so round trips compare equal.</summary>
+    public static DateTime Now(TimeProvider time)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        return new DateTime(now.Ticks - (now.Ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
+    }
+}
+
+/// <summary>A row of the Workflows table.</summary>
+internal sealed class WorkflowRecord
+{
+    private DateTime _createdAt;
+    private DateTime _updatedAt;
+    private DateTime? _startedAt;
+    private DateTime? _transitionedAt;
+
+    public long Id { get; set; }
+
+    public string Type { get; set; } = "";
+
+    public string HeroType { get; set; } = "";
+
+    public string HeroId { get; set; } = "";
+
+    public string State { get; set; } = "";
+
+    public string? CurrentStepName { get; set; }
+
+    public string? NextStepName { get; set; }
+
+    public bool AllowMultiple { get; set; }
+
+    public DateTime CreatedAt { get => _createdAt; set => _createdAt = UtcTimes.AsUtc(value); }
+
+    public DateTime UpdatedAt { get => _updatedAt; set => _updatedAt = UtcTimes.AsUtc(value); }
+
+    public DateTime? StartedAt { get => _startedAt; set => _startedAt = UtcTimes.AsUtc(value); }
+
+    public DateTime? TransitionedAt { get => _transitionedAt; set => _transitionedAt = UtcTimes.AsUtc(value); }
+
+    public WorkflowState WorkflowState => StateNames.ParseWorkflowState(State);
+}
+
+/// <summary>A row of the StepExecutions table.</summary>
+internal sealed class StepExecutionRecord
+{
+    private DateTime _scheduledFor;
+    private DateTime? _startedAt;
+    private DateTime? _completedAt;
+    private DateTime? _failedAt;
+    private DateTime? _canceledAt;
+    private DateTime? _skippedAt;
+    private DateTime? _finishedAt;
+    private DateTime? _heartbeatAt;
+    private DateTime? _leaseExpiresAt;
+    private DateTime _createdAt;
+    private DateTime _updatedAt;
+
+    public long Id { get; set; }
+
+    public long WorkflowId { get; set; }
+
+    public string StepName { get; set; } = "";
+
+    public string State { get; set; } = "";
+
+    public string? Outcome { get; set; }
+
+    public DateTime ScheduledFor { get => _scheduledFor; set => _scheduledFor = UtcTimes.AsUtc(value); }
+
+    public DateTime? StartedAt { get => _startedAt; set => _startedAt = UtcTimes.AsUtc(value); }
+
+    public DateTime? CompletedAt { get => _completedAt; set => _completedAt = UtcTimes.AsUtc(value); }
+
+    public DateTime? FailedAt { get => _failedAt; set => _failedAt = UtcTimes.AsUtc(value); }
+
+    public DateTime? CanceledAt { get => _canceledAt; set => _canceledAt = UtcTimes.AsUtc(value); }
+
+    public DateTime? SkippedAt { get => _skippedAt; set => _skippedAt = UtcTimes.AsUtc(value); }
+
+    public DateTime? FinishedAt { get => _finishedAt; set => _finishedAt = UtcTimes.AsUtc(value); }
+
+    public string? ErrorClassName { get; set; }
+
+    public string? ErrorMessage { get; set; }
+
+    public string? ErrorBacktrace { get; set; }
+
+    public string? JobId { get; set; }
+
+    public string? LeaseToken { get; set; }
+
+    public DateTime? HeartbeatAt { get => _heartbeatAt; set => _heartbeatAt = UtcTimes.AsUtc(value); }
+
+    public DateTime? LeaseExpiresAt { get => _leaseExpiresAt; set => _leaseExpiresAt = UtcTimes.AsUtc(value); }
+
+    public string? Metadata { get; set; }
+
+    public DateTime CreatedAt { get => _createdAt; set => _createdAt = UtcTimes.AsUtc(value); }
+
+    public DateTime UpdatedAt { get => _updatedAt; set => _updatedAt = UtcTimes.AsUtc(value); }
+
+    public StepExecutionState ExecutionState => StateNames.ParseStepExecutionState(State);
+
+    public StepOutcome? StepOutcome => Outcome is null ? null : StateNames.ParseOutcome(Outcome);
+
+    public StepExecutionMetadata ParsedMetadata => StepExecutionMetadata.Parse(Metadata);
+
+    /// <summary>Moves this record to <paramref name="target"/> after checking the state machine, stamping the matching times.</summary>
+    public void TransitionTo(StepExecutionState target, DateTime now)
+    {
+        StateTransitions.EnsureAllowed(ExecutionState, target);
+        State = target.ToStored();
+        UpdatedAt = now;
+        switch (target)
+        {
+            case StepExecutionState.InProgress:
+                StartedAt = now;
+                break;
+            case StepExecutionState.Completed:
+                CompletedAt = now;
+                FinishedAt = now;
+                break;
+            case StepExecutionState.Failed:
+                FailedAt = now;
+                FinishedAt = now;
+                break;
+            case StepExecutionState.Canceled:
+                CanceledAt = now;
+                FinishedAt = now;
+                break;
+            case StepExecutionState.Skipped:
+                SkippedAt = now;
+                FinishedAt = now;
+                break;
+        }
+
+        if (StateTransitions.IsTerminal(target))
+        {
+            LeaseToken = null;
+            LeaseExpiresAt = null;
+        }
+    }
+}

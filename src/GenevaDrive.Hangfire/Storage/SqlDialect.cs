@@ -1,0 +1,115 @@
+using System.Data.Common;
+
+namespace GenevaDrive.Storage;
+
+/// <summary>
+/// What differs between databases: SQL text, connections, how a locking transaction starts, and how a
+/// unique-index violation looks. Everything else (the transactions' logic) is shared in
+/// <see cref="WorkflowStore"/>. One subclass per database package.
+/// </summary>
+internal abstract class SqlDialect
+{
+    /// <summary>The database's display name, e.g. "PostgreSQL".</summary>
+    public abstract string Name { get; }
+
+    /// <summary>Every statement the store runs, with the configured schema or prefix applied.</summary>
+    public abstract StorageStatements Sql { get; }
+
+    /// <summary>Creates a new, unopened connection.</summary>
+    public abstract DbConnection CreateConnection();
+
+    /// <summary>Begins a transaction in which the locking statements serialize writers.</summary>
+    public virtual async Task<DbTransaction> BeginTransactionAsync(DbConnection connection, CancellationToken ct) =>
+        await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+
+    /// <summary>True when <paramref name="exception"/> reports a unique index or constraint violation.</summary>
+    public abstract bool IsUniqueViolation(Exception exception);
+
+    /// <summary>Creates or upgrades the schema (idempotent, guarded against concurrent installers).</summary>
+    public abstract Task InstallSchemaAsync(CancellationToken ct);
+
+    /// <summary>The largest batch one cleanup statement may delete (bounded by the database's parameter limit).</summary>
+    public virtual int MaxBatchSize => 2000;
+}
+
+/// <summary>
+/// The runtime statements. Parameter names are shared by all databases; each dialect writes its own
+/// text (quoting, lock hints, row limits, identity retrieval). Nothing outside the dialects builds SQL.
+/// </summary>
+internal sealed class StorageStatements
+{
+    /// <summary>Inserts a workflow from a <see cref="WorkflowRecord"/> and returns its id.</summary>
+    public required string InsertWorkflow { get; init; }
+
+    /// <summary>Inserts a step execution from a <see cref="StepExecutionRecord"/> and returns its id.</summary>
+    public required string InsertStepExecution { get; init; }
+
+    /// <summary>@Id → workflow, no lock.</summary>
+    public required string SelectWorkflow { get; init; }
+
+    /// <summary>@Id → workflow, locked for update until the transaction ends.</summary>
+    public required string LockWorkflow { get; init; }
+
+    /// <summary>@Id → step execution, no lock.</summary>
+    public required string SelectStepExecution { get; init; }
+
+    /// <summary>@Id → step execution, locked for update.</summary>
+    public required string LockStepExecution { get; init; }
+
+    /// <summary>@WorkflowId → the scheduled or in-progress execution, locked for update.</summary>
+    public required string LockActiveStepExecution { get; init; }
+
+    /// <summary>@WorkflowId → the scheduled or in-progress execution, no lock.</summary>
+    public required string SelectActiveStepExecution { get; init; }
+
+    /// <summary>Updates the mutable columns of a workflow from a <see cref="WorkflowRecord"/>.</summary>
+    public required string UpdateWorkflow { get; init; }
+
+    /// <summary>Updates the mutable columns of a step execution from a <see cref="StepExecutionRecord"/>.</summary>
+    public required string UpdateStepExecution { get; init; }
+
+    /// <summary>@Id, @JobId, @Now → records the Hangfire job of a scheduled execution.</summary>
+    public required string SetStepExecutionJobId { get; init; }
+
+    /// <summary>@Id, @LeaseToken, @Now, @LeaseExpiresAt → refreshes a lease still held; returns rows affected.</summary>
+    public required string Heartbeat { get; init; }
+
+    /// <summary>@WorkflowId → the id of its newest execution.</summary>
+    public required string SelectLatestStepExecutionId { get; init; }
+
+    /// <summary>@Type, @HeroType, @HeroId → the id of the ongoing single-instance workflow.</summary>
+    public required string SelectOngoingWorkflowId { get; init; }
+
+    /// <summary>@WorkflowId, @StepName → metadata of reattempted executions since the step last succeeded or was skipped.</summary>
+    public required string SelectReattemptMetadataSinceLastSuccess { get; init; }
+
+    /// <summary>@State?, @Type?, @Offset, @Limit → workflows, newest first.</summary>
+    public required string SelectWorkflowsPage { get; init; }
+
+    /// <summary>@State?, @Type? → count.</summary>
+    public required string CountWorkflows { get; init; }
+
+    /// <summary>@HeroType, @HeroId → workflows, oldest first.</summary>
+    public required string SelectWorkflowsByHero { get; init; }
+
+    /// <summary>@WorkflowId → executions in creation order.</summary>
+    public required string SelectStepExecutionHistory { get; init; }
+
+    /// <summary>→ (State, Count) rows.</summary>
+    public required string CountWorkflowsByState { get; init; }
+
+    /// <summary>@Cutoff, @Limit → scheduled executions due at or before the cutoff, oldest first.</summary>
+    public required string SelectDueScheduledStepExecutions { get; init; }
+
+    /// <summary>@Now, @Limit → in-progress executions whose lease expired.</summary>
+    public required string SelectExpiredLeases { get; init; }
+
+    /// <summary>@Cutoff, @Limit → ids of finished or canceled workflows that ended before the cutoff.</summary>
+    public required string SelectEndedWorkflowIds { get; init; }
+
+    /// <summary>@Ids → deletes the executions of those workflows; returns rows affected.</summary>
+    public required string DeleteStepExecutionsOfWorkflows { get; init; }
+
+    /// <summary>@Ids → deletes those workflows; returns rows affected.</summary>
+    public required string DeleteWorkflows { get; init; }
+}

@@ -1,0 +1,73 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace GenevaDrive.Storage;
+
+/// <summary>Why a step execution was reattempted, as stored in <c>Metadata.reattempt_reason</c>.</summary>
+internal static class ReattemptReasons
+{
+    public const string FlowControl = "flow_control";
+    public const string ExceptionPolicy = "exception_policy";
+    public const string Precondition = "precondition";
+
+    /// <summary>Reasons that count toward an exception policy's reattempt limit.</summary>
+    public static bool CountsTowardLimit(string? reason) => reason is ExceptionPolicy or Precondition;
+}
+
+/// <summary>
+/// The JSON kept in <c>StepExecutions.Metadata</c>: the reattempt reason and the exception that caused
+/// it. Unknown properties written by other versions are kept; malformed JSON reads as empty.
+/// </summary>
+internal sealed class StepExecutionMetadata
+{
+    private readonly JsonObject _root;
+
+    private StepExecutionMetadata(JsonObject root)
+    {
+        _root = root;
+    }
+
+    public static StepExecutionMetadata Empty => new(new JsonObject());
+
+    public string? ReattemptReason
+    {
+        get => _root["reattempt_reason"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+        set => _root["reattempt_reason"] = value;
+    }
+
+    public string? ExceptionClass => ExceptionField("class");
+
+    public string? ExceptionMessage => ExceptionField("message");
+
+    public string? ExceptionBacktrace => ExceptionField("backtrace");
+
+    public bool IsEmpty => _root.Count == 0;
+
+    public static StepExecutionMetadata Parse(string? json)
+    {
+        if (string.IsNullOrWhiteSpace(json))
+        {
+            return Empty;
+        }
+
+        try
+        {
+            return JsonNode.Parse(json) is JsonObject root ? new StepExecutionMetadata(root) : Empty;
+        }
+        catch (JsonException)
+        {
+            return Empty;
+        }
+    }
+
+    public StepExecutionMetadata WithException(string className, string message, string? backtrace)
+    {
+        _root["exception"] = new JsonObject { ["class"] = className, ["message"] = message, ["backtrace"] = backtrace };
+        return this;
+    }
+
+    public string? ToJson() => IsEmpty ? null : _root.ToJsonString();
+
+    private string? ExceptionField(string name) =>
+        _root["exception"] is JsonObject e && e[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+}

@@ -1,0 +1,103 @@
+namespace GenevaDrive.Storage;
+
+/// <summary>What to create when a workflow starts.</summary>
+internal sealed record NewWorkflow(
+    string Type, string HeroType, string HeroId, bool AllowMultiple, string? FirstStepName, TimeSpan? FirstStepWait);
+
+/// <summary>A created workflow and its first execution (none when it has no steps and finished at once).</summary>
+internal sealed record CreatedWorkflow(WorkflowRecord Workflow, StepExecutionRecord? FirstExecution);
+
+/// <summary>How a claim ended.</summary>
+internal enum ClaimOutcome
+{
+    /// <summary>The scheduled execution is now in progress under this job's lease.</summary>
+    Claimed,
+
+    /// <summary>The execution's lease had expired: it was closed as recovered and a new attempt is claimed.</summary>
+    TookOver,
+
+    /// <summary>A failed execution of a paused workflow was retried (dashboard requeue): a new attempt is claimed.</summary>
+    Retried,
+
+    /// <summary>The execution already ended; nothing runs.</summary>
+    AlreadyEnded,
+
+    /// <summary>The execution runs elsewhere under a live lease; nothing runs.</summary>
+    LeaseHeld,
+
+    /// <summary>The workflow is paused, canceled or finished: the scheduled execution was canceled; nothing runs.</summary>
+    WorkflowNotRunnable,
+
+    /// <summary>The execution or its workflow no longer exists; nothing runs.</summary>
+    NotFound,
+}
+
+/// <summary>The result of a claim: the outcome, a reason for the dashboard, and the rows as they now are.</summary>
+internal sealed record ClaimResult(
+    ClaimOutcome Outcome,
+    string Reason,
+    WorkflowRecord? Workflow = null,
+    StepExecutionRecord? Execution = null,
+    long? ReplacedExecutionId = null)
+{
+    public bool IsClaimed => Outcome is ClaimOutcome.Claimed or ClaimOutcome.TookOver or ClaimOutcome.Retried;
+}
+
+/// <summary>The next step to schedule after an execution ends.</summary>
+internal sealed record NextStep(string Name, TimeSpan Wait);
+
+/// <summary>What a finished step run changes, decided by the executor and applied atomically by the store.</summary>
+internal sealed record StepCompletion
+{
+    public required StepExecutionState ExecutionState { get; init; }
+
+    public required StepOutcome Outcome { get; init; }
+
+    public required WorkflowState WorkflowState { get; init; }
+
+    /// <summary>The step the workflow points at next (to run, or to resume at when paused).</summary>
+    public string? NextStepName { get; init; }
+
+    /// <summary>The execution to create, when the workflow goes on.</summary>
+    public NextStep? Schedule { get; init; }
+
+    public string? ErrorClassName { get; init; }
+
+    public string? ErrorMessage { get; init; }
+
+    public string? ErrorBacktrace { get; init; }
+
+    public string? Metadata { get; init; }
+}
+
+/// <summary>How a finalize ended.</summary>
+internal enum FinalizeOutcome
+{
+    /// <summary>The completion was recorded.</summary>
+    Applied,
+
+    /// <summary>The workflow was paused or canceled from outside while the step ran: the execution was closed as canceled.</summary>
+    WorkflowChangedOutside,
+
+    /// <summary>This run no longer holds the lease (it was taken over): nothing was written.</summary>
+    LeaseLost,
+
+    /// <summary>The execution or workflow no longer exists.</summary>
+    NotFound,
+}
+
+/// <summary>The result of a finalize.</summary>
+internal sealed record FinalizeResult(
+    FinalizeOutcome Outcome,
+    WorkflowRecord? Workflow = null,
+    StepExecutionRecord? Execution = null,
+    StepExecutionRecord? NextExecution = null);
+
+/// <summary>The result of an external control operation: the workflow and the execution it touched or created.</summary>
+internal sealed record ControlResult(WorkflowRecord Workflow, StepExecutionRecord? Execution);
+
+/// <summary>One page of workflows and the total matching the filter.</summary>
+internal sealed record WorkflowPage(IReadOnlyList<WorkflowRecord> Items, long Total);
+
+/// <summary>What one cleanup batch deleted.</summary>
+internal sealed record CleanupBatch(int WorkflowsDeleted, int StepExecutionsDeleted);

@@ -1,0 +1,736 @@
+using System.Data.Common;
+using Dapper;
+using GenevaDrive.Execution;
+
+namespace GenevaDrive.Storage;
+
+/// <summary>
+/// The workflow tables, shared by every database. Each operation that must be atomic is one short
+/// transaction that locks the workflow row first and the step execution row second (always in that
+/// order, so two transactions never wait on each other in opposite orders), checks the state machines,
+/// and writes both rows. User code never runs inside these transactions.
+/// </summary>
+internal sealed class WorkflowStore
+{
+    private const string StartSavepoint = "genevadrive_start";
+
+    private readonly SqlDialect _dialect;
+    private readonly TimeProvider _time;
+
+    public WorkflowStore(SqlDialect dialect, TimeProvider time)
+    {
+        _dialect = dialect;
+        _time = time;
+    }
+
+    public SqlDialect Dialect => _dialect;
+
+    private StorageStatements Sql => _dialect.Sql;
+
+    private DateTime Now => UtcTimes.Now(_time);
+
+    // ---- Starting ----------------------------------------------------------------------------------
+
+    /// <summary>Creates the workflow and its first execution in one transaction.</summary>
+    /// <exception cref="WorkflowAlreadyExistsException">An ongoing single-instance workflow exists for the hero.</exception>
+    public async Task<CreatedWorkflow> CreateAsync(NewWorkflow spec, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+        try
+        {
+            var created = await InsertWorkflowAsync(connection, tx, spec, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return created;
+        }
+        catch (Exception e) when (_dialect.IsUniqueViolation(e))
+        {
+            await tx.RollbackAsync(ct).ConfigureAwait(false);
+            throw await AlreadyExistsAsync(connection, null, spec, e, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Creates the workflow inside the caller's open connection and transaction, so it commits (or rolls
+    /// back) with the caller's own data. A conflict rolls back to a savepoint, leaving the caller's
+    /// transaction usable. Without a transaction, a local one keeps the two inserts atomic.
+    /// </summary>
+    public async Task<CreatedWorkflow> CreateAsync(NewWorkflow spec, DbConnection connection, DbTransaction? transaction,
+        CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (transaction is null)
+        {
+            await using var local = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+            try
+            {
+                var created = await InsertWorkflowAsync(connection, local, spec, ct).ConfigureAwait(false);
+                await local.CommitAsync(ct).ConfigureAwait(false);
+                return created;
+            }
+            catch (Exception e) when (_dialect.IsUniqueViolation(e))
+            {
+                await local.RollbackAsync(ct).ConfigureAwait(false);
+                throw await AlreadyExistsAsync(connection, null, spec, e, ct).ConfigureAwait(false);
+            }
+        }
+
+        await transaction.SaveAsync(StartSavepoint, ct).ConfigureAwait(false);
+        try
+        {
+            return await InsertWorkflowAsync(connection, transaction, spec, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (_dialect.IsUniqueViolation(e))
+        {
+            await transaction.RollbackAsync(StartSavepoint, ct).ConfigureAwait(false);
+            throw await AlreadyExistsAsync(connection, transaction, spec, e, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<CreatedWorkflow> InsertWorkflowAsync(DbConnection connection, DbTransaction tx, NewWorkflow spec,
+        CancellationToken ct)
+    {
+        var now = Now;
+        var hasSteps = spec.FirstStepName is not null;
+        var workflow = new WorkflowRecord
+        {
+            Type = spec.Type,
+            HeroType = spec.HeroType,
+            HeroId = spec.HeroId,
+            AllowMultiple = spec.AllowMultiple,
+            State = (hasSteps ? WorkflowState.Ready : WorkflowState.Finished).ToStored(),
+            NextStepName = spec.FirstStepName,
+            CreatedAt = now,
+            UpdatedAt = now,
+            StartedAt = now,
+            TransitionedAt = hasSteps ? null : now,
+        };
+        workflow.Id = await ScalarAsync<long>(connection, tx, Sql.InsertWorkflow, workflow, ct).ConfigureAwait(false);
+        if (!hasSteps)
+        {
+            return new CreatedWorkflow(workflow, null);
+        }
+
+        var execution = await InsertScheduledAsync(connection, tx, workflow.Id, spec.FirstStepName!,
+            now + (spec.FirstStepWait ?? TimeSpan.Zero), now, ct).ConfigureAwait(false);
+        return new CreatedWorkflow(workflow, execution);
+    }
+
+    private async Task<WorkflowAlreadyExistsException> AlreadyExistsAsync(DbConnection connection, DbTransaction? tx,
+        NewWorkflow spec, Exception cause, CancellationToken ct)
+    {
+        var existing = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(Sql.SelectOngoingWorkflowId,
+            new { spec.Type, spec.HeroType, spec.HeroId }, tx, cancellationToken: ct)).ConfigureAwait(false);
+        return new WorkflowAlreadyExistsException(spec.Type, spec.HeroType, spec.HeroId, existing, cause);
+    }
+
+    /// <summary>Records the Hangfire job created for a scheduled execution.</summary>
+    public async Task<bool> SetJobIdAsync(long executionId, string jobId, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        return await connection.ExecuteAsync(new CommandDefinition(Sql.SetStepExecutionJobId,
+            new { Id = executionId, JobId = jobId, Now }, cancellationToken: ct)).ConfigureAwait(false) == 1;
+    }
+
+    // ---- Claim, heartbeat, finalize ----------------------------------------------------------------
+
+    /// <summary>
+    /// Claims a step execution for the job <paramref name="jobId"/>: the idempotent
+    /// <c>scheduled → in_progress</c> transition with a fresh lease, plus the takeover of an expired lease
+    /// and the retry of a failed step of a workflow paused on it (a dashboard requeue).
+    /// </summary>
+    public async Task<ClaimResult> ClaimAsync(long executionId, string jobId, TimeSpan leaseDuration, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        var peek = await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, ct)
+            .ConfigureAwait(false);
+        if (peek is null)
+        {
+            return new ClaimResult(ClaimOutcome.NotFound, $"Step execution {executionId} no longer exists.");
+        }
+
+        await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+        var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = peek.WorkflowId }, ct)
+            .ConfigureAwait(false);
+        var execution = workflow is null
+            ? null
+            : await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockStepExecution, new { Id = executionId }, ct)
+                .ConfigureAwait(false);
+        if (workflow is null || execution is null)
+        {
+            return new ClaimResult(ClaimOutcome.NotFound, $"Step execution {executionId} or its workflow no longer exists.");
+        }
+
+        var now = Now;
+        var result = execution.ExecutionState switch
+        {
+            StepExecutionState.Scheduled => await ClaimScheduledAsync(connection, tx, workflow, execution, jobId, leaseDuration, now, ct)
+                .ConfigureAwait(false),
+            StepExecutionState.InProgress => await ClaimInProgressAsync(connection, tx, workflow, execution, jobId, leaseDuration, now, ct)
+                .ConfigureAwait(false),
+            StepExecutionState.Failed => await ClaimFailedAsync(connection, tx, workflow, execution, jobId, leaseDuration, now, ct)
+                .ConfigureAwait(false),
+            _ => new ClaimResult(ClaimOutcome.AlreadyEnded,
+                $"Step execution {execution.Id} already {execution.State}; nothing to run.", workflow, execution),
+        };
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return result;
+    }
+
+    private async Task<ClaimResult> ClaimScheduledAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
+        StepExecutionRecord execution, string jobId, TimeSpan lease, DateTime now, CancellationToken ct)
+    {
+        if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Performing))
+        {
+            execution.TransitionTo(StepExecutionState.Canceled, now);
+            execution.Outcome = StepOutcome.Canceled.ToStored();
+            await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
+            return new ClaimResult(ClaimOutcome.WorkflowNotRunnable,
+                $"Workflow {workflow.Id} is {workflow.State}; step execution {execution.Id} was canceled instead of run.",
+                workflow, execution);
+        }
+
+        execution.TransitionTo(StepExecutionState.InProgress, now);
+        TakeLease(execution, jobId, lease, now);
+        await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
+        await MarkPerformingAsync(connection, tx, workflow, execution.StepName, now, ct).ConfigureAwait(false);
+        return new ClaimResult(ClaimOutcome.Claimed, $"Claimed step execution {execution.Id}.", workflow, execution);
+    }
+
+    private async Task<ClaimResult> ClaimInProgressAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
+        StepExecutionRecord execution, string jobId, TimeSpan lease, DateTime now, CancellationToken ct)
+    {
+        if (execution.LeaseExpiresAt is { } expires && expires > now)
+        {
+            return new ClaimResult(ClaimOutcome.LeaseHeld,
+                $"Step execution {execution.Id} is running in job {execution.JobId ?? "?"} under a live lease (until {expires:u}); not run twice.",
+                workflow, execution);
+        }
+
+        // The worker that held the lease stopped heartbeating: close its attempt so a stale finalize
+        // cannot land, then run a fresh attempt under this job's lease.
+        CloseAsRecovered(execution, now);
+        await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
+        if (workflow.WorkflowState != WorkflowState.Performing)
+        {
+            return new ClaimResult(ClaimOutcome.WorkflowNotRunnable,
+                $"Step execution {execution.Id} lost its worker, and workflow {workflow.Id} is {workflow.State}; nothing runs.",
+                workflow, execution);
+        }
+
+        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, jobId, lease, now, ct)
+            .ConfigureAwait(false);
+        return new ClaimResult(ClaimOutcome.TookOver,
+            $"Step execution {execution.Id} lost its worker (lease expired); attempt {attempt.Id} takes over.",
+            workflow, attempt, execution.Id);
+    }
+
+    private async Task<ClaimResult> ClaimFailedAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
+        StepExecutionRecord execution, string jobId, TimeSpan lease, DateTime now, CancellationToken ct)
+    {
+        var latestId = await ScalarAsync<long>(connection, tx, Sql.SelectLatestStepExecutionId,
+            new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+        var isRetry = workflow.WorkflowState == WorkflowState.Paused &&
+                      workflow.NextStepName == execution.StepName &&
+                      latestId == execution.Id;
+        if (!isRetry)
+        {
+            return new ClaimResult(ClaimOutcome.AlreadyEnded,
+                $"Step execution {execution.Id} already failed and workflow {workflow.Id} ({workflow.State}) has moved on; requeueing it runs nothing.",
+                workflow, execution);
+        }
+
+        // An operator requeued the failed job of a workflow paused on this step: resume and retry here.
+        StateTransitions.EnsureAllowed(WorkflowState.Paused, WorkflowState.Ready);
+        workflow.State = WorkflowState.Ready.ToStored();
+        workflow.TransitionedAt = null;
+        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, jobId, lease, now, ct)
+            .ConfigureAwait(false);
+        await MarkPerformingAsync(connection, tx, workflow, execution.StepName, now, ct).ConfigureAwait(false);
+        return new ClaimResult(ClaimOutcome.Retried,
+            $"Retrying failed step execution {execution.Id} as attempt {attempt.Id}; workflow {workflow.Id} resumed.",
+            workflow, attempt, execution.Id);
+    }
+
+    /// <summary>Refreshes the lease of an execution this run still holds. False when the lease was lost.</summary>
+    public async Task<bool> HeartbeatAsync(long executionId, string leaseToken, TimeSpan leaseDuration, CancellationToken ct = default)
+    {
+        var now = Now;
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        return await connection.ExecuteAsync(new CommandDefinition(Sql.Heartbeat,
+            new { Id = executionId, LeaseToken = leaseToken, Now = now, LeaseExpiresAt = now + leaseDuration },
+            cancellationToken: ct)).ConfigureAwait(false) == 1;
+    }
+
+    /// <summary>
+    /// Records how a step run ended and schedules what comes next, in one transaction. Writes nothing when
+    /// the lease is no longer this run's; closes the execution as canceled when the workflow was changed
+    /// from outside while the step ran.
+    /// </summary>
+    public async Task<FinalizeResult> FinalizeAsync(long executionId, string leaseToken, StepCompletion completion,
+        CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        var peek = await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, ct)
+            .ConfigureAwait(false);
+        if (peek is null)
+        {
+            return new FinalizeResult(FinalizeOutcome.NotFound);
+        }
+
+        await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+        var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = peek.WorkflowId }, ct)
+            .ConfigureAwait(false);
+        var execution = workflow is null
+            ? null
+            : await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockStepExecution, new { Id = executionId }, ct)
+                .ConfigureAwait(false);
+        if (workflow is null || execution is null)
+        {
+            return new FinalizeResult(FinalizeOutcome.NotFound);
+        }
+
+        if (execution.ExecutionState != StepExecutionState.InProgress || execution.LeaseToken != leaseToken)
+        {
+            return new FinalizeResult(FinalizeOutcome.LeaseLost, workflow, execution);
+        }
+
+        var now = Now;
+        ApplyError(execution, completion);
+        if (workflow.WorkflowState != WorkflowState.Performing)
+        {
+            execution.TransitionTo(StepExecutionState.Canceled, now);
+            execution.Outcome = StepOutcome.Canceled.ToStored();
+            await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return new FinalizeResult(FinalizeOutcome.WorkflowChangedOutside, workflow, execution);
+        }
+
+        execution.TransitionTo(completion.ExecutionState, now);
+        execution.Outcome = completion.Outcome.ToStored();
+        execution.Metadata = completion.Metadata ?? execution.Metadata;
+        await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
+
+        TransitionWorkflow(workflow, completion.WorkflowState, now);
+        workflow.CurrentStepName = null;
+        workflow.NextStepName = completion.WorkflowState == WorkflowState.Finished ? null : completion.NextStepName;
+        await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
+
+        StepExecutionRecord? next = null;
+        if (completion.Schedule is { } schedule && completion.WorkflowState == WorkflowState.Ready)
+        {
+            next = await InsertScheduledAsync(connection, tx, workflow.Id, schedule.Name, now + schedule.Wait, now, ct)
+                .ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return new FinalizeResult(FinalizeOutcome.Applied, workflow, execution, next);
+    }
+
+    /// <summary>
+    /// How many times in a row the step was reattempted because of exceptions (policy or precondition)
+    /// since it last succeeded or was skipped. Reattempts the step asked for itself do not count.
+    /// </summary>
+    public async Task<int> CountExceptionReattemptsAsync(long workflowId, string stepName, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        var metadata = await connection.QueryAsync<string?>(new CommandDefinition(Sql.SelectReattemptMetadataSinceLastSuccess,
+            new { WorkflowId = workflowId, StepName = stepName }, cancellationToken: ct)).ConfigureAwait(false);
+        return metadata.Count(m => ReattemptReasons.CountsTowardLimit(StepExecutionMetadata.Parse(m).ReattemptReason));
+    }
+
+    // ---- External control --------------------------------------------------------------------------
+
+    /// <summary>Pauses a ready workflow; its scheduled execution is kept so Resume runs it.</summary>
+    public Task<ControlResult> PauseAsync(long workflowId, CancellationToken ct = default) =>
+        UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
+        {
+            if (workflow.WorkflowState != WorkflowState.Ready)
+            {
+                throw new InvalidWorkflowStateException($"Cannot pause a {workflow.State} workflow (workflow {workflow.Id}); only a ready workflow can be paused.");
+            }
+
+            var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
+                new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+            TransitionWorkflow(workflow, WorkflowState.Paused, now);
+            workflow.NextStepName = active?.StepName ?? workflow.NextStepName;
+            await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
+            return new ControlResult(workflow, active);
+        }, ct);
+
+    /// <summary>
+    /// Resumes a paused workflow: re-uses its still-scheduled execution, or schedules its next step now.
+    /// A paused workflow with nothing left to run finishes.
+    /// </summary>
+    public Task<ControlResult> ResumeAsync(long workflowId, CancellationToken ct = default) =>
+        UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
+        {
+            if (workflow.WorkflowState != WorkflowState.Paused)
+            {
+                throw new InvalidWorkflowStateException($"Cannot resume a {workflow.State} workflow (workflow {workflow.Id}); only a paused workflow can be resumed.");
+            }
+
+            TransitionWorkflow(workflow, WorkflowState.Ready, now);
+            var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
+                new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+            if (active is null && workflow.NextStepName is { } next)
+            {
+                active = await InsertScheduledAsync(connection, tx, workflow.Id, next, now, now, ct).ConfigureAwait(false);
+            }
+            else if (active is null)
+            {
+                TransitionWorkflow(workflow, WorkflowState.Finished, now);
+            }
+
+            await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
+            return new ControlResult(workflow, active);
+        }, ct);
+
+    /// <summary>Cancels a ready or paused workflow and its scheduled execution.</summary>
+    public Task<ControlResult> CancelAsync(long workflowId, CancellationToken ct = default) =>
+        UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
+        {
+            if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Paused))
+            {
+                throw new InvalidWorkflowStateException($"Cannot cancel a {workflow.State} workflow (workflow {workflow.Id}); only ready or paused workflows can be canceled from outside.");
+            }
+
+            var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
+                new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+            if (active is not null)
+            {
+                active.TransitionTo(StepExecutionState.Canceled, now);
+                active.Outcome = StepOutcome.Canceled.ToStored();
+                await UpdateAsync(connection, tx, active, ct).ConfigureAwait(false);
+            }
+
+            TransitionWorkflow(workflow, WorkflowState.Canceled, now);
+            workflow.CurrentStepName = null;
+            await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
+            return new ControlResult(workflow, active);
+        }, ct);
+
+    /// <summary>
+    /// Skips the current step of a ready or paused workflow and schedules the next one (as
+    /// <paramref name="nextAfter"/> says), finishing the workflow after the last step.
+    /// </summary>
+    public Task<ControlResult> SkipAsync(long workflowId, Func<string, NextStep?> nextAfter, CancellationToken ct = default) =>
+        UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
+        {
+            if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Paused))
+            {
+                throw new InvalidWorkflowStateException($"Cannot skip a step of a {workflow.State} workflow (workflow {workflow.Id}); only ready or paused workflows can skip.");
+            }
+
+            var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
+                new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+            var skipped = active?.StepName ?? workflow.NextStepName;
+            if (active is not null)
+            {
+                active.TransitionTo(StepExecutionState.Skipped, now);
+                active.Outcome = StepOutcome.Skipped.ToStored();
+                await UpdateAsync(connection, tx, active, ct).ConfigureAwait(false);
+            }
+
+            if (workflow.WorkflowState == WorkflowState.Paused)
+            {
+                TransitionWorkflow(workflow, WorkflowState.Ready, now);
+            }
+
+            var next = skipped is null ? null : nextAfter(skipped);
+            StepExecutionRecord? scheduled = null;
+            if (next is null)
+            {
+                TransitionWorkflow(workflow, WorkflowState.Finished, now);
+                workflow.NextStepName = null;
+            }
+            else
+            {
+                workflow.NextStepName = next.Name;
+                scheduled = await InsertScheduledAsync(connection, tx, workflow.Id, next.Name, now + next.Wait, now, ct)
+                    .ConfigureAwait(false);
+            }
+
+            await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
+            return new ControlResult(workflow, scheduled);
+        }, ct);
+
+    // ---- Recovery and housekeeping -----------------------------------------------------------------
+
+    /// <summary>
+    /// Recovers an in-progress execution whose lease expired: closes it as recovered, then either
+    /// schedules the step again now (<paramref name="reattempt"/>) or cancels the workflow. Null when
+    /// the lease is live again or the execution already ended.
+    /// </summary>
+    public async Task<ControlResult?> RecoverExpiredLeaseAsync(long executionId, bool reattempt, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        var peek = await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, ct)
+            .ConfigureAwait(false);
+        if (peek is null)
+        {
+            return null;
+        }
+
+        await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+        var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = peek.WorkflowId }, ct)
+            .ConfigureAwait(false);
+        var execution = workflow is null
+            ? null
+            : await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockStepExecution, new { Id = executionId }, ct)
+                .ConfigureAwait(false);
+        var now = Now;
+        if (workflow is null || execution is null || execution.ExecutionState != StepExecutionState.InProgress ||
+            execution.LeaseExpiresAt > now)
+        {
+            return null;
+        }
+
+        CloseAsRecovered(execution, now);
+        await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
+        StepExecutionRecord? next = null;
+        if (workflow.WorkflowState == WorkflowState.Performing)
+        {
+            workflow.CurrentStepName = null;
+            if (reattempt)
+            {
+                TransitionWorkflow(workflow, WorkflowState.Ready, now);
+                workflow.NextStepName = execution.StepName;
+                next = await InsertScheduledAsync(connection, tx, workflow.Id, execution.StepName, now, now, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                TransitionWorkflow(workflow, WorkflowState.Canceled, now);
+            }
+
+            await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return new ControlResult(workflow, next);
+    }
+
+    /// <summary>Scheduled executions due at or before <paramref name="cutoff"/>, oldest first.</summary>
+    public Task<IReadOnlyList<StepExecutionRecord>> GetDueScheduledAsync(DateTime cutoff, int limit, CancellationToken ct = default) =>
+        ListAsync<StepExecutionRecord>(Sql.SelectDueScheduledStepExecutions, new { Cutoff = cutoff, Limit = limit }, ct);
+
+    /// <summary>In-progress executions whose lease has expired.</summary>
+    public Task<IReadOnlyList<StepExecutionRecord>> GetExpiredLeasesAsync(int limit, CancellationToken ct = default) =>
+        ListAsync<StepExecutionRecord>(Sql.SelectExpiredLeases, new { Now, Limit = limit }, ct);
+
+    /// <summary>
+    /// Deletes one batch of finished or canceled workflows that ended before <paramref name="cutoff"/>,
+    /// with their executions, in one short transaction.
+    /// </summary>
+    public async Task<CleanupBatch> DeleteEndedWorkflowsBatchAsync(DateTime cutoff, int batchSize, CancellationToken ct = default)
+    {
+        if (batchSize < 1 || batchSize > _dialect.MaxBatchSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize,
+                $"The cleanup batch size must be between 1 and {_dialect.MaxBatchSize} on {_dialect.Name}.");
+        }
+
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+        var ids = (await connection.QueryAsync<long>(new CommandDefinition(Sql.SelectEndedWorkflowIds,
+            new { Cutoff = cutoff, Limit = batchSize }, tx, cancellationToken: ct)).ConfigureAwait(false)).ToArray();
+        if (ids.Length == 0)
+        {
+            return new CleanupBatch(0, 0);
+        }
+
+        var executions = await connection.ExecuteAsync(new CommandDefinition(Sql.DeleteStepExecutionsOfWorkflows,
+            new { Ids = ids, IdList = string.Join(",", ids) }, tx, cancellationToken: ct)).ConfigureAwait(false);
+        var workflows = await connection.ExecuteAsync(new CommandDefinition(Sql.DeleteWorkflows,
+            new { Ids = ids, IdList = string.Join(",", ids) }, tx, cancellationToken: ct)).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return new CleanupBatch(workflows, executions);
+    }
+
+    // ---- Queries -----------------------------------------------------------------------------------
+
+    public async Task<WorkflowRecord?> GetWorkflowAsync(long id, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        return await SingleAsync<WorkflowRecord>(connection, null, Sql.SelectWorkflow, new { Id = id }, ct).ConfigureAwait(false);
+    }
+
+    public async Task<StepExecutionRecord?> GetStepExecutionAsync(long id, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        return await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = id }, ct).ConfigureAwait(false);
+    }
+
+    public async Task<StepExecutionRecord?> GetCurrentExecutionAsync(long workflowId, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        return await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectActiveStepExecution,
+            new { WorkflowId = workflowId }, ct).ConfigureAwait(false);
+    }
+
+    public Task<IReadOnlyList<StepExecutionRecord>> GetHistoryAsync(long workflowId, CancellationToken ct = default) =>
+        ListAsync<StepExecutionRecord>(Sql.SelectStepExecutionHistory, new { WorkflowId = workflowId }, ct);
+
+    public Task<IReadOnlyList<WorkflowRecord>> GetByHeroAsync(string heroType, string heroId, CancellationToken ct = default) =>
+        ListAsync<WorkflowRecord>(Sql.SelectWorkflowsByHero, new { HeroType = heroType, HeroId = heroId }, ct);
+
+    /// <summary>Workflows filtered by state and type (either may be null), newest first, with the total count.</summary>
+    public async Task<WorkflowPage> GetPageAsync(WorkflowState? state, string? type, int offset, int limit, CancellationToken ct = default)
+    {
+        var filter = new { State = state?.ToStored(), Type = type, Offset = offset, Limit = limit };
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        var items = await connection.QueryAsync<WorkflowRecord>(new CommandDefinition(Sql.SelectWorkflowsPage, filter,
+            cancellationToken: ct)).ConfigureAwait(false);
+        var total = await connection.ExecuteScalarAsync<long>(new CommandDefinition(Sql.CountWorkflows, filter,
+            cancellationToken: ct)).ConfigureAwait(false);
+        return new WorkflowPage(items.ToList(), total);
+    }
+
+    /// <summary>The number of workflows in each state (every state present, zero when none).</summary>
+    public async Task<IReadOnlyDictionary<WorkflowState, long>> CountByStateAsync(CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<(string State, long Count)>(new CommandDefinition(Sql.CountWorkflowsByState,
+            cancellationToken: ct)).ConfigureAwait(false);
+        var counts = Enum.GetValues<WorkflowState>().ToDictionary(s => s, _ => 0L);
+        foreach (var (state, count) in rows)
+        {
+            counts[StateNames.ParseWorkflowState(state)] = count;
+        }
+
+        return counts;
+    }
+
+    // ---- Helpers -----------------------------------------------------------------------------------
+
+    private async Task<DbConnection> OpenAsync(CancellationToken ct)
+    {
+        var connection = _dialect.CreateConnection();
+        try
+        {
+            await connection.OpenAsync(ct).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task<ControlResult> UnderWorkflowLockAsync(long workflowId,
+        Func<DbConnection, DbTransaction, WorkflowRecord, DateTime, Task<ControlResult>> action, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+        var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = workflowId }, ct)
+            .ConfigureAwait(false) ?? throw new WorkflowNotFoundException(workflowId);
+        var result = await action(connection, tx, workflow, Now).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return result;
+    }
+
+    private static void TransitionWorkflow(WorkflowRecord workflow, WorkflowState target, DateTime now)
+    {
+        StateTransitions.EnsureAllowed(workflow.WorkflowState, target);
+        workflow.State = target.ToStored();
+        workflow.UpdatedAt = now;
+        workflow.TransitionedAt = target is WorkflowState.Paused or WorkflowState.Finished or WorkflowState.Canceled ? now : null;
+        if (target is WorkflowState.Finished or WorkflowState.Canceled)
+        {
+            workflow.CurrentStepName = null;
+        }
+    }
+
+    private async Task MarkPerformingAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow, string stepName,
+        DateTime now, CancellationToken ct)
+    {
+        if (workflow.WorkflowState != WorkflowState.Performing)
+        {
+            TransitionWorkflow(workflow, WorkflowState.Performing, now);
+        }
+
+        workflow.CurrentStepName = stepName;
+        workflow.NextStepName = stepName;
+        workflow.UpdatedAt = now;
+        await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
+    }
+
+    private static void TakeLease(StepExecutionRecord execution, string jobId, TimeSpan lease, DateTime now)
+    {
+        execution.JobId = jobId;
+        execution.LeaseToken = Guid.NewGuid().ToString("N");
+        execution.HeartbeatAt = now;
+        execution.LeaseExpiresAt = now + lease;
+    }
+
+    private static void CloseAsRecovered(StepExecutionRecord execution, DateTime now)
+    {
+        execution.TransitionTo(StepExecutionState.Failed, now);
+        execution.Outcome = StepOutcome.Recovered.ToStored();
+        execution.ErrorClassName ??= "GenevaDrive.LeaseExpired";
+        execution.ErrorMessage ??= $"The worker running this attempt stopped renewing its lease (last heartbeat {execution.HeartbeatAt:u}); the attempt was abandoned and recovered.";
+    }
+
+    private static void ApplyError(StepExecutionRecord execution, StepCompletion completion)
+    {
+        execution.ErrorClassName = completion.ErrorClassName ?? execution.ErrorClassName;
+        execution.ErrorMessage = completion.ErrorMessage ?? execution.ErrorMessage;
+        execution.ErrorBacktrace = completion.ErrorBacktrace ?? execution.ErrorBacktrace;
+    }
+
+    private async Task<StepExecutionRecord> InsertScheduledAsync(DbConnection connection, DbTransaction tx, long workflowId,
+        string stepName, DateTime scheduledFor, DateTime now, CancellationToken ct)
+    {
+        var execution = new StepExecutionRecord
+        {
+            WorkflowId = workflowId,
+            StepName = stepName,
+            State = StepExecutionState.Scheduled.ToStored(),
+            ScheduledFor = scheduledFor,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        execution.Id = await ScalarAsync<long>(connection, tx, Sql.InsertStepExecution, execution, ct).ConfigureAwait(false);
+        return execution;
+    }
+
+    private async Task<StepExecutionRecord> InsertClaimedAsync(DbConnection connection, DbTransaction tx, long workflowId,
+        string stepName, string jobId, TimeSpan lease, DateTime now, CancellationToken ct)
+    {
+        var execution = new StepExecutionRecord
+        {
+            WorkflowId = workflowId,
+            StepName = stepName,
+            State = StepExecutionState.InProgress.ToStored(),
+            ScheduledFor = now,
+            StartedAt = now,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        TakeLease(execution, jobId, lease, now);
+        execution.Id = await ScalarAsync<long>(connection, tx, Sql.InsertStepExecution, execution, ct).ConfigureAwait(false);
+        return execution;
+    }
+
+    private Task UpdateAsync(DbConnection connection, DbTransaction tx, StepExecutionRecord execution, CancellationToken ct) =>
+        connection.ExecuteAsync(new CommandDefinition(Sql.UpdateStepExecution, execution, tx, cancellationToken: ct));
+
+    private Task UpdateAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow, CancellationToken ct) =>
+        connection.ExecuteAsync(new CommandDefinition(Sql.UpdateWorkflow, workflow, tx, cancellationToken: ct));
+
+    private static Task<T?> SingleAsync<T>(DbConnection connection, DbTransaction? tx, string sql, object parameters,
+        CancellationToken ct) =>
+        connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(sql, parameters, tx, cancellationToken: ct));
+
+    private static Task<T> ScalarAsync<T>(DbConnection connection, DbTransaction tx, string sql, object parameters,
+        CancellationToken ct) =>
+        connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, parameters, tx, cancellationToken: ct))!;
+
+    private async Task<IReadOnlyList<T>> ListAsync<T>(string sql, object parameters, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        return (await connection.QueryAsync<T>(new CommandDefinition(sql, parameters, cancellationToken: ct)).ConfigureAwait(false))
+            .ToList();
+    }
+}

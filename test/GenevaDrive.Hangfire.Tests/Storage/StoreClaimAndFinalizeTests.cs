@@ -1,0 +1,354 @@
+using GenevaDrive.Storage;
+
+namespace GenevaDrive.Tests.Storage;
+
+public sealed class StoreClaimAndFinalizeTests(string database) : StorageTestBase(database)
+{
+    [Test]
+    public async Task Claim_MovesBothRowsAndTakesALease()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+
+        var workflow = await WorkflowAsync(created.Workflow.Id);
+        var execution = await ExecutionAsync(created.FirstExecution!.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(claim.Execution!.Id, Is.EqualTo(execution.Id));
+            Assert.That(workflow.WorkflowState, Is.EqualTo(WorkflowState.Performing));
+            Assert.That(workflow.CurrentStepName, Is.EqualTo("first"));
+            Assert.That(execution.ExecutionState, Is.EqualTo(StepExecutionState.InProgress));
+            Assert.That(execution.StartedAt, Is.EqualTo(Now));
+            Assert.That(execution.JobId, Is.EqualTo("job-1"));
+            Assert.That(execution.LeaseToken, Is.EqualTo(claim.Execution.LeaseToken).And.Not.Null);
+            Assert.That(execution.LeaseExpiresAt, Is.EqualTo(Now + Lease));
+        });
+    }
+
+    [Test]
+    public async Task SecondClaim_UnderALiveLease_IsRefusedWithAReason()
+    {
+        var (created, _) = await StartAndClaimAsync();
+        Clock.Advance(TimeSpan.FromMinutes(4));
+
+        var second = await Store.ClaimAsync(created.FirstExecution!.Id, "job-2", Lease);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(second.Outcome, Is.EqualTo(ClaimOutcome.LeaseHeld));
+            Assert.That(second.Reason, Does.Contain("live lease").And.Contain("job-1"));
+            Assert.That((await ExecutionAsync(created.FirstExecution.Id)).JobId, Is.EqualTo("job-1"));
+        });
+    }
+
+    [Test]
+    public async Task Claim_OfAnEndedExecution_RunsNothing()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+        await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, Success(null));
+
+        var again = await Store.ClaimAsync(created.FirstExecution!.Id, "job-2", Lease);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(again.Outcome, Is.EqualTo(ClaimOutcome.AlreadyEnded));
+            Assert.That(again.Reason, Is.EqualTo($"Step execution {created.FirstExecution.Id} already completed; nothing to run."));
+        });
+    }
+
+    [Test]
+    public async Task Claim_OfAMissingRow_IsNotFound()
+    {
+        var claim = await Store.ClaimAsync(987654, "job-1", Lease);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(claim.Outcome, Is.EqualTo(ClaimOutcome.NotFound));
+            Assert.That(claim.Reason, Does.Contain("987654"));
+        });
+    }
+
+    [Test]
+    public async Task Claim_WhenTheWorkflowIsPaused_CancelsTheExecutionInsteadOfRunning()
+    {
+        var created = await StartAsync();
+        await Store.PauseAsync(created.Workflow.Id);
+
+        var claim = await Store.ClaimAsync(created.FirstExecution!.Id, "job-1", Lease);
+
+        var execution = await ExecutionAsync(created.FirstExecution.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(claim.Outcome, Is.EqualTo(ClaimOutcome.WorkflowNotRunnable));
+            Assert.That(claim.Reason, Does.Contain("is paused"));
+            Assert.That(execution.ExecutionState, Is.EqualTo(StepExecutionState.Canceled));
+            Assert.That(execution.StepOutcome, Is.EqualTo(StepOutcome.Canceled));
+        });
+    }
+
+    [Test]
+    public async Task ExpiredLease_IsTakenOver_AndTheOldAttemptClosedAsRecovered()
+    {
+        var (created, first) = await StartAndClaimAsync();
+        Clock.Advance(Lease + TimeSpan.FromSeconds(1));
+
+        var takeover = await Store.ClaimAsync(created.FirstExecution!.Id, "job-2", Lease);
+
+        var old = await ExecutionAsync(first.Execution!.Id);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(takeover.Outcome, Is.EqualTo(ClaimOutcome.TookOver), takeover.Reason);
+            Assert.That(takeover.ReplacedExecutionId, Is.EqualTo(old.Id));
+            Assert.That(takeover.Execution!.Id, Is.Not.EqualTo(old.Id));
+            Assert.That(takeover.Execution.ExecutionState, Is.EqualTo(StepExecutionState.InProgress));
+            Assert.That(takeover.Execution.JobId, Is.EqualTo("job-2"));
+            Assert.That(old.ExecutionState, Is.EqualTo(StepExecutionState.Failed));
+            Assert.That(old.StepOutcome, Is.EqualTo(StepOutcome.Recovered));
+            Assert.That(old.ErrorMessage, Does.Contain("stopped renewing its lease"));
+            Assert.That((await WorkflowAsync(created.Workflow.Id)).WorkflowState, Is.EqualTo(WorkflowState.Performing));
+        });
+    }
+
+    [Test]
+    public async Task Heartbeat_KeepsTheLeaseAlive_PastItsOriginalExpiry()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+        for (var i = 0; i < 30; i++)
+        {
+            Clock.Advance(TimeSpan.FromMinutes(1));
+            Assert.That(await Store.HeartbeatAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, Lease), Is.True);
+        }
+
+        var other = await Store.ClaimAsync(created.FirstExecution!.Id, "job-2", Lease);
+
+        Assert.That(other.Outcome, Is.EqualTo(ClaimOutcome.LeaseHeld), "30 minutes in, a heartbeating step is still not taken over");
+    }
+
+    [Test]
+    public async Task Heartbeat_WithAStaleToken_ReportsTheLeaseLost()
+    {
+        var (_, claim) = await StartAndClaimAsync();
+
+        Assert.That(await Store.HeartbeatAsync(claim.Execution!.Id, "not-my-token", Lease), Is.False);
+    }
+
+    [Test]
+    public async Task Finalize_Success_SchedulesTheNextStepAfterItsWait()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+        Clock.Advance(TimeSpan.FromSeconds(3));
+
+        var result = await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, Success("second", TimeSpan.FromHours(1)));
+
+        var workflow = await WorkflowAsync(created.Workflow.Id);
+        var done = await ExecutionAsync(claim.Execution.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Outcome, Is.EqualTo(FinalizeOutcome.Applied));
+            Assert.That(done.ExecutionState, Is.EqualTo(StepExecutionState.Completed));
+            Assert.That(done.StepOutcome, Is.EqualTo(StepOutcome.Success));
+            Assert.That(done.CompletedAt, Is.EqualTo(Now));
+            Assert.That(done.FinishedAt, Is.EqualTo(Now));
+            Assert.That(done.LeaseToken, Is.Null);
+            Assert.That(workflow.WorkflowState, Is.EqualTo(WorkflowState.Ready));
+            Assert.That(workflow.CurrentStepName, Is.Null);
+            Assert.That(workflow.NextStepName, Is.EqualTo("second"));
+            Assert.That(result.NextExecution!.StepName, Is.EqualTo("second"));
+            Assert.That(result.NextExecution.ScheduledFor, Is.EqualTo(Now.AddHours(1)));
+        });
+    }
+
+    [Test]
+    public async Task Finalize_OfTheLastStep_FinishesTheWorkflow()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+
+        var result = await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, Success(null));
+
+        var workflow = await WorkflowAsync(created.Workflow.Id);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(result.NextExecution, Is.Null);
+            Assert.That(workflow.WorkflowState, Is.EqualTo(WorkflowState.Finished));
+            Assert.That(workflow.TransitionedAt, Is.EqualTo(Now));
+            Assert.That(workflow.NextStepName, Is.Null);
+            Assert.That(await Store.GetCurrentExecutionAsync(workflow.Id), Is.Null);
+        });
+    }
+
+    [Test]
+    public async Task Finalize_WithoutTheLease_WritesNothing()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+
+        var result = await Store.FinalizeAsync(claim.Execution!.Id, "someone-else", Success(null));
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(result.Outcome, Is.EqualTo(FinalizeOutcome.LeaseLost));
+            Assert.That((await ExecutionAsync(claim.Execution.Id)).ExecutionState, Is.EqualTo(StepExecutionState.InProgress));
+            Assert.That((await WorkflowAsync(created.Workflow.Id)).WorkflowState, Is.EqualTo(WorkflowState.Performing));
+        });
+    }
+
+    [Test]
+    public async Task StaleRun_CannotOverwriteTheResultOfTheRunThatTookOver()
+    {
+        var (created, stale) = await StartAndClaimAsync();
+        Clock.Advance(Lease + TimeSpan.FromSeconds(1));
+        var takeover = await Store.ClaimAsync(created.FirstExecution!.Id, "job-2", Lease);
+        await Store.FinalizeAsync(takeover.Execution!.Id, takeover.Execution.LeaseToken!, Success(null));
+
+        var late = await Store.FinalizeAsync(stale.Execution!.Id, stale.Execution.LeaseToken!, FailedAndPaused("first"));
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(late.Outcome, Is.EqualTo(FinalizeOutcome.LeaseLost));
+            Assert.That((await WorkflowAsync(created.Workflow.Id)).WorkflowState, Is.EqualTo(WorkflowState.Finished));
+            Assert.That((await ExecutionAsync(stale.Execution.Id)).StepOutcome, Is.EqualTo(StepOutcome.Recovered));
+        });
+    }
+
+    [Test]
+    public async Task Finalize_AfterTheWorkflowWasChangedFromOutside_ClosesTheExecutionAsCanceled()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+        var workflow = await WorkflowAsync(created.Workflow.Id);
+        workflow.State = "canceled";
+        await OverwriteAsync(workflow);
+
+        var result = await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, Success("second"));
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(result.Outcome, Is.EqualTo(FinalizeOutcome.WorkflowChangedOutside));
+            Assert.That((await ExecutionAsync(claim.Execution.Id)).ExecutionState, Is.EqualTo(StepExecutionState.Canceled));
+            Assert.That((await WorkflowAsync(created.Workflow.Id)).WorkflowState, Is.EqualTo(WorkflowState.Canceled));
+            Assert.That(await Store.GetCurrentExecutionAsync(created.Workflow.Id), Is.Null);
+        });
+    }
+
+    [Test]
+    public async Task Failure_RecordsTheError_AndPausesOnTheStep()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+
+        await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, FailedAndPaused("first"));
+
+        var execution = await ExecutionAsync(claim.Execution.Id);
+        var workflow = await WorkflowAsync(created.Workflow.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(execution.ExecutionState, Is.EqualTo(StepExecutionState.Failed));
+            Assert.That(execution.StepOutcome, Is.EqualTo(StepOutcome.Failed));
+            Assert.That(execution.FailedAt, Is.EqualTo(Now));
+            Assert.That(execution.ErrorClassName, Is.EqualTo("System.TimeoutException"));
+            Assert.That(execution.ErrorMessage, Is.EqualTo("The mail server did not answer."));
+            Assert.That(execution.ErrorBacktrace, Is.EqualTo("at Mailer.Send()"));
+            Assert.That(workflow.WorkflowState, Is.EqualTo(WorkflowState.Paused));
+            Assert.That(workflow.NextStepName, Is.EqualTo("first"));
+            Assert.That(workflow.TransitionedAt, Is.EqualTo(Now));
+        });
+    }
+
+    [Test]
+    public async Task ClaimingTheFailedExecutionOfAWorkflowPausedOnIt_RetriesTheStep()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+        await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, FailedAndPaused("first"));
+
+        var retry = await Store.ClaimAsync(claim.Execution.Id, "job-1", Lease);
+
+        var workflow = await WorkflowAsync(created.Workflow.Id);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(retry.Outcome, Is.EqualTo(ClaimOutcome.Retried), retry.Reason);
+            Assert.That(retry.ReplacedExecutionId, Is.EqualTo(claim.Execution.Id));
+            Assert.That(retry.Execution!.StepName, Is.EqualTo("first"));
+            Assert.That(retry.Execution.ExecutionState, Is.EqualTo(StepExecutionState.InProgress));
+            Assert.That(workflow.WorkflowState, Is.EqualTo(WorkflowState.Performing));
+            Assert.That(workflow.TransitionedAt, Is.Null);
+            Assert.That(await Store.GetHistoryAsync(workflow.Id), Has.Count.EqualTo(2));
+        });
+    }
+
+    [Test]
+    public async Task ClaimingAFailedExecution_AfterTheWorkflowMovedOn_RunsNothing()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+        await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, FailedAndPaused("first"));
+        await Store.ResumeAsync(created.Workflow.Id);
+
+        var again = await Store.ClaimAsync(claim.Execution.Id, "job-1", Lease);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(again.Outcome, Is.EqualTo(ClaimOutcome.AlreadyEnded));
+            Assert.That(again.Reason, Does.Contain("already failed").And.Contain("moved on"));
+        });
+    }
+
+    [Test]
+    public async Task ExceptionReattempts_AreCountedSinceTheLastSuccess_FlowControlNever()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+        var execution = claim.Execution!;
+        foreach (var reason in new[] { ReattemptReasons.ExceptionPolicy, ReattemptReasons.FlowControl, ReattemptReasons.Precondition })
+        {
+            var result = await Store.FinalizeAsync(execution.Id, execution.LeaseToken!, Reattempted("first", reason));
+            execution = (await Store.ClaimAsync(result.NextExecution!.Id, "job", Lease)).Execution!;
+        }
+
+        var beforeSuccess = await Store.CountExceptionReattemptsAsync(created.Workflow.Id, "first");
+        var afterSuccess = await Store.FinalizeAsync(execution.Id, execution.LeaseToken!, Success("first"));
+        var reset = await Store.CountExceptionReattemptsAsync(created.Workflow.Id, "first");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(beforeSuccess, Is.EqualTo(2));
+            Assert.That(afterSuccess.Outcome, Is.EqualTo(FinalizeOutcome.Applied));
+            Assert.That(reset, Is.Zero);
+        });
+    }
+
+    [Test]
+    public async Task MalformedMetadata_ReadsAsEmpty_AndCountsAsNothing()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+        var result = await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, Reattempted("first", ReattemptReasons.ExceptionPolicy));
+        var reattempted = await ExecutionAsync(claim.Execution.Id);
+        reattempted.Metadata = "{\"reattempt_reason\": \"exception_pol";
+        await OverwriteAsync(reattempted);
+
+        var read = await ExecutionAsync(claim.Execution.Id);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(result.NextExecution, Is.Not.Null);
+            Assert.That(read.ParsedMetadata.IsEmpty, Is.True);
+            Assert.That(read.ParsedMetadata.ReattemptReason, Is.Null);
+            Assert.That(await Store.CountExceptionReattemptsAsync(created.Workflow.Id, "first"), Is.Zero);
+        });
+    }
+
+    [Test]
+    public async Task ReattemptMetadata_KeepsTheReasonAndTheException()
+    {
+        var (_, claim) = await StartAndClaimAsync();
+        var completion = Reattempted("first", ReattemptReasons.ExceptionPolicy) with
+        {
+            Metadata = StepExecutionMetadata.Empty.WithReason(ReattemptReasons.ExceptionPolicy)
+                .WithException("System.Net.Http.HttpRequestException", "502 Bad Gateway", "at Client.Send()").ToJson(),
+        };
+
+        await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, completion);
+
+        var metadata = (await ExecutionAsync(claim.Execution.Id)).ParsedMetadata;
+        Assert.Multiple(() =>
+        {
+            Assert.That(metadata.ReattemptReason, Is.EqualTo("exception_policy"));
+            Assert.That(metadata.ExceptionClass, Is.EqualTo("System.Net.Http.HttpRequestException"));
+            Assert.That(metadata.ExceptionMessage, Is.EqualTo("502 Bad Gateway"));
+            Assert.That(metadata.ExceptionBacktrace, Is.EqualTo("at Client.Send()"));
+        });
+    }
+}

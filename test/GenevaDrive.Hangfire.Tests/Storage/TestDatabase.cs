@@ -1,0 +1,156 @@
+using Dapper;
+using GenevaDrive.PostgreSql;
+using GenevaDrive.Sqlite;
+using GenevaDrive.SqlServer;
+using GenevaDrive.Storage;
+using Microsoft.Data.SqlClient;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace GenevaDrive.Tests.Storage;
+
+/// <summary>
+/// A real, empty database (a temp SQLite file, or a fresh schema on a PostgreSQL or SQL Server server)
+/// for one test. Servers come from environment variables; a missing server ignores the test with a
+/// how-to message locally and fails it when CI=true.
+/// </summary>
+internal abstract class TestDatabase : IAsyncDisposable
+{
+    public const string PostgresVariable = "GENEVADRIVE_TEST_POSTGRES";
+    public const string SqlServerVariable = "GENEVADRIVE_TEST_SQLSERVER";
+
+    public static readonly string[] All = ["sqlite", "postgresql", "sqlserver"];
+
+    public abstract SqlDialect Dialect { get; }
+
+    public static TestDatabase Create(string kind) => kind switch
+    {
+        "sqlite" => new SqliteTestDatabase(),
+        "postgresql" => new PostgreSqlTestDatabase(RequireServer(PostgresVariable, "PostgreSQL",
+            "run the tests through './build.ps1 test', which starts a throwaway PostgreSQL when the server binaries are installed, " +
+            "or set it to a connection string such as 'Host=127.0.0.1;Username=postgres;Database=postgres'")),
+        "sqlserver" => new SqlServerTestDatabase(RequireServer(SqlServerVariable, "SQL Server",
+            "set it to a connection string of a SQL Server 2016+ database the tests may create schemas in")),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown test database."),
+    };
+
+    /// <summary>Creates a second dialect on the same database, as a second process would have.</summary>
+    public abstract SqlDialect CreateDialect();
+
+    public abstract Task InstallAsync(int? upToVersion = null);
+
+    public abstract Task<int> GetSchemaVersionAsync();
+
+    public abstract ValueTask DisposeAsync();
+
+    private static string RequireServer(string variable, string server, string howTo)
+    {
+        var value = Environment.GetEnvironmentVariable(variable);
+        if (!string.IsNullOrWhiteSpace(value))
+        {
+            return value;
+        }
+
+        var message = $"{server} tests need {variable}: {howTo}.";
+        if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase) &&
+            variable == PostgresVariable)
+        {
+            Assert.Fail(message + " CI=true, so a missing server is a failure, not a skip.");
+        }
+
+        Assert.Ignore(message);
+        return value!;
+    }
+
+    protected static string UniqueName() => "gd_" + Guid.NewGuid().ToString("N")[..12];
+
+    private sealed class SqliteTestDatabase : TestDatabase
+    {
+        private readonly string _path = Path.Combine(Path.GetTempPath(), $"genevadrive-{Guid.NewGuid():N}.db");
+        private readonly SqliteWorkflowStorageOptions _options = new() { TablePrefix = "T_" };
+
+        public SqliteTestDatabase()
+        {
+            Dialect = CreateDialect();
+        }
+
+        public override SqlDialect Dialect { get; }
+
+        public override SqlDialect CreateDialect() => new SqliteDialect($"Data Source={_path}", _options);
+
+        public override Task InstallAsync(int? upToVersion = null) =>
+            ((SqliteDialect)Dialect).InstallSchemaAsync(upToVersion, CancellationToken.None);
+
+        public override Task<int> GetSchemaVersionAsync() => ((SqliteDialect)Dialect).GetSchemaVersionAsync();
+
+        public override ValueTask DisposeAsync()
+        {
+            SqliteConnection.ClearAllPools();
+            foreach (var file in new[] { _path, _path + "-wal", _path + "-shm" })
+            {
+                File.Delete(file);
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private sealed class PostgreSqlTestDatabase : TestDatabase
+    {
+        private readonly string _connectionString;
+        private readonly PostgreSqlWorkflowStorageOptions _options = new() { SchemaName = UniqueName() };
+
+        public PostgreSqlTestDatabase(string connectionString)
+        {
+            _connectionString = new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = 50 }.ToString();
+            Dialect = CreateDialect();
+        }
+
+        public override SqlDialect Dialect { get; }
+
+        public override SqlDialect CreateDialect() => new PostgreSqlDialect(_connectionString, _options);
+
+        public override Task InstallAsync(int? upToVersion = null) =>
+            ((PostgreSqlDialect)Dialect).InstallSchemaAsync(upToVersion, CancellationToken.None);
+
+        public override Task<int> GetSchemaVersionAsync() => ((PostgreSqlDialect)Dialect).GetSchemaVersionAsync();
+
+        public override async ValueTask DisposeAsync()
+        {
+            await using var connection = new NpgsqlConnection(_connectionString);
+            await connection.OpenAsync();
+            await connection.ExecuteAsync($"DROP SCHEMA IF EXISTS \"{_options.SchemaName}\" CASCADE;");
+        }
+    }
+
+    private sealed class SqlServerTestDatabase : TestDatabase
+    {
+        private readonly string _connectionString;
+        private readonly SqlServerWorkflowStorageOptions _options = new() { SchemaName = UniqueName() };
+
+        public SqlServerTestDatabase(string connectionString)
+        {
+            _connectionString = connectionString;
+            Dialect = CreateDialect();
+        }
+
+        public override SqlDialect Dialect { get; }
+
+        public override SqlDialect CreateDialect() => new SqlServerDialect(_connectionString, _options);
+
+        public override Task InstallAsync(int? upToVersion = null) =>
+            ((SqlServerDialect)Dialect).InstallSchemaAsync(upToVersion, CancellationToken.None);
+
+        public override Task<int> GetSchemaVersionAsync() => ((SqlServerDialect)Dialect).GetSchemaVersionAsync();
+
+        public override async ValueTask DisposeAsync()
+        {
+            var s = _options.SchemaName;
+            await using var connection = new SqlConnection(_connectionString);
+            await connection.OpenAsync();
+            await connection.ExecuteAsync(
+                $"DROP TABLE IF EXISTS [{s}].[StepExecutions]; DROP TABLE IF EXISTS [{s}].[Workflows]; " +
+                $"DROP TABLE IF EXISTS [{s}].[SchemaVersion]; IF SCHEMA_ID(N'{s}') IS NOT NULL EXEC (N'DROP SCHEMA [{s}]');");
+        }
+    }
+}

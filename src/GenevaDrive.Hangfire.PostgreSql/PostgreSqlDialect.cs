@@ -30,6 +30,7 @@ internal sealed class PostgreSqlDialect : SqlDialect
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         _schema = SqlIdentifier.ValidateSchemaName(options.SchemaName, nameof(options.SchemaName));
+        PrepareSchemaIfNecessary = options.PrepareSchemaIfNecessary;
         _dataSource = NpgsqlDataSource.Create(connectionString);
         Sql = BuildStatements(_schema);
     }
@@ -37,6 +38,8 @@ internal sealed class PostgreSqlDialect : SqlDialect
     public override string Name => "PostgreSQL";
 
     public override StorageStatements Sql { get; }
+
+    public override bool PrepareSchemaIfNecessary { get; }
 
     public string SchemaName => _schema;
 

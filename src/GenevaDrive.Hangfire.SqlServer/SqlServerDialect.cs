@@ -29,12 +29,15 @@ internal sealed class SqlServerDialect : SqlDialect
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         _connectionString = connectionString;
         _schema = SqlIdentifier.ValidateSchemaName(options.SchemaName, nameof(options.SchemaName));
+        PrepareSchemaIfNecessary = options.PrepareSchemaIfNecessary;
         Sql = BuildStatements(_schema);
     }
 
     public override string Name => "SQL Server";
 
     public override StorageStatements Sql { get; }
+
+    public override bool PrepareSchemaIfNecessary { get; }
 
     public string SchemaName => _schema;
 

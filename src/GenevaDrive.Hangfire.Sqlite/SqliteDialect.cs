@@ -36,12 +36,15 @@ internal sealed class SqliteDialect : SqlDialect
 
         _connectionString = builder.ToString();
         _prefix = SqlIdentifier.ValidateTablePrefix(options.TablePrefix, nameof(options.TablePrefix));
+        PrepareSchemaIfNecessary = options.PrepareSchemaIfNecessary;
         Sql = BuildStatements(_prefix);
     }
 
     public override string Name => "SQLite";
 
     public override StorageStatements Sql { get; }
+
+    public override bool PrepareSchemaIfNecessary { get; }
 
     public string TablePrefix => _prefix;
 

@@ -28,6 +28,13 @@ internal abstract class SqlDialect
     /// <summary>Creates or upgrades the schema (idempotent, guarded against concurrent installers).</summary>
     public abstract Task InstallSchemaAsync(CancellationToken ct);
 
+    /// <summary>Whether <see cref="PrepareAsync"/> installs the schema (the storage option of the same name).</summary>
+    public abstract bool PrepareSchemaIfNecessary { get; }
+
+    /// <summary>Runs at start-up: installs or upgrades the schema when <see cref="PrepareSchemaIfNecessary"/> is on.</summary>
+    public Task PrepareAsync(CancellationToken ct) =>
+        PrepareSchemaIfNecessary ? InstallSchemaAsync(ct) : Task.CompletedTask;
+
     /// <summary>The largest batch one cleanup statement may delete (bounded by the database's parameter limit).</summary>
     public virtual int MaxBatchSize => 2000;
 }

@@ -52,6 +52,21 @@ public sealed class SchemaInstallerTests(string database) : StorageTestBase(data
     }
 
     [Test]
+    public async Task Prepare_InstallsOnlyWhenTheOptionIsOn()
+    {
+        await Db.CreateDialect(prepareSchema: false).PrepareAsync(CancellationToken.None);
+        var whenOff = await Db.GetSchemaVersionAsync();
+
+        await Db.CreateDialect(prepareSchema: true).PrepareAsync(CancellationToken.None);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(whenOff, Is.Zero);
+            Assert.That(await Db.GetSchemaVersionAsync(), Is.EqualTo(LatestVersion));
+        });
+    }
+
+    [Test]
     public async Task Uninstalled_ReportsVersionZero() =>
         Assert.That(await Db.GetSchemaVersionAsync(), Is.Zero);
 }

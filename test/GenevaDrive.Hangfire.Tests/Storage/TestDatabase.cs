@@ -35,7 +35,7 @@ internal abstract class TestDatabase : IAsyncDisposable
     };
 
     /// <summary>Creates a second dialect on the same database, as a second process would have.</summary>
-    public abstract SqlDialect CreateDialect();
+    public abstract SqlDialect CreateDialect(bool prepareSchema = true);
 
     public abstract Task InstallAsync(int? upToVersion = null);
 
@@ -76,7 +76,8 @@ internal abstract class TestDatabase : IAsyncDisposable
 
         public override SqlDialect Dialect { get; }
 
-        public override SqlDialect CreateDialect() => new SqliteDialect($"Data Source={_path}", _options);
+        public override SqlDialect CreateDialect(bool prepareSchema = true) =>
+            new SqliteDialect($"Data Source={_path}", new SqliteWorkflowStorageOptions { TablePrefix = _options.TablePrefix, PrepareSchemaIfNecessary = prepareSchema });
 
         public override Task InstallAsync(int? upToVersion = null) =>
             ((SqliteDialect)Dialect).InstallSchemaAsync(upToVersion, CancellationToken.None);
@@ -108,7 +109,8 @@ internal abstract class TestDatabase : IAsyncDisposable
 
         public override SqlDialect Dialect { get; }
 
-        public override SqlDialect CreateDialect() => new PostgreSqlDialect(_connectionString, _options);
+        public override SqlDialect CreateDialect(bool prepareSchema = true) =>
+            new PostgreSqlDialect(_connectionString, new PostgreSqlWorkflowStorageOptions { SchemaName = _options.SchemaName, PrepareSchemaIfNecessary = prepareSchema });
 
         public override Task InstallAsync(int? upToVersion = null) =>
             ((PostgreSqlDialect)Dialect).InstallSchemaAsync(upToVersion, CancellationToken.None);
@@ -136,7 +138,8 @@ internal abstract class TestDatabase : IAsyncDisposable
 
         public override SqlDialect Dialect { get; }
 
-        public override SqlDialect CreateDialect() => new SqlServerDialect(_connectionString, _options);
+        public override SqlDialect CreateDialect(bool prepareSchema = true) =>
+            new SqlServerDialect(_connectionString, new SqlServerWorkflowStorageOptions { SchemaName = _options.SchemaName, PrepareSchemaIfNecessary = prepareSchema });
 
         public override Task InstallAsync(int? upToVersion = null) =>
             ((SqlServerDialect)Dialect).InstallSchemaAsync(upToVersion, CancellationToken.None);

@@ -93,8 +93,11 @@ internal sealed record FinalizeResult(
     StepExecutionRecord? Execution = null,
     StepExecutionRecord? NextExecution = null);
 
-/// <summary>The result of an external control operation: the workflow and the execution it touched or created.</summary>
-internal sealed record ControlResult(WorkflowRecord Workflow, StepExecutionRecord? Execution);
+/// <summary>
+/// The result of an external control operation: the workflow, the execution it kept or created
+/// (<paramref name="Execution"/>), and the execution it ended (<paramref name="Ended"/>), whose pending job can go.
+/// </summary>
+internal sealed record ControlResult(WorkflowRecord Workflow, StepExecutionRecord? Execution, StepExecutionRecord? Ended = null);
 
 /// <summary>One page of workflows and the total matching the filter.</summary>
 internal sealed record WorkflowPage(IReadOnlyList<WorkflowRecord> Items, long Total);

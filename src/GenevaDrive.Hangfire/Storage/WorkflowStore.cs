@@ -407,7 +407,7 @@ internal sealed class WorkflowStore
             TransitionWorkflow(workflow, WorkflowState.Canceled, now);
             workflow.CurrentStepName = null;
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
-            return new ControlResult(workflow, active);
+            return new ControlResult(workflow, null, active);
         }, ct);
 
     /// <summary>
@@ -452,7 +452,7 @@ internal sealed class WorkflowStore
             }
 
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
-            return new ControlResult(workflow, scheduled);
+            return new ControlResult(workflow, scheduled, active);
         }, ct);
 
     // ---- Recovery and housekeeping -----------------------------------------------------------------

@@ -85,7 +85,7 @@ public sealed class StoreControlTests(string database) : StorageTestBase(databas
         {
             Assert.That(canceled.Workflow.WorkflowState, Is.EqualTo(WorkflowState.Canceled));
             Assert.That(canceled.Workflow.TransitionedAt, Is.EqualTo(Now));
-            Assert.That(canceled.Execution!.Id, Is.EqualTo(execution.Id));
+            Assert.That(canceled.Ended!.Id, Is.EqualTo(execution.Id));
             Assert.That(execution.ExecutionState, Is.EqualTo(StepExecutionState.Canceled));
             Assert.That(execution.StepOutcome, Is.EqualTo(StepOutcome.Canceled));
             Assert.That(execution.CanceledAt, Is.EqualTo(Now));
@@ -129,6 +129,7 @@ public sealed class StoreControlTests(string database) : StorageTestBase(databas
             Assert.That(old.ExecutionState, Is.EqualTo(StepExecutionState.Skipped));
             Assert.That(old.StepOutcome, Is.EqualTo(StepOutcome.Skipped));
             Assert.That(old.SkippedAt, Is.EqualTo(Now));
+            Assert.That(skipped.Ended!.Id, Is.EqualTo(old.Id));
             Assert.That(skipped.Execution!.StepName, Is.EqualTo("second"));
             Assert.That(skipped.Execution.ScheduledFor, Is.EqualTo(Now.AddMinutes(30)));
             Assert.That(skipped.Workflow.NextStepName, Is.EqualTo("second"));

@@ -1,0 +1,121 @@
+using System.Data.Common;
+
+namespace GenevaDrive;
+
+/// <summary>
+/// Starts, controls and queries workflows from application code. Registered by <c>AddGenevaDrive</c>;
+/// usable without DI through <c>GenevaDriveRuntime</c>.
+/// </summary>
+public interface IWorkflowClient
+{
+    /// <summary>
+    /// Starts <typeparamref name="TWorkflow"/> for <paramref name="hero"/>: writes the workflow and its first
+    /// step execution in one transaction, then creates the first step's Hangfire job. A workflow without
+    /// steps finishes at once.
+    /// </summary>
+    /// <typeparam name="TWorkflow">A registered workflow.</typeparam>
+    /// <param name="hero">The hero; its type must be the workflow's hero type.</param>
+    /// <param name="options">Start options.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The new workflow.</returns>
+    /// <exception cref="WorkflowAlreadyExistsException">An ongoing workflow of this type exists for the hero.</exception>
+    Task<WorkflowInfo> StartAsync<TWorkflow>(object hero, StartOptions? options = null, CancellationToken cancellationToken = default)
+        where TWorkflow : Workflow;
+
+    /// <summary>
+    /// Starts <typeparamref name="TWorkflow"/> inside the caller's open connection and transaction, so the
+    /// workflow commits (or rolls back) with the caller's own data. The step job cannot be created before
+    /// that commit: call <see cref="DispatchAsync"/> after committing; if that never happens, the
+    /// reconciler creates the job once the step is overdue.
+    /// </summary>
+    /// <typeparam name="TWorkflow">A registered workflow.</typeparam>
+    /// <param name="hero">The hero.</param>
+    /// <param name="connection">The caller's open connection to the workflow database.</param>
+    /// <param name="transaction">The caller's transaction, if any.</param>
+    /// <param name="options">Start options.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The new workflow (not yet committed).</returns>
+    Task<WorkflowInfo> StartAsync<TWorkflow>(object hero, DbConnection connection, DbTransaction? transaction,
+        StartOptions? options = null, CancellationToken cancellationToken = default)
+        where TWorkflow : Workflow;
+
+    /// <summary>Starts <typeparamref name="TWorkflow"/> for the hero, or returns the ongoing one if it exists.</summary>
+    /// <typeparam name="TWorkflow">A registered workflow.</typeparam>
+    /// <param name="hero">The hero.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The new or existing workflow.</returns>
+    Task<WorkflowInfo> StartOrGetExistingAsync<TWorkflow>(object hero, CancellationToken cancellationToken = default)
+        where TWorkflow : Workflow;
+
+    /// <summary>Creates the Hangfire job of the workflow's scheduled step if it has none yet (after a transactional start).</summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The job id, or null when nothing needed a job.</returns>
+    Task<string?> DispatchAsync(long workflowId, CancellationToken cancellationToken = default);
+
+    /// <summary>Pauses a ready workflow; its scheduled step stays and runs on resume.</summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The workflow after the change.</returns>
+    /// <exception cref="InvalidWorkflowStateException">The workflow is not ready.</exception>
+    Task<WorkflowInfo> PauseAsync(long workflowId, CancellationToken cancellationToken = default);
+
+    /// <summary>Resumes a paused workflow: overdue steps run at once, future ones at their time.</summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The workflow after the change.</returns>
+    /// <exception cref="InvalidWorkflowStateException">The workflow is not paused.</exception>
+    Task<WorkflowInfo> ResumeAsync(long workflowId, CancellationToken cancellationToken = default);
+
+    /// <summary>Cancels a ready or paused workflow and its scheduled step.</summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The workflow after the change.</returns>
+    /// <exception cref="InvalidWorkflowStateException">The workflow is performing, finished or canceled.</exception>
+    Task<WorkflowInfo> CancelAsync(long workflowId, CancellationToken cancellationToken = default);
+
+    /// <summary>Skips the current step of a ready or paused workflow and schedules the next (finishing after the last).</summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The workflow after the change.</returns>
+    /// <exception cref="InvalidWorkflowStateException">The workflow is performing, finished or canceled.</exception>
+    Task<WorkflowInfo> SkipAsync(long workflowId, CancellationToken cancellationToken = default);
+
+    /// <summary>The workflow, or null.</summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The snapshot or null.</returns>
+    Task<WorkflowInfo?> GetAsync(long workflowId, CancellationToken cancellationToken = default);
+
+    /// <summary>Workflows in <paramref name="state"/>, newest first.</summary>
+    /// <param name="state">The state.</param>
+    /// <param name="limit">At most this many.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The workflows.</returns>
+    Task<IReadOnlyList<WorkflowInfo>> GetByStateAsync(WorkflowState state, int limit = 100, CancellationToken cancellationToken = default);
+
+    /// <summary>Ongoing (ready, performing, paused) workflows, newest first.</summary>
+    /// <param name="limit">At most this many of each state.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The workflows.</returns>
+    Task<IReadOnlyList<WorkflowInfo>> GetOngoingAsync(int limit = 100, CancellationToken cancellationToken = default);
+
+    /// <summary>Every workflow of the hero, oldest first.</summary>
+    /// <param name="hero">The hero.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The workflows.</returns>
+    Task<IReadOnlyList<WorkflowInfo>> GetByHeroAsync<THero>(THero hero, CancellationToken cancellationToken = default)
+        where THero : class;
+
+    /// <summary>The step executions of a workflow, in the order they were created.</summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The history.</returns>
+    Task<IReadOnlyList<StepExecutionInfo>> GetHistoryAsync(long workflowId, CancellationToken cancellationToken = default);
+
+    /// <summary>The scheduled or in-progress step execution of a workflow, or null.</summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The execution or null.</returns>
+    Task<StepExecutionInfo?> GetCurrentExecutionAsync(long workflowId, CancellationToken cancellationToken = default);
+}

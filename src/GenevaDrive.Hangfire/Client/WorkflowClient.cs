@@ -1,0 +1,178 @@
+using System.Data.Common;
+using GenevaDrive.Definition;
+using GenevaDrive.Heroes;
+using GenevaDrive.Storage;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace GenevaDrive.Client;
+
+/// <summary>The <see cref="IWorkflowClient"/> of one runtime: store operations plus Hangfire job bookkeeping.</summary>
+internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClient
+{
+    private WorkflowStore Store => runtime.Store;
+
+    public async Task<WorkflowInfo> StartAsync<TWorkflow>(object hero, StartOptions? options = null, CancellationToken cancellationToken = default)
+        where TWorkflow : Workflow
+    {
+        var spec = await SpecAsync(typeof(TWorkflow), hero, options).ConfigureAwait(false);
+        var created = await Store.CreateAsync(spec, cancellationToken).ConfigureAwait(false);
+        if (created.FirstExecution is { } first)
+        {
+            await runtime.Dispatcher.DispatchAsync(created.Workflow, first, cancellationToken).ConfigureAwait(false);
+        }
+
+        return WorkflowInfo.From(created.Workflow);
+    }
+
+    public async Task<WorkflowInfo> StartAsync<TWorkflow>(object hero, DbConnection connection, DbTransaction? transaction,
+        StartOptions? options = null, CancellationToken cancellationToken = default)
+        where TWorkflow : Workflow
+    {
+        var spec = await SpecAsync(typeof(TWorkflow), hero, options).ConfigureAwait(false);
+        var created = await Store.CreateAsync(spec, connection, transaction, cancellationToken).ConfigureAwait(false);
+        return WorkflowInfo.From(created.Workflow);
+    }
+
+    public async Task<WorkflowInfo> StartOrGetExistingAsync<TWorkflow>(object hero, CancellationToken cancellationToken = default)
+        where TWorkflow : Workflow
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await StartAsync<TWorkflow>(hero, null, cancellationToken).ConfigureAwait(false);
+            }
+            catch (WorkflowAlreadyExistsException e) when (e.ExistingWorkflowId is not null && attempt < 3)
+            {
+                // The existing workflow may end between the conflict and this read; then start again.
+                if (await GetAsync(e.ExistingWorkflowId.Value, cancellationToken).ConfigureAwait(false) is { } existing &&
+                    existing.State is WorkflowState.Ready or WorkflowState.Performing or WorkflowState.Paused)
+                {
+                    return existing;
+                }
+            }
+        }
+    }
+
+    public async Task<string?> DispatchAsync(long workflowId, CancellationToken cancellationToken = default)
+    {
+        var workflow = await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false)
+            ?? throw new WorkflowNotFoundException(workflowId);
+        var current = await Store.GetCurrentExecutionAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        return current is { JobId: null, State: "scheduled" }
+            ? await runtime.Dispatcher.DispatchAsync(workflow, current, cancellationToken).ConfigureAwait(false)
+            : null;
+    }
+
+    public async Task<WorkflowInfo> PauseAsync(long workflowId, CancellationToken cancellationToken = default)
+    {
+        var result = await Store.PauseAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        runtime.Dispatcher.RemovePending(result.Execution?.JobId, $"workflow {workflowId} paused");
+        return WorkflowInfo.From(result.Workflow);
+    }
+
+    public async Task<WorkflowInfo> ResumeAsync(long workflowId, CancellationToken cancellationToken = default)
+    {
+        var result = await Store.ResumeAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        if (result.Execution is { } execution)
+        {
+            await runtime.Dispatcher.DispatchAsync(result.Workflow, execution, cancellationToken).ConfigureAwait(false);
+        }
+
+        return WorkflowInfo.From(result.Workflow);
+    }
+
+    public async Task<WorkflowInfo> CancelAsync(long workflowId, CancellationToken cancellationToken = default)
+    {
+        var result = await Store.CancelAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        runtime.Dispatcher.RemovePending(result.Ended?.JobId, $"workflow {workflowId} canceled");
+        return WorkflowInfo.From(result.Workflow);
+    }
+
+    public async Task<WorkflowInfo> SkipAsync(long workflowId, CancellationToken cancellationToken = default)
+    {
+        var workflow = await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false)
+            ?? throw new WorkflowNotFoundException(workflowId);
+        var definition = DefinitionOf(workflow.Type);
+        var result = await Store.SkipAsync(workflowId, step =>
+            definition.Steps.NextAfter(step) is { } next ? new NextStep(next.Name, next.Wait ?? TimeSpan.Zero) : null,
+            cancellationToken).ConfigureAwait(false);
+        runtime.Dispatcher.RemovePending(result.Ended?.JobId, $"step skipped in workflow {workflowId}");
+        if (result.Execution is { } execution)
+        {
+            await runtime.Dispatcher.DispatchAsync(result.Workflow, execution, cancellationToken).ConfigureAwait(false);
+        }
+
+        return WorkflowInfo.From(result.Workflow);
+    }
+
+    public async Task<WorkflowInfo?> GetAsync(long workflowId, CancellationToken cancellationToken = default) =>
+        await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false) is { } record ? WorkflowInfo.From(record) : null;
+
+    public async Task<IReadOnlyList<WorkflowInfo>> GetByStateAsync(WorkflowState state, int limit = 100, CancellationToken cancellationToken = default) =>
+        (await Store.GetPageAsync(state, null, 0, limit, cancellationToken).ConfigureAwait(false)).Items.Select(WorkflowInfo.From).ToList();
+
+    public async Task<IReadOnlyList<WorkflowInfo>> GetOngoingAsync(int limit = 100, CancellationToken cancellationToken = default)
+    {
+        var all = new List<WorkflowInfo>();
+        foreach (var state in new[] { WorkflowState.Ready, WorkflowState.Performing, WorkflowState.Paused })
+        {
+            all.AddRange(await GetByStateAsync(state, limit, cancellationToken).ConfigureAwait(false));
+        }
+
+        return all.OrderByDescending(w => w.Id).ToList();
+    }
+
+    public async Task<IReadOnlyList<WorkflowInfo>> GetByHeroAsync<THero>(THero hero, CancellationToken cancellationToken = default)
+        where THero : class
+    {
+        ArgumentNullException.ThrowIfNull(hero);
+        string id;
+        await using (var scope = runtime.Services.CreateAsyncScope())
+        {
+            id = HeroTypes.GetId(scope.ServiceProvider, hero);
+        }
+
+        return (await Store.GetByHeroAsync(HeroTypes.NameOf(typeof(THero)), id, cancellationToken).ConfigureAwait(false))
+            .Select(WorkflowInfo.From).ToList();
+    }
+
+    public async Task<IReadOnlyList<StepExecutionInfo>> GetHistoryAsync(long workflowId, CancellationToken cancellationToken = default) =>
+        (await Store.GetHistoryAsync(workflowId, cancellationToken).ConfigureAwait(false)).Select(StepExecutionInfo.From).ToList();
+
+    public async Task<StepExecutionInfo?> GetCurrentExecutionAsync(long workflowId, CancellationToken cancellationToken = default) =>
+        await Store.GetCurrentExecutionAsync(workflowId, cancellationToken).ConfigureAwait(false) is { } record
+            ? StepExecutionInfo.From(record)
+            : null;
+
+    private WorkflowDefinition DefinitionOf(string workflowName)
+    {
+        runtime.EnsureInitialized();
+        var type = runtime.Registry.FindType(workflowName) ?? throw new InvalidOperationException(
+            $"Workflow type '{workflowName}' is not registered in this application; register it to control its workflows.");
+        return runtime.Registry.GetDefinition(type);
+    }
+
+    private async Task<NewWorkflow> SpecAsync(Type workflowType, object hero, StartOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(hero);
+        runtime.EnsureInitialized();
+        var name = runtime.Registry.NameOf(workflowType);
+        var definition = runtime.Registry.GetDefinition(workflowType);
+        if (!definition.HeroType.IsInstanceOfType(hero))
+        {
+            throw new ArgumentException(
+                $"Workflow '{name}' is about {definition.HeroType.Name} heroes, but was started with a {hero.GetType().Name}. Pass a {definition.HeroType.Name}.",
+                nameof(hero));
+        }
+
+        string heroId;
+        await using (var scope = runtime.Services.CreateAsyncScope())
+        {
+            heroId = HeroTypes.GetId(scope.ServiceProvider, definition.HeroType, hero);
+        }
+
+        var first = definition.Steps.First;
+        return new NewWorkflow(name, HeroTypes.NameOf(definition.HeroType), heroId, options?.AllowMultiple ?? false, first?.Name, first?.Wait);
+    }
+}

@@ -1,0 +1,17 @@
+using GenevaDrive.Storage;
+
+namespace GenevaDrive.Execution;
+
+/// <summary>
+/// Turns committed step executions into Hangfire jobs (and removes pending ones). Called only after the
+/// transaction that wrote the execution committed; a failure here loses nothing, because the execution
+/// row stays scheduled and the reconciler re-creates its job.
+/// </summary>
+internal interface IStepJobDispatcher
+{
+    /// <summary>Creates the job for a scheduled execution and records its id; returns the job id or null on failure.</summary>
+    Task<string?> DispatchAsync(WorkflowRecord workflow, StepExecutionRecord execution, CancellationToken ct = default);
+
+    /// <summary>Removes a pending job (the workflow was paused or canceled); failures are logged, not thrown.</summary>
+    void RemovePending(string? jobId, string reason);
+}

@@ -1,0 +1,12 @@
+using GenevaDrive.Storage;
+
+namespace GenevaDrive.Execution;
+
+/// <summary>
+/// What the run of a step decided: the completion to record, the text to show on the Hangfire job, and
+/// the exception that should fail the job (when the workflow ends up paused or canceled by an error).
+/// </summary>
+internal sealed record StepDecision(StepCompletion Completion, string ResultText, Exception? FailJobWith = null);
+
+/// <summary>What the finalize phase reports back to the job.</summary>
+internal sealed record FinalizeReport(FinalizeOutcome Outcome, string ResultText, Exception? FailJobWith, StepExecutionRecord? NextExecution);

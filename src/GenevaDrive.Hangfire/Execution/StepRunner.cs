@@ -1,0 +1,344 @@
+using System.Diagnostics;
+using GenevaDrive.Definition;
+using GenevaDrive.Heroes;
+using GenevaDrive.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace GenevaDrive.Execution;
+
+/// <summary>
+/// Runs one step execution in three phases, the same whether a Hangfire job or a test drives it:
+/// <list type="number">
+/// <item><b>Claim</b> (one short transaction): lock workflow then execution, validate, move to in progress, take the lease.</item>
+/// <item><b>Run</b> (no locks held): resolve the type, construct the workflow through DI, load the hero,
+/// evaluate cancel and skip conditions, run hooks and body, and decide — flow control, or an exception
+/// resolved through the exception policies (imperative handlers run here, in the workflow's context).</item>
+/// <item><b>Finalize</b> (one short transaction): record the decision if the lease is still ours, then
+/// dispatch the next step's job after the commit.</item>
+/// </list>
+/// </summary>
+internal sealed class StepRunner
+{
+    private readonly WorkflowRegistry _registry;
+    private readonly WorkflowStore _store;
+    private readonly IStepJobDispatcher _dispatcher;
+    private readonly GenevaDriveOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    public StepRunner(WorkflowRegistry registry, WorkflowStore store, IStepJobDispatcher dispatcher, GenevaDriveOptions options,
+        ILogger logger)
+    {
+        _registry = registry;
+        _store = store;
+        _dispatcher = dispatcher;
+        _options = options;
+        _time = options.TimeProvider;
+        _logger = logger;
+    }
+
+    public WorkflowStore Store => _store;
+
+    public IStepJobDispatcher Dispatcher => _dispatcher;
+
+    // ---- Phase 1: claim ----------------------------------------------------------------------------
+
+    public async Task<ClaimResult> ClaimAsync(long executionId, string jobId, CancellationToken ct = default)
+    {
+        using var activity = Telemetry.Source.StartActivity("GenevaDrive.Claim");
+        activity?.SetTag("genevadrive.step_execution_id", executionId);
+        var claim = await _store.ClaimAsync(executionId, jobId, _options.LeaseTimeout, ct).ConfigureAwait(false);
+        activity?.SetTag("genevadrive.claim", claim.Outcome.ToString());
+        if (claim.Outcome == ClaimOutcome.NotFound)
+        {
+            _logger.LogWarning("Hangfire job {JobId} points to step execution {StepExecutionId}, which no longer exists; nothing runs.", jobId, executionId);
+        }
+        else if (!claim.IsClaimed)
+        {
+            _logger.LogInformation("Step execution {StepExecutionId} not run by job {JobId}: {Reason}", executionId, jobId, claim.Reason);
+        }
+        else if (claim.Outcome != ClaimOutcome.Claimed)
+        {
+            _logger.LogWarning("{Reason}", claim.Reason);
+        }
+
+        return claim;
+    }
+
+    // ---- Phase 2: run user code --------------------------------------------------------------------
+
+    public async Task<StepDecision> RunAsync(ClaimResult claim, IServiceProvider services, CancellationToken ct)
+    {
+        var workflow = claim.Workflow!;
+        var execution = claim.Execution!;
+        using var activity = Telemetry.Source.StartActivity("GenevaDrive.Step");
+        activity?.SetTag("genevadrive.workflow_id", workflow.Id);
+        activity?.SetTag("genevadrive.workflow_type", workflow.Type);
+        activity?.SetTag("genevadrive.step", execution.StepName);
+        var started = Stopwatch.GetTimestamp();
+        var decision = await DecideAsync(workflow, execution, services, ct).ConfigureAwait(false);
+        Telemetry.StepDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+            new KeyValuePair<string, object?>("workflow", workflow.Type), new KeyValuePair<string, object?>("step", execution.StepName));
+        activity?.SetTag("genevadrive.outcome", decision.Completion.Outcome.ToStored());
+        return decision;
+    }
+
+    private async Task<StepDecision> DecideAsync(WorkflowRecord workflow, StepExecutionRecord execution, IServiceProvider services,
+        CancellationToken ct)
+    {
+        var type = _registry.FindType(workflow.Type);
+        if (type is null)
+        {
+            return Failure(execution.StepName, WorkflowState.Paused, StepOutcome.Failed, new InvalidOperationException(
+                $"Workflow type '{workflow.Type}' is not registered in this application, so step '{execution.StepName}' of workflow {workflow.Id} cannot run. " +
+                "Register the workflow class (or restore its [WorkflowName]) and retry the step from the dashboard."), null);
+        }
+
+        WorkflowDefinition definition;
+        Workflow instance;
+        try
+        {
+            instance = (Workflow)ActivatorUtilities.CreateInstance(services, type);
+            instance.WorkflowId = workflow.Id;
+            definition = _registry.BindTo(instance);
+        }
+        catch (Exception e)
+        {
+            return Failure(execution.StepName, WorkflowState.Paused, StepOutcome.Failed, e, null);
+        }
+
+        var step = definition.Steps.Find(execution.StepName);
+        if (step is null)
+        {
+            return Failure(execution.StepName, WorkflowState.Paused, StepOutcome.Failed,
+                new StepNotDefinedException(definition.Name, execution.StepName, definition.Steps.Names), null);
+        }
+
+        var precondition = Telemetry.Source.StartActivity("GenevaDrive.Precondition");
+        try
+        {
+            var hero = await HeroTypes.LoadAsync(services, definition.HeroType, workflow.HeroId, ct).ConfigureAwait(false);
+            if (hero is null && !definition.MayProceedWithoutHero)
+            {
+                return Decide(StepExecutionState.Canceled, StepOutcome.Canceled, WorkflowState.Canceled, null, null,
+                    $"{workflow.HeroType} '{workflow.HeroId}' no longer exists; workflow canceled.");
+            }
+
+            instance.SetHero(hero);
+            if (definition.ShouldCancel())
+            {
+                return Decide(StepExecutionState.Canceled, StepOutcome.Canceled, WorkflowState.Canceled, null, null,
+                    "A cancel condition holds; workflow canceled.");
+            }
+
+            if (step.ShouldSkip())
+            {
+                return Continue(definition, step, StepExecutionState.Skipped, StepOutcome.Skipped, null, "Skipped by its condition");
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            return await HandleExceptionAsync(definition, step, workflow, e, ReattemptReasons.Precondition, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            precondition?.Dispose();
+        }
+
+        StepResult result;
+        try
+        {
+            var context = new StepContext(definition.Name, workflow.Id, step.Name, execution.Id);
+            result = await RunWithHooksAsync(definition, step, context, ct).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            return await HandleExceptionAsync(definition, step, workflow, e, ReattemptReasons.ExceptionPolicy, ct).ConfigureAwait(false);
+        }
+
+        return FlowControl(definition, step, result, null, ReattemptReasons.FlowControl);
+    }
+
+    private static async Task<StepResult> RunWithHooksAsync(WorkflowDefinition definition, StepDefinition step, StepContext context,
+        CancellationToken ct)
+    {
+        foreach (var before in definition.Hooks.Before)
+        {
+            await before(context, ct).ConfigureAwait(false);
+        }
+
+        StepResult? result = null;
+        Func<Task> body = async () => result = await step.Body(ct).ConfigureAwait(false);
+        for (var i = definition.Hooks.Around.Count - 1; i >= 0; i--)
+        {
+            var around = definition.Hooks.Around[i];
+            var inner = body;
+            body = () => around(context, inner);
+        }
+
+        await body().ConfigureAwait(false);
+        if (result is null)
+        {
+            throw new InvalidOperationException(
+                $"An AroundEachStep hook of workflow '{definition.Name}' did not call the step body of '{step.Name}'; around hooks must call the function they receive once.");
+        }
+
+        foreach (var after in definition.Hooks.After)
+        {
+            await after(context, ct).ConfigureAwait(false);
+        }
+
+        return result;
+    }
+
+    private async Task<StepDecision> HandleExceptionAsync(WorkflowDefinition definition, StepDefinition step, WorkflowRecord workflow,
+        Exception exception, string reason, CancellationToken ct)
+    {
+        var policy = definition.ResolveExceptionPolicy(step, exception);
+        var metadata = StepExecutionMetadata.Empty.WithException(ErrorClass(exception), exception.Message, exception.ToString());
+        switch (policy.Action)
+        {
+            case ExceptionAction.Cancel:
+                return Failure(step.Name, WorkflowState.Canceled, StepOutcome.Canceled, exception, metadata);
+            case ExceptionAction.Skip:
+                return Continue(definition, step, StepExecutionState.Skipped, StepOutcome.Skipped, metadata.ToJson(),
+                    $"Skipped after {exception.GetType().Name}");
+            case ExceptionAction.Reattempt:
+                var count = await _store.CountExceptionReattemptsAsync(workflow.Id, step.Name, ct).ConfigureAwait(false);
+                if (policy.MaxReattempts is { } max && count >= max)
+                {
+                    var terminal = policy.TerminalAction == TerminalAction.Cancel ? WorkflowState.Canceled : WorkflowState.Paused;
+                    return Failure(step.Name, terminal, terminal == WorkflowState.Canceled ? StepOutcome.Canceled : StepOutcome.Failed,
+                        exception, metadata, $" after {count} reattempts");
+                }
+
+                metadata.ReattemptReason = reason;
+                var at = UtcTimes.Now(_time) + (policy.Wait ?? TimeSpan.Zero);
+                return Decide(StepExecutionState.Completed, StepOutcome.Reattempted, WorkflowState.Ready, step.Name,
+                    new NextStep(step.Name, policy.Wait ?? TimeSpan.Zero),
+                    $"Reattempt {count + 1}{(policy.MaxReattempts is { } limit ? $"/{limit}" : string.Empty)} scheduled for {at:HH:mm:ss} after {exception.GetType().Name}",
+                    metadata.ToJson());
+            case ExceptionAction.Handle:
+                StepResult? handled;
+                try
+                {
+                    handled = await policy.Handler!(exception, ct).ConfigureAwait(false);
+                }
+                catch (Exception handlerError)
+                {
+                    _logger.LogError(handlerError, "The exception handler of step '{Step}' of workflow '{Workflow}' threw; the workflow is paused.",
+                        step.Name, definition.Name);
+                    return Failure(step.Name, WorkflowState.Paused, StepOutcome.Failed, exception, metadata);
+                }
+
+                return handled is null
+                    ? Failure(step.Name, WorkflowState.Paused, StepOutcome.Failed, exception, metadata)
+                    : FlowControl(definition, step, handled, metadata, ReattemptReasons.ExceptionPolicy);
+            default:
+                return Failure(step.Name, WorkflowState.Paused, StepOutcome.Failed, exception, metadata);
+        }
+    }
+
+    private static StepDecision FlowControl(WorkflowDefinition definition, StepDefinition step, StepResult result,
+        StepExecutionMetadata? metadata, string reattemptReason)
+    {
+        switch (result.Kind)
+        {
+            case StepResultKind.Cancel:
+                return Decide(StepExecutionState.Canceled, StepOutcome.Canceled, WorkflowState.Canceled, null, null, "Workflow canceled by the step", metadata?.ToJson());
+            case StepResultKind.Pause:
+                return Decide(StepExecutionState.Canceled, StepOutcome.Canceled, WorkflowState.Paused, step.Name, null,
+                    "Workflow paused by the step; resuming runs this step again", metadata?.ToJson());
+            case StepResultKind.Reattempt:
+                var wait = result.Wait ?? TimeSpan.Zero;
+                var reattemptMetadata = metadata ?? StepExecutionMetadata.Empty;
+                reattemptMetadata.ReattemptReason = reattemptReason;
+                return Decide(StepExecutionState.Completed, StepOutcome.Reattempted, WorkflowState.Ready, step.Name,
+                    new NextStep(step.Name, wait), $"Reattempt requested by the step (wait {wait})", reattemptMetadata.ToJson());
+            case StepResultKind.Skip:
+                return Continue(definition, step, StepExecutionState.Skipped, StepOutcome.Skipped, metadata?.ToJson(), "Skipped by the step");
+            case StepResultKind.Finished:
+                return Decide(StepExecutionState.Completed, StepOutcome.Success, WorkflowState.Finished, null, null,
+                    "Workflow finished by the step", metadata?.ToJson());
+            default:
+                return Continue(definition, step, StepExecutionState.Completed, StepOutcome.Success, metadata?.ToJson(), "Completed");
+        }
+    }
+
+    /// <summary>Ends this step and moves to the next one, or finishes the workflow after the last step.</summary>
+    private static StepDecision Continue(WorkflowDefinition definition, StepDefinition step, StepExecutionState state, StepOutcome outcome,
+        string? metadata, string text)
+    {
+        var next = definition.Steps.NextAfter(step.Name);
+        return next is null
+            ? Decide(state, outcome, WorkflowState.Finished, null, null, $"{text}; workflow finished", metadata)
+            : Decide(state, outcome, WorkflowState.Ready, next.Name, new NextStep(next.Name, next.Wait ?? TimeSpan.Zero),
+                $"{text}; next step '{next.Name}'{(next.Wait is { } w && w > TimeSpan.Zero ? $" in {w}" : string.Empty)}", metadata);
+    }
+
+    private static StepDecision Decide(StepExecutionState state, StepOutcome outcome, WorkflowState workflowState, string? nextStepName,
+        NextStep? schedule, string text, string? metadata = null) =>
+        new(new StepCompletion
+        {
+            ExecutionState = state,
+            Outcome = outcome,
+            WorkflowState = workflowState,
+            NextStepName = nextStepName,
+            Schedule = schedule,
+            Metadata = metadata,
+        }, text);
+
+    private static StepDecision Failure(string stepName, WorkflowState workflowState, StepOutcome outcome, Exception exception,
+        StepExecutionMetadata? metadata, string suffix = "") =>
+        new(new StepCompletion
+        {
+            ExecutionState = StepExecutionState.Failed,
+            Outcome = outcome,
+            WorkflowState = workflowState,
+            NextStepName = workflowState == WorkflowState.Paused ? stepName : null,
+            ErrorClassName = ErrorClass(exception),
+            ErrorMessage = exception.Message + suffix,
+            ErrorBacktrace = exception.ToString(),
+            Metadata = metadata?.ToJson(),
+        }, $"{exception.GetType().Name}{suffix}; workflow {workflowState.ToStored()}", exception);
+
+    private static string ErrorClass(Exception exception) => exception.GetType().FullName ?? exception.GetType().Name;
+
+    /// <summary>The decision when the run itself broke without deciding (a bug or an unexpected fault).</summary>
+    public static StepDecision Unexpected(string stepName, Exception exception) =>
+        Failure(stepName, WorkflowState.Paused, StepOutcome.Failed, exception, null);
+
+    // ---- Phase 3: finalize -------------------------------------------------------------------------
+
+    public async Task<FinalizeReport> FinalizeAsync(ClaimResult claim, StepDecision decision, CancellationToken ct = default)
+    {
+        var execution = claim.Execution!;
+        using var activity = Telemetry.Source.StartActivity("GenevaDrive.Finalize");
+        activity?.SetTag("genevadrive.step_execution_id", execution.Id);
+        var result = await _store.FinalizeAsync(execution.Id, execution.LeaseToken!, decision.Completion, ct).ConfigureAwait(false);
+        activity?.SetTag("genevadrive.finalize", result.Outcome.ToString());
+        switch (result.Outcome)
+        {
+            case FinalizeOutcome.Applied:
+                Telemetry.StepOutcomes.Add(1, new KeyValuePair<string, object?>("workflow", claim.Workflow!.Type),
+                    new KeyValuePair<string, object?>("outcome", decision.Completion.Outcome.ToStored()));
+                if (result.NextExecution is { } next)
+                {
+                    await _dispatcher.DispatchAsync(result.Workflow!, next, ct).ConfigureAwait(false);
+                }
+
+                return new FinalizeReport(result.Outcome, decision.ResultText, decision.FailJobWith, result.NextExecution);
+            case FinalizeOutcome.WorkflowChangedOutside:
+                return new FinalizeReport(result.Outcome,
+                    $"Workflow {claim.Workflow!.Id} became {result.Workflow!.State} while the step ran; its result was not applied.", null, null);
+            case FinalizeOutcome.LeaseLost:
+                _logger.LogWarning("Step execution {StepExecutionId} lost its lease before finishing; its result ({Result}) was discarded.",
+                    execution.Id, decision.ResultText);
+                return new FinalizeReport(result.Outcome,
+                    $"Step execution {execution.Id} lost its lease to another run; this run's result was discarded.", null, null);
+            default:
+                return new FinalizeReport(result.Outcome, $"Step execution {execution.Id} no longer exists; nothing was recorded.", null, null);
+        }
+    }
+}

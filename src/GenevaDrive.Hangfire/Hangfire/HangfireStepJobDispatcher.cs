@@ -1,0 +1,78 @@
+using GenevaDrive.Definition;
+using GenevaDrive.Execution;
+using GenevaDrive.Storage;
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.States;
+using Microsoft.Extensions.Logging;
+
+namespace GenevaDrive.Hangfire;
+
+/// <summary>Creates and removes step jobs through a Hangfire <see cref="IBackgroundJobClient"/>.</summary>
+internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
+{
+    /// <summary>The prefix of the reason of every deletion GenevaDrive makes itself.</summary>
+    public const string DeletionReasonPrefix = "GenevaDrive: ";
+
+    private static readonly System.Reflection.MethodInfo RunMethod = typeof(WorkflowStepJob).GetMethod(nameof(WorkflowStepJob.RunAsync))!;
+
+    private readonly Func<IBackgroundJobClient> _client;
+    private readonly WorkflowRegistry _registry;
+    private readonly WorkflowStore _store;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    public HangfireStepJobDispatcher(Func<IBackgroundJobClient> client, WorkflowRegistry registry, WorkflowStore store, TimeProvider time,
+        ILogger logger)
+    {
+        _client = client;
+        _registry = registry;
+        _store = store;
+        _time = time;
+        _logger = logger;
+    }
+
+    public async Task<string?> DispatchAsync(WorkflowRecord workflow, StepExecutionRecord execution, CancellationToken ct = default)
+    {
+        try
+        {
+            var type = _registry.FindType(workflow.Type);
+            var queue = type is null ? "default" : _registry.GetDefinition(type).Queue;
+            var displayName = type is null ? workflow.Type : WorkflowNames.DisplayNameFor(type);
+            object?[] args = [execution.Id, displayName, workflow.Id, execution.StepName, null, CancellationToken.None];
+            // Job.Queue needs storage support; the default queue works everywhere without it.
+            var job = queue == "default" ? new Job(typeof(WorkflowStepJob), RunMethod, args) : new Job(typeof(WorkflowStepJob), RunMethod, args, queue);
+            IState state = execution.ScheduledFor > _time.GetUtcNow().UtcDateTime
+                ? new ScheduledState(execution.ScheduledFor)
+                : new EnqueuedState(queue);
+            var jobId = _client().Create(job, state);
+            await _store.SetJobIdAsync(execution.Id, jobId, ct).ConfigureAwait(false);
+            return jobId;
+        }
+        catch (Exception e)
+        {
+            // Nothing is lost: the execution stays scheduled and the reconciler re-creates its job.
+            _logger.LogError(e, "Could not create the Hangfire job of step execution {StepExecutionId} ({Step}) of workflow {WorkflowId}; the reconciler will retry.",
+                execution.Id, execution.StepName, workflow.Id);
+            return null;
+        }
+    }
+
+    public void RemovePending(string? jobId, string reason)
+    {
+        if (jobId is null)
+        {
+            return;
+        }
+
+        try
+        {
+            _client().ChangeState(jobId, new DeletedState { Reason = DeletionReasonPrefix + reason }, null);
+        }
+        catch (Exception e)
+        {
+            // A job left behind finds its execution ended when it runs and does nothing.
+            _logger.LogWarning(e, "Could not remove Hangfire job {JobId}; it will find its step ended and do nothing.", jobId);
+        }
+    }
+}

@@ -1,0 +1,32 @@
+using Hangfire;
+using Hangfire.Server;
+
+namespace GenevaDrive;
+
+/// <summary>
+/// The Hangfire job that runs one step execution. Its arguments are the step execution id (the only one
+/// that matters) and, for the dashboard, the workflow name, workflow id and step name. Hangfire's automatic
+/// retry is off: the workflow's exception policy owns retries. Claiming and finalizing happen in the
+/// GenevaDrive job filter around this method.
+/// </summary>
+public sealed class WorkflowStepJob
+{
+    /// <summary>Runs the step execution claimed by the GenevaDrive filter.</summary>
+    /// <param name="stepExecutionId">The step execution to run.</param>
+    /// <param name="workflowName">The workflow's display name (dashboard only).</param>
+    /// <param name="workflowId">The workflow id (dashboard only).</param>
+    /// <param name="stepName">The step name (dashboard only).</param>
+    /// <param name="context">Supplied by Hangfire.</param>
+    /// <param name="cancellationToken">Supplied by Hangfire; fires when the server shuts down.</param>
+    /// <returns>A short description of what happened, shown as the job's result.</returns>
+    [AutomaticRetry(Attempts = 0)]
+    [JobDisplayName("{1} #{2} › {3}")]
+    public Task<string> RunAsync(long stepExecutionId, string workflowName, long workflowId, string stepName,
+        PerformContext? context, CancellationToken cancellationToken)
+    {
+        var run = Hangfire.StepRun.From(context) ?? throw new InvalidOperationException(
+            $"Step execution {stepExecutionId} ({workflowName} #{workflowId} › {stepName}) was not claimed: the GenevaDrive job filter is not installed on this Hangfire server. " +
+            "Call UseGenevaDrive on the Hangfire configuration of every server that processes workflow queues.");
+        return run.ExecuteAsync(cancellationToken);
+    }
+}

@@ -1,0 +1,194 @@
+using System.Reflection;
+using GenevaDrive.Definition;
+using GenevaDrive.Storage;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace GenevaDrive;
+
+/// <summary>What to do with a step whose worker stopped renewing its lease.</summary>
+public enum StuckRecoveryAction
+{
+    /// <summary>Close the abandoned attempt as recovered and run the step again (the default).</summary>
+    Reattempt,
+
+    /// <summary>Close the abandoned attempt as recovered and cancel the workflow.</summary>
+    Cancel,
+}
+
+/// <summary>
+/// Configuration of GenevaDrive.Hangfire: the storage, the workflows and heroes, and the timings.
+/// Plain settable properties with documented defaults, validated once when registered; every problem is
+/// reported in one message.
+/// </summary>
+public sealed class GenevaDriveOptions
+{
+    private readonly List<Type> _workflowTypes = [];
+    private readonly List<Action<IServiceCollection>> _heroRegistrations = [];
+
+    /// <summary>
+    /// How long a claimed step keeps its lease without a heartbeat; a step whose worker died is recovered
+    /// after this. Heartbeats run every fifth of it while the step body runs.
+    /// <value>The default value is 5 minutes.</value>
+    /// </summary>
+    public TimeSpan LeaseTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How long finished and canceled workflows are kept before cleanup deletes them; <see langword="null"/> keeps them forever.
+    /// <value>The default value is 30 days.</value>
+    /// </summary>
+    public TimeSpan? DeleteCompletedWorkflowsAfter { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>
+    /// How long a scheduled step may be overdue before the reconciler re-creates its Hangfire job.
+    /// <value>The default value is 15 minutes.</value>
+    /// </summary>
+    public TimeSpan StuckScheduledThreshold { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// What recovery does with a step whose lease expired.
+    /// <value>The default value is <see cref="GenevaDrive.StuckRecoveryAction.Reattempt"/>.</value>
+    /// </summary>
+    public StuckRecoveryAction StuckRecoveryAction { get; set; } = StuckRecoveryAction.Reattempt;
+
+    /// <summary>
+    /// How many workflows one cleanup statement deletes at most.
+    /// <value>The default value is 1000.</value>
+    /// </summary>
+    public int HousekeepingBatchSize { get; set; } = 1000;
+
+    /// <summary>
+    /// The clock. Tests pass a fake one to jump over waits.
+    /// <value>The default value is <see cref="TimeProvider.System"/>.</value>
+    /// </summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    internal Func<SqlDialect>? StorageFactory { get; private set; }
+
+    internal string? StorageName { get; private set; }
+
+    internal IReadOnlyList<Type> WorkflowTypes => _workflowTypes;
+
+    internal IReadOnlyList<Action<IServiceCollection>> HeroRegistrations => _heroRegistrations;
+
+    internal TimeSpan HeartbeatInterval => LeaseTimeout / 5;
+
+    /// <summary>Registers a workflow type.</summary>
+    /// <typeparam name="TWorkflow">The workflow.</typeparam>
+    /// <returns>These options.</returns>
+    public GenevaDriveOptions AddWorkflow<TWorkflow>()
+        where TWorkflow : Workflow => AddWorkflow(typeof(TWorkflow));
+
+    /// <summary>Registers a workflow type.</summary>
+    /// <param name="workflowType">A non-abstract class derived from <see cref="Workflow{THero}"/>.</param>
+    /// <returns>These options.</returns>
+    public GenevaDriveOptions AddWorkflow(Type workflowType)
+    {
+        ArgumentNullException.ThrowIfNull(workflowType);
+        if (!_workflowTypes.Contains(workflowType))
+        {
+            _workflowTypes.Add(workflowType);
+        }
+
+        return this;
+    }
+
+    /// <summary>Registers every non-abstract workflow class in <paramref name="assembly"/>.</summary>
+    /// <param name="assembly">The assembly to scan.</param>
+    /// <returns>These options.</returns>
+    public GenevaDriveOptions AddWorkflowsFromAssembly(Assembly assembly)
+    {
+        ArgumentNullException.ThrowIfNull(assembly);
+        foreach (var type in assembly.GetTypes().Where(WorkflowRegistry.IsWorkflowType).OrderBy(t => t.FullName, StringComparer.Ordinal))
+        {
+            AddWorkflow(type);
+        }
+
+        return this;
+    }
+
+    /// <summary>Registers how heroes of <typeparamref name="THero"/> are identified and loaded.</summary>
+    /// <typeparam name="THero">The hero type.</typeparam>
+    /// <param name="getId">Returns the hero's stable id.</param>
+    /// <param name="load">Loads a hero by id from a scoped service provider; returns null when it no longer exists.</param>
+    /// <returns>These options.</returns>
+    public GenevaDriveOptions AddHero<THero>(Func<THero, string> getId, Func<IServiceProvider, string, CancellationToken, Task<THero?>> load)
+        where THero : class
+    {
+        ArgumentNullException.ThrowIfNull(getId);
+        ArgumentNullException.ThrowIfNull(load);
+        _heroRegistrations.Add(services => services.AddScoped<IHeroLoader<THero>>(sp => new DelegateHeroLoader<THero>(getId, load, sp)));
+        return this;
+    }
+
+    /// <summary>Registers a hero loader class, resolved per step run from a DI scope.</summary>
+    /// <typeparam name="THero">The hero type.</typeparam>
+    /// <typeparam name="TLoader">The loader.</typeparam>
+    /// <returns>These options.</returns>
+    public GenevaDriveOptions AddHero<THero, TLoader>()
+        where THero : class
+        where TLoader : class, IHeroLoader<THero>
+    {
+        _heroRegistrations.Add(services => services.AddScoped<IHeroLoader<THero>, TLoader>());
+        return this;
+    }
+
+    /// <summary>Chooses the storage. Called by <c>UseSqlServer</c>, <c>UsePostgreSql</c> and <c>UseSqlite</c>.</summary>
+    internal GenevaDriveOptions UseStorage(string name, Func<SqlDialect> factory)
+    {
+        if (StorageFactory is not null)
+        {
+            throw new InvalidOperationException(
+                $"GenevaDrive storage is already configured ({StorageName}); choose exactly one of UseSqlServer, UsePostgreSql or UseSqlite.");
+        }
+
+        StorageName = name;
+        StorageFactory = factory;
+        return this;
+    }
+
+    /// <summary>Checks every setting and throws one exception listing every problem.</summary>
+    internal void Validate()
+    {
+        var errors = new List<string>();
+        if (StorageFactory is null)
+        {
+            errors.Add("No storage is configured: call options.UseSqlServer(…), options.UsePostgreSql(…) or options.UseSqlite(…) (from the GenevaDrive.Hangfire.SqlServer, .PostgreSql or .Sqlite package).");
+        }
+
+        if (LeaseTimeout < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"LeaseTimeout must be at least 1 second. Given: {LeaseTimeout}.");
+        }
+
+        if (DeleteCompletedWorkflowsAfter is { } keep && keep <= TimeSpan.Zero)
+        {
+            errors.Add($"DeleteCompletedWorkflowsAfter must be positive, or null to keep ended workflows forever. Given: {keep}.");
+        }
+
+        if (StuckScheduledThreshold <= TimeSpan.Zero)
+        {
+            errors.Add($"StuckScheduledThreshold must be positive. Given: {StuckScheduledThreshold}.");
+        }
+
+        if (!Enum.IsDefined(StuckRecoveryAction))
+        {
+            errors.Add($"StuckRecoveryAction must be Reattempt or Cancel. Given: {(int)StuckRecoveryAction}.");
+        }
+
+        if (HousekeepingBatchSize is < 1 or > 2000)
+        {
+            errors.Add($"HousekeepingBatchSize must be between 1 and 2000. Given: {HousekeepingBatchSize}.");
+        }
+
+        if (TimeProvider is null)
+        {
+            errors.Add("TimeProvider must not be null; use TimeProvider.System.");
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(
+                "GenevaDrive options are invalid:" + Environment.NewLine + "- " + string.Join(Environment.NewLine + "- ", errors));
+        }
+    }
+}

@@ -39,6 +39,9 @@ internal abstract class TestDatabase : IAsyncDisposable
 
     public abstract Task InstallAsync(int? upToVersion = null);
 
+    /// <summary>Points GenevaDrive's options at this database.</summary>
+    public abstract void ConfigureStorage(GenevaDriveOptions options);
+
     public abstract Task<int> GetSchemaVersionAsync();
 
     public abstract ValueTask DisposeAsync();
@@ -79,6 +82,11 @@ internal abstract class TestDatabase : IAsyncDisposable
         public override SqlDialect CreateDialect(bool prepareSchema = true) =>
             new SqliteDialect($"Data Source={_path}", new SqliteWorkflowStorageOptions { TablePrefix = _options.TablePrefix, PrepareSchemaIfNecessary = prepareSchema });
 
+        public string ConnectionString => $"Data Source={_path}";
+
+        public override void ConfigureStorage(GenevaDriveOptions options) =>
+            options.UseSqlite(ConnectionString, o => o.TablePrefix = _options.TablePrefix);
+
         public override Task InstallAsync(int? upToVersion = null) =>
             ((SqliteDialect)Dialect).InstallSchemaAsync(upToVersion, CancellationToken.None);
 
@@ -112,6 +120,9 @@ internal abstract class TestDatabase : IAsyncDisposable
         public override SqlDialect CreateDialect(bool prepareSchema = true) =>
             new PostgreSqlDialect(_connectionString, new PostgreSqlWorkflowStorageOptions { SchemaName = _options.SchemaName, PrepareSchemaIfNecessary = prepareSchema });
 
+        public override void ConfigureStorage(GenevaDriveOptions options) =>
+            options.UsePostgreSql(_connectionString, o => o.SchemaName = _options.SchemaName);
+
         public override Task InstallAsync(int? upToVersion = null) =>
             ((PostgreSqlDialect)Dialect).InstallSchemaAsync(upToVersion, CancellationToken.None);
 
@@ -140,6 +151,9 @@ internal abstract class TestDatabase : IAsyncDisposable
 
         public override SqlDialect CreateDialect(bool prepareSchema = true) =>
             new SqlServerDialect(_connectionString, new SqlServerWorkflowStorageOptions { SchemaName = _options.SchemaName, PrepareSchemaIfNecessary = prepareSchema });
+
+        public override void ConfigureStorage(GenevaDriveOptions options) =>
+            options.UseSqlServer(_connectionString, o => o.SchemaName = _options.SchemaName);
 
         public override Task InstallAsync(int? upToVersion = null) =>
             ((SqlServerDialect)Dialect).InstallSchemaAsync(upToVersion, CancellationToken.None);

@@ -1,0 +1,226 @@
+using GenevaDrive.Execution;
+using GenevaDrive.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace GenevaDrive.Testing;
+
+/// <summary>What one step run did, for assertions.</summary>
+public sealed record StepRunResult
+{
+    /// <summary>The step that ran (or was found not runnable).</summary>
+    public required string StepName { get; init; }
+
+    /// <summary>The step execution id.</summary>
+    public required long StepExecutionId { get; init; }
+
+    /// <summary>Whether the step was claimed and run.</summary>
+    public required bool Ran { get; init; }
+
+    /// <summary>The text a Hangfire job would show as its result, or the reason nothing ran.</summary>
+    public required string Text { get; init; }
+
+    /// <summary>The recorded outcome, when the step ran.</summary>
+    public StepOutcome? Outcome { get; init; }
+
+    /// <summary>The exception that would fail the Hangfire job (the workflow was paused or canceled by it).</summary>
+    public Exception? Exception { get; init; }
+}
+
+/// <summary>
+/// Runs workflows synchronously in tests through the same claim → run → finalize path a Hangfire server
+/// uses, without a server: step jobs are recorded instead of created, and a fake clock jumps over waits.
+/// Storage is real (use a SQLite file for fast tests).
+/// </summary>
+public sealed class WorkflowTestHost : IAsyncDisposable
+{
+    private const string TestJobId = "test";
+
+    private readonly GenevaDriveRuntime _runtime;
+    private readonly ServiceProvider _services;
+    private readonly RecordingDispatcher _dispatcher;
+
+    private WorkflowTestHost(GenevaDriveRuntime runtime, ServiceProvider services, FakeTimeProvider? clock, RecordingDispatcher dispatcher)
+    {
+        _runtime = runtime;
+        _dispatcher = dispatcher;
+        _services = services;
+        Clock = clock;
+    }
+
+    /// <summary>The client, as the application would use it.</summary>
+    public IWorkflowClient Client => _runtime.Client;
+
+    /// <summary>The fake clock, unless the options brought their own <see cref="GenevaDriveOptions.TimeProvider"/>.</summary>
+    public FakeTimeProvider? Clock { get; }
+
+    /// <summary>The step executions handed to Hangfire so far (id and due time), in order.</summary>
+    public IReadOnlyList<(long StepExecutionId, string StepName, DateTime ScheduledFor)> DispatchedSteps => _dispatcher.Dispatched;
+
+    /// <summary>Creates a host: configure storage, workflows and heroes as in the application.</summary>
+    /// <param name="configure">The GenevaDrive options; a fake clock starting now is used unless one is set.</param>
+    /// <param name="configureServices">Services the workflows and hero loaders need.</param>
+    /// <returns>The host, with workflows validated and the schema prepared.</returns>
+    public static WorkflowTestHost Create(Action<GenevaDriveOptions> configure, Action<IServiceCollection>? configureServices = null)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new GenevaDriveOptions();
+        // Whole seconds, so times read back from any database compare equal to the clock.
+        var start = DateTimeOffset.UtcNow;
+        FakeTimeProvider? clock = new(start.AddTicks(-(start.Ticks % TimeSpan.TicksPerSecond)));
+        options.TimeProvider = clock;
+        configure(options);
+        if (!ReferenceEquals(options.TimeProvider, clock))
+        {
+            clock = options.TimeProvider as FakeTimeProvider;
+        }
+
+        var services = new ServiceCollection();
+        foreach (var registration in options.HeroRegistrations)
+        {
+            registration(services);
+        }
+
+        configureServices?.Invoke(services);
+        var provider = services.BuildServiceProvider();
+        var dispatcher = new RecordingDispatcher();
+        var runtime = new GenevaDriveRuntime(options, provider, dispatcher: _ => dispatcher);
+        var host = new WorkflowTestHost(runtime, provider, clock, dispatcher);
+        runtime.EnsureInitialized();
+        return host;
+    }
+
+    /// <summary>Moves the fake clock forward.</summary>
+    /// <param name="by">How far.</param>
+    public void AdvanceTime(TimeSpan by) =>
+        (Clock ?? throw new InvalidOperationException("AdvanceTime needs the host's fake clock; do not set options.TimeProvider, or set a FakeTimeProvider.")).Advance(by);
+
+    /// <summary>
+    /// Runs the workflow's scheduled step. When it is not due yet, the fake clock jumps to its time
+    /// (unless <paramref name="advanceClock"/> is false, then nothing runs and null is returned).
+    /// </summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="advanceClock">Whether to jump over the step's wait.</param>
+    /// <returns>What happened, or null when the workflow has no scheduled step (or it is not due).</returns>
+    public async Task<StepRunResult?> RunNextStepAsync(long workflowId, bool advanceClock = true)
+    {
+        var current = await _runtime.Store.GetCurrentExecutionAsync(workflowId).ConfigureAwait(false);
+        if (current is null || current.State != "scheduled")
+        {
+            return null;
+        }
+
+        var now = _runtime.Options.TimeProvider.GetUtcNow().UtcDateTime;
+        if (current.ScheduledFor > now)
+        {
+            if (!advanceClock)
+            {
+                return null;
+            }
+
+            AdvanceTime(current.ScheduledFor - now);
+        }
+
+        return await RunExecutionAsync(current.Id).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs the named step now, which must be the workflow's scheduled step (its wait is skipped).</summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="stepName">The step expected to be next.</param>
+    /// <returns>What happened.</returns>
+    /// <exception cref="InvalidOperationException">The workflow's scheduled step is another one, or there is none.</exception>
+    public async Task<StepRunResult> RunStepAsync(long workflowId, string stepName)
+    {
+        var current = await _runtime.Store.GetCurrentExecutionAsync(workflowId).ConfigureAwait(false);
+        if (current?.StepName != stepName)
+        {
+            throw new InvalidOperationException(
+                $"Workflow {workflowId} has {(current is null ? "no scheduled step" : $"'{current.StepName}' scheduled")}, not '{stepName}'.");
+        }
+
+        return (await RunNextStepAsync(workflowId).ConfigureAwait(false))!;
+    }
+
+    /// <summary>Runs one step execution by id, as a Hangfire job for it would (including duplicates and retries).</summary>
+    /// <param name="stepExecutionId">The execution.</param>
+    /// <returns>What happened.</returns>
+    public async Task<StepRunResult> RunExecutionAsync(long stepExecutionId)
+    {
+        var claim = await _runtime.Runner.ClaimAsync(stepExecutionId, TestJobId).ConfigureAwait(false);
+        if (!claim.IsClaimed)
+        {
+            return new StepRunResult { StepName = claim.Execution?.StepName ?? "?", StepExecutionId = stepExecutionId, Ran = false, Text = claim.Reason };
+        }
+
+        StepDecision decision;
+        await using (var scope = _services.CreateAsyncScope())
+        {
+            decision = await _runtime.Runner.RunAsync(claim, scope.ServiceProvider, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        var report = await _runtime.Runner.FinalizeAsync(claim, decision).ConfigureAwait(false);
+        return new StepRunResult
+        {
+            StepName = claim.Execution!.StepName,
+            StepExecutionId = claim.Execution.Id,
+            Ran = true,
+            Text = report.ResultText,
+            Outcome = report.Outcome == FinalizeOutcome.Applied ? decision.Completion.Outcome : null,
+            Exception = report.FailJobWith,
+        };
+    }
+
+    /// <summary>Runs steps, jumping over waits, until the workflow has no scheduled step (it finished, was canceled or paused).</summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="maxSteps">A guard against workflows that never end.</param>
+    /// <returns>Every step run, in order.</returns>
+    /// <exception cref="InvalidOperationException">More than <paramref name="maxSteps"/> steps ran.</exception>
+    public async Task<IReadOnlyList<StepRunResult>> RunToEndAsync(long workflowId, int maxSteps = 100)
+    {
+        var runs = new List<StepRunResult>();
+        while (await RunNextStepAsync(workflowId).ConfigureAwait(false) is { } run)
+        {
+            runs.Add(run);
+            if (runs.Count >= maxSteps)
+            {
+                throw new InvalidOperationException(
+                    $"Workflow {workflowId} ran {maxSteps} steps without ending; last: '{run.StepName}' ({run.Text}). Raise maxSteps if that is expected.");
+            }
+        }
+
+        return runs;
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => _services.DisposeAsync();
+
+    private sealed class RecordingDispatcher : IStepJobDispatcher
+    {
+        private readonly List<(long, string, DateTime)> _dispatched = [];
+
+        public IReadOnlyList<(long StepExecutionId, string StepName, DateTime ScheduledFor)> Dispatched
+        {
+            get
+            {
+                lock (_dispatched)
+                {
+                    return _dispatched.ToArray();
+                }
+            }
+        }
+
+        public Task<string?> DispatchAsync(WorkflowRecord workflow, StepExecutionRecord execution, CancellationToken ct = default)
+        {
+            lock (_dispatched)
+            {
+                _dispatched.Add((execution.Id, execution.StepName, execution.ScheduledFor));
+            }
+
+            return Task.FromResult<string?>(null);
+        }
+
+        public void RemovePending(string? jobId, string reason)
+        {
+        }
+    }
+}

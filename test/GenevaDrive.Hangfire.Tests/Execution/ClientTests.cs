@@ -1,0 +1,113 @@
+namespace GenevaDrive.Tests.Execution;
+
+public sealed class ClientTests(string database) : EngineTestBase(database)
+{
+    [Test]
+    public async Task Start_CreatesTheWorkflowAndDispatchesItsFirstStep()
+    {
+        var workflow = await StartAsync<ThreeStepWorkflow>();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(workflow.Name, Is.EqualTo("three_steps"));
+            Assert.That(workflow.HeroType, Is.EqualTo("GenevaDrive.Tests.Execution.Account"));
+            Assert.That(workflow.HeroId, Is.EqualTo("acct-1"));
+            Assert.That(workflow.State, Is.EqualTo(WorkflowState.Ready));
+            Assert.That(Host.DispatchedSteps.Single().StepName, Is.EqualTo("first"));
+        });
+    }
+
+    [Test]
+    public async Task SecondStart_ForTheSameHero_Throws_AndStartOrGetReturnsTheFirst()
+    {
+        var first = await StartAsync<ThreeStepWorkflow>();
+        var account = (await Accounts.FindAsync("acct-1"))!;
+
+        var error = Assert.ThrowsAsync<WorkflowAlreadyExistsException>(() => Client.StartAsync<ThreeStepWorkflow>(account))!;
+        var existing = await Client.StartOrGetExistingAsync<ThreeStepWorkflow>(account);
+        var multiple = await Client.StartAsync<ThreeStepWorkflow>(account, new StartOptions { AllowMultiple = true });
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(error.ExistingWorkflowId, Is.EqualTo(first.Id));
+            Assert.That(existing.Id, Is.EqualTo(first.Id));
+            Assert.That(multiple.Id, Is.Not.EqualTo(first.Id));
+            Assert.That(await Client.GetByHeroAsync(account), Has.Count.EqualTo(2));
+        });
+    }
+
+    [Test]
+    public async Task StartOrGet_AfterTheFirstEnded_StartsANewOne()
+    {
+        var first = await StartAsync<ThreeStepWorkflow>();
+        await Client.CancelAsync(first.Id);
+
+        var second = await Client.StartOrGetExistingAsync<ThreeStepWorkflow>((await Accounts.FindAsync("acct-1"))!);
+
+        Assert.That(second.Id, Is.Not.EqualTo(first.Id));
+    }
+
+    [Test]
+    public async Task StartInTheCallersTransaction_DispatchesOnlyWhenAskedAfterCommit()
+    {
+        var account = Accounts.Add("tx");
+        await using var connection = Db.Dialect.CreateConnection();
+        await connection.OpenAsync();
+        WorkflowInfo workflow;
+        await using (var tx = await connection.BeginTransactionAsync())
+        {
+            workflow = await Client.StartAsync<ThreeStepWorkflow>(account, connection, tx);
+            await tx.CommitAsync();
+        }
+
+        var beforeDispatch = Host.DispatchedSteps.Count;
+        var jobId = await Client.DispatchAsync(workflow.Id);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(beforeDispatch, Is.Zero);
+            Assert.That(Host.DispatchedSteps.Single().StepName, Is.EqualTo("first"));
+            Assert.That(jobId, Is.Null, "the test host records dispatches without creating jobs");
+        });
+    }
+
+    [Test]
+    public void Start_WithTheWrongHeroType_SaysWhichTypeItWants()
+    {
+        var error = Assert.ThrowsAsync<ArgumentException>(() => Client.StartAsync<ThreeStepWorkflow>("not an account"))!;
+
+        Assert.That(error.Message, Does.Contain("'three_steps' is about Account heroes, but was started with a String"));
+    }
+
+    [Test]
+    public async Task Queries_ByStateOngoingAndHero()
+    {
+        var a = await StartAsync<ThreeStepWorkflow>("a");
+        var b = await StartAsync<ThreeStepWorkflow>("b");
+        await Client.PauseAsync(b.Id);
+        await StartAsync<EmptyWorkflow>("c");
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That((await Client.GetByStateAsync(WorkflowState.Paused)).Select(w => w.Id), Is.EqualTo(new[] { b.Id }));
+            Assert.That((await Client.GetOngoingAsync()).Select(w => w.Id), Is.EquivalentTo(new[] { a.Id, b.Id }));
+            Assert.That(await Client.GetAsync(999_999), Is.Null);
+            Assert.That((await Client.GetCurrentExecutionAsync(a.Id))!.StepName, Is.EqualTo("first"));
+        });
+    }
+
+    [Test]
+    public async Task TestHost_RunStep_RefusesAStepThatIsNotNext()
+    {
+        var workflow = await StartAsync<ThreeStepWorkflow>();
+
+        var error = Assert.ThrowsAsync<InvalidOperationException>(() => Host.RunStepAsync(workflow.Id, "third"))!;
+        var run = await Host.RunStepAsync(workflow.Id, "first");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(error.Message, Is.EqualTo($"Workflow {workflow.Id} has 'first' scheduled, not 'third'."));
+            Assert.That(run.Outcome, Is.EqualTo(StepOutcome.Success));
+        });
+    }
+}

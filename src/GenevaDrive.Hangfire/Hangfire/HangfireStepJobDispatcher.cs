@@ -43,7 +43,7 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
             // Job.Queue needs storage support; the default queue works everywhere without it.
             var job = queue == "default" ? new Job(typeof(WorkflowStepJob), RunMethod, args) : new Job(typeof(WorkflowStepJob), RunMethod, args, queue);
             IState state = execution.ScheduledFor > _time.GetUtcNow().UtcDateTime
-                ? new ScheduledState(execution.ScheduledFor)
+                ? new ScheduledState(WholeSecondAtOrAfter(execution.ScheduledFor))
                 : new EnqueuedState(queue);
             var jobId = _client().Create(job, state);
             await _store.SetJobIdAsync(execution.Id, jobId, ct).ConfigureAwait(false);
@@ -56,6 +56,13 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
                 execution.Id, execution.StepName, workflow.Id);
             return null;
         }
+    }
+
+    /// <summary>Hangfire keeps schedule times in whole seconds, truncating; rounding up keeps a step from running early.</summary>
+    internal static DateTime WholeSecondAtOrAfter(DateTime utc)
+    {
+        var remainder = utc.Ticks % TimeSpan.TicksPerSecond;
+        return remainder == 0 ? utc : new DateTime(utc.Ticks - remainder + TimeSpan.TicksPerSecond, DateTimeKind.Utc);
     }
 
     public void RemovePending(string? jobId, string reason)

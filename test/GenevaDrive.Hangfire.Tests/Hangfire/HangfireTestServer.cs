@@ -1,0 +1,137 @@
+using GenevaDrive.Tests.Storage;
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.PostgreSql;
+using Hangfire.PostgreSql.Factories;
+using Hangfire.Storage.SQLite;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace GenevaDrive.Tests.Hangfire;
+
+/// <summary>
+/// A real Hangfire server on real storage (Hangfire.PostgreSql, or Hangfire.Storage.SQLite), with the
+/// GenevaDrive filter installed through a server-local filter provider so tests do not share global state.
+/// </summary>
+internal sealed class HangfireTestServer : IAsyncDisposable
+{
+    private readonly BackgroundJobServer _server;
+    private readonly ServiceProvider _services;
+    private readonly string? _sqliteHangfireFile;
+
+    private HangfireTestServer(JobStorage storage, BackgroundJobServer server, GenevaDriveRuntime runtime, ServiceProvider services,
+        BackgroundJobClient client, string? sqliteHangfireFile)
+    {
+        Storage = storage;
+        _server = server;
+        Runtime = runtime;
+        _services = services;
+        JobClient = client;
+        _sqliteHangfireFile = sqliteHangfireFile;
+    }
+
+    public JobStorage Storage { get; }
+
+    public GenevaDriveRuntime Runtime { get; }
+
+    public IWorkflowClient Client => Runtime.Client;
+
+    public BackgroundJobClient JobClient { get; }
+
+    public static HangfireTestServer Start(string database, TestDatabase db, Action<GenevaDriveOptions> configure,
+        Action<IServiceCollection> configureServices, int workers = 4)
+    {
+        string? sqliteFile = null;
+        JobStorage storage;
+        if (database == "postgresql")
+        {
+            var connectionString = Environment.GetEnvironmentVariable(TestDatabase.PostgresVariable)!;
+            var options = new PostgreSqlStorageOptions
+            {
+                SchemaName = "hf_" + Guid.NewGuid().ToString("N")[..10],
+                QueuePollInterval = TimeSpan.FromMilliseconds(200),
+                UseSlidingInvisibilityTimeout = true,
+                PrepareSchemaIfNecessary = true,
+            };
+            storage = new PostgreSqlStorage(new NpgsqlConnectionFactory(connectionString, options), options);
+        }
+        else
+        {
+            sqliteFile = Path.Combine(Path.GetTempPath(), $"hangfire-{Guid.NewGuid():N}.db");
+            storage = new SQLiteStorage(sqliteFile, new SQLiteStorageOptions { QueuePollInterval = TimeSpan.FromMilliseconds(100) });
+        }
+
+        var services = new ServiceCollection();
+        var genevaOptions = new GenevaDriveOptions();
+        db.ConfigureStorage(genevaOptions);
+        configure(genevaOptions);
+        foreach (var registration in genevaOptions.HeroRegistrations)
+        {
+            registration(services);
+        }
+
+        configureServices(services);
+        var provider = services.BuildServiceProvider();
+        var filters = new JobFilterCollection();
+        var filterProvider = new JobFilterProviderCollection(JobFilterProviders.Providers.Append(filters).ToArray());
+        var client = new BackgroundJobClient(storage, filterProvider);
+        var runtime = new GenevaDriveRuntime(genevaOptions, provider, () => client);
+        filters.Add(runtime.CreateFilter());
+        runtime.EnsureInitialized();
+        var server = new BackgroundJobServer(
+            new BackgroundJobServerOptions
+            {
+                WorkerCount = workers,
+                SchedulePollingInterval = TimeSpan.FromMilliseconds(500),
+                FilterProvider = filterProvider,
+                ServerName = "genevadrive-test-" + Guid.NewGuid().ToString("N")[..6],
+            },
+            storage);
+        return new HangfireTestServer(storage, server, runtime, provider, client, sqliteFile);
+    }
+
+    /// <summary>The state of a Hangfire job, and its state data (exception, result).</summary>
+    public (string? Name, IDictionary<string, string>? Data) JobState(string jobId)
+    {
+        using var connection = Storage.GetConnection();
+        var state = connection.GetStateData(jobId);
+        return (state?.Name, state?.Data);
+    }
+
+    /// <summary>Waits for <paramref name="condition"/>, polling, up to <paramref name="timeout"/>.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Timed out after {timeout.TotalSeconds:0} s waiting for {what}.");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _server.SendStop();
+        _server.WaitForShutdown(TimeSpan.FromSeconds(10));
+        _server.Dispose();
+        await _services.DisposeAsync();
+        if (_sqliteHangfireFile is not null)
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            foreach (var file in new[] { _sqliteHangfireFile, _sqliteHangfireFile + "-wal", _sqliteHangfireFile + "-shm" })
+            {
+                try
+                {
+                    File.Delete(file);
+                }
+                catch (IOException)
+                {
+                    // sqlite-net may still hold the file briefly; the temp folder is cleaned by the OS.
+                }
+            }
+        }
+    }
+}

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using GenevaDrive.Tests.Execution;
 using GenevaDrive.Tests.Storage;
 using Hangfire;
@@ -19,6 +20,7 @@ public sealed class EndToEndTests(string database)
     private HangfireTestServer _server = null!;
     private E2EProbe _probe = null!;
     private AccountDirectory _accounts = null!;
+    private CapturingLoggerProvider _logs = null!;
 
     [SetUp]
     public void StartServer()
@@ -26,13 +28,14 @@ public sealed class EndToEndTests(string database)
         _db = TestDatabase.Create(database);
         _probe = new E2EProbe();
         _accounts = new AccountDirectory();
+        _logs = new CapturingLoggerProvider();
         _server = HangfireTestServer.Start(database, _db,
             options => options
                 .AddWorkflow<E2EOnboardingWorkflow>()
                 .AddWorkflow<E2EPaymentWorkflow>()
                 .AddWorkflow<E2ESlowWorkflow>()
                 .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id)),
-            services => services.AddSingleton(_probe).AddSingleton(_accounts),
+            services => services.AddSingleton(_probe).AddSingleton(_accounts).AddLogging(b => b.AddProvider(_logs)),
             workers: 10);
     }
 
@@ -40,6 +43,7 @@ public sealed class EndToEndTests(string database)
     public async Task StopServer()
     {
         _probe.Gate.TrySetResult();
+        _logs.Dispose();
         await _server.DisposeAsync();
         await _db.DisposeAsync();
     }
@@ -94,6 +98,22 @@ public sealed class EndToEndTests(string database)
             Assert.That(history[1].JobId, Is.EqualTo(failed.JobId), "the retry ran inside the requeued job");
             Assert.That(_probe.Events, Is.EqualTo(new[] { "charge", "charge", "receipt" }));
         });
+    }
+
+    [Test]
+    public async Task StepLogs_CarryTheWorkflowScope()
+    {
+        var workflow = await _server.Client.StartAsync<E2EPaymentWorkflow>(_accounts.Add("eve"));
+        await WaitForStateAsync(workflow.Id, WorkflowState.Finished);
+        var charge = (await _server.Client.GetHistoryAsync(workflow.Id))[0];
+
+        var (_, scope) = _logs.Entries.Single(e => e.Message == "charging eve");
+
+        Assert.That(scope, Is.SupersetOf(new Dictionary<string, object?>
+        {
+            ["WorkflowType"] = "e2e_payment", ["WorkflowId"] = workflow.Id, ["HeroType"] = "GenevaDrive.Tests.Execution.Account",
+            ["HeroId"] = "eve", ["StepExecutionId"] = charge.Id, ["StepName"] = "charge", ["HangfireJobId"] = charge.JobId,
+        }));
     }
 
     [Test]

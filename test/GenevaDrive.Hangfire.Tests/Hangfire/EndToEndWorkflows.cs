@@ -50,12 +50,13 @@ public sealed class E2EOnboardingWorkflow(E2EProbe probe) : Workflow<Account>
 }
 
 [WorkflowName("e2e_payment")]
-public sealed class E2EPaymentWorkflow(E2EProbe probe) : Workflow<Account>
+public sealed class E2EPaymentWorkflow(E2EProbe probe, Microsoft.Extensions.Logging.ILogger<E2EPaymentWorkflow> logger) : Workflow<Account>
 {
     protected override void Define(WorkflowBuilder steps)
     {
         steps.Step("charge", () =>
         {
+            Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(logger, "charging {Account}", Hero.Id);
             probe.Events.Enqueue("charge");
             return probe.FailCharge ? Task.FromException(new HttpRequestException("card processor said 502")) : Task.CompletedTask;
         });

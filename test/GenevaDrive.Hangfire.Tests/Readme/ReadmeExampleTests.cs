@@ -35,6 +35,57 @@ public sealed class ReadmeExampleTests
         Assert.That(readme, Does.Contain(example), "README.md must contain the SignupWorkflow example exactly as compiled in the tests.");
     }
 
+    [TestCase("register")]
+    [TestCase("control")]
+    [TestCase("testing")]
+    public void ReadmeUsageBlock_IsTheCompiledCode(string block)
+    {
+        var source = File.ReadAllText(FindRepositoryFile("test/GenevaDrive.Hangfire.Tests/Readme/ReadmeUsage.cs"));
+        var marker = $"// README:BEGIN {block}";
+        var begin = source.IndexOf(marker, StringComparison.Ordinal) + marker.Length;
+        var end = source.IndexOf("// README:END", begin, StringComparison.Ordinal);
+        var lines = source[begin..end].Replace("\r", string.Empty, StringComparison.Ordinal).Split('\n');
+        var indent = lines.Where(l => l.Trim().Length > 0).Min(l => l.Length - l.TrimStart().Length);
+        var example = Normalize(string.Join("\n", lines.Select(l => l.Length >= indent ? l[indent..] : l.TrimStart())));
+        var readme = Normalize(File.ReadAllText(FindRepositoryFile("README.md")));
+
+        Assert.That(readme, Does.Contain(example), $"README.md must contain the '{block}' example exactly as compiled in ReadmeUsage.cs.");
+    }
+
+    [Test]
+    public async Task ReadmeUsage_StartsControlsAndTests()
+    {
+        var mailer = new Mock<IMailer>();
+        var user = new User("7", "grace@example.com", IsDeactivated: false, HasCompletedSetup: true);
+
+        var tested = await ReadmeUsage.TestAsync(mailer.Object, user);
+
+        await using var host = GenevaDrive.Testing.WorkflowTestHost.Create(
+            o => o.UseSqlite($"Data Source={Path.Combine(Path.GetTempPath(), $"readme-{Guid.NewGuid():N}.db")}").AddWorkflow<SignupWorkflow>()
+                .AddHero<User>(u => u.Id, (sp, id, ct) => Task.FromResult<User?>(user)),
+            s => s.AddSingleton(mailer.Object));
+        var controlled = await ReadmeUsage.StartAndControlAsync(host.Client, user);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(tested!.State, Is.EqualTo(WorkflowState.Finished));
+            Assert.That(controlled.NextStepName, Is.EqualTo("send_reminder"), "skipping the welcome email schedules the reminder");
+        });
+        mailer.Verify(m => m.SendWelcomeAsync(user, It.IsAny<CancellationToken>()), Times.Once);
+        mailer.Verify(m => m.SendTipAsync(user, It.IsAny<int>(), It.IsAny<CancellationToken>()), Times.Never, "tips are skipped once setup is done");
+    }
+
+    [Test]
+    public void ReadmeRegistration_BuildsAContainerWithTheClient()
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton(new Mock<IUserDirectory>().Object).AddSingleton(new Mock<IMailer>().Object);
+
+        ReadmeUsage.Register(services, $"Data Source={Path.Combine(Path.GetTempPath(), $"readme-{Guid.NewGuid():N}.db")}");
+
+        Assert.That(services.Any(d => d.ServiceType == typeof(IWorkflowClient)), Is.True);
+    }
+
     [Test]
     public async Task ReadmeExample_ValidatesAndRunsItsSteps()
     {

@@ -165,7 +165,7 @@ internal sealed class SqlServerDialect : SqlDialect
             CountWorkflowsByState = $"SELECT [State], COUNT_BIG(*) AS [Count] FROM {workflows} GROUP BY [State];",
             SelectDueScheduledStepExecutions =
                 $"SELECT TOP (@Limit) {ExecutionColumns} FROM {executions} WHERE [State] = 'scheduled' AND [ScheduledFor] <= @Cutoff " +
-                "ORDER BY [ScheduledFor], [Id];",
+                $"AND [WorkflowId] IN (SELECT [Id] FROM {workflows} WHERE [State] = 'ready') ORDER BY [ScheduledFor], [Id];",
             SelectExpiredLeases =
                 $"SELECT TOP (@Limit) {ExecutionColumns} FROM {executions} WHERE [State] = 'in_progress' AND [LeaseExpiresAt] < @Now " +
                 "ORDER BY [LeaseExpiresAt], [Id];",

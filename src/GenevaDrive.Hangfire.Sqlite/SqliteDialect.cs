@@ -171,7 +171,7 @@ internal sealed class SqliteDialect : SqlDialect
             CountWorkflowsByState = $"SELECT \"State\", COUNT(*) AS \"Count\" FROM {workflows} GROUP BY \"State\";",
             SelectDueScheduledStepExecutions =
                 $"SELECT {ExecutionColumns} FROM {executions} WHERE \"State\" = 'scheduled' AND \"ScheduledFor\" <= @Cutoff " +
-                "ORDER BY \"ScheduledFor\", \"Id\" LIMIT @Limit;",
+                $"AND \"WorkflowId\" IN (SELECT \"Id\" FROM {workflows} WHERE \"State\" = 'ready') ORDER BY \"ScheduledFor\", \"Id\" LIMIT @Limit;",
             SelectExpiredLeases =
                 $"SELECT {ExecutionColumns} FROM {executions} WHERE \"State\" = 'in_progress' AND \"LeaseExpiresAt\" < @Now " +
                 "ORDER BY \"LeaseExpiresAt\", \"Id\" LIMIT @Limit;",

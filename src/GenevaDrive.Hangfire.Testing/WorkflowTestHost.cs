@@ -219,6 +219,8 @@ public sealed class WorkflowTestHost : IAsyncDisposable
             return Task.FromResult<string?>(null);
         }
 
+        public string? GetJobState(string jobId) => null;
+
         public void RemovePending(string? jobId, string reason)
         {
         }

@@ -12,6 +12,9 @@ internal interface IStepJobDispatcher
     /// <summary>Creates the job for a scheduled execution and records its id; returns the job id or null on failure.</summary>
     Task<string?> DispatchAsync(WorkflowRecord workflow, StepExecutionRecord execution, CancellationToken ct = default);
 
+    /// <summary>The Hangfire state of a job (e.g. "Enqueued", "Succeeded"), or null when the job no longer exists.</summary>
+    string? GetJobState(string jobId);
+
     /// <summary>Removes a pending job (the workflow was paused or canceled); failures are logged, not thrown.</summary>
     void RemovePending(string? jobId, string reason);
 }

@@ -17,15 +17,17 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
     private static readonly System.Reflection.MethodInfo RunMethod = typeof(WorkflowStepJob).GetMethod(nameof(WorkflowStepJob.RunAsync))!;
 
     private readonly Func<IBackgroundJobClient> _client;
+    private readonly Func<JobStorage> _storage;
     private readonly WorkflowRegistry _registry;
     private readonly WorkflowStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
-    public HangfireStepJobDispatcher(Func<IBackgroundJobClient> client, WorkflowRegistry registry, WorkflowStore store, TimeProvider time,
-        ILogger logger)
+    public HangfireStepJobDispatcher(Func<IBackgroundJobClient> client, Func<JobStorage> storage, WorkflowRegistry registry, WorkflowStore store,
+        TimeProvider time, ILogger logger)
     {
         _client = client;
+        _storage = storage;
         _registry = registry;
         _store = store;
         _time = time;
@@ -63,6 +65,12 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
     {
         var remainder = utc.Ticks % TimeSpan.TicksPerSecond;
         return remainder == 0 ? utc : new DateTime(utc.Ticks - remainder + TimeSpan.TicksPerSecond, DateTimeKind.Utc);
+    }
+
+    public string? GetJobState(string jobId)
+    {
+        using var connection = _storage().GetConnection();
+        return connection.GetJobData(jobId) is null ? null : connection.GetStateData(jobId)?.Name;
     }
 
     public void RemovePending(string? jobId, string reason)

@@ -1,5 +1,8 @@
 using Hangfire.Common;
 using Hangfire.Server;
+using Hangfire.States;
+using Hangfire.Storage;
+using Microsoft.Extensions.Logging;
 
 namespace GenevaDrive.Hangfire;
 
@@ -8,8 +11,10 @@ namespace GenevaDrive.Hangfire;
 /// method runs (one short transaction) and records the outcome after it (another), creating the next
 /// step's job once that commits. Other jobs pass through untouched.
 /// </summary>
-internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter
+internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IApplyStateFilter
 {
+    public const string RuntimeItemKey = "GenevaDrive.Runtime";
+
     private readonly GenevaDriveRuntime _runtime;
 
     public WorkflowStepFilter(GenevaDriveRuntime runtime)
@@ -22,6 +27,13 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter
 
     public void OnPerforming(PerformingContext context)
     {
+        if (context.BackgroundJob.Job?.Type == typeof(WorkflowMaintenanceJob))
+        {
+            _runtime.EnsureInitialized();
+            context.Items[RuntimeItemKey] = _runtime;
+            return;
+        }
+
         if (context.BackgroundJob.Job?.Type != typeof(WorkflowStepJob))
         {
             return;
@@ -49,5 +61,35 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter
             // workflow changed meanwhile): the job needn't be red.
             context.ExceptionHandled = true;
         }
+    }
+
+    /// <summary>
+    /// Deleting a scheduled or enqueued step job (from the dashboard or the API) pauses its workflow, so a
+    /// step is never stranded silently. Deletions GenevaDrive makes itself carry a reason prefix and are ignored.
+    /// </summary>
+    public void OnStateApplied(ApplyStateContext context, IWriteOnlyTransaction transaction)
+    {
+        if (context.NewState is not DeletedState deleted ||
+            context.BackgroundJob.Job?.Type != typeof(WorkflowStepJob) ||
+            (context.OldStateName != ScheduledState.StateName && context.OldStateName != EnqueuedState.StateName) ||
+            deleted.Reason?.StartsWith(HangfireStepJobDispatcher.DeletionReasonPrefix, StringComparison.Ordinal) == true)
+        {
+            return;
+        }
+
+        try
+        {
+            var executionId = Convert.ToInt64(context.BackgroundJob.Job.Args[0], System.Globalization.CultureInfo.InvariantCulture);
+            _runtime.Maintenance.PauseForDeletedJobAsync(executionId, context.BackgroundJob.Id).GetAwaiter().GetResult();
+        }
+        catch (Exception e)
+        {
+            // The deletion itself must go through; the reconciler does not re-create jobs of paused workflows.
+            _runtime.Logger.LogError(e, "Could not pause the workflow of deleted step job {JobId}.", context.BackgroundJob.Id);
+        }
+    }
+
+    public void OnStateUnapplied(ApplyStateContext context, IWriteOnlyTransaction transaction)
+    {
     }
 }

@@ -57,6 +57,21 @@ public sealed class GenevaDriveOptions
     public int HousekeepingBatchSize { get; set; } = 1000;
 
     /// <summary>
+    /// When the reconciler runs (a Hangfire recurring job, cron syntax).
+    /// <value>The default value is every minute (<c>* * * * *</c>).</value>
+    /// </summary>
+    public string ReconcileCron { get; set; } = "* * * * *";
+
+    /// <summary>
+    /// When cleanup runs (a Hangfire recurring job, cron syntax).
+    /// <value>The default value is hourly (<c>0 * * * *</c>).</value>
+    /// </summary>
+    public string CleanupCron { get; set; } = "0 * * * *";
+
+    /// <summary>How long a freshly created execution may wait for its job before the reconciler creates one.</summary>
+    internal TimeSpan DispatchGracePeriod { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// The clock. Tests pass a fake one to jump over waits.
     /// <value>The default value is <see cref="TimeProvider.System"/>.</value>
     /// </summary>
@@ -178,6 +193,11 @@ public sealed class GenevaDriveOptions
         if (HousekeepingBatchSize is < 1 or > 2000)
         {
             errors.Add($"HousekeepingBatchSize must be between 1 and 2000. Given: {HousekeepingBatchSize}.");
+        }
+
+        if (string.IsNullOrWhiteSpace(ReconcileCron) || string.IsNullOrWhiteSpace(CleanupCron))
+        {
+            errors.Add($"ReconcileCron and CleanupCron must be cron expressions such as \"* * * * *\". Given: '{ReconcileCron}', '{CleanupCron}'.");
         }
 
         if (TimeProvider is null)

@@ -17,10 +17,12 @@ namespace GenevaDrive;
 internal sealed class GenevaDriveRuntime
 {
     private readonly object _initGate = new();
+    private readonly Func<IRecurringJobManager>? _recurringJobs;
     private volatile bool _initialized;
 
     public GenevaDriveRuntime(GenevaDriveOptions options, IServiceProvider services, Func<IBackgroundJobClient>? jobClient = null,
-        Func<GenevaDriveRuntime, IStepJobDispatcher>? dispatcher = null)
+        Func<GenevaDriveRuntime, IStepJobDispatcher>? dispatcher = null, Func<JobStorage>? jobStorage = null,
+        Func<IRecurringJobManager>? recurringJobs = null)
     {
         options.Validate();
         Options = options;
@@ -35,8 +37,11 @@ internal sealed class GenevaDriveRuntime
         Dialect = options.StorageFactory!();
         Store = new WorkflowStore(Dialect, options.TimeProvider);
         var client = jobClient ?? (() => services.GetService<IBackgroundJobClient>() ?? new BackgroundJobClient());
-        Dispatcher = dispatcher?.Invoke(this) ?? new HangfireStepJobDispatcher(client, Registry, Store, options.TimeProvider, Logger);
+        var storage = jobStorage ?? (() => services.GetService<JobStorage>() ?? JobStorage.Current);
+        Dispatcher = dispatcher?.Invoke(this) ?? new HangfireStepJobDispatcher(client, storage, Registry, Store, options.TimeProvider, Logger);
         Runner = new StepRunner(Registry, Store, Dispatcher, options, Logger);
+        Maintenance = new Execution.WorkflowMaintenance(Store, Dispatcher, options, Logger);
+        _recurringJobs = recurringJobs ?? (dispatcher is null ? () => services.GetService<IRecurringJobManager>() ?? new RecurringJobManager() : null);
         Client = new WorkflowClient(this);
     }
 
@@ -58,6 +63,8 @@ internal sealed class GenevaDriveRuntime
 
     public IWorkflowClient Client { get; }
 
+    public Execution.WorkflowMaintenance Maintenance { get; }
+
     /// <summary>Validates every registered workflow and prepares the schema, once.</summary>
     public void EnsureInitialized()
     {
@@ -75,8 +82,41 @@ internal sealed class GenevaDriveRuntime
 
             Registry.ValidateAll(Services);
             Dialect.PrepareAsync(CancellationToken.None).GetAwaiter().GetResult();
+            RegisterRecurringJobs();
             _initialized = true;
             Logger.LogInformation("GenevaDrive ready: {Count} workflow(s) on {Storage}.", Registry.Types.Count, Dialect.Name);
+        }
+    }
+
+    /// <summary>The ids of GenevaDrive's recurring jobs in Hangfire.</summary>
+    public const string ReconcileJobId = "genevadrive:reconcile";
+
+    /// <inheritdoc cref="ReconcileJobId"/>
+    public const string CleanupJobId = "genevadrive:cleanup";
+
+    private void RegisterRecurringJobs()
+    {
+        if (_recurringJobs is null)
+        {
+            return;
+        }
+
+        try
+        {
+            var manager = _recurringJobs();
+            manager.AddOrUpdate(ReconcileJobId, global::Hangfire.Common.Job.FromExpression<WorkflowMaintenanceJob>(j => j.ReconcileAsync(null)), Options.ReconcileCron);
+            if (Options.DeleteCompletedWorkflowsAfter is null)
+            {
+                manager.RemoveIfExists(CleanupJobId);
+            }
+            else
+            {
+                manager.AddOrUpdate(CleanupJobId, global::Hangfire.Common.Job.FromExpression<WorkflowMaintenanceJob>(j => j.CleanupAsync(null)), Options.CleanupCron);
+            }
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            Logger.LogError(e, "GenevaDrive could not register its recurring jobs (reconcile, cleanup). Configure Hangfire's storage before UseGenevaDrive.");
         }
     }
 

@@ -105,7 +105,7 @@ internal sealed class StorageStatements
     /// <summary>→ (State, Count) rows.</summary>
     public required string CountWorkflowsByState { get; init; }
 
-    /// <summary>@Cutoff, @Limit → scheduled executions due at or before the cutoff, oldest first.</summary>
+    /// <summary>@Cutoff, @Limit → scheduled executions of ready workflows due at or before the cutoff, oldest first.</summary>
     public required string SelectDueScheduledStepExecutions { get; init; }
 
     /// <summary>@Now, @Limit → in-progress executions whose lease expired.</summary>

@@ -74,7 +74,8 @@ internal sealed class HangfireTestServer : IAsyncDisposable
         var filters = new JobFilterCollection();
         var filterProvider = new JobFilterProviderCollection(JobFilterProviders.Providers.Append(filters).ToArray());
         var client = new BackgroundJobClient(storage, filterProvider);
-        var runtime = new GenevaDriveRuntime(genevaOptions, provider, () => client);
+        var runtime = new GenevaDriveRuntime(genevaOptions, provider, () => client, jobStorage: () => storage,
+            recurringJobs: () => new RecurringJobManager(storage, filterProvider));
         filters.Add(runtime.CreateFilter());
         runtime.EnsureInitialized();
         var server = new BackgroundJobServer(

@@ -1,0 +1,35 @@
+using Hangfire;
+using Hangfire.Server;
+
+namespace GenevaDrive;
+
+/// <summary>
+/// GenevaDrive's recurring Hangfire jobs: <c>genevadrive:reconcile</c> (every minute by default) and
+/// <c>genevadrive:cleanup</c> (hourly). Each run's counts are its result in the dashboard.
+/// </summary>
+public sealed class WorkflowMaintenanceJob
+{
+    /// <summary>Re-creates missing step jobs and recovers steps whose worker died.</summary>
+    /// <param name="context">Supplied by Hangfire.</param>
+    /// <returns>The counts.</returns>
+    [AutomaticRetry(Attempts = 0)]
+    [DisableConcurrentExecution(timeoutInSeconds: 60)]
+    [JobDisplayName("GenevaDrive reconcile")]
+    public async Task<string> ReconcileAsync(PerformContext? context) =>
+        (await Runtime(context).Maintenance.ReconcileAsync().ConfigureAwait(false)).ToString();
+
+    /// <summary>Deletes ended workflows past their retention, in batches.</summary>
+    /// <param name="context">Supplied by Hangfire.</param>
+    /// <returns>The counts.</returns>
+    [AutomaticRetry(Attempts = 0)]
+    [DisableConcurrentExecution(timeoutInSeconds: 60)]
+    [JobDisplayName("GenevaDrive cleanup")]
+    public async Task<string> CleanupAsync(PerformContext? context) =>
+        (await Runtime(context).Maintenance.CleanupAsync().ConfigureAwait(false)).ToString();
+
+    private static GenevaDriveRuntime Runtime(PerformContext? context) =>
+        context is not null && context.Items.TryGetValue(GenevaDrive.Hangfire.WorkflowStepFilter.RuntimeItemKey, out var runtime) && runtime is GenevaDriveRuntime r
+            ? r
+            : throw new InvalidOperationException(
+                "GenevaDrive maintenance jobs need the GenevaDrive job filter; call UseGenevaDrive on the Hangfire configuration of this server.");
+}

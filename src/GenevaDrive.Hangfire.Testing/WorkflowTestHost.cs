@@ -48,6 +48,8 @@ public sealed class WorkflowTestHost : IAsyncDisposable
         Clock = clock;
     }
 
+    internal GenevaDriveRuntime Runtime => _runtime;
+
     /// <summary>The client, as the application would use it.</summary>
     public IWorkflowClient Client => _runtime.Client;
 

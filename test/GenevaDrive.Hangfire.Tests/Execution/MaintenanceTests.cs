@@ -1,0 +1,264 @@
+using GenevaDrive.Execution;
+using GenevaDrive.Hangfire;
+using GenevaDrive.Storage;
+using GenevaDrive.Tests.Storage;
+using Microsoft.Extensions.Logging.Abstractions;
+using Moq;
+
+namespace GenevaDrive.Tests.Execution;
+
+/// <summary>Reconcile and cleanup against each real database, with Hangfire's side mocked.</summary>
+public sealed class MaintenanceTests(string database) : StorageTestBase(database)
+{
+    private Mock<IStepJobDispatcher> _dispatcher = null!;
+    private GenevaDriveOptions _options = null!;
+    private WorkflowMaintenance _maintenance = null!;
+    private Dictionary<string, string?> _jobStates = null!;
+    private List<long> _dispatched = null!;
+
+    [SetUp]
+    public void CreateMaintenance()
+    {
+        _jobStates = [];
+        _dispatched = [];
+        _dispatcher = new Mock<IStepJobDispatcher>();
+        _dispatcher.Setup(d => d.GetJobState(It.IsAny<string>())).Returns((string id) => _jobStates.GetValueOrDefault(id));
+        _dispatcher.Setup(d => d.DispatchAsync(It.IsAny<WorkflowRecord>(), It.IsAny<StepExecutionRecord>(), It.IsAny<CancellationToken>()))
+            .Returns((WorkflowRecord _, StepExecutionRecord e, CancellationToken _) =>
+            {
+                _dispatched.Add(e.Id);
+                return Task.FromResult<string?>($"job-{e.Id}-{_dispatched.Count}");
+            });
+        _options = new GenevaDriveOptions { TimeProvider = Clock, HousekeepingBatchSize = 1000 };
+        _maintenance = new WorkflowMaintenance(Store, _dispatcher.Object, _options, NullLogger.Instance);
+    }
+
+    private async Task<StepExecutionRecord> ScheduledWithJobAsync(string hero, string? jobId, string? jobState)
+    {
+        var created = await StartAsync(hero);
+        if (jobId is not null)
+        {
+            await Store.SetJobIdAsync(created.FirstExecution!.Id, jobId);
+            _jobStates[jobId] = jobState;
+        }
+
+        return created.FirstExecution!;
+    }
+
+    [Test]
+    public async Task ExecutionWithoutAJob_GetsOneAfterTheGracePeriod()
+    {
+        var execution = await ScheduledWithJobAsync("never-dispatched", null, null);
+
+        var early = await _maintenance.ReconcileAsync();
+        Clock.Advance(_options.DispatchGracePeriod);
+        var late = await _maintenance.ReconcileAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(early.JobsCreated, Is.Zero, "the job is normally created right after the commit");
+            Assert.That(late.JobsCreated, Is.EqualTo(1));
+            Assert.That(_dispatched, Is.EqualTo(new[] { execution.Id }));
+        });
+    }
+
+    [TestCase(null)]
+    [TestCase("Succeeded")]
+    [TestCase("Deleted")]
+    [TestCase("Failed")]
+    public async Task DueExecution_WhoseJobIsGoneOrEnded_GetsANewJob(string? jobState)
+    {
+        var execution = await ScheduledWithJobAsync("lost", "42", jobState);
+
+        var report = await _maintenance.ReconcileAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(report.JobsCreated, Is.EqualTo(1));
+            Assert.That(_dispatched, Is.EqualTo(new[] { execution.Id }));
+        });
+    }
+
+    [TestCase("Enqueued")]
+    [TestCase("Scheduled")]
+    public async Task JobWaitingInItsQueue_IsLeftAlone_UntilItIsStuckPastTheThreshold(string jobState)
+    {
+        var execution = await ScheduledWithJobAsync("waiting", "7", jobState);
+
+        var fresh = await _maintenance.ReconcileAsync();
+        Clock.Advance(_options.StuckScheduledThreshold);
+        var stuck = await _maintenance.ReconcileAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(fresh.JobsCreated, Is.Zero);
+            Assert.That(stuck.JobsCreated, Is.EqualTo(1));
+            Assert.That(_dispatched, Is.EqualTo(new[] { execution.Id }));
+        });
+    }
+
+    [Test]
+    public async Task ProcessingJob_IsNeverDuplicated()
+    {
+        await ScheduledWithJobAsync("busy", "9", "Processing");
+        Clock.Advance(TimeSpan.FromHours(2));
+
+        Assert.That((await _maintenance.ReconcileAsync()).JobsCreated, Is.Zero);
+    }
+
+    [Test]
+    public async Task ScheduledStepOfAPausedWorkflow_GetsNoJob()
+    {
+        var created = await StartAsync("paused");
+        await Store.PauseAsync(created.Workflow.Id);
+        Clock.Advance(TimeSpan.FromHours(1));
+
+        Assert.That((await _maintenance.ReconcileAsync()).JobsCreated, Is.Zero);
+    }
+
+    [Test]
+    public async Task FutureStep_IsNotTouched()
+    {
+        await StartAsync("future", wait: TimeSpan.FromDays(3));
+        Clock.Advance(TimeSpan.FromHours(1));
+
+        Assert.That((await _maintenance.ReconcileAsync()).JobsCreated, Is.Zero);
+    }
+
+    [TestCase(StuckRecoveryAction.Reattempt)]
+    [TestCase(StuckRecoveryAction.Cancel)]
+    public async Task ExpiredLease_IsRecoveredByTheConfiguredAction(StuckRecoveryAction action)
+    {
+        _options.StuckRecoveryAction = action;
+        var (created, claim) = await StartAndClaimAsync("crashed");
+        Clock.Advance(Lease + TimeSpan.FromSeconds(1));
+
+        var report = await _maintenance.ReconcileAsync();
+
+        var workflow = await WorkflowAsync(created.Workflow.Id);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(report.ExecutionsRecovered, Is.EqualTo(1));
+            Assert.That((await ExecutionAsync(claim.Execution!.Id)).StepOutcome, Is.EqualTo(StepOutcome.Recovered));
+            if (action == StuckRecoveryAction.Reattempt)
+            {
+                Assert.That(workflow.WorkflowState, Is.EqualTo(WorkflowState.Ready));
+                Assert.That(report.JobsCreated, Is.EqualTo(1));
+                Assert.That(_dispatched.Single(), Is.Not.EqualTo(claim.Execution.Id));
+            }
+            else
+            {
+                Assert.That(workflow.WorkflowState, Is.EqualTo(WorkflowState.Canceled));
+                Assert.That(_dispatched, Is.Empty);
+            }
+        });
+    }
+
+    [Test]
+    public async Task LiveLease_IsNotRecovered()
+    {
+        await StartAndClaimAsync("alive");
+        Clock.Advance(Lease - TimeSpan.FromSeconds(1));
+
+        Assert.That((await _maintenance.ReconcileAsync()).ExecutionsRecovered, Is.Zero);
+    }
+
+    [Test]
+    public async Task ABadRow_DoesNotStopTheOthers()
+    {
+        var first = await ScheduledWithJobAsync("bad", "1", null);
+        var second = await ScheduledWithJobAsync("good", "2", null);
+        _dispatcher.Setup(d => d.DispatchAsync(It.IsAny<WorkflowRecord>(), It.Is<StepExecutionRecord>(e => e.Id == first.Id), It.IsAny<CancellationToken>()))
+            .ThrowsAsync(new InvalidOperationException("storage hiccup"));
+
+        var report = await _maintenance.ReconcileAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(report.Errors, Is.EqualTo(1));
+            Assert.That(report.JobsCreated, Is.EqualTo(1));
+            Assert.That(_dispatched, Is.EqualTo(new[] { second.Id }));
+            Assert.That(report.ToString(), Is.EqualTo("1 step job(s) re-created, 0 abandoned step(s) recovered, 1 error(s)"));
+        });
+    }
+
+    [Test]
+    public async Task Cleanup_DeletesThousandsOfEndedWorkflowsInBatches_KeepingRecentAndOngoingOnes()
+    {
+        const int ended = 2500;
+        await using (var connection = Db.Dialect.CreateConnection())
+        {
+            await connection.OpenAsync();
+            for (var i = 0; i < ended; i++)
+            {
+                await Store.CreateAsync(Spec($"old{i}", firstStep: null), connection, null);
+            }
+        }
+
+        var ongoing = await StartAsync("ongoing");
+        Clock.Advance(TimeSpan.FromDays(31));
+        var recent = await StartAsync("recent", firstStep: null);
+
+        var report = await _maintenance.CleanupAsync();
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That((report.WorkflowsDeleted, report.Batches), Is.EqualTo((ended, 3)));
+            Assert.That(report.ToString(), Is.EqualTo($"{ended} workflow(s) and 0 step execution(s) deleted in 3 batch(es)"));
+            Assert.That(await Store.GetWorkflowAsync(ongoing.Workflow.Id), Is.Not.Null);
+            Assert.That(await Store.GetCurrentExecutionAsync(ongoing.Workflow.Id), Is.Not.Null);
+            Assert.That(await Store.GetWorkflowAsync(recent.Workflow.Id), Is.Not.Null);
+        });
+        TestContext.Out.WriteLine($"{Database}: {report}");
+    }
+
+    [Test]
+    public async Task Cleanup_DeletesExecutionsWithTheirWorkflows()
+    {
+        var (created, claim) = await StartAndClaimAsync("with-history");
+        await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, Success(null));
+        Clock.Advance(TimeSpan.FromDays(30) + TimeSpan.FromSeconds(1));
+
+        var report = await _maintenance.CleanupAsync();
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That((report.WorkflowsDeleted, report.ExecutionsDeleted), Is.EqualTo((1, 1)));
+            Assert.That(await Store.GetHistoryAsync(created.Workflow.Id), Is.Empty);
+        });
+    }
+
+    [Test]
+    public async Task Cleanup_IsDisabledByANullRetention()
+    {
+        _options.DeleteCompletedWorkflowsAfter = null;
+        await StartAsync("done", firstStep: null);
+        Clock.Advance(TimeSpan.FromDays(365));
+
+        var report = await _maintenance.CleanupAsync();
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(report.Disabled, Is.True);
+            Assert.That((await Store.GetPageAsync(null, null, 0, 10)).Total, Is.EqualTo(1));
+        });
+    }
+
+    [Test]
+    public async Task DeletedStepJob_PausesItsReadyWorkflow_AndOnlyForThatJob()
+    {
+        var execution = await ScheduledWithJobAsync("deleted", "55", "Scheduled");
+
+        var otherJob = await _maintenance.PauseForDeletedJobAsync(execution.Id, "56");
+        var paused = await _maintenance.PauseForDeletedJobAsync(execution.Id, "55");
+
+        var workflow = await WorkflowAsync(execution.WorkflowId);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(otherJob, Is.False, "a stale duplicate job's deletion changes nothing");
+            Assert.That(paused, Is.True);
+            Assert.That(workflow.WorkflowState, Is.EqualTo(WorkflowState.Paused));
+            Assert.That((await ExecutionAsync(execution.Id)).ExecutionState, Is.EqualTo(StepExecutionState.Scheduled), "resume runs it");
+        });
+    }
+}

@@ -31,6 +31,9 @@ internal sealed class HangfireTestServer : IAsyncDisposable
 
     public JobStorage Storage { get; }
 
+    /// <summary>The Hangfire.PostgreSql schema, when on PostgreSQL.</summary>
+    public string? HangfireSchema { get; private init; }
+
     public GenevaDriveRuntime Runtime { get; }
 
     public IWorkflowClient Client => Runtime.Client;
@@ -41,6 +44,7 @@ internal sealed class HangfireTestServer : IAsyncDisposable
         Action<IServiceCollection> configureServices, int workers = 4)
     {
         string? sqliteFile = null;
+        string? hangfireSchema = null;
         JobStorage storage;
         if (database == "postgresql")
         {
@@ -53,6 +57,7 @@ internal sealed class HangfireTestServer : IAsyncDisposable
                 PrepareSchemaIfNecessary = true,
             };
             storage = new PostgreSqlStorage(new NpgsqlConnectionFactory(connectionString, options), options);
+            hangfireSchema = options.SchemaName;
         }
         else
         {
@@ -87,7 +92,7 @@ internal sealed class HangfireTestServer : IAsyncDisposable
                 ServerName = "genevadrive-test-" + Guid.NewGuid().ToString("N")[..6],
             },
             storage);
-        return new HangfireTestServer(storage, server, runtime, provider, client, sqliteFile);
+        return new HangfireTestServer(storage, server, runtime, provider, client, sqliteFile) { HangfireSchema = hangfireSchema };
     }
 
     /// <summary>The state of a Hangfire job, and its state data (exception, result).</summary>

@@ -14,11 +14,11 @@ namespace GenevaDrive.Tests.Hangfire;
 /// </summary>
 internal sealed class HangfireTestServer : IAsyncDisposable
 {
-    private readonly BackgroundJobServer _server;
+    private readonly BackgroundJobServer? _server;
     private readonly ServiceProvider _services;
     private readonly string? _sqliteHangfireFile;
 
-    private HangfireTestServer(JobStorage storage, BackgroundJobServer server, GenevaDriveRuntime runtime, ServiceProvider services,
+    private HangfireTestServer(JobStorage storage, BackgroundJobServer? server, GenevaDriveRuntime runtime, ServiceProvider services,
         BackgroundJobClient client, string? sqliteHangfireFile)
     {
         Storage = storage;
@@ -41,7 +41,7 @@ internal sealed class HangfireTestServer : IAsyncDisposable
     public BackgroundJobClient JobClient { get; }
 
     public static HangfireTestServer Start(string database, TestDatabase db, Action<GenevaDriveOptions> configure,
-        Action<IServiceCollection> configureServices, int workers = 4)
+        Action<IServiceCollection> configureServices, int workers = 4, string? hangfireTarget = null, bool startServer = true)
     {
         string? sqliteFile = null;
         string? hangfireSchema = null;
@@ -51,7 +51,7 @@ internal sealed class HangfireTestServer : IAsyncDisposable
             var connectionString = Environment.GetEnvironmentVariable(TestDatabase.PostgresVariable)!;
             var options = new PostgreSqlStorageOptions
             {
-                SchemaName = "hf_" + Guid.NewGuid().ToString("N")[..10],
+                SchemaName = hangfireTarget ?? "hf_" + Guid.NewGuid().ToString("N")[..10],
                 QueuePollInterval = TimeSpan.FromMilliseconds(200),
                 UseSlidingInvisibilityTimeout = true,
                 PrepareSchemaIfNecessary = true,
@@ -61,7 +61,7 @@ internal sealed class HangfireTestServer : IAsyncDisposable
         }
         else
         {
-            sqliteFile = Path.Combine(Path.GetTempPath(), $"hangfire-{Guid.NewGuid():N}.db");
+            sqliteFile = hangfireTarget ?? Path.Combine(Path.GetTempPath(), $"hangfire-{Guid.NewGuid():N}.db");
             storage = new SQLiteStorage(sqliteFile, new SQLiteStorageOptions { QueuePollInterval = TimeSpan.FromMilliseconds(100) });
         }
 
@@ -83,7 +83,7 @@ internal sealed class HangfireTestServer : IAsyncDisposable
             recurringJobs: () => new RecurringJobManager(storage, filterProvider));
         filters.Add(runtime.CreateFilter());
         runtime.EnsureInitialized();
-        var server = new BackgroundJobServer(
+        var server = !startServer ? null : new BackgroundJobServer(
             new BackgroundJobServerOptions
             {
                 WorkerCount = workers,
@@ -92,7 +92,8 @@ internal sealed class HangfireTestServer : IAsyncDisposable
                 ServerName = "genevadrive-test-" + Guid.NewGuid().ToString("N")[..6],
             },
             storage);
-        return new HangfireTestServer(storage, server, runtime, provider, client, sqliteFile) { HangfireSchema = hangfireSchema };
+        // A target handed in belongs to the caller (another process may share it); only our own temp file is deleted.
+        return new HangfireTestServer(storage, server, runtime, provider, client, hangfireTarget is null ? sqliteFile : null) { HangfireSchema = hangfireSchema };
     }
 
     /// <summary>The state of a Hangfire job, and its state data (exception, result).</summary>
@@ -120,9 +121,9 @@ internal sealed class HangfireTestServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _server.SendStop();
-        _server.WaitForShutdown(TimeSpan.FromSeconds(10));
-        _server.Dispose();
+        _server?.SendStop();
+        _server?.WaitForShutdown(TimeSpan.FromSeconds(10));
+        _server?.Dispose();
         await _services.DisposeAsync();
         if (_sqliteHangfireFile is not null)
         {

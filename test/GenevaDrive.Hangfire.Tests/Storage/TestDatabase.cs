@@ -23,6 +23,9 @@ internal abstract class TestDatabase : IAsyncDisposable
 
     public abstract SqlDialect Dialect { get; }
 
+    /// <summary>The connection string and schema (or table prefix) another process would use.</summary>
+    public abstract (string ConnectionString, string SchemaOrPrefix) Target { get; }
+
     public static TestDatabase Create(string kind) => kind switch
     {
         "sqlite" => new SqliteTestDatabase(),
@@ -70,6 +73,8 @@ internal abstract class TestDatabase : IAsyncDisposable
     private sealed class SqliteTestDatabase : TestDatabase
     {
         private readonly string _path = Path.Combine(Path.GetTempPath(), $"genevadrive-{Guid.NewGuid():N}.db");
+
+        public string Prefix => _options.TablePrefix;
         private readonly SqliteWorkflowStorageOptions _options = new() { TablePrefix = "T_" };
 
         public SqliteTestDatabase()
@@ -83,6 +88,8 @@ internal abstract class TestDatabase : IAsyncDisposable
             new SqliteDialect($"Data Source={_path}", new SqliteWorkflowStorageOptions { TablePrefix = _options.TablePrefix, PrepareSchemaIfNecessary = prepareSchema });
 
         public string ConnectionString => $"Data Source={_path}";
+
+        public override (string ConnectionString, string SchemaOrPrefix) Target => (ConnectionString, _options.TablePrefix);
 
         public override void ConfigureStorage(GenevaDriveOptions options) =>
             options.UseSqlite(ConnectionString, o => o.TablePrefix = _options.TablePrefix);
@@ -120,6 +127,8 @@ internal abstract class TestDatabase : IAsyncDisposable
         public override SqlDialect CreateDialect(bool prepareSchema = true) =>
             new PostgreSqlDialect(_connectionString, new PostgreSqlWorkflowStorageOptions { SchemaName = _options.SchemaName, PrepareSchemaIfNecessary = prepareSchema });
 
+        public override (string ConnectionString, string SchemaOrPrefix) Target => (_connectionString, _options.SchemaName);
+
         public override void ConfigureStorage(GenevaDriveOptions options) =>
             options.UsePostgreSql(_connectionString, o => o.SchemaName = _options.SchemaName);
 
@@ -151,6 +160,8 @@ internal abstract class TestDatabase : IAsyncDisposable
 
         public override SqlDialect CreateDialect(bool prepareSchema = true) =>
             new SqlServerDialect(_connectionString, new SqlServerWorkflowStorageOptions { SchemaName = _options.SchemaName, PrepareSchemaIfNecessary = prepareSchema });
+
+        public override (string ConnectionString, string SchemaOrPrefix) Target => (_connectionString, _options.SchemaName);
 
         public override void ConfigureStorage(GenevaDriveOptions options) =>
             options.UseSqlServer(_connectionString, o => o.SchemaName = _options.SchemaName);

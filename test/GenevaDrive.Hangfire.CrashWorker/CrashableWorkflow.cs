@@ -1,0 +1,36 @@
+namespace GenevaDrive.CrashWorker;
+
+/// <summary>The hero of the crash tests: just an id.</summary>
+public sealed record Ticket(string Id);
+
+/// <summary>Where the step body leaves its traces, and whether it hangs (in the process that gets killed).</summary>
+public sealed class CrashSettings
+{
+    public required string MarkerDirectory { get; init; }
+
+    public bool HangInStep { get; init; }
+}
+
+/// <summary>
+/// One long step: it writes an "enter" marker (process id and time), then either hangs (in the worker that
+/// is about to be killed) or finishes; a second step proves the workflow moves on.
+/// </summary>
+[WorkflowName("crashable")]
+public sealed class CrashableWorkflow(CrashSettings settings) : Workflow<Ticket>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.Step("long_step", async ct =>
+        {
+            var marker = Path.Combine(settings.MarkerDirectory, $"enter-{Environment.ProcessId}-{Guid.NewGuid():N}.txt");
+            await File.WriteAllTextAsync(marker, $"{Environment.ProcessId} {DateTime.UtcNow:O}", ct);
+            if (settings.HangInStep)
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+
+            await File.WriteAllTextAsync(marker + ".exit", DateTime.UtcNow.ToString("O"), ct);
+        });
+        steps.Step("after", () => File.WriteAllTextAsync(Path.Combine(settings.MarkerDirectory, "after.txt"), "done"));
+    }
+}

@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using GenevaDrive.CrashWorker;
+using GenevaDrive.Tests.Storage;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace GenevaDrive.Tests.Hangfire;
+
+/// <summary>
+/// A worker process is killed with SIGKILL in the middle of a step. After its lease expires, the step is
+/// attempted again on another server and the workflow completes; the two attempts never overlap.
+/// </summary>
+[TestFixture("postgresql")]
+[TestFixture("sqlite")]
+[Parallelizable(ParallelScope.None)]
+public sealed class KillNineTests(string database)
+{
+    private const int LeaseSeconds = 3;
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    private TestDatabase _db = null!;
+    private string _markers = null!;
+    private string _hangfireTarget = null!;
+    private Process? _worker;
+
+    [SetUp]
+    public async Task SetUp()
+    {
+        _db = TestDatabase.Create(database);
+        await _db.InstallAsync();
+        _markers = Directory.CreateTempSubdirectory("genevadrive-crash-").FullName;
+        _hangfireTarget = database == "postgresql"
+            ? "hf_" + Guid.NewGuid().ToString("N")[..10]
+            : Path.Combine(Path.GetTempPath(), $"hangfire-crash-{Guid.NewGuid():N}.db");
+    }
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        if (_worker is { HasExited: false })
+        {
+            _worker.Kill(entireProcessTree: true);
+        }
+
+        _worker?.Dispose();
+        await _db.DisposeAsync();
+        Directory.Delete(_markers, recursive: true);
+        if (database == "sqlite")
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            File.Delete(_hangfireTarget);
+        }
+    }
+
+    private HangfireTestServer Server(bool start) => HangfireTestServer.Start(database, _db,
+        options =>
+        {
+            options.LeaseTimeout = TimeSpan.FromSeconds(LeaseSeconds);
+            options.AddWorkflow<CrashableWorkflow>().AddHero<Ticket>(t => t.Id, (_, id, _) => Task.FromResult<Ticket?>(new Ticket(id)));
+        },
+        services => services.AddSingleton(new CrashSettings { MarkerDirectory = _markers, HangInStep = false }),
+        hangfireTarget: _hangfireTarget, startServer: start);
+
+    private Process StartWorker()
+    {
+        var (connection, schema) = _db.Target;
+        var workerDll = Path.Combine(AppContext.BaseDirectory, "GenevaDrive.Hangfire.CrashWorker.dll");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { workerDll, database, connection, schema, _hangfireTarget, LeaseSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), _markers })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        return Process.Start(info)!;
+    }
+
+    private string[] Entries(int pid) => Directory.GetFiles(_markers, $"enter-{pid}-*.txt");
+
+    [Test]
+    public async Task WorkerKilledMidStep_StepIsReattemptedAfterTheLease_AndTheWorkflowCompletes()
+    {
+        long workflowId;
+        await using (var client = Server(start: false))
+        {
+            workflowId = (await client.Client.StartAsync<CrashableWorkflow>(new Ticket("T-1"))).Id;
+        }
+
+        _worker = StartWorker();
+        await HangfireTestServer.WaitUntilAsync(() => Task.FromResult(Entries(_worker.Id).Length == 1), Timeout,
+            $"the worker process to enter the step (stderr: {(_worker.HasExited ? _worker.StandardError.ReadToEnd() : "running")})");
+        var workerPid = _worker.Id;
+        _worker.Kill(entireProcessTree: true);
+        await _worker.WaitForExitAsync();
+        var killedAt = DateTime.UtcNow;
+
+        await using var rescuer = Server(start: true);
+        var stopwatch = Stopwatch.StartNew();
+        await HangfireTestServer.WaitUntilAsync(async () =>
+        {
+            await rescuer.Runtime.Maintenance.ReconcileAsync();
+            return (await rescuer.Client.GetAsync(workflowId))!.State == WorkflowState.Finished;
+        }, Timeout, "the workflow to complete after the crash");
+        stopwatch.Stop();
+
+        var history = await rescuer.Client.GetHistoryAsync(workflowId);
+        var rescuerEntries = Entries(Environment.ProcessId);
+        var secondEnter = DateTime.Parse(File.ReadAllText(rescuerEntries.Single()).Split(' ')[1], null, System.Globalization.DateTimeStyles.RoundtripKind);
+        Assert.Multiple(() =>
+        {
+            Assert.That(Entries(workerPid), Has.Length.EqualTo(1), "the killed worker entered once");
+            Assert.That(File.Exists(Entries(workerPid)[0] + ".exit"), Is.False, "and never left");
+            Assert.That(rescuerEntries, Has.Length.EqualTo(1), "the step ran once more");
+            Assert.That(secondEnter, Is.GreaterThanOrEqualTo(killedAt.AddMilliseconds(-5)), "the second attempt began after the first process died");
+            Assert.That(history.Select(e => $"{e.StepName}:{e.State}/{e.Outcome}"),
+                Is.EqualTo(new[] { "long_step:Failed/Recovered", "long_step:Completed/Success", "after:Completed/Success" }));
+            Assert.That(File.Exists(Path.Combine(_markers, "after.txt")), Is.True);
+        });
+        TestContext.Out.WriteLine(
+            $"{database}: worker {workerPid} killed with SIGKILL mid-step; lease {LeaseSeconds} s; workflow finished {stopwatch.Elapsed.TotalSeconds:0.0} s after the kill; attempts: {string.Join(", ", history.Select(e => $"{e.StepName}:{e.Outcome}"))}");
+    }
+}

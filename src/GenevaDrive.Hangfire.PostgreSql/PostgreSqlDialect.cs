@@ -45,6 +45,8 @@ internal sealed class PostgreSqlDialect : SqlDialect
 
     public override DbConnection CreateConnection() => _dataSource.CreateConnection();
 
+    public override void Dispose() => _dataSource.Dispose();
+
     public override bool IsUniqueViolation(Exception exception) =>
         exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
 

@@ -194,7 +194,11 @@ public sealed class WorkflowTestHost : IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => _services.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        _runtime.Dispose();
+        return _services.DisposeAsync();
+    }
 
     private sealed class RecordingDispatcher : IStepJobDispatcher
     {

@@ -14,7 +14,7 @@ namespace GenevaDrive;
 /// Everything one GenevaDrive configuration needs at run time, created once: the validated workflow
 /// registry, the store over the chosen database, the step runner, the job dispatcher and the client.
 /// </summary>
-internal sealed class GenevaDriveRuntime
+internal sealed class GenevaDriveRuntime : IDisposable
 {
     private readonly object _initGate = new();
     private readonly Func<IRecurringJobManager>? _recurringJobs;
@@ -119,6 +119,9 @@ internal sealed class GenevaDriveRuntime
             Logger.LogError(e, "GenevaDrive could not register its recurring jobs (reconcile, cleanup). Configure Hangfire's storage before UseGenevaDrive.");
         }
     }
+
+    /// <summary>Releases the storage's connection pool.</summary>
+    public void Dispose() => Dialect.Dispose();
 
     /// <summary>A filter for one Hangfire server or client pipeline.</summary>
     public WorkflowStepFilter CreateFilter() => new(this);

@@ -7,7 +7,7 @@ namespace GenevaDrive.Storage;
 /// unique-index violation looks. Everything else (the transactions' logic) is shared in
 /// <see cref="WorkflowStore"/>. One subclass per database package.
 /// </summary>
-internal abstract class SqlDialect
+internal abstract class SqlDialect : IDisposable
 {
     /// <summary>The database's display name, e.g. "PostgreSQL".</summary>
     public abstract string Name { get; }
@@ -34,6 +34,11 @@ internal abstract class SqlDialect
     /// <summary>Runs at start-up: installs or upgrades the schema when <see cref="PrepareSchemaIfNecessary"/> is on.</summary>
     public Task PrepareAsync(CancellationToken ct) =>
         PrepareSchemaIfNecessary ? InstallSchemaAsync(ct) : Task.CompletedTask;
+
+    /// <summary>Releases pooled resources (connection pools owned by the dialect).</summary>
+    public virtual void Dispose()
+    {
+    }
 
     /// <summary>The largest batch one cleanup statement may delete (bounded by the database's parameter limit).</summary>
     public virtual int MaxBatchSize => 2000;

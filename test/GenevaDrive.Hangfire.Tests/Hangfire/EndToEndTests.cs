@@ -61,8 +61,13 @@ public sealed class EndToEndTests(string database)
         var workflow = await _server.Client.StartAsync<E2EOnboardingWorkflow>(_accounts.Add("ada"));
 
         await WaitForStateAsync(workflow.Id, WorkflowState.Finished);
-
         var history = await _server.Client.GetHistoryAsync(workflow.Id);
+        foreach (var execution in history)
+        {
+            // The outcome is recorded just before Hangfire moves the job to Succeeded.
+            await WaitForJobStateAsync(execution.JobId!, SucceededState.StateName);
+        }
+
         Assert.Multiple(() =>
         {
             Assert.That(_probe.Events, Is.EqualTo(new[] { "welcome", "nudge", "done" }));

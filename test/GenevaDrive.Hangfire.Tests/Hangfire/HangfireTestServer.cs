@@ -124,6 +124,7 @@ internal sealed class HangfireTestServer : IAsyncDisposable
         _server?.SendStop();
         _server?.WaitForShutdown(TimeSpan.FromSeconds(10));
         _server?.Dispose();
+        Runtime.Dispose();
         await _services.DisposeAsync();
         if (_sqliteHangfireFile is not null)
         {

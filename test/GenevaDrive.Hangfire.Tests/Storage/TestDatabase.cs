@@ -113,6 +113,8 @@ internal abstract class TestDatabase : IAsyncDisposable
 
     private sealed class PostgreSqlTestDatabase : TestDatabase
     {
+        private readonly List<SqlDialect> _dialects = [];
+
         private readonly string _connectionString;
         private readonly PostgreSqlWorkflowStorageOptions _options = new() { SchemaName = UniqueName() };
 
@@ -124,8 +126,12 @@ internal abstract class TestDatabase : IAsyncDisposable
 
         public override SqlDialect Dialect { get; }
 
-        public override SqlDialect CreateDialect(bool prepareSchema = true) =>
-            new PostgreSqlDialect(_connectionString, new PostgreSqlWorkflowStorageOptions { SchemaName = _options.SchemaName, PrepareSchemaIfNecessary = prepareSchema });
+        public override SqlDialect CreateDialect(bool prepareSchema = true)
+        {
+            var dialect = new PostgreSqlDialect(_connectionString, new PostgreSqlWorkflowStorageOptions { SchemaName = _options.SchemaName, PrepareSchemaIfNecessary = prepareSchema });
+            _dialects.Add(dialect);
+            return dialect;
+        }
 
         public override (string ConnectionString, string SchemaOrPrefix) Target => (_connectionString, _options.SchemaName);
 
@@ -139,9 +145,18 @@ internal abstract class TestDatabase : IAsyncDisposable
 
         public override async ValueTask DisposeAsync()
         {
-            await using var connection = new NpgsqlConnection(_connectionString);
-            await connection.OpenAsync();
-            await connection.ExecuteAsync($"DROP SCHEMA IF EXISTS \"{_options.SchemaName}\" CASCADE;");
+            foreach (var dialect in _dialects)
+            {
+                dialect.Dispose();
+            }
+
+            await using (var connection = new NpgsqlConnection(_connectionString))
+            {
+                await connection.OpenAsync();
+                await connection.ExecuteAsync($"DROP SCHEMA IF EXISTS \"{_options.SchemaName}\" CASCADE;");
+            }
+
+            NpgsqlConnection.ClearAllPools();
         }
     }
 

@@ -118,6 +118,7 @@ public static class GenevaDriveGlobalConfigurationExtensions
             GlobalJobFilters.Filters.Add(runtime.CreateFilter());
         }
 
+        GenevaDrive.Hangfire.Dashboard.GenevaDriveDashboard.Install(configuration, runtime);
         return configuration;
     }
 }

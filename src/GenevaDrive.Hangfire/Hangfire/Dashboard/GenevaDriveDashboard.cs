@@ -1,0 +1,92 @@
+using Hangfire;
+using Hangfire.Dashboard;
+using Microsoft.Extensions.Logging;
+
+namespace GenevaDrive.Hangfire.Dashboard;
+
+/// <summary>
+/// Adds the Workflows pages, commands, navigation item, metrics and step-job links to Hangfire's dashboard.
+/// Hangfire's routes are process-wide, so they are added once and always serve the runtime installed last.
+/// </summary>
+internal static class GenevaDriveDashboard
+{
+    private static readonly object Gate = new();
+    private static GenevaDriveRuntime? s_runtime;
+    private static bool s_installed;
+
+    private static GenevaDriveRuntime Runtime =>
+        s_runtime ?? throw new InvalidOperationException("GenevaDrive's dashboard is not installed; call UseGenevaDrive.");
+
+    public static void Install(IGlobalConfiguration configuration, GenevaDriveRuntime runtime)
+    {
+        lock (Gate)
+        {
+            s_runtime = runtime;
+            if (s_installed)
+            {
+                return;
+            }
+
+            s_installed = true;
+            DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows", _ => new WorkflowsPage(Runtime));
+            DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows/(?<id>\\d+)", match => new WorkflowPage(Runtime, long.Parse(match.Groups["id"].Value, System.Globalization.CultureInfo.InvariantCulture)));
+            DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/(?<action>pause|resume|cancel|skip)", Command);
+
+            var metrics = Enum.GetValues<WorkflowState>().Select(state => new DashboardMetric(
+                $"genevadrive:{state.ToString().ToLowerInvariant()}", $"{state} workflows",
+                _ => new Metric(Count(state)) { Style = state == WorkflowState.Paused ? MetricStyle.Danger : MetricStyle.Default })).ToArray();
+            foreach (var metric in metrics)
+            {
+                DashboardMetrics.AddMetric(metric);
+            }
+
+            NavigationMenu.Items.Add(page => new MenuItem("Workflows", page.Url.To("/genevadrive/workflows"))
+            {
+                Active = page.RequestPath.StartsWith("/genevadrive/workflows", StringComparison.Ordinal),
+                Metrics = [metrics[(int)WorkflowState.Paused]],
+            });
+            configuration.UseJobDetailsRenderer(10, RenderStepJobLink);
+        }
+    }
+
+    private static long Count(WorkflowState state) =>
+        Runtime.Store.CountByStateAsync().GetAwaiter().GetResult()[state];
+
+    private static bool Command(DashboardContext context)
+    {
+        var id = long.Parse(context.UriMatch.Groups["id"].Value, System.Globalization.CultureInfo.InvariantCulture);
+        var client = Runtime.Client;
+        try
+        {
+            var task = context.UriMatch.Groups["action"].Value switch
+            {
+                "pause" => client.PauseAsync(id),
+                "resume" => client.ResumeAsync(id),
+                "cancel" => client.CancelAsync(id),
+                _ => client.SkipAsync(id),
+            };
+            var workflow = task.GetAwaiter().GetResult();
+            Runtime.Logger.LogInformation("Dashboard: workflow {WorkflowId} is now {State} after {Action}.", id, workflow.State, context.UriMatch.Groups["action"].Value);
+            return true;
+        }
+        catch (Exception e) when (e is InvalidWorkflowStateException or WorkflowNotFoundException)
+        {
+            Runtime.Logger.LogInformation("Dashboard: {Action} of workflow {WorkflowId} refused: {Reason}", context.UriMatch.Groups["action"].Value, id, e.Message);
+            return false;
+        }
+    }
+
+    private static NonEscapedString RenderStepJobLink(JobDetailsRendererDto dto)
+    {
+        var job = dto.JobDetails.Job;
+        if (job?.Type != typeof(WorkflowStepJob) || job.Args.Count < 4)
+        {
+            return new NonEscapedString(string.Empty);
+        }
+
+        var url = dto.Page.Url.To($"/genevadrive/workflows/{Html.E(job.Args[2])}");
+        return new NonEscapedString(
+            $"<div class=\"alert alert-info genevadrive-job-link\">Step <strong>{Html.E(job.Args[3])}</strong> of workflow " +
+            $"<a href=\"{Html.E(url)}\">{Html.E(job.Args[1])} #{Html.E(job.Args[2])}</a> (step execution {Html.E(job.Args[0])}).</div>");
+    }
+}

@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Text;
+using Hangfire.Dashboard;
+using Hangfire.Dashboard.Pages;
+using static GenevaDrive.Hangfire.Dashboard.Html;
+
+namespace GenevaDrive.Hangfire.Dashboard;
+
+/// <summary>One workflow: its hero and state, the defined steps with where it stands, the execution history, and the commands.</summary>
+internal sealed class WorkflowPage(GenevaDriveRuntime runtime, long workflowId) : RazorPage
+{
+    public override void Execute()
+    {
+        var workflow = runtime.Store.GetWorkflowAsync(workflowId).GetAwaiter().GetResult();
+        Layout = new LayoutPage(workflow is null ? "Workflow not found" : $"{workflow.Type} #{workflow.Id}");
+        var html = new StringBuilder();
+        html.Append("<div class=\"row\"><div class=\"col-md-12\">");
+        html.Append($"<p><a href=\"{E(Url.To("/genevadrive/workflows"))}\">← Workflows</a></p>");
+        if (workflow is null)
+        {
+            html.Append($"<h1 class=\"page-header\">Workflow #{workflowId}</h1><div class=\"alert alert-warning\">This workflow does not exist (it may have been cleaned up).</div></div></div>");
+            WriteLiteral(html.ToString());
+            return;
+        }
+
+        var history = runtime.Store.GetHistoryAsync(workflow.Id).GetAwaiter().GetResult();
+        html.Append($"<h1 class=\"page-header\">{E(workflow.Type)} #{workflow.Id} {StateLabel(workflow.State)}</h1>");
+        AppendCommands(html, workflow.WorkflowState);
+        html.Append("<dl class=\"dl-horizontal genevadrive-summary\">")
+            .Append($"<dt>Hero</dt><dd>{E(workflow.HeroType)} <code>{E(workflow.HeroId)}</code></dd>")
+            .Append($"<dt>State</dt><dd class=\"genevadrive-state\">{E(workflow.State)}</dd>")
+            .Append($"<dt>Current step</dt><dd>{E(workflow.CurrentStepName ?? "—")}</dd>")
+            .Append($"<dt>Next step</dt><dd>{E(workflow.NextStepName ?? "—")}</dd>")
+            .Append($"<dt>Created</dt><dd>{Time(workflow.CreatedAt)}</dd>")
+            .Append($"<dt>Updated</dt><dd>{Time(workflow.UpdatedAt)}</dd>")
+            .Append($"<dt>Transitioned</dt><dd>{Time(workflow.TransitionedAt)}</dd>")
+            .Append("</dl>");
+
+        AppendSteps(html, workflow, history);
+        AppendHistory(html, history);
+        html.Append("</div></div>");
+        WriteLiteral(html.ToString());
+    }
+
+    private void AppendCommands(StringBuilder html, WorkflowState state)
+    {
+        if (IsReadOnly)
+        {
+            return;
+        }
+
+        var buttons = new List<(string Action, string Text, string Style, string? Confirm)>();
+        if (state == WorkflowState.Ready)
+        {
+            buttons.Add(("pause", "Pause", "btn-default", null));
+        }
+
+        if (state == WorkflowState.Paused)
+        {
+            buttons.Add(("resume", "Resume", "btn-primary", null));
+        }
+
+        if (state is WorkflowState.Ready or WorkflowState.Paused)
+        {
+            buttons.Add(("skip", "Skip step", "btn-default", "Skip the current step and schedule the next one?"));
+            buttons.Add(("cancel", "Cancel", "btn-danger", "Cancel this workflow? This cannot be undone."));
+        }
+
+        if (buttons.Count == 0)
+        {
+            return;
+        }
+
+        html.Append("<div class=\"btn-toolbar genevadrive-commands\" style=\"margin-bottom:15px\">");
+        foreach (var (action, text, style, confirm) in buttons)
+        {
+            html.Append($"<button type=\"button\" class=\"btn btn-sm {style} genevadrive-{action}\" data-ajax=\"{E(Url.To($"/genevadrive/workflows/{workflowId}/{action}"))}\"")
+                .Append(confirm is null ? string.Empty : $" data-confirm=\"{E(confirm)}\"")
+                .Append($" data-loading-text=\"{E(text)}…\">{E(text)}</button>");
+        }
+
+        html.Append("</div>");
+    }
+
+    private void AppendSteps(StringBuilder html, Storage.WorkflowRecord workflow, IReadOnlyList<Storage.StepExecutionRecord> history)
+    {
+        var type = runtime.Registry.FindType(workflow.Type);
+        html.Append("<h3>Steps</h3>");
+        if (type is null)
+        {
+            html.Append($"<div class=\"alert alert-warning\">Workflow type '{E(workflow.Type)}' is not registered in this application, so its steps are unknown here.</div>");
+            return;
+        }
+
+        var definition = runtime.Registry.GetDefinition(type);
+        html.Append("<table class=\"table table-condensed genevadrive-steps\"><thead><tr><th></th><th>Step</th><th>Wait</th><th>Condition</th><th>On exception</th><th>Last attempt</th></tr></thead><tbody>");
+        foreach (var step in definition.Steps)
+        {
+            var marker = step.Name == workflow.CurrentStepName ? "<span class=\"label label-warning\">running</span>"
+                : step.Name == workflow.NextStepName && workflow.State is "ready" or "paused" ? "<span class=\"label label-info\">next</span>"
+                : string.Empty;
+            var last = history.LastOrDefault(e => e.StepName == step.Name);
+            html.Append($"<tr><td>{marker}</td><td>{E(step.Name)}</td><td>{E(step.Wait?.ToString() ?? "—")}</td>")
+                .Append($"<td>{E(step.ConditionKind == Definition.StepConditionKind.None ? "—" : step.ConditionKind.ToString())}</td>")
+                .Append($"<td>{E(step.ExceptionPolicy?.ToString() ?? "workflow policy")}</td>")
+                .Append($"<td>{(last is null ? "—" : StateLabel(last.State) + " " + E(last.Outcome))}</td></tr>");
+        }
+
+        html.Append("</tbody></table>");
+    }
+
+    private void AppendHistory(StringBuilder html, IReadOnlyList<Storage.StepExecutionRecord> history)
+    {
+        html.Append("<h3>Execution history</h3>");
+        if (history.Count == 0)
+        {
+            html.Append("<p class=\"text-muted\">No step has been scheduled.</p>");
+            return;
+        }
+
+        html.Append("<table class=\"table table-hover genevadrive-history\"><thead><tr><th>#</th><th>Step</th><th>Attempt</th><th>State</th><th>Outcome</th>")
+            .Append("<th>Scheduled</th><th>Started</th><th>Finished</th><th>Error</th><th>Job</th></tr></thead><tbody>");
+        var attempts = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var e in history)
+        {
+            attempts[e.StepName] = attempts.GetValueOrDefault(e.StepName) + 1;
+            var error = e.ErrorClassName is null
+                ? string.Empty
+                : $"<strong>{E(e.ErrorClassName)}</strong><br/><span class=\"genevadrive-error\">{E(Truncate(e.ErrorMessage, 400))}</span>";
+            var job = e.JobId is null ? "—" : $"<a href=\"{E(Url.JobDetails(e.JobId))}\">#{E(e.JobId)}</a>";
+            html.Append($"<tr><td>{e.Id}</td><td>{E(e.StepName)}</td><td>{attempts[e.StepName].ToString(CultureInfo.InvariantCulture)}</td>")
+                .Append($"<td>{StateLabel(e.State)}</td><td>{E(e.Outcome)}</td><td>{Time(e.ScheduledFor)}</td><td>{Time(e.StartedAt)}</td>")
+                .Append($"<td>{Time(e.FinishedAt)}</td><td>{error}</td><td>{job}</td></tr>");
+        }
+
+        html.Append("</tbody></table>");
+    }
+}

@@ -1,0 +1,105 @@
+using GenevaDrive;
+using GenevaDrive.Sample;
+using GenevaDrive.Sample.Demo;
+using Hangfire;
+using Hangfire.PostgreSql;
+using Hangfire.Storage.SQLite;
+
+SampleOptions sample;
+try
+{
+    sample = SampleOptions.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or FormatException)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+
+Directory.CreateDirectory(sample.DataDirectory);
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+builder.WebHost.UseUrls($"http://127.0.0.1:{sample.Port}");
+builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Hangfire", LogLevel.Warning);
+
+builder.Services.AddSingleton<DemoMailer>();
+builder.Services.AddSingleton<FlakyPaymentGateway>();
+builder.Services.AddAntiforgery();
+builder.Services.AddGenevaDrive(options =>
+{
+    _ = sample.Storage switch
+    {
+        "postgresql" => options.UsePostgreSql(sample.Connection!),
+        "sqlserver" => options.UseSqlServer(sample.Connection!),
+        _ => options.UseSqlite($"Data Source={Path.Combine(sample.DataDirectory, "workflows.db")}"),
+    };
+    options.AddWorkflowsFromAssembly(typeof(Program).Assembly);
+    options.AddHero<Customer>(customer => customer.Id, (_, id, _) => Task.FromResult<Customer?>(new Customer(id)));
+});
+builder.Services.AddHangfire((services, config) =>
+{
+    config.SetDataCompatibilityLevel(CompatibilityLevel.Version_180).UseSimpleAssemblyNameTypeSerializer().UseRecommendedSerializerSettings();
+    switch (sample.Storage)
+    {
+        case "postgresql":
+            // Sliding invisibility redelivers a dead worker's job promptly (see the README's Operations section).
+            config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(sample.Connection!),
+                new PostgreSqlStorageOptions { UseSlidingInvisibilityTimeout = true, QueuePollInterval = TimeSpan.FromSeconds(1) });
+            break;
+        case "sqlserver":
+            config.UseSqlServerStorage(sample.Connection!);
+            break;
+        default:
+            config.UseSQLiteStorage(Path.Combine(sample.DataDirectory, "hangfire.db"),
+                new SQLiteStorageOptions { QueuePollInterval = TimeSpan.FromSeconds(1) });
+            break;
+    }
+
+    config.UseGenevaDrive(services);
+});
+builder.Services.AddHangfireServer(o =>
+{
+    o.Queues = ["critical", "default"];
+    o.WorkerCount = 4;
+    o.SchedulePollingInterval = TimeSpan.FromSeconds(1);
+});
+
+var app = builder.Build();
+app.UseHangfireDashboard("/hangfire", new DashboardOptions { DashboardTitle = "GenevaDrive sample" });
+app.MapGet("/", () => Results.Content(HomePage.Render(), "text/html"));
+app.MapPost("/demo/start/{kind}", async (string kind, IWorkflowClient workflows) =>
+{
+    var workflow = await DemoCatalog.StartAsync(workflows, kind, $"{kind}-{Guid.NewGuid().ToString("N")[..6]}");
+    return Results.Redirect($"/hangfire/genevadrive/workflows/{workflow.Id}");
+});
+
+app.Lifetime.ApplicationStarted.Register(() =>
+{
+    var workflows = app.Services.GetRequiredService<IWorkflowClient>();
+    foreach (var (kind, customer) in DemoCatalog.AtStartup)
+    {
+        DemoCatalog.StartAsync(workflows, kind, customer).GetAwaiter().GetResult();
+    }
+
+    Console.WriteLine($"GenevaDrive sample on {sample.Storage} (data: {(sample.Storage == "sqlite" ? sample.DataDirectory : "server")}).");
+    Console.WriteLine($"Dashboard: http://127.0.0.1:{sample.Port}/hangfire/genevadrive/workflows");
+    Console.WriteLine($"Start more demos: http://127.0.0.1:{sample.Port}/");
+});
+
+if (sample.DemoSeconds is not { } seconds)
+{
+    await app.RunAsync();
+    return 0;
+}
+
+await app.StartAsync();
+await Task.Delay(TimeSpan.FromSeconds(seconds));
+var client = app.Services.GetRequiredService<IWorkflowClient>();
+Console.WriteLine($"After {seconds} s:");
+foreach (var state in Enum.GetValues<WorkflowState>())
+{
+    var inState = await client.GetByStateAsync(state, limit: 1000);
+    Console.WriteLine($"  {state,-10} {inState.Count,3}  {string.Join(", ", inState.Select(w => $"{w.Name}({w.HeroId})"))}");
+}
+
+await app.StopAsync();
+return 0;

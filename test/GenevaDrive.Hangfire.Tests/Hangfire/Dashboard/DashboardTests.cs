@@ -1,0 +1,322 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using GenevaDrive.Hangfire;
+using GenevaDrive.Tests.Execution;
+using GenevaDrive.Tests.Storage;
+using Hangfire;
+using Hangfire.Dashboard;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace GenevaDrive.Tests.Hangfire.Dashboard;
+
+/// <summary>The Workflows pages and commands over HTTP, against a real ASP.NET Core host with Hangfire's dashboard.</summary>
+[NonParallelizable]
+public sealed partial class DashboardTests
+{
+    private TestDatabase _db = null!;
+    private WebApplication _app = null!;
+    private HttpClient _http = null!;
+    private IWorkflowClient _workflows = null!;
+    private AccountDirectory _accounts = null!;
+
+    [SetUp]
+    public async Task StartHost()
+    {
+        _db = TestDatabase.Create("sqlite");
+        _accounts = new AccountDirectory();
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Services.AddAntiforgery();
+        builder.Services.AddSingleton(new Probe()).AddSingleton(_accounts);
+        builder.Services.AddGenevaDrive(o =>
+        {
+            _db.ConfigureStorage(o);
+            o.AddWorkflow<ThreeStepWorkflow>().AddWorkflow<HookWorkflow>()
+                .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id));
+        });
+        builder.Services.AddHangfire((sp, config) => config.UseInMemoryStorage().UseGenevaDrive(sp));
+        _app = builder.Build();
+        _app.UseHangfireDashboard("/hangfire", new DashboardOptions
+        {
+            Authorization = [new HeaderAuthorization()],
+            IsReadOnlyFunc = context => context.GetHttpContext().Request.Headers.ContainsKey("X-Read-Only"),
+        });
+        await _app.StartAsync();
+        _workflows = _app.Services.GetRequiredService<IWorkflowClient>();
+        _http = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false })
+        {
+            BaseAddress = new Uri(_app.Urls.First()),
+        };
+        _http.DefaultRequestHeaders.Add("X-Test-User", "admin");
+    }
+
+    [TearDown]
+    public async Task StopHost()
+    {
+        _http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        foreach (var filter in GlobalJobFilters.Filters.Where(f => f.Instance is WorkflowStepFilter).ToList())
+        {
+            GlobalJobFilters.Filters.Remove(filter.Instance);
+        }
+
+        await _db.DisposeAsync();
+    }
+
+    private Task<WorkflowInfo> StartAsync(string accountId) => _workflows.StartAsync<ThreeStepWorkflow>(_accounts.Add(accountId));
+
+    private async Task<(HttpStatusCode Status, string Body)> GetAsync(string path, Action<HttpRequestMessage>? adjust = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        adjust?.Invoke(request);
+        using var response = await _http.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>POSTs a dashboard command with the antiforgery token taken from a dashboard page, as hangfire.js does.</summary>
+    private async Task<HttpStatusCode> CommandAsync(string path, bool withToken = true, Action<HttpRequestMessage>? adjust = null)
+    {
+        var (_, page) = await GetAsync("/hangfire/genevadrive/workflows");
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new FormUrlEncodedContent([]) };
+        if (withToken)
+        {
+            request.Headers.Add(Meta(page, "csrf-header"), Meta(page, "csrf-token"));
+        }
+
+        adjust?.Invoke(request);
+        using var response = await _http.SendAsync(request);
+        return response.StatusCode;
+    }
+
+    private static string Meta(string html, string name) =>
+        WebUtility.HtmlDecode(Regex.Match(html, $"<meta name=\"{name}\" content=\"([^\"]*)\"").Groups[1].Value);
+
+    [Test]
+    public async Task ListPage_ShowsCountsAndWorkflows_NewestFirst()
+    {
+        var first = await StartAsync("first");
+        var second = await StartAsync("second");
+        await _workflows.PauseAsync(second.Id);
+
+        var (status, body) = await GetAsync("/hangfire/genevadrive/workflows");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(body, Does.Contain("<h1 class=\"page-header\">Workflows</h1>"));
+            Assert.That(body, Does.Contain("paused <span class=\"badge\">1</span>").And.Contain("ready <span class=\"badge\">1</span>"));
+            Assert.That(body.IndexOf($">#{second.Id}<", StringComparison.Ordinal), Is.LessThan(body.IndexOf($">#{first.Id}<", StringComparison.Ordinal)));
+            Assert.That(body, Does.Contain("<option value=\"three_steps\">three_steps</option>"));
+        });
+    }
+
+    [Test]
+    public async Task ListPage_FiltersByStateAndType_AndPages()
+    {
+        for (var i = 0; i < 30; i++)
+        {
+            await StartAsync($"a{i}");
+        }
+
+        var hooks = await _workflows.StartAsync<HookWorkflow>(_accounts.Add("h"));
+        await _workflows.PauseAsync(hooks.Id);
+
+        var (_, paused) = await GetAsync("/hangfire/genevadrive/workflows?state=paused");
+        var (_, byType) = await GetAsync("/hangfire/genevadrive/workflows?type=hooks");
+        var (_, page2) = await GetAsync("/hangfire/genevadrive/workflows?state=ready&page=2");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(Regex.Matches(paused, "<tr><td><a href").Count, Is.EqualTo(1));
+            Assert.That(paused, Does.Contain($">#{hooks.Id}<"));
+            Assert.That(Regex.Matches(byType, "<tr><td><a href").Count, Is.EqualTo(1));
+            Assert.That(page2, Does.Contain("Page 2 of 2 (30 workflows)"));
+            Assert.That(Regex.Matches(page2, "<tr><td><a href").Count, Is.EqualTo(5));
+        });
+    }
+
+    [Test]
+    public async Task WorkflowPage_ShowsHeroStepsHistoryAndOnlyLegalCommands()
+    {
+        var workflow = await StartAsync("detail");
+
+        var (status, body) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(body, Does.Contain($"three_steps #{workflow.Id}"));
+            Assert.That(body, Does.Contain("GenevaDrive.Tests.Execution.Account <code>detail</code>"));
+            Assert.That(body, Does.Contain("<td><span class=\"label label-info\">next</span></td><td>first</td>"));
+            Assert.That(body, Does.Contain("<td>second</td><td>02:00:00</td>"));
+            Assert.That(body, Does.Contain("genevadrive-history"));
+            Assert.That(body, Does.Contain("genevadrive-pause").And.Contain("genevadrive-cancel").And.Contain("genevadrive-skip"));
+            Assert.That(body, Does.Not.Contain("genevadrive-resume"));
+        });
+    }
+
+    [Test]
+    public async Task UnknownWorkflow_SaysSo()
+    {
+        var (status, body) = await GetAsync("/hangfire/genevadrive/workflows/987654");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(body, Does.Contain("This workflow does not exist"));
+        });
+    }
+
+    [Test]
+    public async Task Commands_ChangeTheState_WithTheAntiforgeryToken()
+    {
+        var workflow = await StartAsync("commands");
+
+        var pause = await CommandAsync($"/hangfire/genevadrive/workflows/{workflow.Id}/pause");
+        var afterPause = (await _workflows.GetAsync(workflow.Id))!.State;
+        var (_, pausedPage) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+        var resume = await CommandAsync($"/hangfire/genevadrive/workflows/{workflow.Id}/resume");
+        var skip = await CommandAsync($"/hangfire/genevadrive/workflows/{workflow.Id}/skip");
+        var cancel = await CommandAsync($"/hangfire/genevadrive/workflows/{workflow.Id}/cancel");
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(new[] { pause, resume, skip, cancel }, Is.All.EqualTo(HttpStatusCode.NoContent));
+            Assert.That(afterPause, Is.EqualTo(WorkflowState.Paused));
+            Assert.That(pausedPage, Does.Contain("genevadrive-resume").And.Not.Contain("genevadrive-pause"));
+            Assert.That((await _workflows.GetAsync(workflow.Id))!.State, Is.EqualTo(WorkflowState.Canceled));
+            Assert.That((await _workflows.GetHistoryAsync(workflow.Id))[0].State, Is.EqualTo(StepExecutionState.Skipped));
+        });
+    }
+
+    [Test]
+    public async Task IllegalCommand_IsRefused_AndChangesNothing()
+    {
+        var workflow = await StartAsync("illegal");
+
+        var status = await CommandAsync($"/hangfire/genevadrive/workflows/{workflow.Id}/resume");
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(status, Is.EqualTo(HttpStatusCode.UnprocessableEntity));
+            Assert.That((await _workflows.GetAsync(workflow.Id))!.State, Is.EqualTo(WorkflowState.Ready));
+        });
+    }
+
+    [Test]
+    public async Task CommandWithoutAntiforgeryToken_IsRejected()
+    {
+        var workflow = await StartAsync("csrf");
+
+        var status = await CommandAsync($"/hangfire/genevadrive/workflows/{workflow.Id}/cancel", withToken: false);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(status, Is.EqualTo(HttpStatusCode.Forbidden));
+            Assert.That((await _workflows.GetAsync(workflow.Id))!.State, Is.EqualTo(WorkflowState.Ready));
+        });
+    }
+
+    [Test]
+    public async Task CommandsArePostOnly()
+    {
+        var workflow = await StartAsync("get");
+
+        var (status, _) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}/cancel");
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(status, Is.EqualTo(HttpStatusCode.MethodNotAllowed));
+            Assert.That((await _workflows.GetAsync(workflow.Id))!.State, Is.EqualTo(WorkflowState.Ready));
+        });
+    }
+
+    [Test]
+    public async Task WithoutAuthorization_PagesAndCommandsAreRefused()
+    {
+        var workflow = await StartAsync("auth");
+        static void Anonymous(HttpRequestMessage r) => r.Headers.Remove("X-Test-User");
+        _http.DefaultRequestHeaders.Remove("X-Test-User");
+
+        var (list, _) = await GetAsync("/hangfire/genevadrive/workflows");
+        var (detail, _) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+        var command = await CommandAsync($"/hangfire/genevadrive/workflows/{workflow.Id}/cancel", withToken: false, adjust: Anonymous);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(new[] { list, detail, command }, Is.All.EqualTo(HttpStatusCode.Unauthorized));
+            Assert.That((await _workflows.GetAsync(workflow.Id))!.State, Is.EqualTo(WorkflowState.Ready));
+        });
+    }
+
+    [Test]
+    public async Task ReadOnlyDashboard_HidesCommands_AndRefusesThem()
+    {
+        var workflow = await StartAsync("readonly");
+        static void ReadOnly(HttpRequestMessage r) => r.Headers.Add("X-Read-Only", "1");
+
+        var (_, page) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}", ReadOnly);
+        var command = await CommandAsync($"/hangfire/genevadrive/workflows/{workflow.Id}/pause", adjust: ReadOnly);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(page, Does.Not.Contain("genevadrive-commands"));
+            Assert.That(command, Is.EqualTo(HttpStatusCode.Unauthorized));
+            Assert.That((await _workflows.GetAsync(workflow.Id))!.State, Is.EqualTo(WorkflowState.Ready));
+        });
+    }
+
+    [Test]
+    public async Task ValuesFromTheDatabase_AreRenderedInert()
+    {
+        const string evil = "<script>alert('owned')</script>";
+        var workflow = await _workflows.StartAsync<HookWorkflow>(_accounts.Add(evil));
+        await using (var connection = _db.Dialect.CreateConnection())
+        {
+            await connection.OpenAsync();
+            var execution = (await new GenevaDrive.Storage.WorkflowStore(_db.Dialect, TimeProvider.System).GetCurrentExecutionAsync(workflow.Id))!;
+            execution.ErrorClassName = "Evil<b>Exception</b>";
+            execution.ErrorMessage = evil;
+            await Dapper.SqlMapper.ExecuteAsync(connection, _db.Dialect.Sql.UpdateStepExecution, execution);
+        }
+
+        var (_, list) = await GetAsync("/hangfire/genevadrive/workflows");
+        var (_, detail) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(list + detail, Does.Not.Contain(evil));
+            Assert.That(detail, Does.Contain("&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt;"));
+            Assert.That(detail, Does.Contain("Evil&lt;b&gt;Exception&lt;/b&gt;"));
+        });
+    }
+
+    [Test]
+    public async Task Navigation_HasAWorkflowsItem_AndStepJobsLinkToTheirWorkflow()
+    {
+        var workflow = await StartAsync("nav");
+        var jobId = (await _workflows.GetCurrentExecutionAsync(workflow.Id))!.JobId;
+
+        var (_, home) = await GetAsync("/hangfire");
+        var (_, job) = await GetAsync($"/hangfire/jobs/details/{jobId}");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(home, Does.Contain("/hangfire/genevadrive/workflows\"").And.Contain("Workflows"));
+            Assert.That(job, Does.Contain("genevadrive-job-link").And.Contain($"/hangfire/genevadrive/workflows/{workflow.Id}\""));
+            Assert.That(job, Does.Contain($"three_steps #{workflow.Id} › first"));
+        });
+    }
+
+    private sealed class HeaderAuthorization : IDashboardAuthorizationFilter
+    {
+        public bool Authorize(DashboardContext context) =>
+            context.GetHttpContext().Request.Headers["X-Test-User"] == "admin";
+    }
+}

@@ -66,6 +66,8 @@ public sealed partial class DashboardTests
             GlobalJobFilters.Filters.Remove(filter.Instance);
         }
 
+        // AddHangfire pointed Hangfire's process-wide log provider at this host's (now disposed) logger factory.
+        global::Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
         await _db.DisposeAsync();
     }
 

@@ -54,8 +54,8 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
         catch (Exception e)
         {
             // Nothing is lost: the execution stays scheduled and the reconciler re-creates its job.
-            _logger.LogError(e, "Could not create the Hangfire job of step execution {StepExecutionId} ({Step}) of workflow {WorkflowId}; the reconciler will retry.",
-                execution.Id, execution.StepName, workflow.Id);
+            _logger.LogError(e, "Could not create the Hangfire job of step execution {StepExecutionId} ({Step}) of workflow {WorkflowId}; the reconciler will retry. {Error}",
+                execution.Id, execution.StepName, workflow.Id, e.Message);
             return null;
         }
     }

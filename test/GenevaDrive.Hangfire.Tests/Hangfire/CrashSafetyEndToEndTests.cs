@@ -130,8 +130,8 @@ public sealed class CrashSafetyEndToEndTests(string database)
     public async Task DeletingAScheduledStepJob_PausesTheWorkflow_AndResumeRunsTheStep()
     {
         var workflow = await _server.Client.StartAsync<E2EOnboardingWorkflow>(_accounts.Add("deleter"));
-        await HangfireTestServer.WaitUntilAsync(async () => (await _server.Client.GetCurrentExecutionAsync(workflow.Id))?.StepName == "nudge",
-            Timeout, "the nudge step to be scheduled");
+        await HangfireTestServer.WaitUntilAsync(async () => (await _server.Client.GetCurrentExecutionAsync(workflow.Id)) is { StepName: "nudge", JobId: not null },
+            Timeout, "the nudge step's job to be created");
         var nudge = (await _server.Client.GetCurrentExecutionAsync(workflow.Id))!;
 
         _server.JobClient.Delete(nudge.JobId!);
@@ -152,8 +152,8 @@ public sealed class CrashSafetyEndToEndTests(string database)
     public async Task PausingFromCode_RemovesThePendingJob_WithoutTriggeringTheDeleteRule()
     {
         var workflow = await _server.Client.StartAsync<E2EOnboardingWorkflow>(_accounts.Add("pauser"));
-        await HangfireTestServer.WaitUntilAsync(async () => (await _server.Client.GetCurrentExecutionAsync(workflow.Id))?.StepName == "nudge",
-            Timeout, "the nudge step to be scheduled");
+        await HangfireTestServer.WaitUntilAsync(async () => (await _server.Client.GetCurrentExecutionAsync(workflow.Id)) is { StepName: "nudge", JobId: not null },
+            Timeout, "the nudge step's job to be created");
         var nudge = (await _server.Client.GetCurrentExecutionAsync(workflow.Id))!;
 
         await _server.Client.PauseAsync(workflow.Id);

@@ -43,6 +43,14 @@ public sealed class EndToEndTests(string database)
     public async Task StopServer()
     {
         _probe.Gate.TrySetResult();
+        if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
+        {
+            foreach (var (message, _) in _logs.Entries)
+            {
+                TestContext.Out.WriteLine(message);
+            }
+        }
+
         _logs.Dispose();
         await _server.DisposeAsync();
         await _db.DisposeAsync();

@@ -89,6 +89,7 @@ internal sealed class HangfireTestServer : IAsyncDisposable
                 WorkerCount = workers,
                 SchedulePollingInterval = TimeSpan.FromMilliseconds(500),
                 FilterProvider = filterProvider,
+                Activator = new JobActivator(),
                 ServerName = "genevadrive-test-" + Guid.NewGuid().ToString("N")[..6],
             },
             storage);

@@ -66,8 +66,9 @@ public sealed partial class DashboardTests
             GlobalJobFilters.Filters.Remove(filter.Instance);
         }
 
-        // AddHangfire pointed Hangfire's process-wide log provider at this host's (now disposed) logger factory.
-        global::Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
+        // AddHangfire pointed Hangfire's process-wide log provider and job activator at this host's (now disposed) services.
+        global::Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
+        JobActivator.Current = new JobActivator();
         await _db.DisposeAsync();
     }
 
@@ -314,6 +315,16 @@ public sealed partial class DashboardTests
             Assert.That(job, Does.Contain("genevadrive-job-link").And.Contain($"/hangfire/genevadrive/workflows/{workflow.Id}\""));
             Assert.That(job, Does.Contain($"three_steps #{workflow.Id} › first"));
         });
+    }
+
+    private sealed class SilentLogProvider : global::Hangfire.Logging.ILogProvider
+    {
+        public global::Hangfire.Logging.ILog GetLogger(string name) => new SilentLog();
+
+        private sealed class SilentLog : global::Hangfire.Logging.ILog
+        {
+            public bool Log(global::Hangfire.Logging.LogLevel logLevel, Func<string>? messageFunc, Exception? exception = null) => false;
+        }
     }
 
     private sealed class HeaderAuthorization : IDashboardAuthorizationFilter

@@ -21,6 +21,7 @@ public sealed class KillNineTests(string database)
     private string _markers = null!;
     private string _hangfireTarget = null!;
     private Process? _worker;
+    private readonly System.Text.StringBuilder _workerOutput = new();
 
     [SetUp]
     public async Task SetUp()
@@ -63,14 +64,27 @@ public sealed class KillNineTests(string database)
     private Process StartWorker()
     {
         var (connection, schema) = _db.Target;
-        var workerDll = Path.Combine(AppContext.BaseDirectory, "GenevaDrive.Hangfire.CrashWorker.dll");
+        // Run the worker from its own output folder: the test folder carries ASP.NET Core's shared framework instead of some of its dependencies.
+        var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var root = testBin;
+        while (!File.Exists(Path.Combine(root!.FullName, "GenevaDrive.Hangfire.sln")))
+        {
+            root = root.Parent;
+        }
+
+        var workerDll = Path.Combine(root.FullName, "test", "GenevaDrive.Hangfire.CrashWorker", "bin", testBin.Parent!.Name, "net10.0", "GenevaDrive.Hangfire.CrashWorker.dll");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[] { workerDll, database, connection, schema, _hangfireTarget, LeaseSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), _markers })
         {
             info.ArgumentList.Add(arg);
         }
 
-        return Process.Start(info)!;
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, e) => _workerOutput.AppendLine(e.Data);
+        process.ErrorDataReceived += (_, e) => _workerOutput.AppendLine(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
     }
 
     private string[] Entries(int pid) => Directory.GetFiles(_markers, $"enter-{pid}-*.txt");
@@ -85,8 +99,9 @@ public sealed class KillNineTests(string database)
         }
 
         _worker = StartWorker();
-        await HangfireTestServer.WaitUntilAsync(() => Task.FromResult(Entries(_worker.Id).Length == 1), Timeout,
-            $"the worker process to enter the step (stderr: {(_worker.HasExited ? _worker.StandardError.ReadToEnd() : "running")})");
+        await HangfireTestServer.WaitUntilAsync(() => Task.FromResult(Entries(_worker.Id).Length == 1 || _worker.HasExited), Timeout,
+            "the worker process to enter the step");
+        Assert.That(_worker.HasExited, Is.False, $"the worker exited: {_workerOutput}");
         var workerPid = _worker.Id;
         _worker.Kill(entireProcessTree: true);
         await _worker.WaitForExitAsync();

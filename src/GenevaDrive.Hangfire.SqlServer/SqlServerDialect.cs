@@ -81,20 +81,7 @@ internal sealed class SqlServerDialect : SqlDialect
         }
 
         var current = await connection.ExecuteScalarAsync<int?>(SelectVersion(_schema), transaction: tx).ConfigureAwait(false) ?? 0;
-        foreach (var (version, statements) in script.Migrations)
-        {
-            if (version <= current || version > (upToVersion ?? int.MaxValue))
-            {
-                continue;
-            }
-
-            foreach (var statement in statements)
-            {
-                await connection.ExecuteAsync(statement, transaction: tx).ConfigureAwait(false);
-            }
-
-            await connection.ExecuteAsync(RecordVersion(_schema, "@version"), new { version }, tx).ConfigureAwait(false);
-        }
+        await script.ApplyAsync(connection, tx, current, upToVersion, RecordVersion(_schema, "@version")).ConfigureAwait(false);
 
         await tx.CommitAsync(ct).ConfigureAwait(false);
     }

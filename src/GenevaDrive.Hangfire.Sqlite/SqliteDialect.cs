@@ -62,6 +62,9 @@ internal sealed class SqliteDialect : SqlDialect
     internal static string CreateVersionTable(string prefix) =>
         $"CREATE TABLE IF NOT EXISTS \"{prefix}SchemaVersion\" (\"Id\" INTEGER NOT NULL PRIMARY KEY, \"Version\" INTEGER NOT NULL);";
 
+    internal static string RecordVersion(string prefix, string version) =>
+        $"INSERT OR REPLACE INTO \"{prefix}SchemaVersion\" (\"Id\", \"Version\") VALUES (1, {version});";
+
     internal static SchemaScript LoadScript(string prefix) =>
         SchemaScript.Load(typeof(SqliteDialect).Assembly, "GenevaDrive.Sqlite.Install.sql",
             new Dictionary<string, string> { ["{P}"] = prefix });
@@ -80,22 +83,7 @@ internal sealed class SqliteDialect : SqlDialect
         await connection.ExecuteAsync(CreateVersionTable(_prefix), transaction: tx).ConfigureAwait(false);
         var current = await connection.ExecuteScalarAsync<int?>(
             $"SELECT \"Version\" FROM \"{_prefix}SchemaVersion\" WHERE \"Id\" = 1;", transaction: tx).ConfigureAwait(false) ?? 0;
-        foreach (var (version, statements) in script.Migrations)
-        {
-            if (version <= current || version > (upToVersion ?? int.MaxValue))
-            {
-                continue;
-            }
-
-            foreach (var statement in statements)
-            {
-                await connection.ExecuteAsync(statement, transaction: tx).ConfigureAwait(false);
-            }
-
-            await connection.ExecuteAsync(
-                $"INSERT OR REPLACE INTO \"{_prefix}SchemaVersion\" (\"Id\", \"Version\") VALUES (1, @version);",
-                new { version }, tx).ConfigureAwait(false);
-        }
+        await script.ApplyAsync(connection, tx, current, upToVersion, RecordVersion(_prefix, "@version")).ConfigureAwait(false);
 
         tx.Commit();
     }

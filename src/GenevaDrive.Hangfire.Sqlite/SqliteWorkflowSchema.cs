@@ -18,6 +18,6 @@ public static class SqliteWorkflowSchema
             $"-- GenevaDrive.Hangfire schema for SQLite, table prefix '{prefix}'. Run on a database without these tables; " +
             $"to upgrade, run the migrations above the version in \"{prefix}SchemaVersion\".",
             [SqliteDialect.CreateVersionTable(prefix)],
-            version => $"INSERT OR REPLACE INTO \"{prefix}SchemaVersion\" (\"Id\", \"Version\") VALUES (1, {version});");
+            version => SqliteDialect.RecordVersion(prefix, version.ToString(System.Globalization.CultureInfo.InvariantCulture)));
     }
 }

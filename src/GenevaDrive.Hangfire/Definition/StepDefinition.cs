@@ -34,9 +34,6 @@ internal sealed class StepDefinition
 
     public required SourceLocation Source { get; init; }
 
-    /// <summary>The method that implements the step when it was given as a method group.</summary>
-    public string? MethodName { get; init; }
-
     /// <summary>True when the condition says the step should not run now.</summary>
     public bool ShouldSkip() => ConditionKind switch
     {

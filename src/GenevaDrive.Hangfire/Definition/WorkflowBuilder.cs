@@ -450,7 +450,6 @@ public sealed partial class WorkflowBuilder
             BeforeStep = beforeStep,
             AfterStep = afterStep,
             Source = source,
-            MethodName = methodName,
         };
         _declared.Add(step);
         _byName.Add(stepName, step);

@@ -15,6 +15,4 @@ internal static class Telemetry
     public static readonly Counter<long> StepOutcomes = Meter.CreateCounter<long>("genevadrive.step.outcomes", description: "Step executions by outcome.");
 
     public static readonly Histogram<double> StepDuration = Meter.CreateHistogram<double>("genevadrive.step.duration", "ms", "Time spent running a step.");
-
-    public static readonly Histogram<double> ScheduleDelay = Meter.CreateHistogram<double>("genevadrive.step.schedule_delay", "ms", "Started minus scheduled time.");
 }

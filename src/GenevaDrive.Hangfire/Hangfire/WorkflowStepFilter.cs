@@ -23,8 +23,6 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
         Order = 0;
     }
 
-    public GenevaDriveRuntime Runtime => _runtime;
-
     public void OnPerforming(PerformingContext context)
     {
         if (context.BackgroundJob.Job?.Type == typeof(WorkflowMaintenanceJob))

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace GenevaDrive.Heroes;
@@ -25,43 +26,33 @@ internal static class HeroTypes
     }
 
     /// <summary>The id of <paramref name="hero"/> through the loader of <paramref name="heroType"/>.</summary>
-    public static string GetId(IServiceProvider services, Type heroType, object hero)
-    {
-        var method = typeof(HeroTypes).GetMethod(nameof(GetId), 1, [typeof(IServiceProvider), Type.MakeGenericMethodParameter(0)])!
-            .MakeGenericMethod(heroType);
-        try
-        {
-            return (string)method.Invoke(null, [services, hero])!;
-        }
-        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
-            throw;
-        }
-    }
+    public static string GetId(IServiceProvider services, Type heroType, object hero) => Access(heroType).GetId(services, hero);
 
     /// <summary>Loads a hero of <paramref name="heroType"/> through its loader (resolved from <paramref name="services"/>).</summary>
-    public static async Task<object?> LoadAsync(IServiceProvider services, Type heroType, string id, CancellationToken ct)
-    {
-        var method = typeof(HeroTypes).GetMethod(nameof(LoadTypedAsync), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
-            .MakeGenericMethod(heroType);
-        Task<object?> task;
-        try
-        {
-            task = (Task<object?>)method.Invoke(null, [services, id, ct])!;
-        }
-        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
-            throw;
-        }
+    public static Task<object?> LoadAsync(IServiceProvider services, Type heroType, string id, CancellationToken ct) =>
+        Access(heroType).LoadAsync(services, id, ct);
 
-        return await task.ConfigureAwait(false);
+    // Every step run loads its hero: the typed adapter is made once per hero type, not reflected per call.
+    private static readonly ConcurrentDictionary<Type, HeroAccess> Accessors = new();
+
+    private static HeroAccess Access(Type heroType) =>
+        Accessors.GetOrAdd(heroType, static type => (HeroAccess)Activator.CreateInstance(typeof(HeroAccess<>).MakeGenericType(type))!);
+
+    private abstract class HeroAccess
+    {
+        public abstract string GetId(IServiceProvider services, object hero);
+
+        public abstract Task<object?> LoadAsync(IServiceProvider services, string id, CancellationToken ct);
     }
 
-    private static async Task<object?> LoadTypedAsync<THero>(IServiceProvider services, string id, CancellationToken ct)
-        where THero : class =>
-        await Loader<THero>(services).LoadAsync(id, ct).ConfigureAwait(false);
+    private sealed class HeroAccess<THero> : HeroAccess
+        where THero : class
+    {
+        public override string GetId(IServiceProvider services, object hero) => HeroTypes.GetId(services, (THero)hero);
+
+        public override async Task<object?> LoadAsync(IServiceProvider services, string id, CancellationToken ct) =>
+            await Loader<THero>(services).LoadAsync(id, ct).ConfigureAwait(false);
+    }
 
     private static IHeroLoader<THero> Loader<THero>(IServiceProvider services)
         where THero : class =>

@@ -1,4 +1,6 @@
+using System.Data.Common;
 using System.Reflection;
+using Dapper;
 using System.Text;
 
 namespace GenevaDrive.Storage;
@@ -95,6 +97,30 @@ internal sealed class SchemaScript
         }
 
         return new SchemaScript(migrations);
+    }
+
+    /// <summary>
+    /// Runs, inside <paramref name="transaction"/>, every migration above <paramref name="currentVersion"/>
+    /// (and up to <paramref name="upToVersion"/> when given), recording each version with
+    /// <paramref name="recordVersionSql"/> (which takes <c>@version</c>).
+    /// </summary>
+    public async Task ApplyAsync(DbConnection connection, DbTransaction transaction, int currentVersion, int? upToVersion,
+        string recordVersionSql)
+    {
+        foreach (var (version, statements) in Migrations)
+        {
+            if (version <= currentVersion || version > (upToVersion ?? int.MaxValue))
+            {
+                continue;
+            }
+
+            foreach (var statement in statements)
+            {
+                await connection.ExecuteAsync(statement, transaction: transaction).ConfigureAwait(false);
+            }
+
+            await connection.ExecuteAsync(recordVersionSql, new { version }, transaction).ConfigureAwait(false);
+        }
     }
 
     /// <summary>The whole script as text for a DBA, statements separated by <c>GO</c> lines.</summary>

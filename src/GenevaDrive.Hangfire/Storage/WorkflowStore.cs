@@ -36,18 +36,7 @@ internal sealed class WorkflowStore
     public async Task<CreatedWorkflow> CreateAsync(NewWorkflow spec, CancellationToken ct = default)
     {
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
-        try
-        {
-            var created = await InsertWorkflowAsync(connection, tx, spec, ct).ConfigureAwait(false);
-            await tx.CommitAsync(ct).ConfigureAwait(false);
-            return created;
-        }
-        catch (Exception e) when (_dialect.IsUniqueViolation(e))
-        {
-            await tx.RollbackAsync(ct).ConfigureAwait(false);
-            throw await AlreadyExistsAsync(connection, null, spec, e, ct).ConfigureAwait(false);
-        }
+        return await CreateAsync(spec, connection, null, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -141,26 +130,13 @@ internal sealed class WorkflowStore
     /// </summary>
     public async Task<ClaimResult> ClaimAsync(long executionId, string jobId, TimeSpan leaseDuration, CancellationToken ct = default)
     {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        var peek = await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, ct)
-            .ConfigureAwait(false);
-        if (peek is null)
-        {
-            return new ClaimResult(ClaimOutcome.NotFound, $"Step execution {executionId} no longer exists.");
-        }
-
-        await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
-        var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = peek.WorkflowId }, ct)
-            .ConfigureAwait(false);
-        var execution = workflow is null
-            ? null
-            : await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockStepExecution, new { Id = executionId }, ct)
-                .ConfigureAwait(false);
-        if (workflow is null || execution is null)
+        await using var locked = await LockExecutionAsync(executionId, ct).ConfigureAwait(false);
+        if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution })
         {
             return new ClaimResult(ClaimOutcome.NotFound, $"Step execution {executionId} or its workflow no longer exists.");
         }
 
+        var connection = locked.Connection;
         var now = Now;
         var result = execution.ExecutionState switch
         {
@@ -270,26 +246,13 @@ internal sealed class WorkflowStore
     public async Task<FinalizeResult> FinalizeAsync(long executionId, string leaseToken, StepCompletion completion,
         CancellationToken ct = default)
     {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        var peek = await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, ct)
-            .ConfigureAwait(false);
-        if (peek is null)
+        await using var locked = await LockExecutionAsync(executionId, ct).ConfigureAwait(false);
+        if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution })
         {
             return new FinalizeResult(FinalizeOutcome.NotFound);
         }
 
-        await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
-        var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = peek.WorkflowId }, ct)
-            .ConfigureAwait(false);
-        var execution = workflow is null
-            ? null
-            : await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockStepExecution, new { Id = executionId }, ct)
-                .ConfigureAwait(false);
-        if (workflow is null || execution is null)
-        {
-            return new FinalizeResult(FinalizeOutcome.NotFound);
-        }
-
+        var connection = locked.Connection;
         if (execution.ExecutionState != StepExecutionState.InProgress || execution.LeaseToken != leaseToken)
         {
             return new FinalizeResult(FinalizeOutcome.LeaseLost, workflow, execution);
@@ -464,28 +427,15 @@ internal sealed class WorkflowStore
     /// </summary>
     public async Task<ControlResult?> RecoverExpiredLeaseAsync(long executionId, bool reattempt, CancellationToken ct = default)
     {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        var peek = await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, ct)
-            .ConfigureAwait(false);
-        if (peek is null)
-        {
-            return null;
-        }
-
-        await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
-        var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = peek.WorkflowId }, ct)
-            .ConfigureAwait(false);
-        var execution = workflow is null
-            ? null
-            : await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockStepExecution, new { Id = executionId }, ct)
-                .ConfigureAwait(false);
+        await using var locked = await LockExecutionAsync(executionId, ct).ConfigureAwait(false);
         var now = Now;
-        if (workflow is null || execution is null || execution.ExecutionState != StepExecutionState.InProgress ||
-            execution.LeaseExpiresAt > now)
+        if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution } ||
+            execution.ExecutionState != StepExecutionState.InProgress || execution.LeaseExpiresAt > now)
         {
             return null;
         }
 
+        var connection = locked.Connection;
         CloseAsRecovered(execution, now);
         await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
         StepExecutionRecord? next = null;
@@ -615,6 +565,54 @@ internal sealed class WorkflowStore
         {
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens a transaction holding the locks on an execution's workflow and then the execution (the only
+    /// lock order used anywhere). The execution is read once without a lock to learn its workflow, since
+    /// the workflow row must be locked first. Missing rows come back as nulls (no transaction when the
+    /// execution itself is gone).
+    /// </summary>
+    private async Task<LockedExecution> LockExecutionAsync(long executionId, CancellationToken ct)
+    {
+        var connection = await OpenAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var peek = await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, ct)
+                .ConfigureAwait(false);
+            if (peek is null)
+            {
+                return new LockedExecution(connection, null, null, null);
+            }
+
+            var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+            var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = peek.WorkflowId }, ct)
+                .ConfigureAwait(false);
+            var execution = workflow is null
+                ? null
+                : await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockStepExecution, new { Id = executionId }, ct)
+                    .ConfigureAwait(false);
+            return new LockedExecution(connection, tx, workflow, execution);
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private sealed record LockedExecution(DbConnection Connection, DbTransaction? Transaction, WorkflowRecord? Workflow,
+        StepExecutionRecord? Execution) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            if (Transaction is not null)
+            {
+                await Transaction.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await Connection.DisposeAsync().ConfigureAwait(false);
         }
     }
 

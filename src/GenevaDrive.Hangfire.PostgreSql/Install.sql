@@ -67,3 +67,10 @@ GO
 ALTER TABLE "{S}"."StepExecutions" ADD COLUMN IF NOT EXISTS "LeaseExpiresAt" timestamptz NULL;
 GO
 CREATE INDEX IF NOT EXISTS "IX_StepExecutions_State_LeaseExpiresAt" ON "{S}"."StepExecutions" ("State", "LeaseExpiresAt");
+
+-- @migration 3
+-- When each step job was dispatched (the reconciler measures staleness from it), and which Hangfire job
+-- paused a workflow (requeueing that job retries the step).
+ALTER TABLE "{S}"."StepExecutions" ADD COLUMN IF NOT EXISTS "DispatchedAt" timestamptz NULL;
+GO
+ALTER TABLE "{S}"."Workflows" ADD COLUMN IF NOT EXISTS "PausedByJobId" varchar(100) NULL;

@@ -15,13 +15,13 @@ internal sealed class PostgreSqlDialect : SqlDialect
     private const long InstallLockKey = 0x47656E6576614472;
 
     private const string WorkflowColumns =
-        "\"Id\", \"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", " +
+        "\"Id\", \"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", " +
         "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\"";
 
     private const string ExecutionColumns =
         "\"Id\", \"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"CompletedAt\", " +
         "\"FailedAt\", \"CanceledAt\", \"SkippedAt\", \"FinishedAt\", \"ErrorClassName\", \"ErrorMessage\", \"ErrorBacktrace\", " +
-        "\"JobId\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\"";
+        "\"JobId\", \"DispatchedAt\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\"";
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly string _schema;
@@ -49,6 +49,16 @@ internal sealed class PostgreSqlDialect : SqlDialect
 
     public override bool IsUniqueViolation(Exception exception) =>
         exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+
+    protected override bool IsTransientFault(Exception exception) => exception switch
+    {
+        // Serialization failure, deadlock, lock not available, admin/crash shutdown, cannot connect now, any connection exception.
+        PostgresException pg => pg.SqlState is "40001" or "40P01" or "55P03" or "57P01" or "57P02" or "57P03" || pg.SqlState.StartsWith("08", StringComparison.Ordinal),
+        // Client-side: failed to connect, stream read/write failures, a connection broken mid-command.
+        NpgsqlException => true,
+        System.IO.IOException or System.Net.Sockets.SocketException or TimeoutException => true,
+        _ => false,
+    };
 
     // One array parameter carries the ids, so the batch is not bounded by a parameter limit.
     public override int MaxBatchSize => 50_000;
@@ -107,13 +117,13 @@ internal sealed class PostgreSqlDialect : SqlDialect
         return new StorageStatements
         {
             InsertWorkflow =
-                $"INSERT INTO {workflows} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", " +
+                $"INSERT INTO {workflows} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", " +
                 "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\") VALUES (@Type, @HeroType, @HeroId, @State, @CurrentStepName, " +
-                "@NextStepName, @AllowMultiple, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt) RETURNING \"Id\";",
+                "@NextStepName, @AllowMultiple, @PausedByJobId, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt) RETURNING \"Id\";",
             InsertStepExecution =
-                $"INSERT INTO {executions} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", " +
+                $"INSERT INTO {executions} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", \"DispatchedAt\", " +
                 "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\") VALUES (@WorkflowId, @StepName, " +
-                "@State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, @CreatedAt, " +
+                "@State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, @CreatedAt, " +
                 "@UpdatedAt) RETURNING \"Id\";",
             SelectWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id;",
             LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id FOR UPDATE;",
@@ -124,16 +134,16 @@ internal sealed class PostgreSqlDialect : SqlDialect
             SelectActiveStepExecution =
                 $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"State\" IN ('scheduled', 'in_progress');",
             UpdateWorkflow =
-                $"UPDATE {workflows} SET \"State\" = @State, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, " +
+                $"UPDATE {workflows} SET \"State\" = @State, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, \"PausedByJobId\" = @PausedByJobId, " +
                 "\"StartedAt\" = @StartedAt, \"TransitionedAt\" = @TransitionedAt, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;",
             UpdateStepExecution =
                 $"UPDATE {executions} SET \"State\" = @State, \"Outcome\" = @Outcome, \"ScheduledFor\" = @ScheduledFor, \"StartedAt\" = @StartedAt, " +
                 "\"CompletedAt\" = @CompletedAt, \"FailedAt\" = @FailedAt, \"CanceledAt\" = @CanceledAt, \"SkippedAt\" = @SkippedAt, " +
                 "\"FinishedAt\" = @FinishedAt, \"ErrorClassName\" = @ErrorClassName, \"ErrorMessage\" = @ErrorMessage, " +
-                "\"ErrorBacktrace\" = @ErrorBacktrace, \"JobId\" = @JobId, \"LeaseToken\" = @LeaseToken, \"HeartbeatAt\" = @HeartbeatAt, " +
+                "\"ErrorBacktrace\" = @ErrorBacktrace, \"JobId\" = @JobId, \"DispatchedAt\" = @DispatchedAt, \"LeaseToken\" = @LeaseToken, \"HeartbeatAt\" = @HeartbeatAt, " +
                 "\"LeaseExpiresAt\" = @LeaseExpiresAt, \"Metadata\" = @Metadata, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;",
             SetStepExecutionJobId =
-                $"UPDATE {executions} SET \"JobId\" = @JobId, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';",
+                $"UPDATE {executions} SET \"JobId\" = @JobId, \"DispatchedAt\" = @Now, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';",
             Heartbeat =
                 $"UPDATE {executions} SET \"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now " +
                 "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;",

@@ -76,3 +76,12 @@ ALTER TABLE [{S}].[StepExecutions] ADD [LeaseToken] varchar(64) NULL, [Heartbeat
 GO
 IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_StepExecutions_State_LeaseExpiresAt' AND object_id = OBJECT_ID(N'[{S}].[StepExecutions]'))
 CREATE NONCLUSTERED INDEX [IX_StepExecutions_State_LeaseExpiresAt] ON [{S}].[StepExecutions] ([State], [LeaseExpiresAt]);
+
+-- @migration 3
+-- When each step job was dispatched (the reconciler measures staleness from it), and which Hangfire job
+-- paused a workflow (requeueing that job retries the step).
+IF COL_LENGTH(N'[{S}].[StepExecutions]', N'DispatchedAt') IS NULL
+ALTER TABLE [{S}].[StepExecutions] ADD [DispatchedAt] datetime2(7) NULL;
+GO
+IF COL_LENGTH(N'[{S}].[Workflows]', N'PausedByJobId') IS NULL
+ALTER TABLE [{S}].[Workflows] ADD [PausedByJobId] nvarchar(100) NULL;

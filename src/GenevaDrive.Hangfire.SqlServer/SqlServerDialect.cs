@@ -13,13 +13,13 @@ namespace GenevaDrive.SqlServer;
 internal sealed class SqlServerDialect : SqlDialect
 {
     private const string WorkflowColumns =
-        "[Id], [Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], " +
+        "[Id], [Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], [PausedByJobId], " +
         "[CreatedAt], [UpdatedAt], [StartedAt], [TransitionedAt]";
 
     private const string ExecutionColumns =
         "[Id], [WorkflowId], [StepName], [State], [Outcome], [ScheduledFor], [StartedAt], [CompletedAt], " +
         "[FailedAt], [CanceledAt], [SkippedAt], [FinishedAt], [ErrorClassName], [ErrorMessage], [ErrorBacktrace], " +
-        "[JobId], [LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt]";
+        "[JobId], [DispatchedAt], [LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt]";
 
     private readonly string _connectionString;
     private readonly string _schema;
@@ -45,6 +45,20 @@ internal sealed class SqlServerDialect : SqlDialect
 
     public override bool IsUniqueViolation(Exception exception) =>
         exception is SqlException { Number: 2601 or 2627 };
+
+    /// <summary>
+    /// Deadlock victim, lock timeout, command timeout, connection broken or refused, database failover and
+    /// Azure SQL's throttling and reconfiguration errors.
+    /// </summary>
+    internal static readonly HashSet<int> TransientErrorNumbers =
+        [1205, 1222, -2, 233, 64, 10053, 10054, 10060, 4060, 40197, 40501, 40613, 49918, 49919, 49920];
+
+    protected override bool IsTransientFault(Exception exception) => exception switch
+    {
+        SqlException sql => sql.Errors.Cast<SqlError>().Any(e => TransientErrorNumbers.Contains(e.Number)) || TransientErrorNumbers.Contains(sql.Number),
+        System.IO.IOException or System.Net.Sockets.SocketException or TimeoutException => true,
+        _ => false,
+    };
 
     internal static string[] Preamble(string schema) =>
     [
@@ -102,13 +116,13 @@ internal sealed class SqlServerDialect : SqlDialect
         return new StorageStatements
         {
             InsertWorkflow =
-                $"INSERT INTO {workflows} ([Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], " +
+                $"INSERT INTO {workflows} ([Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], [PausedByJobId], " +
                 "[CreatedAt], [UpdatedAt], [StartedAt], [TransitionedAt]) OUTPUT INSERTED.[Id] VALUES (@Type, @HeroType, @HeroId, @State, " +
-                "@CurrentStepName, @NextStepName, @AllowMultiple, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt);",
+                "@CurrentStepName, @NextStepName, @AllowMultiple, @PausedByJobId, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt);",
             InsertStepExecution =
-                $"INSERT INTO {executions} ([WorkflowId], [StepName], [State], [Outcome], [ScheduledFor], [StartedAt], [JobId], " +
+                $"INSERT INTO {executions} ([WorkflowId], [StepName], [State], [Outcome], [ScheduledFor], [StartedAt], [JobId], [DispatchedAt], " +
                 "[LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt]) OUTPUT INSERTED.[Id] VALUES (@WorkflowId, " +
-                "@StepName, @State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, " +
+                "@StepName, @State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, " +
                 "@CreatedAt, @UpdatedAt);",
             SelectWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE [Id] = @Id;",
             LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WITH (UPDLOCK, ROWLOCK) WHERE [Id] = @Id;",
@@ -119,16 +133,16 @@ internal sealed class SqlServerDialect : SqlDialect
             SelectActiveStepExecution =
                 $"SELECT {ExecutionColumns} FROM {executions} WHERE [WorkflowId] = @WorkflowId AND [State] IN ('scheduled', 'in_progress');",
             UpdateWorkflow =
-                $"UPDATE {workflows} SET [State] = @State, [CurrentStepName] = @CurrentStepName, [NextStepName] = @NextStepName, " +
+                $"UPDATE {workflows} SET [State] = @State, [CurrentStepName] = @CurrentStepName, [NextStepName] = @NextStepName, [PausedByJobId] = @PausedByJobId, " +
                 "[StartedAt] = @StartedAt, [TransitionedAt] = @TransitionedAt, [UpdatedAt] = @UpdatedAt WHERE [Id] = @Id;",
             UpdateStepExecution =
                 $"UPDATE {executions} SET [State] = @State, [Outcome] = @Outcome, [ScheduledFor] = @ScheduledFor, [StartedAt] = @StartedAt, " +
                 "[CompletedAt] = @CompletedAt, [FailedAt] = @FailedAt, [CanceledAt] = @CanceledAt, [SkippedAt] = @SkippedAt, " +
                 "[FinishedAt] = @FinishedAt, [ErrorClassName] = @ErrorClassName, [ErrorMessage] = @ErrorMessage, " +
-                "[ErrorBacktrace] = @ErrorBacktrace, [JobId] = @JobId, [LeaseToken] = @LeaseToken, [HeartbeatAt] = @HeartbeatAt, " +
+                "[ErrorBacktrace] = @ErrorBacktrace, [JobId] = @JobId, [DispatchedAt] = @DispatchedAt, [LeaseToken] = @LeaseToken, [HeartbeatAt] = @HeartbeatAt, " +
                 "[LeaseExpiresAt] = @LeaseExpiresAt, [Metadata] = @Metadata, [UpdatedAt] = @UpdatedAt WHERE [Id] = @Id;",
             SetStepExecutionJobId =
-                $"UPDATE {executions} SET [JobId] = @JobId, [UpdatedAt] = @Now WHERE [Id] = @Id AND [State] = 'scheduled';",
+                $"UPDATE {executions} SET [JobId] = @JobId, [DispatchedAt] = @Now, [UpdatedAt] = @Now WHERE [Id] = @Id AND [State] = 'scheduled';",
             Heartbeat =
                 $"UPDATE {executions} SET [HeartbeatAt] = @Now, [LeaseExpiresAt] = @LeaseExpiresAt, [UpdatedAt] = @Now " +
                 "WHERE [Id] = @Id AND [State] = 'in_progress' AND [LeaseToken] = @LeaseToken;",

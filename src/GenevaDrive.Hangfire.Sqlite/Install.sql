@@ -66,3 +66,10 @@ GO
 ALTER TABLE "{P}StepExecutions" ADD COLUMN "LeaseExpiresAt" TEXT NULL;
 GO
 CREATE INDEX IF NOT EXISTS "IX_{P}StepExecutions_State_LeaseExpiresAt" ON "{P}StepExecutions" ("State", "LeaseExpiresAt");
+
+-- @migration 3
+-- When each step job was dispatched (the reconciler measures staleness from it), and which Hangfire job
+-- paused a workflow (requeueing that job retries the step).
+ALTER TABLE "{P}StepExecutions" ADD COLUMN "DispatchedAt" TEXT NULL;
+GO
+ALTER TABLE "{P}Workflows" ADD COLUMN "PausedByJobId" TEXT NULL;

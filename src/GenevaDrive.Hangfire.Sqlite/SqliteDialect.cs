@@ -13,13 +13,13 @@ namespace GenevaDrive.Sqlite;
 internal sealed class SqliteDialect : SqlDialect
 {
     private const string WorkflowColumns =
-        "\"Id\", \"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", " +
+        "\"Id\", \"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", " +
         "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\"";
 
     private const string ExecutionColumns =
         "\"Id\", \"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"CompletedAt\", " +
         "\"FailedAt\", \"CanceledAt\", \"SkippedAt\", \"FinishedAt\", \"ErrorClassName\", \"ErrorMessage\", \"ErrorBacktrace\", " +
-        "\"JobId\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\"";
+        "\"JobId\", \"DispatchedAt\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\"";
 
     private readonly string _connectionString;
     private readonly string _prefix;
@@ -55,6 +55,10 @@ internal sealed class SqliteDialect : SqlDialect
 
     public override bool IsUniqueViolation(Exception exception) =>
         exception is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 };
+
+    // SQLITE_BUSY and SQLITE_LOCKED: another writer held the database longer than the busy timeout.
+    protected override bool IsTransientFault(Exception exception) =>
+        exception is SqliteException { SqliteErrorCode: 5 or 6 };
 
     // SQLite's limit on host parameters is 32766; stay far below.
     public override int MaxBatchSize => 5000;
@@ -109,13 +113,13 @@ internal sealed class SqliteDialect : SqlDialect
         return new StorageStatements
         {
             InsertWorkflow =
-                $"INSERT INTO {workflows} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", " +
+                $"INSERT INTO {workflows} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", " +
                 "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\") VALUES (@Type, @HeroType, @HeroId, @State, @CurrentStepName, " +
-                "@NextStepName, @AllowMultiple, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt) RETURNING \"Id\";",
+                "@NextStepName, @AllowMultiple, @PausedByJobId, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt) RETURNING \"Id\";",
             InsertStepExecution =
-                $"INSERT INTO {executions} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", " +
+                $"INSERT INTO {executions} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", \"DispatchedAt\", " +
                 "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\") VALUES (@WorkflowId, @StepName, " +
-                "@State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, @CreatedAt, " +
+                "@State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, @CreatedAt, " +
                 "@UpdatedAt) RETURNING \"Id\";",
             SelectWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id;",
             LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id;",
@@ -126,16 +130,16 @@ internal sealed class SqliteDialect : SqlDialect
             SelectActiveStepExecution =
                 $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"State\" IN ('scheduled', 'in_progress');",
             UpdateWorkflow =
-                $"UPDATE {workflows} SET \"State\" = @State, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, " +
+                $"UPDATE {workflows} SET \"State\" = @State, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, \"PausedByJobId\" = @PausedByJobId, " +
                 "\"StartedAt\" = @StartedAt, \"TransitionedAt\" = @TransitionedAt, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;",
             UpdateStepExecution =
                 $"UPDATE {executions} SET \"State\" = @State, \"Outcome\" = @Outcome, \"ScheduledFor\" = @ScheduledFor, \"StartedAt\" = @StartedAt, " +
                 "\"CompletedAt\" = @CompletedAt, \"FailedAt\" = @FailedAt, \"CanceledAt\" = @CanceledAt, \"SkippedAt\" = @SkippedAt, " +
                 "\"FinishedAt\" = @FinishedAt, \"ErrorClassName\" = @ErrorClassName, \"ErrorMessage\" = @ErrorMessage, " +
-                "\"ErrorBacktrace\" = @ErrorBacktrace, \"JobId\" = @JobId, \"LeaseToken\" = @LeaseToken, \"HeartbeatAt\" = @HeartbeatAt, " +
+                "\"ErrorBacktrace\" = @ErrorBacktrace, \"JobId\" = @JobId, \"DispatchedAt\" = @DispatchedAt, \"LeaseToken\" = @LeaseToken, \"HeartbeatAt\" = @HeartbeatAt, " +
                 "\"LeaseExpiresAt\" = @LeaseExpiresAt, \"Metadata\" = @Metadata, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;",
             SetStepExecutionJobId =
-                $"UPDATE {executions} SET \"JobId\" = @JobId, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';",
+                $"UPDATE {executions} SET \"JobId\" = @JobId, \"DispatchedAt\" = @Now, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';",
             Heartbeat =
                 $"UPDATE {executions} SET \"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now " +
                 "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;",

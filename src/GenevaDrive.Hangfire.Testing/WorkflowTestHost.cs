@@ -225,7 +225,9 @@ public sealed class WorkflowTestHost : IAsyncDisposable
             return Task.FromResult<string?>(null);
         }
 
-        public string? GetJobState(string jobId) => null;
+        public StepJobStatus? GetJobStatus(string jobId) => null;
+
+        public bool MoveToQueue(WorkflowRecord workflow, string jobId) => false;
 
         public void RemovePending(string? jobId, string reason)
         {

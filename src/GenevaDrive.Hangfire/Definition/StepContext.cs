@@ -22,4 +22,14 @@ public sealed class StepContext
 
     /// <summary>The id of the step execution (this attempt).</summary>
     public long StepExecutionId { get; }
+
+    /// <summary>
+    /// A fencing token for this attempt's side effects: it grows with every new attempt of the workflow's
+    /// steps (a reattempt, a takeover after a lost lease, a rerun after an interruption), so a store that
+    /// keeps the largest token it has seen per workflow and step can refuse a write carrying a smaller one —
+    /// the write of a stale run that kept going after its lease was taken over (a process frozen by the
+    /// operating system cannot be stopped from inside; this is how its late writes are rejected).
+    /// It is the step execution id.
+    /// </summary>
+    public long FencingToken => StepExecutionId;
 }

@@ -15,6 +15,12 @@ public abstract class Workflow
     /// <summary>The id of the workflow instance this object runs a step for (0 while definitions are validated).</summary>
     protected internal long WorkflowId { get; internal set; }
 
+    /// <summary>
+    /// The step run in progress: names, the attempt's id and its <see cref="StepContext.FencingToken"/>.
+    /// Null outside a step run (e.g. while definitions are validated).
+    /// </summary>
+    protected internal StepContext? CurrentStep { get; internal set; }
+
     internal abstract Type HeroType { get; }
 
     internal abstract void DefineSteps(WorkflowBuilder builder);

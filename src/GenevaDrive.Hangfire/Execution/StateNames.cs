@@ -33,6 +33,7 @@ internal static class StateNames
         StepOutcome.Failed => "failed",
         StepOutcome.Recovered => "recovered",
         StepOutcome.WorkflowPaused => "workflow_paused",
+        StepOutcome.Interrupted => "interrupted",
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Unknown step outcome."),
     };
 

@@ -137,7 +137,11 @@ internal sealed class StepRunner
                 return Continue(definition, step, StepExecutionState.Skipped, StepOutcome.Skipped, null, "Skipped by its condition");
             }
         }
-        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        catch (Exception) when (ct.IsCancellationRequested)
+        {
+            return Interrupted(step.Name, "the run was stopped while its conditions were evaluated");
+        }
+        catch (Exception e)
         {
             return await HandleExceptionAsync(definition, step, workflow, e, ReattemptReasons.Precondition, ct).ConfigureAwait(false);
         }
@@ -150,7 +154,15 @@ internal sealed class StepRunner
         try
         {
             var context = new StepContext(definition.Name, workflow.Id, step.Name, execution.Id);
+            instance.CurrentStep = context;
             result = await RunWithHooksAsync(definition, step, context, ct).ConfigureAwait(false);
+        }
+        catch (Exception) when (ct.IsCancellationRequested)
+        {
+            // The token fires only when the run is stopped from outside (shutdown, abort, fencing): whatever the
+            // body threw then is a consequence of that, not a failure of the step. A body's own timeout uses
+            // its own token and still goes through the policy below.
+            return Interrupted(step.Name, "the run was stopped");
         }
         catch (Exception e)
         {
@@ -305,6 +317,15 @@ internal sealed class StepRunner
 
     private static string ErrorClass(Exception exception) => exception.GetType().FullName ?? exception.GetType().Name;
 
+    /// <summary>
+    /// The decision when the run was stopped from outside before it finished: the attempt closes as
+    /// interrupted, the workflow stays ready at the same step, and a new attempt is scheduled now. No
+    /// exception policy runs and no reattempt is counted.
+    /// </summary>
+    public static StepDecision Interrupted(string stepName, string cause) =>
+        Decide(StepExecutionState.Canceled, StepOutcome.Interrupted, WorkflowState.Ready, stepName, new NextStep(stepName, TimeSpan.Zero),
+            $"Interrupted ({cause}); the step runs again as a new attempt");
+
     /// <summary>The decision when the run itself broke without deciding (a bug or an unexpected fault).</summary>
     public static StepDecision Unexpected(string stepName, Exception exception) =>
         Failure(stepName, WorkflowState.Paused, StepOutcome.Failed, exception, null);
@@ -323,7 +344,7 @@ internal sealed class StepRunner
             case FinalizeOutcome.Applied:
                 Telemetry.StepOutcomes.Add(1, new KeyValuePair<string, object?>("workflow", claim.Workflow!.Type),
                     new KeyValuePair<string, object?>("outcome", decision.Completion.Outcome.ToStored()));
-                if (result.NextExecution is { } next)
+                if (result.NextExecution is { JobId: null } next)
                 {
                     await _dispatcher.DispatchAsync(result.Workflow!, next, ct).ConfigureAwait(false);
                 }

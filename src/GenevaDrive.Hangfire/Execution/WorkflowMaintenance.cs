@@ -5,10 +5,10 @@ using Microsoft.Extensions.Logging;
 namespace GenevaDrive.Execution;
 
 /// <summary>What one reconciliation did.</summary>
-internal sealed record ReconcileReport(int JobsCreated, int ExecutionsRecovered, int Errors)
+internal sealed record ReconcileReport(int JobsCreated, int ExecutionsRecovered, int Errors, int JobsMovedToQueue = 0)
 {
     public override string ToString() =>
-        $"{JobsCreated} step job(s) re-created, {ExecutionsRecovered} abandoned step(s) recovered, {Errors} error(s)";
+        $"{JobsCreated} step job(s) re-created, {JobsMovedToQueue} overdue scheduled job(s) moved to their queue, {ExecutionsRecovered} abandoned step(s) recovered, {Errors} error(s)";
 }
 
 /// <summary>What one cleanup did.</summary>
@@ -61,17 +61,32 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
         }
 
         var now = UtcTimes.Now(options.TimeProvider);
+        int moved = 0;
         foreach (var execution in await store.GetDueScheduledAsync(now, PageSize, ct).ConfigureAwait(false))
         {
             try
             {
-                if (!NeedsJob(execution, now))
+                var repair = RepairFor(execution, now);
+                if (repair == Repair.None)
                 {
                     continue;
                 }
 
                 var workflow = await store.GetWorkflowAsync(execution.WorkflowId, ct).ConfigureAwait(false);
-                if (workflow is not null && await dispatcher.DispatchAsync(workflow, execution, ct).ConfigureAwait(false) is not null)
+                if (workflow is null)
+                {
+                    continue;
+                }
+
+                if (repair == Repair.MoveToQueue && dispatcher.MoveToQueue(workflow, execution.JobId!))
+                {
+                    // The same job, now in its queue; the waiting clock restarts so a backlog is not mistaken for a loss.
+                    await store.SetJobIdAsync(execution.Id, execution.JobId!, ct).ConfigureAwait(false);
+                    moved++;
+                    logger.LogWarning("Moved overdue step job {JobId} of step execution {StepExecutionId} ({Step}) of workflow {WorkflowId} to its queue; Hangfire's schedule poller had not (due {Due:u}).",
+                        execution.JobId, execution.Id, execution.StepName, execution.WorkflowId, execution.ScheduledFor);
+                }
+                else if (repair == Repair.Dispatch && await dispatcher.DispatchAsync(workflow, execution, ct).ConfigureAwait(false) is not null)
                 {
                     created++;
                     logger.LogWarning("Re-created the Hangfire job of step execution {StepExecutionId} ({Step}) of workflow {WorkflowId} (job was {JobId}).",
@@ -85,28 +100,56 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
             }
         }
 
-        var report = new ReconcileReport(created, recovered, errors);
+        var report = new ReconcileReport(created, recovered, errors, moved);
         logger.LogInformation("GenevaDrive reconcile: {Report}.", report);
         return report;
     }
 
-    private bool NeedsJob(StepExecutionRecord execution, DateTime now)
+    private enum Repair
+    {
+        None,
+        Dispatch,
+        MoveToQueue,
+    }
+
+    /// <summary>
+    /// Decides, from Hangfire's own state of the job and the time it was dispatched, whether a due scheduled
+    /// execution needs help. Staleness is measured from the later of dispatch and due time, and every repair
+    /// restarts that clock, so a backlogged queue gets at most one extra job per execution per threshold.
+    /// </summary>
+    private Repair RepairFor(StepExecutionRecord execution, DateTime now)
     {
         if (execution.JobId is null)
         {
             // The job is created right after the commit; give that a moment before stepping in.
-            return execution.CreatedAt <= now - options.DispatchGracePeriod;
+            return execution.CreatedAt <= now - options.DispatchGracePeriod ? Repair.Dispatch : Repair.None;
         }
 
-        var state = dispatcher.GetJobState(execution.JobId);
-        if (state is null || state == SucceededState.StateName || state == DeletedState.StateName || state == FailedState.StateName)
+        var waitingSince = Later(execution.DispatchedAt ?? execution.CreatedAt, execution.ScheduledFor);
+        var status = dispatcher.GetJobStatus(execution.JobId);
+        switch (status?.State)
         {
-            return true;
+            case null:
+            case "Succeeded":
+            case "Deleted":
+            case "Failed":
+                // Gone or ended while the execution still waits: nothing will ever run it. (A job just
+                // handed over may briefly look ended; the claim makes any duplicate a no-op.)
+                return Repair.Dispatch;
+            case "Scheduled":
+                // Due but not moved: Hangfire's schedule poller is stuck (e.g. an orphaned lock after a database restart).
+                return execution.ScheduledFor <= now - options.ScheduledJobGrace ? Repair.MoveToQueue : Repair.None;
+            case "Processing" when status.OnDeadServer:
+                // Fetched by a worker that died before it could claim the execution.
+                return waitingSince <= now - options.DispatchGracePeriod ? Repair.Dispatch : Repair.None;
+            default:
+                // Enqueued (or processing on a live server) for longer than the threshold: the job may sit with a
+                // worker that died right after fetching it, invisible to other workers; add one job, once per threshold.
+                return waitingSince <= now - options.StuckScheduledThreshold ? Repair.Dispatch : Repair.None;
         }
-
-        // Enqueued or scheduled far past its time: the queue is not served or the job is lost in it.
-        return state != ProcessingState.StateName && execution.ScheduledFor <= now - options.StuckScheduledThreshold;
     }
+
+    private static DateTime Later(DateTime a, DateTime b) => a > b ? a : b;
 
     public async Task<CleanupReport> CleanupAsync(CancellationToken ct = default)
     {
@@ -163,7 +206,7 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
 
         try
         {
-            await store.PauseAsync(execution.WorkflowId, ct).ConfigureAwait(false);
+            await store.PauseAsync(execution.WorkflowId, ct, pausedByJobId: jobId).ConfigureAwait(false);
             logger.LogInformation("Step job {JobId} was deleted; workflow {WorkflowId} is paused at '{Step}'. Resume it to run the step.",
                 jobId, execution.WorkflowId, execution.StepName);
             return true;

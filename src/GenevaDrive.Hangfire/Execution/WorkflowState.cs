@@ -64,4 +64,11 @@ public enum StepOutcome
 
     /// <summary>The step itself paused the workflow (stored as <c>workflow_paused</c>).</summary>
     WorkflowPaused,
+
+    /// <summary>
+    /// The attempt was stopped from outside before it finished — the Hangfire server shut down, the job was
+    /// aborted, or the run could no longer be sure it held its lease — and the step runs again as a new
+    /// attempt; no exception policy ran and no reattempt was counted (stored as <c>interrupted</c>).
+    /// </summary>
+    Interrupted,
 }

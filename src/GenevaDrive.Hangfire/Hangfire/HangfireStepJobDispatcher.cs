@@ -67,10 +67,49 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
         return remainder == 0 ? utc : new DateTime(utc.Ticks - remainder + TimeSpan.TicksPerSecond, DateTimeKind.Utc);
     }
 
-    public string? GetJobState(string jobId)
+    /// <summary>A Hangfire server whose last heartbeat is older than this is treated as gone (its default heartbeat is 30 s).</summary>
+    internal static readonly TimeSpan ServerSilenceLimit = TimeSpan.FromMinutes(2);
+
+    public StepJobStatus? GetJobStatus(string jobId)
     {
         using var connection = _storage().GetConnection();
-        return connection.GetJobData(jobId) is null ? null : connection.GetStateData(jobId)?.Name;
+        if (connection.GetJobData(jobId) is null || connection.GetStateData(jobId) is not { } state)
+        {
+            return null;
+        }
+
+        if (state.Name != ProcessingState.StateName)
+        {
+            return new StepJobStatus(state.Name);
+        }
+
+        var serverId = state.Data is not null && state.Data.TryGetValue("ServerId", out var id) ? id : null;
+        return new StepJobStatus(state.Name, serverId is null || !IsServerAlive(serverId));
+    }
+
+    private (DateTime Read, Dictionary<string, DateTime?> Heartbeats)? _servers;
+
+    private bool IsServerAlive(string serverId)
+    {
+        // One reconcile run asks about many jobs: the server list is read once every few seconds, not per job.
+        var cached = _servers;
+        if (cached is null || DateTime.UtcNow - cached.Value.Read > TimeSpan.FromSeconds(5))
+        {
+            cached = (DateTime.UtcNow, _storage().GetMonitoringApi().Servers().ToDictionary(s => s.Name, s => s.Heartbeat, StringComparer.Ordinal));
+            _servers = cached;
+        }
+
+        // Hangfire stamps server heartbeats with the machine clock, not ours.
+        return cached.Value.Heartbeats.TryGetValue(serverId, out var beat) && beat is { } last &&
+               DateTime.UtcNow - DateTime.SpecifyKind(last, DateTimeKind.Utc) < ServerSilenceLimit;
+    }
+
+    public bool MoveToQueue(WorkflowRecord workflow, string jobId)
+    {
+        var type = _registry.FindType(workflow.Type);
+        var queue = type is null ? "default" : _registry.GetDefinition(type).Queue;
+        return _client().ChangeState(jobId, new EnqueuedState(queue) { Reason = "GenevaDrive: the step was due and Hangfire's schedule poller had not moved it" },
+            ScheduledState.StateName);
     }
 
     public void RemovePending(string? jobId, string reason)

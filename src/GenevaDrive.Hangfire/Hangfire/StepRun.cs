@@ -10,14 +10,30 @@ namespace GenevaDrive.Hangfire;
 /// <summary>
 /// One step job's run, carried in <see cref="PerformContext.Items"/> from the filter's claim, through the
 /// job method (which runs user code inside a DI scope), to the filter's finalize.
+/// <para>
+/// While the body runs, a heartbeat renews the lease every fifth of <see cref="GenevaDriveOptions.LeaseTimeout"/>.
+/// The body's token is <b>fenced</b>: it fires when Hangfire stops the server or aborts the job, when a
+/// heartbeat finds the lease gone, and when no heartbeat has succeeded for <see cref="FenceAfterFraction"/>
+/// of the lease — before anyone else may take the step over. A body that was stopped that way is
+/// <i>interrupted</i>, not failed: no exception policy runs, the attempt is closed as interrupted and the
+/// step is scheduled again at once.
+/// </para>
 /// </summary>
 internal sealed class StepRun
 {
     public const string ItemKey = "GenevaDrive.StepRun";
 
+    /// <summary>A run that has not renewed its lease for this share of the lease stops its body.</summary>
+    public const double FenceAfterFraction = 0.6;
+
     private readonly GenevaDriveRuntime _runtime;
-    private ITimer? _heartbeat;
+    private readonly CancellationTokenSource _fence = new();
+    private readonly CancellationTokenSource _heartbeatStop = new();
+    private Task? _heartbeat;
     private IDisposable? _logScope;
+    private string _jobId = "";
+    private FinalizeReport? _report;
+    private bool _handedBackToHangfire;
 
     public StepRun(GenevaDriveRuntime runtime, ClaimResult claim)
     {
@@ -29,12 +45,24 @@ internal sealed class StepRun
 
     public StepDecision? Decision { get; private set; }
 
+    private int _renewals;
+
+    /// <summary>How many heartbeats renewed the lease so far.</summary>
+    public int Renewals => Volatile.Read(ref _renewals);
+
+    /// <summary>Fires when the run is fenced (lease lost, or not renewed for too long).</summary>
+    public CancellationToken FenceToken => _fence.Token;
+
+    /// <summary>Why the body's token was fenced, when it was.</summary>
+    public string? FenceReason { get; private set; }
+
     public static StepRun? From(PerformContext? context) =>
         context is not null && context.Items.TryGetValue(ItemKey, out var value) ? value as StepRun : null;
 
     /// <summary>Starts the heartbeat that keeps the lease alive while the body runs, and the log scope.</summary>
     public void Begin(string jobId)
     {
+        _jobId = jobId;
         if (!Claim.IsClaimed)
         {
             return;
@@ -52,49 +80,118 @@ internal sealed class StepRun
             ["StepName"] = execution.StepName,
             ["HangfireJobId"] = jobId,
         });
-        var interval = _runtime.Options.HeartbeatInterval;
-        _heartbeat = _runtime.Options.TimeProvider.CreateTimer(_ => Beat(), null, interval, interval);
+        // Started inline so its first wait is armed before Begin returns (a test clock may move right after).
+        _heartbeat = HeartbeatLoopAsync(_heartbeatStop.Token);
     }
 
-    private void Beat()
+    private async Task HeartbeatLoopAsync(CancellationToken stop)
     {
-        try
+        var options = _runtime.Options;
+        var time = options.TimeProvider;
+        var execution = Claim.Execution!;
+        var interval = options.HeartbeatInterval;
+        var fenceAfter = options.LeaseTimeout * FenceAfterFraction;
+        var lastRenewed = time.GetUtcNow();
+        while (!stop.IsCancellationRequested)
         {
-            var execution = Claim.Execution!;
-            var alive = _runtime.Store.HeartbeatAsync(execution.Id, execution.LeaseToken!, _runtime.Options.LeaseTimeout)
-                .GetAwaiter().GetResult();
-            if (!alive)
+            try
             {
-                _runtime.Logger.LogWarning("Step execution {StepExecutionId} lost its lease while running; its result will be discarded.", execution.Id);
-                _heartbeat?.Dispose();
+                await Task.Delay(interval, time, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            try
+            {
+                // One beat may not eat the next: a hung connection is abandoned after half an interval.
+                using var beat = CancellationTokenSource.CreateLinkedTokenSource(stop);
+                beat.CancelAfter(interval / 2);
+                if (!await _runtime.Store.HeartbeatAsync(execution.Id, execution.LeaseToken!, options.LeaseTimeout, beat.Token).ConfigureAwait(false))
+                {
+                    Fence($"step execution {execution.Id} lost its lease (another run took the step over, or the attempt was closed)");
+                    return;
+                }
+
+                lastRenewed = time.GetUtcNow();
+                Interlocked.Increment(ref _renewals);
+            }
+            catch (Exception e) when (!stop.IsCancellationRequested)
+            {
+                _runtime.Logger.LogWarning(e, "Heartbeat of step execution {StepExecutionId} failed: {Error}", execution.Id, e.Message);
+            }
+
+            if (time.GetUtcNow() - lastRenewed >= fenceAfter)
+            {
+                Fence($"step execution {execution.Id} could not renew its lease for {time.GetUtcNow() - lastRenewed:g} " +
+                      $"(lease {options.LeaseTimeout:g}); it stops before another worker may take it over");
+                return;
             }
         }
-        catch (Exception e)
+    }
+
+    private void Fence(string reason)
+    {
+        FenceReason = reason;
+        _runtime.Logger.LogWarning("Fencing the running step: {Reason}. Its cancellation token fires now.", reason);
+        try
         {
-            // A missed heartbeat is retried at the next tick; only a lease that expires is lost.
-            _runtime.Logger.LogWarning(e, "Heartbeat of step execution {StepExecutionId} failed.", Claim.Execution!.Id);
+            _fence.Cancel();
+        }
+        catch (AggregateException e)
+        {
+            // Callbacks registered by user code threw; the token is cancelled all the same.
+            _runtime.Logger.LogWarning(e, "A cancellation callback of the step threw while fencing.");
         }
     }
 
-    /// <summary>The job method: runs the claimed step in a DI scope and records the decision for the filter.</summary>
-    public async Task<string> ExecuteAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The job method: runs the claimed step in a DI scope with a fenced token and records the decision for
+    /// the filter. An interrupted run is finalized here and, when Hangfire stopped it, ends by throwing the
+    /// cancellation so that Hangfire requeues the job (it then runs the new attempt).
+    /// </summary>
+    public async Task<string> ExecuteAsync(CancellationToken hangfireToken)
     {
         if (!Claim.IsClaimed)
         {
             return Claim.Reason;
         }
 
+        using var body = CancellationTokenSource.CreateLinkedTokenSource(hangfireToken, _fence.Token);
         var scope = _runtime.Services.CreateAsyncScope();
         await using (scope.ConfigureAwait(false))
         {
             try
             {
-                Decision = await _runtime.Runner.RunAsync(Claim, scope.ServiceProvider, cancellationToken).ConfigureAwait(false);
+                Decision = await _runtime.Runner.RunAsync(Claim, scope.ServiceProvider, body.Token).ConfigureAwait(false);
             }
             catch (Exception e)
             {
-                Decision = StepRunner.Unexpected(Claim.Execution!.StepName, e);
+                Decision = body.IsCancellationRequested
+                    ? StepRunner.Interrupted(Claim.Execution!.StepName, InterruptionCause(hangfireToken))
+                    : StepRunner.Unexpected(Claim.Execution!.StepName, e);
             }
+        }
+
+        if (Decision.Completion.Outcome == StepOutcome.Interrupted)
+        {
+            // Hangfire requeues a job its server stopped (and re-runs one an operator requeued): that same job
+            // runs the new attempt. A fenced run's job ends here, so the new attempt gets a job of its own.
+            var hangfireStopped = hangfireToken.IsCancellationRequested;
+            Decision = Decision with
+            {
+                Completion = Decision.Completion with { HandOverToJobId = hangfireStopped ? _jobId : null },
+                ResultText = $"Interrupted: {InterruptionCause(hangfireToken)}; the step runs again as a new attempt",
+            };
+            _report = Finish(null);
+            if (hangfireStopped)
+            {
+                _handedBackToHangfire = true;
+                hangfireToken.ThrowIfCancellationRequested();
+            }
+
+            return _report?.ResultText ?? Decision.ResultText;
         }
 
         if (Decision.FailJobWith is { } failure)
@@ -106,24 +203,71 @@ internal sealed class StepRun
         return Decision.ResultText;
     }
 
-    /// <summary>Stops the heartbeat and records the outcome (the filter's OnPerformed).</summary>
+    private string InterruptionCause(CancellationToken hangfireToken) =>
+        hangfireToken.IsCancellationRequested ? "the Hangfire server is stopping or the job was aborted" : FenceReason ?? "the run was fenced";
+
+    /// <summary>
+    /// Stops the heartbeat and records the outcome (the filter's OnPerformed). Null when there is nothing
+    /// to report, or when the run was handed back to Hangfire for redelivery (its failure must stay unhandled).
+    /// </summary>
     public FinalizeReport? End(Exception? jobException)
     {
-        _heartbeat?.Dispose();
         try
         {
-            if (!Claim.IsClaimed)
+            if (_handedBackToHangfire)
             {
                 return null;
             }
 
-            var decision = Decision ?? StepRunner.Unexpected(Claim.Execution!.StepName,
-                jobException?.InnerException ?? jobException ?? new InvalidOperationException("The step job ended without running the step."));
-            return _runtime.Runner.FinalizeAsync(Claim, decision).GetAwaiter().GetResult();
+            return _report ?? Finish(jobException);
         }
         finally
         {
             _logScope?.Dispose();
         }
+    }
+
+    private FinalizeReport? Finish(Exception? jobException)
+    {
+        StopHeartbeat();
+        if (!Claim.IsClaimed)
+        {
+            return null;
+        }
+
+        var decision = Decision ?? StepRunner.Unexpected(Claim.Execution!.StepName,
+            jobException?.InnerException ?? jobException ?? new InvalidOperationException("The step job ended without running the step."));
+        try
+        {
+            return _runtime.Runner.FinalizeAsync(Claim, decision).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (decision.Completion.Outcome == StepOutcome.Interrupted)
+        {
+            // The lease runs out and the step is taken over; the interruption must still reach Hangfire.
+            _runtime.Logger.LogError(e, "Could not record the interruption of step execution {StepExecutionId}; it is recovered when its lease expires.",
+                Claim.Execution!.Id);
+            return null;
+        }
+    }
+
+    private void StopHeartbeat()
+    {
+        if (_heartbeat is null)
+        {
+            return;
+        }
+
+        _heartbeatStop.Cancel();
+        try
+        {
+            // A beat in flight must not renew the lease after finalize has closed it.
+            _heartbeat.Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+            // The loop catches its own faults; cancellation is all that can surface here.
+        }
+
+        _heartbeat = null;
     }
 }

@@ -1,3 +1,5 @@
+using GenevaDrive.Storage;
+using Hangfire.Client;
 using Hangfire.Common;
 using Hangfire.Server;
 using Hangfire.States;
@@ -11,7 +13,7 @@ namespace GenevaDrive.Hangfire;
 /// method runs (one short transaction) and records the outcome after it (another), creating the next
 /// step's job once that commits. Other jobs pass through untouched.
 /// </summary>
-internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IApplyStateFilter
+internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IApplyStateFilter, IClientFilter
 {
     public const string RuntimeItemKey = "GenevaDrive.Runtime";
 
@@ -38,8 +40,9 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
         }
 
         _runtime.EnsureInitialized();
-        var executionId = Convert.ToInt64(context.BackgroundJob.Job.Args[0], System.Globalization.CultureInfo.InvariantCulture);
-        var claim = _runtime.Runner.ClaimAsync(executionId, context.BackgroundJob.Id).GetAwaiter().GetResult();
+        var claim = ReadExecutionId(context.BackgroundJob.Job.Args, out var executionId) is { } problem
+            ? new ClaimResult(ClaimOutcome.NotFound, problem + " Nothing runs; delete this job.")
+            : _runtime.Runner.ClaimAsync(executionId, context.BackgroundJob.Id).GetAwaiter().GetResult();
         var run = new StepRun(_runtime, claim);
         context.Items[StepRun.ItemKey] = run;
         run.Begin(context.BackgroundJob.Id);
@@ -77,7 +80,11 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
 
         try
         {
-            var executionId = Convert.ToInt64(context.BackgroundJob.Job.Args[0], System.Globalization.CultureInfo.InvariantCulture);
+            if (ReadExecutionId(context.BackgroundJob.Job.Args, out var executionId) is not null)
+            {
+                return;
+            }
+
             _runtime.Maintenance.PauseForDeletedJobAsync(executionId, context.BackgroundJob.Id).GetAwaiter().GetResult();
         }
         catch (Exception e)
@@ -89,5 +96,40 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
 
     public void OnStateUnapplied(ApplyStateContext context, IWriteOnlyTransaction transaction)
     {
+    }
+
+    /// <summary>Refuses to create a step job whose execution id is not a positive integer (a hand-made job).</summary>
+    public void OnCreating(CreatingContext context)
+    {
+        if (context.Job.Type == typeof(WorkflowStepJob) && ReadExecutionId(context.Job.Args, out _) is { } problem)
+        {
+            throw new ArgumentException(problem + " Start workflows with IWorkflowClient.StartAsync; step jobs are created by GenevaDrive.", "job");
+        }
+    }
+
+    public void OnCreated(CreatedContext context)
+    {
+    }
+
+    /// <summary>
+    /// The step execution id argument must be a positive integer; a value such as 1.5 or -3 is refused
+    /// rather than coerced into the id of some other execution. Returns the problem, or null.
+    /// </summary>
+    internal static string? ReadExecutionId(IReadOnlyList<object?> args, out long executionId)
+    {
+        executionId = 0;
+        var value = args.Count > 0 ? args[0] : null;
+        executionId = value switch
+        {
+            long l => l,
+            int i => i,
+            short s => s,
+            uint u => u,
+            string text when long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed) => parsed,
+            _ => 0,
+        };
+        return executionId > 0
+            ? null
+            : $"A GenevaDrive step job's first argument must be a positive integer step execution id; this job has '{EchoedValue.Of(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture))}' ({value?.GetType().Name ?? "null"}).";
     }
 }

@@ -16,13 +16,36 @@ internal static class HeroTypes
     {
         var loader = Loader<THero>(services);
         var id = loader.GetId(hero);
+        ValidateId(typeof(THero), id);
+        return id;
+    }
+
+    /// <summary>
+    /// Hero ids are stored as text and shown in the dashboard: 1 to <see cref="MaxIdLength"/> characters,
+    /// none of them control characters (a NUL cannot even be stored by PostgreSQL).
+    /// </summary>
+    /// <exception cref="ArgumentException">The id breaks one of these rules.</exception>
+    public static void ValidateId(Type heroType, string? id)
+    {
         if (string.IsNullOrEmpty(id) || id.Length > MaxIdLength)
         {
-            throw new InvalidOperationException(
-                $"The hero loader for {typeof(THero).Name} returned the id '{id}'; hero ids must be 1 to {MaxIdLength} characters.");
+            throw new ArgumentException(
+                $"Hero ids must be 1 to {MaxIdLength} characters; the hero loader for {heroType.Name} returned '{EchoedValue.Of(id)}' " +
+                $"({id?.Length ?? 0} characters). Return a shorter stable key, such as the primary key.", "hero");
         }
 
-        return id;
+        var control = -1;
+        for (var i = 0; i < id.Length && control < 0; i++)
+        {
+            control = char.IsControl(id[i]) ? i : -1;
+        }
+
+        if (control >= 0)
+        {
+            throw new ArgumentException(
+                $"Hero ids must not contain control characters; the hero loader for {heroType.Name} returned '{EchoedValue.Of(id)}' " +
+                $"with U+{(int)id[control]:X4} at position {control}. Return a printable stable key, such as the primary key.", "hero");
+        }
     }
 
     /// <summary>The id of <paramref name="hero"/> through the loader of <paramref name="heroType"/>.</summary>

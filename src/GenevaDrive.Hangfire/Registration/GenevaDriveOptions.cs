@@ -39,10 +39,19 @@ public sealed class GenevaDriveOptions
     public TimeSpan? DeleteCompletedWorkflowsAfter { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>
-    /// How long a scheduled step may be overdue before the reconciler re-creates its Hangfire job.
-    /// <value>The default value is 15 minutes.</value>
+    /// How long a due step's job may wait in its queue (measured from when it was dispatched or became due,
+    /// whichever is later) before the reconciler adds a new job for it — the case of a worker that died
+    /// right after fetching the job, which Hangfire's storages keep invisible for their invisibility timeout.
+    /// Each repair restarts the clock, so a backlogged queue gets at most one extra job per step per threshold.
+    /// <value>The default value is 5 minutes (the default <see cref="LeaseTimeout"/>).</value>
     /// </summary>
-    public TimeSpan StuckScheduledThreshold { get; set; } = TimeSpan.FromMinutes(15);
+    public TimeSpan StuckScheduledThreshold { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How long past its time a step's job may stay Scheduled before the reconciler moves that same job to its
+    /// queue (Hangfire's schedule poller can stall, e.g. on a lock orphaned by a database restart).
+    /// </summary>
+    internal TimeSpan ScheduledJobGrace { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// What recovery does with a step whose lease expired.
@@ -67,6 +76,12 @@ public sealed class GenevaDriveOptions
     /// <value>The default value is hourly (<c>0 * * * *</c>).</value>
     /// </summary>
     public string CleanupCron { get; set; } = "0 * * * *";
+
+    /// <summary>
+    /// How long a database transaction is retried after transient faults (deadlocks, failovers, restarts)
+    /// before the fault is reported; finalize retries for at least half of <see cref="LeaseTimeout"/>.
+    /// </summary>
+    internal TimeSpan TransientFaultBudget { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a freshly created execution may wait for its job before the reconciler creates one.</summary>
     internal TimeSpan DispatchGracePeriod { get; set; } = TimeSpan.FromSeconds(30);

@@ -35,7 +35,9 @@ internal sealed class GenevaDriveRuntime : IDisposable
         }
 
         Dialect = options.StorageFactory!();
-        Store = new WorkflowStore(Dialect, options.TimeProvider);
+        // Finalize tries for at least half the lease: giving up means a body that succeeded runs again.
+        var finalizeBudget = options.LeaseTimeout / 2 > options.TransientFaultBudget ? options.LeaseTimeout / 2 : options.TransientFaultBudget;
+        Store = new WorkflowStore(Dialect, options.TimeProvider, options.TransientFaultBudget, finalizeBudget, Logger);
         var client = jobClient ?? (() => services.GetService<IBackgroundJobClient>() ?? new BackgroundJobClient());
         var storage = jobStorage ?? (() => services.GetService<JobStorage>() ?? JobStorage.Current);
         Dispatcher = dispatcher?.Invoke(this) ?? new HangfireStepJobDispatcher(client, storage, Registry, Store, options.TimeProvider, Logger);

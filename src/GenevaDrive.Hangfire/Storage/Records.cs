@@ -42,6 +42,9 @@ internal sealed class WorkflowRecord
 
     public bool AllowMultiple { get; set; }
 
+    /// <summary>The Hangfire job whose failure or deletion paused this workflow; requeueing that job retries the step.</summary>
+    public string? PausedByJobId { get; set; }
+
     public DateTime CreatedAt { get => _createdAt; set => _createdAt = UtcTimes.AsUtc(value); }
 
     public DateTime UpdatedAt { get => _updatedAt; set => _updatedAt = UtcTimes.AsUtc(value); }
@@ -64,6 +67,7 @@ internal sealed class StepExecutionRecord
     private DateTime? _skippedAt;
     private DateTime? _finishedAt;
     private DateTime? _heartbeatAt;
+    private DateTime? _dispatchedAt;
     private DateTime? _leaseExpiresAt;
     private DateTime _createdAt;
     private DateTime _updatedAt;
@@ -99,6 +103,9 @@ internal sealed class StepExecutionRecord
     public string? ErrorBacktrace { get; set; }
 
     public string? JobId { get; set; }
+
+    /// <summary>When <see cref="JobId"/> was created, moved to its queue, or handed over; the reconciler measures staleness from it.</summary>
+    public DateTime? DispatchedAt { get => _dispatchedAt; set => _dispatchedAt = UtcTimes.AsUtc(value); }
 
     public string? LeaseToken { get; set; }
 

@@ -25,6 +25,27 @@ internal abstract class SqlDialect : IDisposable
     /// <summary>True when <paramref name="exception"/> reports a unique index or constraint violation.</summary>
     public abstract bool IsUniqueViolation(Exception exception);
 
+    /// <summary>
+    /// True when <paramref name="exception"/> (or an exception inside it) is a fault that a new attempt of
+    /// the whole transaction can succeed after: a deadlock victim, a serialization failure, a lock timeout,
+    /// a broken or refused connection, a failover or a server starting up.
+    /// </summary>
+    public bool IsTransient(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (IsTransientFault(e))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The database's own classification of one exception (not its inner exceptions).</summary>
+    protected abstract bool IsTransientFault(Exception exception);
+
     /// <summary>Creates or upgrades the schema (idempotent, guarded against concurrent installers).</summary>
     public abstract Task InstallSchemaAsync(CancellationToken ct);
 

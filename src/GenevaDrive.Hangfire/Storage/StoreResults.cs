@@ -25,7 +25,10 @@ internal enum ClaimOutcome
     /// <summary>The execution runs elsewhere under a live lease; nothing runs.</summary>
     LeaseHeld,
 
-    /// <summary>The workflow is paused, canceled or finished: the scheduled execution was canceled; nothing runs.</summary>
+    /// <summary>
+    /// The workflow is paused (the execution stays scheduled for Resume), or canceled or finished (the
+    /// execution was canceled); nothing runs.
+    /// </summary>
     WorkflowNotRunnable,
 
     /// <summary>The execution or its workflow no longer exists; nothing runs.</summary>
@@ -68,6 +71,12 @@ internal sealed record StepCompletion
     public string? ErrorBacktrace { get; init; }
 
     public string? Metadata { get; init; }
+
+    /// <summary>
+    /// The Hangfire job that will run <see cref="Schedule"/> (set when an interrupted job is requeued by
+    /// Hangfire and must run the new attempt itself); null when a new job is to be dispatched.
+    /// </summary>
+    public string? HandOverToJobId { get; init; }
 }
 
 /// <summary>How a finalize ended.</summary>

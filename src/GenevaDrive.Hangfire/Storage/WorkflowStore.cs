@@ -16,12 +16,43 @@ internal sealed class WorkflowStore
 
     private readonly SqlDialect _dialect;
     private readonly TimeProvider _time;
+    private readonly TransientRetry _retry;
+    private readonly TransientRetry _finalizeRetry;
 
-    public WorkflowStore(SqlDialect dialect, TimeProvider time)
+    /// <param name="dialect">The database.</param>
+    /// <param name="time">The clock for stored times.</param>
+    /// <param name="transientBudget">How long a transaction is retried after transient faults (default 30 s).</param>
+    /// <param name="finalizeBudget">
+    /// The same for finalize, which must try harder: giving up means a body that succeeded runs again
+    /// (default 30 s; the runtime passes at least half the lease).
+    /// </param>
+    /// <param name="logger">Where retries are logged.</param>
+    public WorkflowStore(SqlDialect dialect, TimeProvider time, TimeSpan? transientBudget = null, TimeSpan? finalizeBudget = null,
+        Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         _dialect = dialect;
         _time = time;
+        _retry = new TransientRetry(dialect.IsTransient, transientBudget ?? TimeSpan.FromSeconds(30), logger);
+        _finalizeRetry = new TransientRetry(dialect.IsTransient, finalizeBudget ?? transientBudget ?? TimeSpan.FromSeconds(30), logger);
     }
+
+    /// <summary>
+    /// Test seam for fault injection: called at named points — "claim.committed", "finalize.committed" (right
+    /// after the commit, where a lost acknowledgement hurts most) and "heartbeat" (before the update) — so a
+    /// test can throw a transient fault exactly there. Null in production.
+    /// </summary>
+    internal Func<string, Task>? Faults { get; set; }
+
+    private Task InjectAsync(string point) => Faults is { } faults ? faults(point) : Task.CompletedTask;
+
+    private async Task CommitAsync(DbTransaction tx, string operation, CancellationToken ct)
+    {
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        await InjectAsync(operation + ".committed").ConfigureAwait(false);
+    }
+
+    private Task<T> RetryAsync<T>(Func<CancellationToken, Task<T>> operation, CancellationToken ct) =>
+        _retry.ExecuteAsync((_, token) => operation(token), ct);
 
     public SqlDialect Dialect => _dialect;
 
@@ -33,11 +64,12 @@ internal sealed class WorkflowStore
 
     /// <summary>Creates the workflow and its first execution in one transaction.</summary>
     /// <exception cref="WorkflowAlreadyExistsException">An ongoing single-instance workflow exists for the hero.</exception>
-    public async Task<CreatedWorkflow> CreateAsync(NewWorkflow spec, CancellationToken ct = default)
-    {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        return await CreateAsync(spec, connection, null, ct).ConfigureAwait(false);
-    }
+    public Task<CreatedWorkflow> CreateAsync(NewWorkflow spec, CancellationToken ct = default) =>
+        RetryAsync(async token =>
+        {
+            await using var connection = await OpenAsync(token).ConfigureAwait(false);
+            return await CreateAsync(spec, connection, null, token).ConfigureAwait(false);
+        }, ct);
 
     /// <summary>
     /// Creates the workflow inside the caller's open connection and transaction, so it commits (or rolls
@@ -114,12 +146,14 @@ internal sealed class WorkflowStore
     }
 
     /// <summary>Records the Hangfire job created for a scheduled execution.</summary>
-    public async Task<bool> SetJobIdAsync(long executionId, string jobId, CancellationToken ct = default)
-    {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        return await connection.ExecuteAsync(new CommandDefinition(Sql.SetStepExecutionJobId,
-            new { Id = executionId, JobId = jobId, Now }, cancellationToken: ct)).ConfigureAwait(false) == 1;
-    }
+    /// <remarks>Also stamps <c>DispatchedAt</c>: the reconciler measures how long a job has waited from it.</remarks>
+    public Task<bool> SetJobIdAsync(long executionId, string jobId, CancellationToken ct = default) =>
+        RetryAsync(async token =>
+        {
+            await using var connection = await OpenAsync(token).ConfigureAwait(false);
+            return await connection.ExecuteAsync(new CommandDefinition(Sql.SetStepExecutionJobId,
+                new { Id = executionId, JobId = jobId, Now }, cancellationToken: token)).ConfigureAwait(false) == 1;
+        }, ct);
 
     // ---- Claim, heartbeat, finalize ----------------------------------------------------------------
 
@@ -128,7 +162,15 @@ internal sealed class WorkflowStore
     /// <c>scheduled → in_progress</c> transition with a fresh lease, plus the takeover of an expired lease
     /// and the retry of a failed step of a workflow paused on it (a dashboard requeue).
     /// </summary>
-    public async Task<ClaimResult> ClaimAsync(long executionId, string jobId, TimeSpan leaseDuration, CancellationToken ct = default)
+    public Task<ClaimResult> ClaimAsync(long executionId, string jobId, TimeSpan leaseDuration, CancellationToken ct = default)
+    {
+        // One token for every try: a repeat after a commit whose acknowledgement was lost finds its own lease.
+        var leaseToken = Guid.NewGuid().ToString("N");
+        return _retry.ExecuteAsync((attempt, token) => ClaimOnceAsync(executionId, jobId, leaseToken, leaseDuration, attempt > 0, token), ct);
+    }
+
+    private async Task<ClaimResult> ClaimOnceAsync(long executionId, string jobId, string leaseToken, TimeSpan leaseDuration, bool isRepeat,
+        CancellationToken ct)
     {
         await using var locked = await LockExecutionAsync(executionId, ct).ConfigureAwait(false);
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution })
@@ -138,27 +180,60 @@ internal sealed class WorkflowStore
 
         var connection = locked.Connection;
         var now = Now;
+        var lease = new Lease(jobId, leaseToken, leaseDuration, now);
+        if (isRepeat && await FindOwnClaimAsync(connection, tx, workflow, leaseToken, ct).ConfigureAwait(false) is { } own)
+        {
+            return new ClaimResult(ClaimOutcome.Claimed, $"Claimed step execution {own.Id}.", workflow, own,
+                own.Id == execution.Id ? null : execution.Id);
+        }
+
         var result = execution.ExecutionState switch
         {
-            StepExecutionState.Scheduled => await ClaimScheduledAsync(connection, tx, workflow, execution, jobId, leaseDuration, now, ct)
-                .ConfigureAwait(false),
-            StepExecutionState.InProgress => await ClaimInProgressAsync(connection, tx, workflow, execution, jobId, leaseDuration, now, ct)
-                .ConfigureAwait(false),
-            StepExecutionState.Failed => await ClaimFailedAsync(connection, tx, workflow, execution, jobId, leaseDuration, now, ct)
-                .ConfigureAwait(false),
+            StepExecutionState.Scheduled => await ClaimScheduledAsync(connection, tx, workflow, execution, lease, ct).ConfigureAwait(false),
+            StepExecutionState.InProgress => await ClaimInProgressAsync(connection, tx, workflow, execution, lease, ct).ConfigureAwait(false),
+            StepExecutionState.Failed => await ClaimFailedAsync(connection, tx, workflow, execution, lease, ct).ConfigureAwait(false),
+            StepExecutionState.Canceled when execution.StepOutcome == StepOutcome.Interrupted =>
+                await ClaimAfterInterruptionAsync(connection, tx, workflow, execution, lease, ct).ConfigureAwait(false),
             _ => new ClaimResult(ClaimOutcome.AlreadyEnded,
                 $"Step execution {execution.Id} already {execution.State}; nothing to run.", workflow, execution),
         };
-        await tx.CommitAsync(ct).ConfigureAwait(false);
+        await CommitAsync(tx, "claim", ct).ConfigureAwait(false);
         return result;
     }
 
-    private async Task<ClaimResult> ClaimScheduledAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
-        StepExecutionRecord execution, string jobId, TimeSpan lease, DateTime now, CancellationToken ct)
+    /// <summary>Who is claiming, with which token, until when.</summary>
+    private sealed record Lease(string JobId, string Token, TimeSpan Duration, DateTime Now);
+
+    private async Task<StepExecutionRecord?> FindOwnClaimAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
+        string leaseToken, CancellationToken ct)
     {
-        if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Performing))
+        var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
+            new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+        return active is { State: "in_progress" } && active.LeaseToken == leaseToken ? active : null;
+    }
+
+    private async Task<ClaimResult> ClaimScheduledAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
+        StepExecutionRecord execution, Lease lease, CancellationToken ct)
+    {
+        var resumed = false;
+        if (workflow.WorkflowState == WorkflowState.Paused)
         {
-            execution.TransitionTo(StepExecutionState.Canceled, now);
+            if (workflow.PausedByJobId is null || workflow.PausedByJobId != lease.JobId)
+            {
+                // Kept scheduled so Resume runs it; a stale or duplicate job must never undo a pause.
+                return new ClaimResult(ClaimOutcome.WorkflowNotRunnable, workflow.PausedByJobId is null
+                        ? $"Workflow {workflow.Id} is paused; step execution {execution.Id} stays scheduled and runs when the workflow is resumed."
+                        : $"Workflow {workflow.Id} was paused by job {workflow.PausedByJobId}, not this one; step execution {execution.Id} stays scheduled. Requeue job {workflow.PausedByJobId} or resume the workflow.",
+                    workflow, execution);
+            }
+
+            // The operator requeued the deleted job that paused this workflow: that means "run it now".
+            TransitionWorkflow(workflow, WorkflowState.Ready, lease.Now);
+            resumed = true;
+        }
+        else if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Performing))
+        {
+            execution.TransitionTo(StepExecutionState.Canceled, lease.Now);
             execution.Outcome = StepOutcome.Canceled.ToStored();
             await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
             return new ClaimResult(ClaimOutcome.WorkflowNotRunnable,
@@ -166,17 +241,19 @@ internal sealed class WorkflowStore
                 workflow, execution);
         }
 
-        execution.TransitionTo(StepExecutionState.InProgress, now);
-        TakeLease(execution, jobId, lease, now);
+        execution.TransitionTo(StepExecutionState.InProgress, lease.Now);
+        TakeLease(execution, lease);
         await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
-        await MarkPerformingAsync(connection, tx, workflow, execution.StepName, now, ct).ConfigureAwait(false);
-        return new ClaimResult(ClaimOutcome.Claimed, $"Claimed step execution {execution.Id}.", workflow, execution);
+        await MarkPerformingAsync(connection, tx, workflow, execution.StepName, lease.Now, ct).ConfigureAwait(false);
+        return resumed
+            ? new ClaimResult(ClaimOutcome.Retried, $"Job {lease.JobId} was requeued after its deletion paused workflow {workflow.Id}; the workflow resumed and step execution {execution.Id} runs.", workflow, execution)
+            : new ClaimResult(ClaimOutcome.Claimed, $"Claimed step execution {execution.Id}.", workflow, execution);
     }
 
     private async Task<ClaimResult> ClaimInProgressAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
-        StepExecutionRecord execution, string jobId, TimeSpan lease, DateTime now, CancellationToken ct)
+        StepExecutionRecord execution, Lease lease, CancellationToken ct)
     {
-        if (execution.LeaseExpiresAt is { } expires && expires > now)
+        if (execution.LeaseExpiresAt is { } expires && expires > lease.Now)
         {
             return new ClaimResult(ClaimOutcome.LeaseHeld,
                 $"Step execution {execution.Id} is running in job {execution.JobId ?? "?"} under a live lease (until {expires:u}); not run twice.",
@@ -185,7 +262,7 @@ internal sealed class WorkflowStore
 
         // The worker that held the lease stopped heartbeating: close its attempt so a stale finalize
         // cannot land, then run a fresh attempt under this job's lease.
-        CloseAsRecovered(execution, now);
+        CloseAsRecovered(execution, lease.Now);
         await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
         if (workflow.WorkflowState != WorkflowState.Performing)
         {
@@ -194,44 +271,67 @@ internal sealed class WorkflowStore
                 workflow, execution);
         }
 
-        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, jobId, lease, now, ct)
-            .ConfigureAwait(false);
+        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, lease, ct).ConfigureAwait(false);
         return new ClaimResult(ClaimOutcome.TookOver,
             $"Step execution {execution.Id} lost its worker (lease expired); attempt {attempt.Id} takes over.",
             workflow, attempt, execution.Id);
     }
 
     private async Task<ClaimResult> ClaimFailedAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
-        StepExecutionRecord execution, string jobId, TimeSpan lease, DateTime now, CancellationToken ct)
+        StepExecutionRecord execution, Lease lease, CancellationToken ct)
     {
         var latestId = await ScalarAsync<long>(connection, tx, Sql.SelectLatestStepExecutionId,
             new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+        // Only the job whose failure paused the workflow retries it (rows from before PausedByJobId existed: the failed attempt's job).
+        var pausedBy = workflow.PausedByJobId ?? execution.JobId;
         var isRetry = workflow.WorkflowState == WorkflowState.Paused &&
                       workflow.NextStepName == execution.StepName &&
-                      latestId == execution.Id;
+                      latestId == execution.Id &&
+                      pausedBy == lease.JobId;
         if (!isRetry)
         {
-            return new ClaimResult(ClaimOutcome.AlreadyEnded,
-                $"Step execution {execution.Id} already failed and workflow {workflow.Id} ({workflow.State}) has moved on; requeueing it runs nothing.",
+            return new ClaimResult(ClaimOutcome.AlreadyEnded, workflow.WorkflowState == WorkflowState.Paused && latestId == execution.Id
+                    ? $"Step execution {execution.Id} already failed, and workflow {workflow.Id} was paused by job {pausedBy ?? "none"}, not this one; requeueing this job runs nothing. Requeue job {pausedBy} or resume the workflow."
+                    : $"Step execution {execution.Id} already failed and workflow {workflow.Id} ({workflow.State}) has moved on; requeueing it runs nothing.",
                 workflow, execution);
         }
 
         // An operator requeued the failed job of a workflow paused on this step: resume and retry here.
-        StateTransitions.EnsureAllowed(WorkflowState.Paused, WorkflowState.Ready);
-        workflow.State = WorkflowState.Ready.ToStored();
-        workflow.TransitionedAt = null;
-        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, jobId, lease, now, ct)
-            .ConfigureAwait(false);
-        await MarkPerformingAsync(connection, tx, workflow, execution.StepName, now, ct).ConfigureAwait(false);
+        TransitionWorkflow(workflow, WorkflowState.Ready, lease.Now);
+        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, lease, ct).ConfigureAwait(false);
+        await MarkPerformingAsync(connection, tx, workflow, execution.StepName, lease.Now, ct).ConfigureAwait(false);
         return new ClaimResult(ClaimOutcome.Retried,
             $"Retrying failed step execution {execution.Id} as attempt {attempt.Id}; workflow {workflow.Id} resumed.",
             workflow, attempt, execution.Id);
     }
 
-    /// <summary>Refreshes the lease of an execution this run still holds. False when the lease was lost.</summary>
+    /// <summary>
+    /// The job of an interrupted attempt is delivered again (Hangfire requeues a job its server stopped):
+    /// it runs the attempt that the interruption scheduled in its place, which names this job.
+    /// </summary>
+    private async Task<ClaimResult> ClaimAfterInterruptionAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
+        StepExecutionRecord interrupted, Lease lease, CancellationToken ct)
+    {
+        var successor = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
+            new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+        if (successor is not { State: "scheduled" } || successor.StepName != interrupted.StepName || successor.JobId != lease.JobId)
+        {
+            return new ClaimResult(ClaimOutcome.AlreadyEnded,
+                $"Step execution {interrupted.Id} was interrupted and its step has been handed to another job; nothing to run.", workflow, interrupted);
+        }
+
+        var claim = await ClaimScheduledAsync(connection, tx, workflow, successor, lease, ct).ConfigureAwait(false);
+        return claim.IsClaimed ? claim with { ReplacedExecutionId = interrupted.Id } : claim;
+    }
+
+    /// <summary>
+    /// Refreshes the lease of an execution this run still holds. False when the lease was lost. Not retried
+    /// here: the heartbeat loop tries again at its next beat, and must learn of an outage in time to fence.
+    /// </summary>
     public async Task<bool> HeartbeatAsync(long executionId, string leaseToken, TimeSpan leaseDuration, CancellationToken ct = default)
     {
         var now = Now;
+        await InjectAsync("heartbeat").ConfigureAwait(false);
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         return await connection.ExecuteAsync(new CommandDefinition(Sql.Heartbeat,
             new { Id = executionId, LeaseToken = leaseToken, Now = now, LeaseExpiresAt = now + leaseDuration },
@@ -241,10 +341,16 @@ internal sealed class WorkflowStore
     /// <summary>
     /// Records how a step run ended and schedules what comes next, in one transaction. Writes nothing when
     /// the lease is no longer this run's; closes the execution as canceled when the workflow was changed
-    /// from outside while the step ran.
+    /// from outside while the step ran. Transient faults are retried for the finalize budget; a repeat after
+    /// a commit whose acknowledgement was lost recognises its own result (the execution keeps the run's
+    /// lease token) and reports it as applied.
     /// </summary>
-    public async Task<FinalizeResult> FinalizeAsync(long executionId, string leaseToken, StepCompletion completion,
-        CancellationToken ct = default)
+    public Task<FinalizeResult> FinalizeAsync(long executionId, string leaseToken, StepCompletion completion,
+        CancellationToken ct = default) =>
+        _finalizeRetry.ExecuteAsync((_, token) => FinalizeOnceAsync(executionId, leaseToken, completion, token), ct);
+
+    private async Task<FinalizeResult> FinalizeOnceAsync(long executionId, string leaseToken, StepCompletion completion,
+        CancellationToken ct)
     {
         await using var locked = await LockExecutionAsync(executionId, ct).ConfigureAwait(false);
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution })
@@ -253,9 +359,20 @@ internal sealed class WorkflowStore
         }
 
         var connection = locked.Connection;
-        if (execution.ExecutionState != StepExecutionState.InProgress || execution.LeaseToken != leaseToken)
+        if (execution.LeaseToken != leaseToken)
         {
             return new FinalizeResult(FinalizeOutcome.LeaseLost, workflow, execution);
+        }
+
+        if (execution.ExecutionState != StepExecutionState.InProgress)
+        {
+            // Ended and still carrying this run's token: this run's own earlier finalize committed.
+            var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.SelectActiveStepExecution,
+                new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+            return new FinalizeResult(execution.StepOutcome == StepOutcome.Canceled && completion.Outcome != StepOutcome.Canceled
+                    ? FinalizeOutcome.WorkflowChangedOutside
+                    : FinalizeOutcome.Applied,
+                workflow, execution, active is { State: "scheduled", JobId: null } ? active : null);
         }
 
         var now = Now;
@@ -264,29 +381,38 @@ internal sealed class WorkflowStore
         {
             execution.TransitionTo(StepExecutionState.Canceled, now);
             execution.Outcome = StepOutcome.Canceled.ToStored();
+            execution.LeaseToken = leaseToken;
             await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
-            await tx.CommitAsync(ct).ConfigureAwait(false);
+            await CommitAsync(tx, "finalize", ct).ConfigureAwait(false);
             return new FinalizeResult(FinalizeOutcome.WorkflowChangedOutside, workflow, execution);
         }
 
         execution.TransitionTo(completion.ExecutionState, now);
         execution.Outcome = completion.Outcome.ToStored();
         execution.Metadata = completion.Metadata ?? execution.Metadata;
+        // The token stays on the closed row: it tells a repeat of this finalize that the result is its own.
+        execution.LeaseToken = leaseToken;
         await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
 
         TransitionWorkflow(workflow, completion.WorkflowState, now);
         workflow.CurrentStepName = null;
         workflow.NextStepName = completion.WorkflowState == WorkflowState.Finished ? null : completion.NextStepName;
+        if (completion.WorkflowState == WorkflowState.Paused && completion.ExecutionState == StepExecutionState.Failed)
+        {
+            // Requeueing the job that failed is the operator's "retry this step now".
+            workflow.PausedByJobId = execution.JobId;
+        }
+
         await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
 
         StepExecutionRecord? next = null;
         if (completion.Schedule is { } schedule && completion.WorkflowState == WorkflowState.Ready)
         {
-            next = await InsertScheduledAsync(connection, tx, workflow.Id, schedule.Name, now + schedule.Wait, now, ct)
-                .ConfigureAwait(false);
+            next = await InsertScheduledAsync(connection, tx, workflow.Id, schedule.Name, now + schedule.Wait, now, ct,
+                completion.HandOverToJobId).ConfigureAwait(false);
         }
 
-        await tx.CommitAsync(ct).ConfigureAwait(false);
+        await CommitAsync(tx, "finalize", ct).ConfigureAwait(false);
         return new FinalizeResult(FinalizeOutcome.Applied, workflow, execution, next);
     }
 
@@ -296,16 +422,18 @@ internal sealed class WorkflowStore
     /// </summary>
     public async Task<int> CountExceptionReattemptsAsync(long workflowId, string stepName, CancellationToken ct = default)
     {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        var metadata = await connection.QueryAsync<string?>(new CommandDefinition(Sql.SelectReattemptMetadataSinceLastSuccess,
-            new { WorkflowId = workflowId, StepName = stepName }, cancellationToken: ct)).ConfigureAwait(false);
+        var metadata = await ListAsync<string?>(Sql.SelectReattemptMetadataSinceLastSuccess,
+            new { WorkflowId = workflowId, StepName = stepName }, ct).ConfigureAwait(false);
         return metadata.Count(m => ReattemptReasons.CountsTowardLimit(StepExecutionMetadata.Parse(m).ReattemptReason));
     }
 
     // ---- External control --------------------------------------------------------------------------
 
     /// <summary>Pauses a ready workflow; its scheduled execution is kept so Resume runs it.</summary>
-    public Task<ControlResult> PauseAsync(long workflowId, CancellationToken ct = default) =>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="ct">Cancels the operation.</param>
+    /// <param name="pausedByJobId">The deleted step job that caused the pause; requeueing it resumes the workflow.</param>
+    public Task<ControlResult> PauseAsync(long workflowId, CancellationToken ct = default, string? pausedByJobId = null) =>
         UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
         {
             if (workflow.WorkflowState != WorkflowState.Ready)
@@ -316,6 +444,7 @@ internal sealed class WorkflowStore
             var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
                 new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
             TransitionWorkflow(workflow, WorkflowState.Paused, now);
+            workflow.PausedByJobId = pausedByJobId;
             workflow.NextStepName = active?.StepName ?? workflow.NextStepName;
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
             return new ControlResult(workflow, active);
@@ -425,7 +554,10 @@ internal sealed class WorkflowStore
     /// schedules the step again now (<paramref name="reattempt"/>) or cancels the workflow. Null when
     /// the lease is live again or the execution already ended.
     /// </summary>
-    public async Task<ControlResult?> RecoverExpiredLeaseAsync(long executionId, bool reattempt, CancellationToken ct = default)
+    public Task<ControlResult?> RecoverExpiredLeaseAsync(long executionId, bool reattempt, CancellationToken ct = default) =>
+        RetryAsync(token => RecoverExpiredLeaseOnceAsync(executionId, reattempt, token), ct);
+
+    private async Task<ControlResult?> RecoverExpiredLeaseOnceAsync(long executionId, bool reattempt, CancellationToken ct)
     {
         await using var locked = await LockExecutionAsync(executionId, ct).ConfigureAwait(false);
         var now = Now;
@@ -472,13 +604,19 @@ internal sealed class WorkflowStore
     /// Deletes one batch of finished or canceled workflows that ended before <paramref name="cutoff"/>,
     /// with their executions, in one short transaction.
     /// </summary>
-    public async Task<CleanupBatch> DeleteEndedWorkflowsBatchAsync(DateTime cutoff, int batchSize, CancellationToken ct = default)
+    public Task<CleanupBatch> DeleteEndedWorkflowsBatchAsync(DateTime cutoff, int batchSize, CancellationToken ct = default)
     {
         if (batchSize < 1 || batchSize > _dialect.MaxBatchSize)
         {
             throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize,
                 $"The cleanup batch size must be between 1 and {_dialect.MaxBatchSize} on {_dialect.Name}.");
         }
+
+        return RetryAsync(token => DeleteEndedWorkflowsBatchOnceAsync(cutoff, batchSize, token), ct);
+    }
+
+    private async Task<CleanupBatch> DeleteEndedWorkflowsBatchOnceAsync(DateTime cutoff, int batchSize, CancellationToken ct)
+    {
 
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
@@ -499,24 +637,14 @@ internal sealed class WorkflowStore
 
     // ---- Queries -----------------------------------------------------------------------------------
 
-    public async Task<WorkflowRecord?> GetWorkflowAsync(long id, CancellationToken ct = default)
-    {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        return await SingleAsync<WorkflowRecord>(connection, null, Sql.SelectWorkflow, new { Id = id }, ct).ConfigureAwait(false);
-    }
+    public Task<WorkflowRecord?> GetWorkflowAsync(long id, CancellationToken ct = default) =>
+        GetOneAsync<WorkflowRecord>(Sql.SelectWorkflow, new { Id = id }, ct);
 
-    public async Task<StepExecutionRecord?> GetStepExecutionAsync(long id, CancellationToken ct = default)
-    {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        return await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = id }, ct).ConfigureAwait(false);
-    }
+    public Task<StepExecutionRecord?> GetStepExecutionAsync(long id, CancellationToken ct = default) =>
+        GetOneAsync<StepExecutionRecord>(Sql.SelectStepExecution, new { Id = id }, ct);
 
-    public async Task<StepExecutionRecord?> GetCurrentExecutionAsync(long workflowId, CancellationToken ct = default)
-    {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        return await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectActiveStepExecution,
-            new { WorkflowId = workflowId }, ct).ConfigureAwait(false);
-    }
+    public Task<StepExecutionRecord?> GetCurrentExecutionAsync(long workflowId, CancellationToken ct = default) =>
+        GetOneAsync<StepExecutionRecord>(Sql.SelectActiveStepExecution, new { WorkflowId = workflowId }, ct);
 
     public Task<IReadOnlyList<StepExecutionRecord>> GetHistoryAsync(long workflowId, CancellationToken ct = default) =>
         ListAsync<StepExecutionRecord>(Sql.SelectStepExecutionHistory, new { WorkflowId = workflowId }, ct);
@@ -525,7 +653,10 @@ internal sealed class WorkflowStore
         ListAsync<WorkflowRecord>(Sql.SelectWorkflowsByHero, new { HeroType = heroType, HeroId = heroId }, ct);
 
     /// <summary>Workflows filtered by state and type (either may be null), newest first, with the total count.</summary>
-    public async Task<WorkflowPage> GetPageAsync(WorkflowState? state, string? type, int offset, int limit, CancellationToken ct = default)
+    public Task<WorkflowPage> GetPageAsync(WorkflowState? state, string? type, int offset, int limit, CancellationToken ct = default) =>
+        RetryAsync(token => GetPageOnceAsync(state, type, offset, limit, token), ct);
+
+    private async Task<WorkflowPage> GetPageOnceAsync(WorkflowState? state, string? type, int offset, int limit, CancellationToken ct)
     {
         var filter = new { State = state?.ToStored(), Type = type, Offset = offset, Limit = limit };
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
@@ -616,17 +747,18 @@ internal sealed class WorkflowStore
         }
     }
 
-    private async Task<ControlResult> UnderWorkflowLockAsync(long workflowId,
-        Func<DbConnection, DbTransaction, WorkflowRecord, DateTime, Task<ControlResult>> action, CancellationToken ct)
-    {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
-        var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = workflowId }, ct)
-            .ConfigureAwait(false) ?? throw new WorkflowNotFoundException(workflowId);
-        var result = await action(connection, tx, workflow, Now).ConfigureAwait(false);
-        await tx.CommitAsync(ct).ConfigureAwait(false);
-        return result;
-    }
+    private Task<ControlResult> UnderWorkflowLockAsync(long workflowId,
+        Func<DbConnection, DbTransaction, WorkflowRecord, DateTime, Task<ControlResult>> action, CancellationToken ct) =>
+        RetryAsync(async token =>
+        {
+            await using var connection = await OpenAsync(token).ConfigureAwait(false);
+            await using var tx = await _dialect.BeginTransactionAsync(connection, token).ConfigureAwait(false);
+            var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = workflowId }, token)
+                .ConfigureAwait(false) ?? throw new WorkflowNotFoundException(workflowId);
+            var result = await action(connection, tx, workflow, Now).ConfigureAwait(false);
+            await tx.CommitAsync(token).ConfigureAwait(false);
+            return result;
+        }, ct);
 
     private static void TransitionWorkflow(WorkflowRecord workflow, WorkflowState target, DateTime now)
     {
@@ -634,6 +766,8 @@ internal sealed class WorkflowStore
         workflow.State = target.ToStored();
         workflow.UpdatedAt = now;
         workflow.TransitionedAt = target is WorkflowState.Paused or WorkflowState.Finished or WorkflowState.Canceled ? now : null;
+        // Set again by the callers for whom a job paused it (a failed step, a deleted job).
+        workflow.PausedByJobId = null;
         if (target is WorkflowState.Finished or WorkflowState.Canceled)
         {
             workflow.CurrentStepName = null;
@@ -654,16 +788,17 @@ internal sealed class WorkflowStore
         await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
     }
 
-    private static void TakeLease(StepExecutionRecord execution, string jobId, TimeSpan lease, DateTime now)
+    private static void TakeLease(StepExecutionRecord execution, Lease lease)
     {
-        execution.JobId = jobId;
-        execution.LeaseToken = Guid.NewGuid().ToString("N");
-        execution.HeartbeatAt = now;
-        execution.LeaseExpiresAt = now + lease;
+        execution.JobId = lease.JobId;
+        execution.LeaseToken = lease.Token;
+        execution.HeartbeatAt = lease.Now;
+        execution.LeaseExpiresAt = lease.Now + lease.Duration;
     }
 
     private static void CloseAsRecovered(StepExecutionRecord execution, DateTime now)
     {
+        // TransitionTo clears the token: the abandoned run's late finalize finds the lease gone, not its own result.
         execution.TransitionTo(StepExecutionState.Failed, now);
         execution.Outcome = StepOutcome.Recovered.ToStored();
         execution.ErrorClassName ??= "GenevaDrive.LeaseExpired";
@@ -678,7 +813,7 @@ internal sealed class WorkflowStore
     }
 
     private async Task<StepExecutionRecord> InsertScheduledAsync(DbConnection connection, DbTransaction tx, long workflowId,
-        string stepName, DateTime scheduledFor, DateTime now, CancellationToken ct)
+        string stepName, DateTime scheduledFor, DateTime now, CancellationToken ct, string? jobId = null)
     {
         var execution = new StepExecutionRecord
         {
@@ -686,6 +821,8 @@ internal sealed class WorkflowStore
             StepName = stepName,
             State = StepExecutionState.Scheduled.ToStored(),
             ScheduledFor = scheduledFor,
+            JobId = jobId,
+            DispatchedAt = jobId is null ? null : now,
             CreatedAt = now,
             UpdatedAt = now,
         };
@@ -694,8 +831,9 @@ internal sealed class WorkflowStore
     }
 
     private async Task<StepExecutionRecord> InsertClaimedAsync(DbConnection connection, DbTransaction tx, long workflowId,
-        string stepName, string jobId, TimeSpan lease, DateTime now, CancellationToken ct)
+        string stepName, Lease lease, CancellationToken ct)
     {
+        var now = lease.Now;
         var execution = new StepExecutionRecord
         {
             WorkflowId = workflowId,
@@ -706,7 +844,8 @@ internal sealed class WorkflowStore
             CreatedAt = now,
             UpdatedAt = now,
         };
-        TakeLease(execution, jobId, lease, now);
+        TakeLease(execution, lease);
+        execution.DispatchedAt = now;
         execution.Id = await ScalarAsync<long>(connection, tx, Sql.InsertStepExecution, execution, ct).ConfigureAwait(false);
         return execution;
     }
@@ -725,10 +864,18 @@ internal sealed class WorkflowStore
         CancellationToken ct) =>
         connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, parameters, tx, cancellationToken: ct))!;
 
-    private async Task<IReadOnlyList<T>> ListAsync<T>(string sql, object parameters, CancellationToken ct)
-    {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        return (await connection.QueryAsync<T>(new CommandDefinition(sql, parameters, cancellationToken: ct)).ConfigureAwait(false))
-            .ToList();
-    }
+    private Task<IReadOnlyList<T>> ListAsync<T>(string sql, object parameters, CancellationToken ct) =>
+        RetryAsync<IReadOnlyList<T>>(async token =>
+        {
+            await using var connection = await OpenAsync(token).ConfigureAwait(false);
+            return (await connection.QueryAsync<T>(new CommandDefinition(sql, parameters, cancellationToken: token)).ConfigureAwait(false))
+                .ToList();
+        }, ct);
+
+    private Task<T?> GetOneAsync<T>(string sql, object parameters, CancellationToken ct) =>
+        RetryAsync(async token =>
+        {
+            await using var connection = await OpenAsync(token).ConfigureAwait(false);
+            return await SingleAsync<T>(connection, null, sql, parameters, token).ConfigureAwait(false);
+        }, ct);
 }

@@ -36,6 +36,9 @@ public sealed class Probe
 
     public IReadOnlyList<string> Events => _events.ToArray();
 
+    /// <summary>Completed when a blocking step starts.</summary>
+    public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public Func<bool> SkipCondition { get; set; } = () => false;
 
     public Func<bool> CancelCondition { get; set; } = () => false;
@@ -172,4 +175,28 @@ public sealed class EmptyWorkflow : Workflow<Account>
 public sealed class ForeverWorkflow : Workflow<Account>
 {
     protected override void Define(WorkflowBuilder steps) => steps.Step("poll", () => StepResult.Reattempt(TimeSpan.FromMinutes(1)));
+}
+
+/// <summary>A step that runs until its token fires, recording its fencing token and how it ended.</summary>
+[WorkflowName("blocking")]
+public sealed class BlockingWorkflow(Probe probe) : Workflow<Account>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.Step("block", async ct =>
+        {
+            probe.Record($"block started {CurrentStep!.FencingToken}");
+            probe.Started.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                probe.Record("block canceled");
+                throw;
+            }
+        }, onException: ExceptionPolicy.Cancel);
+        steps.Step("after", () => { probe.Record("after"); return Task.CompletedTask; });
+    }
 }

@@ -1,4 +1,5 @@
 using GenevaDrive.Hangfire;
+using GenevaDrive.Execution;
 using GenevaDrive.Storage;
 
 namespace GenevaDrive.Tests.Execution;
@@ -18,7 +19,9 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
 
         for (var minute = 0; minute < 150; minute++)
         {
+            var renewals = run.Renewals;
             Host.AdvanceTime(TimeSpan.FromMinutes(1));
+            await WaitUntilAsync(() => run.Renewals > renewals, $"heartbeat {renewals + 1}");
         }
 
         var intruder = await runtime.Runner.ClaimAsync(execution.Id, "job-2");
@@ -29,8 +32,175 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
         {
             Assert.That(intruder.Outcome, Is.EqualTo(ClaimOutcome.LeaseHeld), intruder.Reason);
             Assert.That(reconcile.ExecutionsRecovered, Is.Zero);
+            Assert.That(run.FenceToken.IsCancellationRequested, Is.False, "a renewed lease is never fenced");
         });
     }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Timed out waiting for {what}.");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>Claims the blocking step and starts its body on a real <see cref="StepRun"/>, as the Hangfire filter would.</summary>
+    private async Task<(WorkflowInfo Workflow, StepRun Run, Task<string> Body)> StartBlockingRunAsync(Func<ClaimResult, ClaimResult>? tamper = null)
+    {
+        var runtime = Host.Runtime;
+        var workflow = await StartAsync<BlockingWorkflow>();
+        var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
+        var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
+        var run = new StepRun(runtime, tamper is null ? claim : tamper(claim));
+        run.Begin("job-1");
+        var body = run.ExecuteAsync(CancellationToken.None);
+        await Probe.Started.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        return (workflow, run, body);
+    }
+
+    [Test]
+    public async Task LostLease_CancelsTheBodysToken_AndItsResultIsDiscarded()
+    {
+        // Another run holds the lease now (it took the step over): this run's token is no longer the row's.
+        var (workflow, run, body) = await StartBlockingRunAsync(claim =>
+            claim with { Execution = CloneWithToken(claim.Execution!, "taken-over-by-someone-else") });
+
+        Host.AdvanceTime(Host.Runtime.Options.HeartbeatInterval);
+        var text = await body.WaitAsync(TimeSpan.FromSeconds(20));
+        var report = run.End(null);
+
+        var current = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
+        Assert.Multiple(() =>
+        {
+            Assert.That(Probe.Events, Does.Contain("block canceled"), "the body saw its token fire");
+            Assert.That(run.FenceReason, Does.Contain("lost its lease"));
+            Assert.That(run.Decision!.Completion.Outcome, Is.EqualTo(StepOutcome.Interrupted), "no exception policy ran (this step's is Cancel): " + text);
+            Assert.That(report!.Outcome, Is.EqualTo(FinalizeOutcome.LeaseLost), "the fenced run writes nothing");
+            Assert.That(current.State, Is.EqualTo(StepExecutionState.InProgress), "the row still belongs to the lease holder");
+            Assert.That(Probe.Events.First(), Does.StartWith($"block started {current.Id}"), "the fencing token is the attempt's id");
+        });
+    }
+
+    [Test]
+    public async Task HeartbeatsFailingForMostOfTheLease_FenceTheBody_BeforeTheLeaseExpires()
+    {
+        var lease = Host.Runtime.Options.LeaseTimeout;
+        var (workflow, run, body) = await StartBlockingRunAsync();
+        var failures = 0;
+        Host.Runtime.Store.Faults = point =>
+        {
+            if (point == "heartbeat")
+            {
+                Interlocked.Increment(ref failures);
+                throw new TimeoutException("database unreachable (injected)");
+            }
+
+            return Task.CompletedTask;
+        };
+
+        var advanced = TimeSpan.Zero;
+        while (!run.FenceToken.IsCancellationRequested && advanced < lease)
+        {
+            var before = Volatile.Read(ref failures);
+            Host.AdvanceTime(Host.Runtime.Options.HeartbeatInterval);
+            advanced += Host.Runtime.Options.HeartbeatInterval;
+            await WaitUntilAsync(() => Volatile.Read(ref failures) > before || run.FenceToken.IsCancellationRequested, "a heartbeat attempt");
+        }
+
+        Host.Runtime.Store.Faults = null;
+        await body.WaitAsync(TimeSpan.FromSeconds(20));
+        var report = run.End(null);
+        var history = await HistoryAsync(workflow.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.FenceToken.IsCancellationRequested, Is.True);
+            Assert.That(advanced, Is.LessThan(lease), "fenced before the lease ran out, so nobody could have taken over yet");
+            Assert.That(run.FenceReason, Does.Contain("could not renew its lease"));
+            Assert.That(report!.Outcome, Is.EqualTo(FinalizeOutcome.Applied), "the lease was still its own: the interruption is recorded");
+            Assert.That(history[0].Outcome, Is.EqualTo(StepOutcome.Interrupted));
+            Assert.That(history[1].State, Is.EqualTo(StepExecutionState.Scheduled), "the step runs again as a new attempt");
+            Assert.That(history[1].StepName, Is.EqualTo("block"));
+        });
+    }
+
+    [Test]
+    public async Task Finalize_SurvivesATransientFaultAfterItsCommit_WithoutRunningTheBodyAgain()
+    {
+        var runtime = Host.Runtime;
+        var workflow = await StartAsync<ThreeStepWorkflow>();
+        var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
+        var injected = 0;
+        runtime.Store.Faults = point =>
+            point == "finalize.committed" && Interlocked.Increment(ref injected) == 1
+                ? throw TransientFault()
+                : Task.CompletedTask;
+
+        var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
+        var run = new StepRun(runtime, claim);
+        run.Begin("job-1");
+        var text = await run.ExecuteAsync(CancellationToken.None);
+        var report = run.End(null);
+        runtime.Store.Faults = null;
+
+        var history = await HistoryAsync(workflow.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(injected, Is.GreaterThanOrEqualTo(1), "the fault was injected after the commit");
+            Assert.That(report!.Outcome, Is.EqualTo(FinalizeOutcome.Applied), "the retry recognised its own commit");
+            Assert.That(Probe.Events.Count(e => e.StartsWith("first", StringComparison.Ordinal)), Is.EqualTo(1), "the body ran once");
+            Assert.That(history.Select(h => (h.StepName, h.State)), Is.EqualTo(new[]
+            {
+                ("first", StepExecutionState.Completed), ("second", StepExecutionState.Scheduled),
+            }), "one completion, one next step: " + text);
+        });
+    }
+
+    [Test]
+    public async Task Claim_SurvivesATransientFaultAfterItsCommit_AndStillRunsTheStep()
+    {
+        var runtime = Host.Runtime;
+        var workflow = await StartAsync<ThreeStepWorkflow>();
+        var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
+        var injected = 0;
+        runtime.Store.Faults = point =>
+            point == "claim.committed" && Interlocked.Increment(ref injected) == 1 ? throw TransientFault() : Task.CompletedTask;
+
+        var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
+        runtime.Store.Faults = null;
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(claim.Outcome, Is.EqualTo(ClaimOutcome.Claimed), claim.Reason);
+            Assert.That(claim.Execution!.Id, Is.EqualTo(execution.Id));
+            Assert.That((await Client.GetCurrentExecutionAsync(workflow.Id))!.State, Is.EqualTo(StepExecutionState.InProgress));
+        });
+    }
+
+    private Exception TransientFault() => Database switch
+    {
+        "sqlite" => new Microsoft.Data.Sqlite.SqliteException("database is locked (injected)", 5),
+        "postgresql" => new Npgsql.PostgresException("terminating connection due to administrator command (injected)", "FATAL", "FATAL", "57P01"),
+        _ => new TimeoutException("injected"),
+    };
+
+    private static StepExecutionRecord CloneWithToken(StepExecutionRecord source, string token) => new()
+    {
+        Id = source.Id,
+        WorkflowId = source.WorkflowId,
+        StepName = source.StepName,
+        State = source.State,
+        ScheduledFor = source.ScheduledFor,
+        JobId = source.JobId,
+        LeaseToken = token,
+        CreatedAt = source.CreatedAt,
+        UpdatedAt = source.UpdatedAt,
+    };
 
     [Test]
     public async Task WithoutItsHeartbeat_TheSameStepIsRecoveredAfterTheLease()

@@ -14,20 +14,36 @@ public sealed class MaintenanceTests(string database) : StorageTestBase(database
     private GenevaDriveOptions _options = null!;
     private WorkflowMaintenance _maintenance = null!;
     private Dictionary<string, string?> _jobStates = null!;
+    private HashSet<string> _onDeadServer = null!;
     private List<long> _dispatched = null!;
+    private List<string> _moved = null!;
 
     [SetUp]
     public void CreateMaintenance()
     {
         _jobStates = [];
+        _onDeadServer = [];
         _dispatched = [];
+        _moved = [];
         _dispatcher = new Mock<IStepJobDispatcher>();
-        _dispatcher.Setup(d => d.GetJobState(It.IsAny<string>())).Returns((string id) => _jobStates.GetValueOrDefault(id));
+        _dispatcher.Setup(d => d.GetJobStatus(It.IsAny<string>())).Returns((string id) =>
+            _jobStates.GetValueOrDefault(id) is { } state ? new StepJobStatus(state, _onDeadServer.Contains(id)) : null);
+        // Like the real dispatcher: the new job is Enqueued and recorded on the execution (which stamps DispatchedAt).
         _dispatcher.Setup(d => d.DispatchAsync(It.IsAny<WorkflowRecord>(), It.IsAny<StepExecutionRecord>(), It.IsAny<CancellationToken>()))
-            .Returns((WorkflowRecord _, StepExecutionRecord e, CancellationToken _) =>
+            .Returns(async (WorkflowRecord _, StepExecutionRecord e, CancellationToken _) =>
             {
                 _dispatched.Add(e.Id);
-                return Task.FromResult<string?>($"job-{e.Id}-{_dispatched.Count}");
+                var jobId = $"job-{e.Id}-{_dispatched.Count}";
+                _jobStates[jobId] = "Enqueued";
+                await Store.SetJobIdAsync(e.Id, jobId);
+                return (string?)jobId;
+            });
+        _dispatcher.Setup(d => d.MoveToQueue(It.IsAny<WorkflowRecord>(), It.IsAny<string>()))
+            .Returns((WorkflowRecord _, string jobId) =>
+            {
+                _moved.Add(jobId);
+                _jobStates[jobId] = "Enqueued";
+                return true;
             });
         _options = new GenevaDriveOptions { TimeProvider = Clock, HousekeepingBatchSize = 1000 };
         _maintenance = new WorkflowMaintenance(Store, _dispatcher.Object, _options, NullLogger.Instance);
@@ -79,14 +95,14 @@ public sealed class MaintenanceTests(string database) : StorageTestBase(database
         });
     }
 
-    [TestCase("Enqueued")]
-    [TestCase("Scheduled")]
-    public async Task JobWaitingInItsQueue_IsLeftAlone_UntilItIsStuckPastTheThreshold(string jobState)
+    [Test]
+    public async Task JobWaitingInItsQueue_IsLeftAlone_UntilItWaitedPastTheThreshold()
     {
-        var execution = await ScheduledWithJobAsync("waiting", "7", jobState);
+        var execution = await ScheduledWithJobAsync("waiting", "7", "Enqueued");
 
+        Clock.Advance(_options.StuckScheduledThreshold - TimeSpan.FromSeconds(1));
         var fresh = await _maintenance.ReconcileAsync();
-        Clock.Advance(_options.StuckScheduledThreshold);
+        Clock.Advance(TimeSpan.FromSeconds(1));
         var stuck = await _maintenance.ReconcileAsync();
 
         Assert.Multiple(() =>
@@ -98,12 +114,82 @@ public sealed class MaintenanceTests(string database) : StorageTestBase(database
     }
 
     [Test]
-    public async Task ProcessingJob_IsNeverDuplicated()
+    public async Task Backlog_GetsAtMostOneExtraJobPerExecutionPerThreshold()
+    {
+        // A queue that is hours behind: every job stays Enqueued, and the reconciler runs every minute.
+        var executions = new List<StepExecutionRecord>();
+        for (var i = 0; i < 5; i++)
+        {
+            executions.Add(await ScheduledWithJobAsync($"backlog-{i}", $"queued-{i}", "Enqueued"));
+        }
+
+        var runs = 0;
+        for (var minute = 0; minute < 60; minute++)
+        {
+            Clock.Advance(TimeSpan.FromMinutes(1));
+            await _maintenance.ReconcileAsync();
+            runs++;
+        }
+
+        var perExecution = executions.ToDictionary(e => e.Id, e => _dispatched.Count(id => id == e.Id));
+        var allowed = (int)(TimeSpan.FromMinutes(runs) / _options.StuckScheduledThreshold);
+        Assert.Multiple(() =>
+        {
+            Assert.That(perExecution.Values, Has.All.LessThanOrEqualTo(allowed), $"at most one extra job per {_options.StuckScheduledThreshold} per execution over {runs} runs");
+            Assert.That(perExecution.Values, Has.All.GreaterThanOrEqualTo(allowed - 1), "a stranded job is still replaced once per threshold");
+        });
+    }
+
+    [Test]
+    public async Task OverdueScheduledJob_IsMovedToItsQueue_NotDuplicated()
+    {
+        // Hangfire's schedule poller is stuck: the job stays Scheduled after its time.
+        var created = await StartAsync("poller-stuck", wait: TimeSpan.FromMinutes(10));
+        await Store.SetJobIdAsync(created.FirstExecution!.Id, "scheduled-1");
+        _jobStates["scheduled-1"] = "Scheduled";
+
+        Clock.Advance(TimeSpan.FromMinutes(10));
+        var onTime = await _maintenance.ReconcileAsync();
+        Clock.Advance(_options.ScheduledJobGrace);
+        var overdue = await _maintenance.ReconcileAsync();
+        var again = await _maintenance.ReconcileAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(onTime.JobsMovedToQueue, Is.Zero, "the poller gets a grace period");
+            Assert.That(overdue.JobsMovedToQueue, Is.EqualTo(1));
+            Assert.That(_moved, Is.EqualTo(new[] { "scheduled-1" }), "the same job is moved once");
+            Assert.That(again.JobsMovedToQueue + again.JobsCreated, Is.Zero, "a moved job waits its turn in the queue");
+            Assert.That(_dispatched, Is.Empty, "no job is added");
+        });
+    }
+
+    [Test]
+    public async Task ProcessingJob_OnALiveServer_IsNotDuplicated_BeforeTheThreshold()
     {
         await ScheduledWithJobAsync("busy", "9", "Processing");
-        Clock.Advance(TimeSpan.FromHours(2));
+        Clock.Advance(_options.StuckScheduledThreshold - TimeSpan.FromSeconds(1));
 
         Assert.That((await _maintenance.ReconcileAsync()).JobsCreated, Is.Zero);
+    }
+
+    [Test]
+    public async Task ProcessingJob_OnADeadServer_WithItsStepNeverClaimed_GetsANewJob()
+    {
+        // The worker fetched the job, Hangfire marked it Processing, and the process died before the claim.
+        var execution = await ScheduledWithJobAsync("fetched-then-killed", "11", "Processing");
+        _onDeadServer.Add("11");
+
+        var atOnce = await _maintenance.ReconcileAsync();
+        Clock.Advance(_options.DispatchGracePeriod);
+        var later = await _maintenance.ReconcileAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(atOnce.JobsCreated, Is.Zero, "a job just dispatched gets the grace period");
+            Assert.That(later.JobsCreated, Is.EqualTo(1));
+            Assert.That(_dispatched, Is.EqualTo(new[] { execution.Id }));
+        });
     }
 
     [Test]
@@ -178,7 +264,7 @@ public sealed class MaintenanceTests(string database) : StorageTestBase(database
             Assert.That(report.Errors, Is.EqualTo(1));
             Assert.That(report.JobsCreated, Is.EqualTo(1));
             Assert.That(_dispatched, Is.EqualTo(new[] { second.Id }));
-            Assert.That(report.ToString(), Is.EqualTo("1 step job(s) re-created, 0 abandoned step(s) recovered, 1 error(s)"));
+            Assert.That(report.ToString(), Is.EqualTo("1 step job(s) re-created, 0 overdue scheduled job(s) moved to their queue, 0 abandoned step(s) recovered, 1 error(s)"));
         });
     }
 

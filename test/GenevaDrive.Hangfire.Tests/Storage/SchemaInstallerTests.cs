@@ -4,7 +4,7 @@ namespace GenevaDrive.Tests.Storage;
 
 public sealed class SchemaInstallerTests(string database) : StorageTestBase(database)
 {
-    private const int LatestVersion = 2;
+    private const int LatestVersion = 3;
 
     protected override bool InstallSchema => false;
 
@@ -36,7 +36,7 @@ public sealed class SchemaInstallerTests(string database) : StorageTestBase(data
     {
         await Db.InstallAsync(upToVersion: 1);
         var before = await Db.GetSchemaVersionAsync();
-        var old = await StartAsync("old", firstStep: null);
+        var oldId = await InsertVersionOneWorkflowAsync();
 
         await Db.InstallAsync();
 
@@ -45,10 +45,25 @@ public sealed class SchemaInstallerTests(string database) : StorageTestBase(data
         {
             Assert.That(before, Is.EqualTo(1));
             Assert.That(await Db.GetSchemaVersionAsync(), Is.EqualTo(LatestVersion));
-            Assert.That((await WorkflowAsync(old.Workflow.Id)).WorkflowState, Is.EqualTo(WorkflowState.Finished));
+            Assert.That((await WorkflowAsync(oldId)).WorkflowState, Is.EqualTo(WorkflowState.Finished));
+            Assert.That((await WorkflowAsync(oldId)).PausedByJobId, Is.Null, "new columns start empty on old rows");
             Assert.That((await ExecutionAsync(claim.Execution!.Id)).LeaseToken, Is.Not.Null);
-            Assert.That(created.Workflow.Id, Is.GreaterThan(old.Workflow.Id));
+            Assert.That(created.Workflow.Id, Is.GreaterThan(oldId));
         });
+    }
+
+    /// <summary>A row written by version 1 of the schema, with only the columns it had.</summary>
+    private async Task<long> InsertVersionOneWorkflowAsync()
+    {
+        var (_, schemaOrPrefix) = Db.Target;
+        var table = Database == "sqlite" ? $"\"{schemaOrPrefix}Workflows\"" : Database == "postgresql" ? $"\"{schemaOrPrefix}\".\"Workflows\"" : $"[{schemaOrPrefix}].[Workflows]";
+        var now = Database == "sqlite" ? "'2026-01-01 00:00:00'" : "CURRENT_TIMESTAMP";
+        await using var connection = Db.Dialect.CreateConnection();
+        await connection.OpenAsync();
+        await Dapper.SqlMapper.ExecuteAsync(connection,
+            $"INSERT INTO {table} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"CreatedAt\", \"UpdatedAt\", \"TransitionedAt\") " +
+            $"VALUES ('legacy', 'Hero', 'old', 'finished', {now}, {now}, {now});"); // SqlClient sessions quote identifiers with double quotes too
+        return await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, $"SELECT MAX(\"Id\") FROM {table};");
     }
 
     [Test]

@@ -64,7 +64,7 @@ public sealed class SqlServerScriptTests
             Assert.That(errors, Is.Empty, Describe(errors));
             Assert.That(((TSqlScript)fragment).Batches, Has.Count.GreaterThan(10));
             Assert.That(script, Does.Contain("[Custom_Schema].[StepExecutions]").And.Not.Contain("{S}"));
-            Assert.That(SqlServerWorkflowSchema.LatestVersion, Is.EqualTo(2));
+            Assert.That(SqlServerWorkflowSchema.LatestVersion, Is.EqualTo(3));
         });
     }
 

@@ -68,7 +68,7 @@ public sealed class StoreClaimAndFinalizeTests(string database) : StorageTestBas
     }
 
     [Test]
-    public async Task Claim_WhenTheWorkflowIsPaused_CancelsTheExecutionInsteadOfRunning()
+    public async Task Claim_WhenTheWorkflowIsPausedFromCode_RunsNothing_AndKeepsTheExecutionForResume()
     {
         var created = await StartAsync();
         await Store.PauseAsync(created.Workflow.Id);
@@ -76,12 +76,80 @@ public sealed class StoreClaimAndFinalizeTests(string database) : StorageTestBas
         var claim = await Store.ClaimAsync(created.FirstExecution!.Id, "job-1", Lease);
 
         var execution = await ExecutionAsync(created.FirstExecution.Id);
-        Assert.Multiple(() =>
+        Assert.Multiple(async () =>
         {
             Assert.That(claim.Outcome, Is.EqualTo(ClaimOutcome.WorkflowNotRunnable));
             Assert.That(claim.Reason, Does.Contain("is paused"));
-            Assert.That(execution.ExecutionState, Is.EqualTo(StepExecutionState.Canceled));
-            Assert.That(execution.StepOutcome, Is.EqualTo(StepOutcome.Canceled));
+            Assert.That(execution.ExecutionState, Is.EqualTo(StepExecutionState.Scheduled), "Resume runs it");
+            Assert.That((await WorkflowAsync(created.Workflow.Id)).WorkflowState, Is.EqualTo(WorkflowState.Paused));
+        });
+    }
+
+    [Test]
+    public async Task Claim_ByTheDeletedJobThatPausedTheWorkflow_ResumesAndRuns()
+    {
+        // The operator deleted the step's job (which paused the workflow), then requeued it: "run it now".
+        var created = await StartAsync();
+        await Store.SetJobIdAsync(created.FirstExecution!.Id, "job-deleted");
+        await Store.PauseAsync(created.Workflow.Id, pausedByJobId: "job-deleted");
+
+        var stale = await Store.ClaimAsync(created.FirstExecution.Id, "some-other-job", Lease);
+        var requeued = await Store.ClaimAsync(created.FirstExecution.Id, "job-deleted", Lease);
+
+        var workflow = await WorkflowAsync(created.Workflow.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(stale.Outcome, Is.EqualTo(ClaimOutcome.WorkflowNotRunnable), "a late duplicate never undoes the pause");
+            Assert.That(stale.Reason, Does.Contain("paused by job job-deleted"));
+            Assert.That(requeued.Outcome, Is.EqualTo(ClaimOutcome.Retried), requeued.Reason);
+            Assert.That(requeued.Execution!.Id, Is.EqualTo(created.FirstExecution.Id));
+            Assert.That(workflow.WorkflowState, Is.EqualTo(WorkflowState.Performing));
+            Assert.That(workflow.PausedByJobId, Is.Null);
+        });
+    }
+
+    [Test]
+    public async Task Claim_OfAFailedStep_RetriesOnlyForTheJobWhoseFailurePausedTheWorkflow()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+        await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, new StepCompletion
+        {
+            ExecutionState = StepExecutionState.Failed, Outcome = StepOutcome.Failed, WorkflowState = WorkflowState.Paused,
+            NextStepName = "first", ErrorClassName = "System.TimeoutException", ErrorMessage = "boom",
+        });
+
+        var other = await Store.ClaimAsync(claim.Execution.Id, "a-stale-duplicate", Lease);
+        var retry = await Store.ClaimAsync(claim.Execution.Id, "job-1", Lease);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(other.Outcome, Is.EqualTo(ClaimOutcome.AlreadyEnded), other.Reason);
+            Assert.That(other.Reason, Does.Contain("paused by job job-1"));
+            Assert.That(retry.Outcome, Is.EqualTo(ClaimOutcome.Retried), retry.Reason);
+        });
+    }
+
+    [Test]
+    public async Task Interruption_ClosesTheAttempt_AndHandsTheStepBackToTheSameJob()
+    {
+        var (created, claim) = await StartAndClaimAsync();
+
+        var result = await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!,
+            GenevaDrive.Execution.StepRunner.Interrupted("first", "server stopping").Completion with { HandOverToJobId = "job-1" });
+        var elsewhere = await Store.ClaimAsync(claim.Execution.Id, "job-other", Lease);
+        var redelivered = await Store.ClaimAsync(claim.Execution.Id, "job-1", Lease);
+
+        var interrupted = await ExecutionAsync(claim.Execution.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Outcome, Is.EqualTo(FinalizeOutcome.Applied));
+            Assert.That(interrupted.StepOutcome, Is.EqualTo(StepOutcome.Interrupted));
+            Assert.That(interrupted.LeaseExpiresAt, Is.Null, "the lease is released at once");
+            Assert.That(result.NextExecution!.JobId, Is.EqualTo("job-1"), "the same job runs the new attempt when Hangfire redelivers it");
+            Assert.That(elsewhere.IsClaimed, Is.False, elsewhere.Reason);
+            Assert.That(redelivered.Outcome, Is.EqualTo(ClaimOutcome.Claimed), redelivered.Reason);
+            Assert.That(redelivered.Execution!.Id, Is.EqualTo(result.NextExecution.Id));
+            Assert.That(redelivered.Execution.StepName, Is.EqualTo("first"));
         });
     }
 
@@ -148,7 +216,8 @@ public sealed class StoreClaimAndFinalizeTests(string database) : StorageTestBas
             Assert.That(done.StepOutcome, Is.EqualTo(StepOutcome.Success));
             Assert.That(done.CompletedAt, Is.EqualTo(Now));
             Assert.That(done.FinishedAt, Is.EqualTo(Now));
-            Assert.That(done.LeaseToken, Is.Null);
+            Assert.That(done.LeaseExpiresAt, Is.Null, "the lease ends with the attempt");
+            Assert.That(done.LeaseToken, Is.EqualTo(claim.Execution!.LeaseToken), "kept so a repeated finalize recognises its own result");
             Assert.That(workflow.WorkflowState, Is.EqualTo(WorkflowState.Ready));
             Assert.That(workflow.CurrentStepName, Is.Null);
             Assert.That(workflow.NextStepName, Is.EqualTo("second"));

@@ -1,10 +1,12 @@
 #!/usr/bin/env pwsh
 # Build script for GenevaDrive.Hangfire.
-#   ./build.ps1 [restore|build|test|pack]   (default: test)
+#   ./build.ps1 [restore|build|test|pack|soak]   (default: test)
+#   soak: the chaos soak (several worker processes on a throwaway PostgreSQL, kill -9, kill -STOP, a database
+#         restart); prints and writes artifacts/soak/soak-report.md. Not part of test.
 # Every step prints what it runs and the script stops at the first failure.
 [CmdletBinding()]
 param(
-    [ValidateSet('restore', 'build', 'test', 'pack')]
+    [ValidateSet('restore', 'build', 'test', 'pack', 'soak')]
     [string] $Target = 'test',
     [string] $Configuration = 'Release'
 )
@@ -54,7 +56,7 @@ function Start-ThrowawayPostgres {
     & $run (Join-Path $binDir 'pg_ctl') @('-D', $dataDir, '-o', $options, '-l', (Join-Path $dataDir 'server.log'), '-w', 'start')
     $env:GENEVADRIVE_TEST_POSTGRES = "Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
     Write-Host "==> throwaway PostgreSQL on 127.0.0.1:$port ($dataDir)"
-    return @{ BinDir = $binDir; DataDir = $dataDir; Run = $run }
+    return @{ BinDir = $binDir; DataDir = $dataDir; Run = $run; Port = $port }
 }
 
 function Stop-ThrowawayPostgres($pg) {
@@ -91,6 +93,21 @@ function Write-TestSummary([string] $ResultsDir) {
     Write-Host "Tests: $passed passed, $failed failed, $skipped skipped"
 }
 
+function Invoke-Soak {
+    Invoke-Build
+    $pg = Start-ThrowawayPostgres
+    if (-not $pg) { throw 'The soak restarts PostgreSQL itself, so it needs the server binaries (apt-get install postgresql); GENEVADRIVE_TEST_POSTGRES is not used.' }
+    try {
+        $env:GENEVADRIVE_SOAK_PG_BIN = $pg.BinDir
+        $env:GENEVADRIVE_SOAK_PG_DATA = $pg.DataDir
+        Invoke-Step 'dotnet' @('run', '--project', (Join-Path $root 'test/GenevaDrive.Hangfire.Soak'), '-c', $Configuration, '--no-build')
+    }
+    finally {
+        Remove-Item Env:GENEVADRIVE_SOAK_PG_BIN, Env:GENEVADRIVE_SOAK_PG_DATA -ErrorAction SilentlyContinue
+        Stop-ThrowawayPostgres $pg
+    }
+}
+
 function Invoke-Pack {
     Invoke-Build
     Invoke-Step 'dotnet' @('pack', $solution, '-c', $Configuration, '--no-build', '-o', (Join-Path $artifacts 'packages'))
@@ -101,5 +118,6 @@ switch ($Target) {
     'build' { Invoke-Build }
     'test' { Invoke-Test }
     'pack' { Invoke-Pack }
+    'soak' { Invoke-Soak }
 }
 Write-Host "==> $Target succeeded" -ForegroundColor Green

@@ -103,6 +103,14 @@ internal sealed class StepRun
                 return;
             }
 
+            if (time.GetUtcNow() - lastRenewed >= fenceAfter)
+            {
+                // Woken late (the process was frozen, or the machine starved): stop before another worker may take over.
+                Fence($"step execution {execution.Id} had not renewed its lease for {time.GetUtcNow() - lastRenewed:g} (lease {options.LeaseTimeout:g}); " +
+                      "it stops before another worker may take it over");
+                return;
+            }
+
             try
             {
                 // One beat may not eat the next: a hung connection is abandoned after half an interval.

@@ -117,17 +117,17 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
     /// </summary>
     internal static string? ReadExecutionId(IReadOnlyList<object?> args, out long executionId)
     {
-        executionId = 0;
         var value = args.Count > 0 ? args[0] : null;
-        executionId = value switch
+        var parsed = value switch
         {
             long l => l,
             int i => i,
             short s => s,
             uint u => u,
-            string text when long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed) => parsed,
+            string text when long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) => number,
             _ => 0,
         };
+        executionId = parsed > 0 ? parsed : 0;
         return executionId > 0
             ? null
             : $"A GenevaDrive step job's first argument must be a positive integer step execution id; this job has '{EchoedValue.Of(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture))}' ({value?.GetType().Name ?? "null"}).";

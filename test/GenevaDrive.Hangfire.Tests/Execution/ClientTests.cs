@@ -17,6 +17,39 @@ public sealed class ClientTests(string database) : EngineTestBase(database)
         });
     }
 
+    [TestCase("acct\0nul", "U+0000 at position 4")]
+    [TestCase("line\nbreak", "U+000A at position 4")]
+    public async Task Start_WithAHeroIdContainingControlCharacters_IsRefusedBeforeAnySql(string heroId, string detail)
+    {
+        var account = Accounts.Add(heroId);
+
+        var error = Assert.ThrowsAsync<ArgumentException>(() => Client.StartAsync<ThreeStepWorkflow>(account))!;
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(error.Message, Does.Contain("must not contain control characters"));
+            Assert.That(error.Message, Does.Contain(detail));
+            Assert.That(error.Message.Any(char.IsControl), Is.False, "the value is echoed escaped");
+            Assert.That(Host.DispatchedSteps, Is.Empty);
+            Assert.That(await Client.GetByStateAsync(WorkflowState.Ready), Is.Empty, "nothing was written");
+        });
+    }
+
+    [Test]
+    public void Start_WithAnOverlongHeroId_IsRefused_AndTheMessageEchoesOnlyItsStart()
+    {
+        var account = Accounts.Add(new string('x', 10_000));
+
+        var error = Assert.ThrowsAsync<ArgumentException>(() => Client.StartAsync<ThreeStepWorkflow>(account))!;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(error.Message, Does.Contain("1 to 200 characters"));
+            Assert.That(error.Message, Does.Contain("(10000 characters)"));
+            Assert.That(error.Message, Has.Length.LessThan(600), "the 10,000-character value is not echoed whole");
+        });
+    }
+
     [Test]
     public async Task SecondStart_ForTheSameHero_Throws_AndStartOrGetReturnsTheFirst()
     {

@@ -38,6 +38,7 @@ public sealed class ReadmeExampleTests
     [TestCase("register")]
     [TestCase("control")]
     [TestCase("testing")]
+    [TestCase("fencing")]
     public void ReadmeUsageBlock_IsTheCompiledCode(string block)
     {
         var source = File.ReadAllText(FindRepositoryFile("test/GenevaDrive.Hangfire.Tests/Readme/ReadmeUsage.cs"));

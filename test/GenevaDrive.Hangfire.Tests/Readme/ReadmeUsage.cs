@@ -58,3 +58,24 @@ public static class ReadmeUsage
         return rest.Count > 0 ? await host.Client.GetAsync(workflow.Id) : null;
     }
 }
+
+/// <summary>A card processor that keeps the highest fencing token per order and refuses older ones.</summary>
+public interface ICardProcessor
+{
+    Task ChargeAsync(string orderId, decimal amount, long fencingToken, CancellationToken ct);
+}
+
+/// <summary>Abstract so that scanning this assembly for workflows skips it; it exists to compile the README block.</summary>
+public abstract class FencedChargeWorkflow(ICardProcessor processor) : Workflow<User>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        // README:BEGIN fencing
+        steps.Step("charge", async ct =>
+        {
+            // The processor keeps the highest token per order and refuses older ones.
+            await processor.ChargeAsync(Hero.Id, amount: 10m, fencingToken: CurrentStep!.FencingToken, ct);
+        });
+        // README:END
+    }
+}

@@ -74,3 +74,8 @@ CREATE INDEX IF NOT EXISTS "IX_StepExecutions_State_LeaseExpiresAt" ON "{S}"."St
 ALTER TABLE "{S}"."StepExecutions" ADD COLUMN IF NOT EXISTS "DispatchedAt" timestamptz NULL;
 GO
 ALTER TABLE "{S}"."Workflows" ADD COLUMN IF NOT EXISTS "PausedByJobId" varchar(100) NULL;
+
+-- @migration 4
+-- (SQL Server moves its identifier columns to a binary collation here; PostgreSQL's default collation
+-- already compares them exactly. The version is kept in step across databases.)
+SELECT 1;

@@ -155,11 +155,9 @@ internal sealed class PostgreSqlDialect : SqlDialect
                 $"SELECT \"Metadata\" FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName " +
                 "AND \"Outcome\" = 'reattempted' AND \"Id\" > COALESCE((SELECT MAX(\"Id\") FROM " + executions +
                 " WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName AND \"Outcome\" IN ('success', 'skipped')), 0);",
-            SelectWorkflowsPage =
-                $"SELECT {WorkflowColumns} FROM {workflows} WHERE (@State::text IS NULL OR \"State\" = @State) " +
-                "AND (@Type::text IS NULL OR \"Type\" = @Type) ORDER BY \"Id\" DESC LIMIT @Limit OFFSET @Offset;",
-            CountWorkflows =
-                $"SELECT COUNT(*) FROM {workflows} WHERE (@State::text IS NULL OR \"State\" = @State) AND (@Type::text IS NULL OR \"Type\" = @Type);",
+            SelectWorkflowsPage = StorageStatements.ForEachFilterShape(
+                $"SELECT {WorkflowColumns} FROM {workflows}{{where}} ORDER BY \"Id\" DESC LIMIT @Limit OFFSET @Offset;", "\"State\" = @State", "\"Type\" = @Type"),
+            CountWorkflows = StorageStatements.ForEachFilterShape($"SELECT COUNT(*) FROM {workflows}{{where}};", "\"State\" = @State", "\"Type\" = @Type"),
             SelectWorkflowsByHero =
                 $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId ORDER BY \"Id\";",
             SelectStepExecutionHistory =
@@ -171,10 +169,11 @@ internal sealed class PostgreSqlDialect : SqlDialect
             SelectExpiredLeases =
                 $"SELECT {ExecutionColumns} FROM {executions} WHERE \"State\" = 'in_progress' AND \"LeaseExpiresAt\" < @Now " +
                 "ORDER BY \"LeaseExpiresAt\", \"Id\" LIMIT @Limit;",
-            SelectEndedWorkflowIds =
+            LockEndedWorkflowIds =
                 $"SELECT \"Id\" FROM {workflows} WHERE \"State\" IN ('finished', 'canceled') AND \"TransitionedAt\" < @Cutoff " +
-                "ORDER BY \"Id\" LIMIT @Limit;",
-            DeleteStepExecutionsOfWorkflows = $"DELETE FROM {executions} WHERE \"WorkflowId\" = ANY(@Ids);",
+                "ORDER BY \"Id\" LIMIT @Limit FOR UPDATE SKIP LOCKED;",
+            DeleteStepExecutionsOfWorkflows =
+                $"DELETE FROM {executions} WHERE \"Id\" IN (SELECT \"Id\" FROM {executions} WHERE \"WorkflowId\" = ANY(@Ids) LIMIT @Limit);",
             DeleteWorkflows = $"DELETE FROM {workflows} WHERE \"Id\" = ANY(@Ids);",
         };
     }

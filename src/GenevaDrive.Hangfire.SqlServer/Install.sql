@@ -85,3 +85,34 @@ ALTER TABLE [{S}].[StepExecutions] ADD [DispatchedAt] datetime2(7) NULL;
 GO
 IF COL_LENGTH(N'[{S}].[Workflows]', N'PausedByJobId') IS NULL
 ALTER TABLE [{S}].[Workflows] ADD [PausedByJobId] nvarchar(100) NULL;
+
+-- @migration 4
+-- Identifiers compare by binary collation, as on PostgreSQL, SQLite and in .NET (ordinal): hero "abc" and
+-- "ABC" are different heroes, step "Send" is not step "send". The indexes on these columns are rebuilt.
+IF EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'UX_Workflows_Ongoing' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
+DROP INDEX [UX_Workflows_Ongoing] ON [{S}].[Workflows];
+GO
+IF EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Workflows_Hero' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
+DROP INDEX [IX_Workflows_Hero] ON [{S}].[Workflows];
+GO
+IF EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Workflows_Type' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
+DROP INDEX [IX_Workflows_Type] ON [{S}].[Workflows];
+GO
+ALTER TABLE [{S}].[Workflows] ALTER COLUMN [Type] nvarchar(200) COLLATE Latin1_General_100_BIN2 NOT NULL;
+GO
+ALTER TABLE [{S}].[Workflows] ALTER COLUMN [HeroType] nvarchar(200) COLLATE Latin1_General_100_BIN2 NOT NULL;
+GO
+ALTER TABLE [{S}].[Workflows] ALTER COLUMN [HeroId] nvarchar(200) COLLATE Latin1_General_100_BIN2 NOT NULL;
+GO
+ALTER TABLE [{S}].[Workflows] ALTER COLUMN [CurrentStepName] nvarchar(200) COLLATE Latin1_General_100_BIN2 NULL;
+GO
+ALTER TABLE [{S}].[Workflows] ALTER COLUMN [NextStepName] nvarchar(200) COLLATE Latin1_General_100_BIN2 NULL;
+GO
+ALTER TABLE [{S}].[StepExecutions] ALTER COLUMN [StepName] nvarchar(200) COLLATE Latin1_General_100_BIN2 NOT NULL;
+GO
+CREATE UNIQUE NONCLUSTERED INDEX [UX_Workflows_Ongoing] ON [{S}].[Workflows] ([Type], [HeroType], [HeroId])
+    WHERE [State] IN ('ready', 'performing', 'paused') AND [AllowMultiple] = 0;
+GO
+CREATE NONCLUSTERED INDEX [IX_Workflows_Hero] ON [{S}].[Workflows] ([HeroType], [HeroId]);
+GO
+CREATE NONCLUSTERED INDEX [IX_Workflows_Type] ON [{S}].[Workflows] ([Type]);

@@ -7,8 +7,10 @@ namespace GenevaDrive.SqlServer;
 
 /// <summary>
 /// SQL Server: every T-SQL statement of the SQL Server storage. Rows are locked with
-/// <c>WITH (UPDLOCK, ROWLOCK)</c>, held to the end of the transaction; identities come back through
-/// <c>OUTPUT INSERTED</c>. Requires SQL Server 2016 or later (<c>STRING_SPLIT</c>).
+/// <c>WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK)</c> (the latest committed row even under
+/// <c>READ_COMMITTED_SNAPSHOT</c>), held to the end of the transaction; identities come back through
+/// <c>SCOPE_IDENTITY()</c> (a bare <c>OUTPUT</c> clause fails once a table has a trigger). Uses no
+/// compatibility-level-dependent built-ins; parameters are typed by <see cref="Bind"/>.
 /// </summary>
 internal sealed class SqlServerDialect : SqlDialect
 {
@@ -27,10 +29,88 @@ internal sealed class SqlServerDialect : SqlDialect
     public SqlServerDialect(string connectionString, SqlServerWorkflowStorageOptions options)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        _connectionString = connectionString;
+        // GenevaDrive's own short transactions never join a caller's ambient TransactionScope: they commit on
+        // their own, like Hangfire's. (Starting inside the caller's transaction is the explicit overload.)
+        _connectionString = new SqlConnectionStringBuilder(connectionString) { Enlist = false }.ConnectionString;
         _schema = SqlIdentifier.ValidateSchemaName(options.SchemaName, nameof(options.SchemaName));
         PrepareSchemaIfNecessary = options.PrepareSchemaIfNecessary;
+        CommandTimeoutSeconds = options.CommandTimeout is { } timeout ? (int)Math.Ceiling(timeout.TotalSeconds) : null;
         Sql = BuildStatements(_schema);
+    }
+
+    public override int? CommandTimeoutSeconds { get; }
+
+    /// <summary>Codes stored as <c>varchar</c>: sent as <c>AnsiString</c> of the column's size, so comparisons use the index.</summary>
+    private static readonly Dictionary<string, int> AnsiColumns = new(StringComparer.Ordinal)
+    {
+        ["State"] = 20, ["Outcome"] = 20, ["LeaseToken"] = 64,
+    };
+
+    /// <summary>Text stored as <c>nvarchar(n)</c>: sent with the column's size (one plan for every length); the rest as <c>nvarchar(max)</c>.</summary>
+    private static readonly Dictionary<string, int> UnicodeColumns = new(StringComparer.Ordinal)
+    {
+        ["Type"] = 200, ["HeroType"] = 200, ["HeroId"] = 200, ["CurrentStepName"] = 200, ["NextStepName"] = 200, ["StepName"] = 200,
+        ["ErrorClassName"] = 400, ["JobId"] = 100, ["PausedByJobId"] = 100,
+    };
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, System.Reflection.PropertyInfo[]> BindableProperties = new();
+
+    /// <summary>
+    /// Types every parameter explicitly: <c>datetime2</c> for times (Dapper would send <c>datetime</c>, rounded
+    /// to 3.33 ms), <c>varchar(n)</c> for codes and <c>nvarchar(n)</c> for names. Arrays stay untyped so Dapper
+    /// expands them into one parameter per item (<c>IN @Ids</c>).
+    /// </summary>
+    public override object Bind(object parameters) => parameters is TypedParameters ? parameters : Type(parameters);
+
+    internal static TypedParameters Type(object parameters)
+    {
+        var bound = new TypedParameters { RemoveUnused = true };
+        foreach (var property in BindableProperties.GetOrAdd(parameters.GetType(), static t => t
+                     .GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+                     .Where(p => p.CanRead && p.GetIndexParameters().Length == 0 && IsBindable(p.PropertyType)).ToArray()))
+        {
+            var value = property.GetValue(parameters);
+            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            if (type == typeof(DateTime))
+            {
+                bound.Declare(property.Name, value, System.Data.DbType.DateTime2, null);
+            }
+            else if (type == typeof(string) && AnsiColumns.TryGetValue(property.Name, out var ansi))
+            {
+                bound.Declare(property.Name, value, System.Data.DbType.AnsiString, ansi);
+            }
+            else if (type == typeof(string))
+            {
+                bound.Declare(property.Name, value, System.Data.DbType.String, UnicodeColumns.TryGetValue(property.Name, out var size) ? size : -1);
+            }
+            else
+            {
+                bound.Declare(property.Name, value, null, null);
+            }
+        }
+
+        return bound;
+    }
+
+    private static bool IsBindable(Type type)
+    {
+        var t = Nullable.GetUnderlyingType(type) ?? type;
+        return t.IsPrimitive || t == typeof(string) || t == typeof(DateTime) || t == typeof(decimal) || t == typeof(Guid) ||
+               (t.IsArray && t != typeof(byte[]));
+    }
+
+    /// <summary>Dapper parameters that also remember how each was declared (tests inspect them without a server).</summary>
+    internal sealed class TypedParameters : DynamicParameters
+    {
+        private readonly List<(string Name, System.Data.DbType? Type, int? Size)> _declared = [];
+
+        public IReadOnlyList<(string Name, System.Data.DbType? Type, int? Size)> Declared => _declared;
+
+        public void Declare(string name, object? value, System.Data.DbType? type, int? size)
+        {
+            _declared.Add((name, type, size));
+            Add(name, value, type, size: size);
+        }
     }
 
     public override string Name => "SQL Server";
@@ -70,8 +150,26 @@ internal sealed class SqlServerDialect : SqlDialect
         $"UPDATE [{schema}].[SchemaVersion] SET [Version] = {version} WHERE [Id] = 1; " +
         $"IF @@ROWCOUNT = 0 INSERT INTO [{schema}].[SchemaVersion] ([Id], [Version]) VALUES (1, {version});";
 
-    internal const string AcquireInstallLock =
-        "EXEC sp_getapplock @Resource = N'GenevaDrive:Install', @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = 60000;";
+    /// <summary>
+    /// Takes the install lock of this schema, and fails the batch if it was not granted (timeout, deadlock
+    /// victim): an installer never carries on without the lock.
+    /// </summary>
+    internal static string AcquireInstallLock(string schema) =>
+        "DECLARE @lock int; " +
+        $"EXEC @lock = sp_getapplock @Resource = N'GenevaDrive:Install:{schema}', @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = 60000; " +
+        $"IF @lock < 0 BEGIN DECLARE @message nvarchar(400) = N'GenevaDrive could not take the install lock of schema [{schema}] (sp_getapplock returned ' + " +
+        "CAST(@lock AS nvarchar(11)) + N'); another installer holds it or this one was chosen as a deadlock victim. Run the installer again.'; " +
+        "THROW 50001, @message, 1; END;";
+
+    /// <summary>
+    /// The session settings every batch of the DBA script needs: filtered indexes require these SET options
+    /// (sqlcmd starts with QUOTED_IDENTIFIER OFF), and XACT_ABORT makes any error roll the whole script back.
+    /// </summary>
+    internal static readonly string[] ScriptSessionOptions =
+    [
+        "SET ANSI_NULLS ON; SET ANSI_PADDING ON; SET ANSI_WARNINGS ON; SET ARITHABORT ON; SET CONCAT_NULL_YIELDS_NULL ON; " +
+        "SET QUOTED_IDENTIFIER ON; SET NUMERIC_ROUNDABORT OFF; SET XACT_ABORT ON;",
+    ];
 
     internal static string SelectVersion(string schema) => $"SELECT [Version] FROM [{schema}].[SchemaVersion] WHERE [Id] = 1;";
 
@@ -88,7 +186,7 @@ internal sealed class SqlServerDialect : SqlDialect
         await using var connection = new SqlConnection(_connectionString);
         await connection.OpenAsync(ct).ConfigureAwait(false);
         await using var tx = (SqlTransaction)await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-        await connection.ExecuteAsync(AcquireInstallLock, transaction: tx).ConfigureAwait(false);
+        await connection.ExecuteAsync(AcquireInstallLock(_schema), transaction: tx).ConfigureAwait(false);
         foreach (var statement in Preamble(_schema))
         {
             await connection.ExecuteAsync(statement, transaction: tx).ConfigureAwait(false);
@@ -117,19 +215,20 @@ internal sealed class SqlServerDialect : SqlDialect
         {
             InsertWorkflow =
                 $"INSERT INTO {workflows} ([Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], [PausedByJobId], " +
-                "[CreatedAt], [UpdatedAt], [StartedAt], [TransitionedAt]) OUTPUT INSERTED.[Id] VALUES (@Type, @HeroType, @HeroId, @State, " +
-                "@CurrentStepName, @NextStepName, @AllowMultiple, @PausedByJobId, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt);",
+                "[CreatedAt], [UpdatedAt], [StartedAt], [TransitionedAt]) VALUES (@Type, @HeroType, @HeroId, @State, " +
+                "@CurrentStepName, @NextStepName, @AllowMultiple, @PausedByJobId, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt); " +
+                "SELECT CAST(SCOPE_IDENTITY() AS bigint);",
             InsertStepExecution =
                 $"INSERT INTO {executions} ([WorkflowId], [StepName], [State], [Outcome], [ScheduledFor], [StartedAt], [JobId], [DispatchedAt], " +
-                "[LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt]) OUTPUT INSERTED.[Id] VALUES (@WorkflowId, " +
+                "[LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt]) VALUES (@WorkflowId, " +
                 "@StepName, @State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, " +
-                "@CreatedAt, @UpdatedAt);",
+                "@CreatedAt, @UpdatedAt); SELECT CAST(SCOPE_IDENTITY() AS bigint);",
             SelectWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE [Id] = @Id;",
-            LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WITH (UPDLOCK, ROWLOCK) WHERE [Id] = @Id;",
+            LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK) WHERE [Id] = @Id;",
             SelectStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WHERE [Id] = @Id;",
-            LockStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WITH (UPDLOCK, ROWLOCK) WHERE [Id] = @Id;",
+            LockStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK) WHERE [Id] = @Id;",
             LockActiveStepExecution =
-                $"SELECT {ExecutionColumns} FROM {executions} WITH (UPDLOCK, ROWLOCK) WHERE [WorkflowId] = @WorkflowId AND [State] IN ('scheduled', 'in_progress');",
+                $"SELECT {ExecutionColumns} FROM {executions} WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK) WHERE [WorkflowId] = @WorkflowId AND [State] IN ('scheduled', 'in_progress');",
             SelectActiveStepExecution =
                 $"SELECT {ExecutionColumns} FROM {executions} WHERE [WorkflowId] = @WorkflowId AND [State] IN ('scheduled', 'in_progress');",
             UpdateWorkflow =
@@ -154,11 +253,9 @@ internal sealed class SqlServerDialect : SqlDialect
                 $"SELECT [Metadata] FROM {executions} WHERE [WorkflowId] = @WorkflowId AND [StepName] = @StepName " +
                 "AND [Outcome] = 'reattempted' AND [Id] > COALESCE((SELECT MAX([Id]) FROM " + executions +
                 " WHERE [WorkflowId] = @WorkflowId AND [StepName] = @StepName AND [Outcome] IN ('success', 'skipped')), 0);",
-            SelectWorkflowsPage =
-                $"SELECT {WorkflowColumns} FROM {workflows} WHERE (@State IS NULL OR [State] = @State) AND (@Type IS NULL OR [Type] = @Type) " +
-                "ORDER BY [Id] DESC OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;",
-            CountWorkflows =
-                $"SELECT COUNT_BIG(*) FROM {workflows} WHERE (@State IS NULL OR [State] = @State) AND (@Type IS NULL OR [Type] = @Type);",
+            SelectWorkflowsPage = StorageStatements.ForEachFilterShape(
+                $"SELECT {WorkflowColumns} FROM {workflows}{{where}} ORDER BY [Id] DESC OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;", "[State] = @State", "[Type] = @Type"),
+            CountWorkflows = StorageStatements.ForEachFilterShape($"SELECT COUNT_BIG(*) FROM {workflows}{{where}};", "[State] = @State", "[Type] = @Type"),
             SelectWorkflowsByHero =
                 $"SELECT {WorkflowColumns} FROM {workflows} WHERE [HeroType] = @HeroType AND [HeroId] = @HeroId ORDER BY [Id];",
             SelectStepExecutionHistory =
@@ -170,12 +267,16 @@ internal sealed class SqlServerDialect : SqlDialect
             SelectExpiredLeases =
                 $"SELECT TOP (@Limit) {ExecutionColumns} FROM {executions} WHERE [State] = 'in_progress' AND [LeaseExpiresAt] < @Now " +
                 "ORDER BY [LeaseExpiresAt], [Id];",
-            SelectEndedWorkflowIds =
-                $"SELECT TOP (@Limit) [Id] FROM {workflows} WHERE [State] IN ('finished', 'canceled') AND [TransitionedAt] < @Cutoff ORDER BY [Id];",
+            // READPAST: a row another transaction holds (a late claim) waits for the next cleanup instead of blocking this one.
+            LockEndedWorkflowIds =
+                $"SELECT TOP (@Limit) [Id] FROM {workflows} WITH (UPDLOCK, ROWLOCK, READPAST, READCOMMITTEDLOCK) WHERE [State] IN ('finished', 'canceled') AND [TransitionedAt] < @Cutoff ORDER BY [Id];",
+            // Dapper expands @Ids into one parameter per id (at most 2,000, under SQL Server's 2,100); no compatibility-level-dependent built-ins.
             DeleteStepExecutionsOfWorkflows =
-                $"DELETE FROM {executions} WHERE [WorkflowId] IN (SELECT CAST([value] AS bigint) FROM STRING_SPLIT(@IdList, ','));",
+                $"DELETE TOP (@Limit) FROM {executions} WHERE [WorkflowId] IN @Ids;",
             DeleteWorkflows =
-                $"DELETE FROM {workflows} WHERE [Id] IN (SELECT CAST([value] AS bigint) FROM STRING_SPLIT(@IdList, ','));",
+                $"DELETE FROM {workflows} WHERE [Id] IN @Ids;",
+            CleanupSessionSetup = "SET DEADLOCK_PRIORITY LOW; SET LOCK_TIMEOUT 10000;",
+            CleanupSessionReset = "SET DEADLOCK_PRIORITY NORMAL; SET LOCK_TIMEOUT -1;",
         };
     }
 }

@@ -15,9 +15,11 @@ public static class SqlServerWorkflowSchema
     {
         var schema = Storage.SqlIdentifier.ValidateSchemaName(schemaName, nameof(schemaName));
         return SqlServerDialect.LoadScript(schema).ToText(
-            $"-- GenevaDrive.Hangfire schema for SQL Server, schema [{schema}]. Run on a database without these tables; " +
-            $"to upgrade, run the migrations above the version in [{schema}].[SchemaVersion].",
-            SqlServerDialect.Preamble(schema),
-            version => SqlServerDialect.RecordVersion(schema, version.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            $"-- GenevaDrive.Hangfire schema for SQL Server, schema [{schema}], for sqlcmd or SSMS. Every migration is guarded, so it is\n" +
+            $"-- safe on an installed database; it runs in one transaction under the same application lock as the installer.",
+            SqlServerDialect.ScriptSessionOptions.Append("BEGIN TRANSACTION;").Append(SqlServerDialect.AcquireInstallLock(schema))
+                .Concat(SqlServerDialect.Preamble(schema)),
+            version => SqlServerDialect.RecordVersion(schema, version.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            epilogue: ["COMMIT TRANSACTION;"]);
     }
 }

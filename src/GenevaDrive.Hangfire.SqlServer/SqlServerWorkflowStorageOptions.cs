@@ -23,4 +23,19 @@ public sealed class SqlServerWorkflowStorageOptions
     /// <value>The default value is <see langword="true"/>.</value>
     /// </summary>
     public bool PrepareSchemaIfNecessary { get; set; } = true;
+
+    /// <summary>
+    /// The timeout of every statement GenevaDrive runs; null keeps the provider's default (30 seconds).
+    /// <value>The default value is <see langword="null"/>.</value>
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
+    public TimeSpan? CommandTimeout
+    {
+        get => _commandTimeout;
+        set => _commandTimeout = value is { } v && v <= TimeSpan.Zero
+            ? throw new ArgumentOutOfRangeException(nameof(CommandTimeout), v, $"CommandTimeout must be positive, or null for the provider's default. Given: {v}.")
+            : value;
+    }
+
+    private TimeSpan? _commandTimeout;
 }

@@ -73,3 +73,8 @@ CREATE INDEX IF NOT EXISTS "IX_{P}StepExecutions_State_LeaseExpiresAt" ON "{P}St
 ALTER TABLE "{P}StepExecutions" ADD COLUMN "DispatchedAt" TEXT NULL;
 GO
 ALTER TABLE "{P}Workflows" ADD COLUMN "PausedByJobId" TEXT NULL;
+
+-- @migration 4
+-- (SQL Server moves its identifier columns to a binary collation here; SQLite's BINARY collation already
+-- compares them exactly. The version is kept in step across databases.)
+SELECT 1;

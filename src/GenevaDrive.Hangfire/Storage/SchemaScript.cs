@@ -124,7 +124,7 @@ internal sealed class SchemaScript
     }
 
     /// <summary>The whole script as text for a DBA, statements separated by <c>GO</c> lines.</summary>
-    public string ToText(string header, IEnumerable<string> preamble, Func<int, string> recordVersion)
+    public string ToText(string header, IEnumerable<string> preamble, Func<int, string> recordVersion, IEnumerable<string>? epilogue = null)
     {
         var builder = new StringBuilder(header.TrimEnd()).Append("\n\n");
         foreach (var statement in preamble)
@@ -142,6 +142,11 @@ internal sealed class SchemaScript
             }
 
             builder.Append('\n');
+        }
+
+        foreach (var statement in epilogue ?? [])
+        {
+            builder.Append(statement).Append("\nGO\n");
         }
 
         return builder.ToString();

@@ -63,6 +63,17 @@ internal abstract class SqlDialect : IDisposable
 
     /// <summary>The largest batch one cleanup statement may delete (bounded by the database's parameter limit).</summary>
     public virtual int MaxBatchSize => 2000;
+
+    /// <summary>The command timeout of every statement, in seconds; null keeps the provider's default.</summary>
+    public virtual int? CommandTimeoutSeconds => null;
+
+    /// <summary>
+    /// Gives the parameters of a statement their database types. The default hands the object to Dapper as
+    /// it is; SQL Server types dates as <c>datetime2</c> and codes as <c>varchar</c> explicitly, so index seeks
+    /// stay seeks and times keep their precision (never through Dapper's process-wide type map, which belongs
+    /// to the host application).
+    /// </summary>
+    public virtual object Bind(object parameters) => parameters;
 }
 
 /// <summary>
@@ -116,11 +127,36 @@ internal sealed class StorageStatements
     /// <summary>@WorkflowId, @StepName → metadata of reattempted executions since the step last succeeded or was skipped.</summary>
     public required string SelectReattemptMetadataSinceLastSuccess { get; init; }
 
-    /// <summary>@State?, @Type?, @Offset, @Limit → workflows, newest first.</summary>
-    public required string SelectWorkflowsPage { get; init; }
+    /// <summary>
+    /// [<see cref="FilterShape"/>] @State, @Type (as the shape says), @Offset, @Limit → workflows, newest first.
+    /// One statement per shape: a catch-all <c>(@State IS NULL OR …)</c> would share one cached plan.
+    /// </summary>
+    public required string[] SelectWorkflowsPage { get; init; }
 
-    /// <summary>@State?, @Type? → count.</summary>
-    public required string CountWorkflows { get; init; }
+    /// <summary>[<see cref="FilterShape"/>] @State, @Type (as the shape says) → count.</summary>
+    public required string[] CountWorkflows { get; init; }
+
+    /// <summary>The index of a filter shape: 0 none, 1 state, 2 type, 3 both.</summary>
+    public static int FilterShape(bool byState, bool byType) => (byState ? 1 : 0) + (byType ? 2 : 0);
+
+    /// <summary>Builds the four shapes from a template with <c>{where}</c> in it and the two conditions.</summary>
+    public static string[] ForEachFilterShape(string template, string stateCondition, string typeCondition) =>
+        Enumerable.Range(0, 4).Select(shape =>
+        {
+            var conditions = new List<string>();
+            if ((shape & 1) != 0)
+            {
+                conditions.Add(stateCondition);
+            }
+
+            if ((shape & 2) != 0)
+            {
+                conditions.Add(typeCondition);
+            }
+
+            return template.Replace("{where}", conditions.Count == 0 ? string.Empty : " WHERE " + string.Join(" AND ", conditions),
+                StringComparison.Ordinal);
+        }).ToArray();
 
     /// <summary>@HeroType, @HeroId → workflows, oldest first.</summary>
     public required string SelectWorkflowsByHero { get; init; }
@@ -137,12 +173,21 @@ internal sealed class StorageStatements
     /// <summary>@Now, @Limit → in-progress executions whose lease expired.</summary>
     public required string SelectExpiredLeases { get; init; }
 
-    /// <summary>@Cutoff, @Limit → ids of finished or canceled workflows that ended before the cutoff.</summary>
-    public required string SelectEndedWorkflowIds { get; init; }
+    /// <summary>
+    /// @Cutoff, @Limit → ids of finished or canceled workflows that ended before the cutoff, locked for update
+    /// (the parent rows first, as in every transaction).
+    /// </summary>
+    public required string LockEndedWorkflowIds { get; init; }
 
-    /// <summary>@Ids → deletes the executions of those workflows; returns rows affected.</summary>
+    /// <summary>@Ids, @Limit → deletes at most @Limit executions of those workflows; returns rows affected.</summary>
     public required string DeleteStepExecutionsOfWorkflows { get; init; }
 
     /// <summary>@Ids → deletes those workflows; returns rows affected.</summary>
     public required string DeleteWorkflows { get; init; }
+
+    /// <summary>Run on the cleanup's connection before its transaction (e.g. a low deadlock priority); null for none.</summary>
+    public string? CleanupSessionSetup { get; init; }
+
+    /// <summary>Undoes <see cref="CleanupSessionSetup"/> before the connection returns to the pool; null for none.</summary>
+    public string? CleanupSessionReset { get; init; }
 }

@@ -54,6 +54,23 @@ internal sealed class WorkflowStore
     private Task<T> RetryAsync<T>(Func<CancellationToken, Task<T>> operation, CancellationToken ct) =>
         _retry.ExecuteAsync((_, token) => operation(token), ct);
 
+    /// <summary>
+    /// Test seam: sees every statement with the transaction it runs in (null outside one), so tests can
+    /// check the lock order of each transaction on every database. Null in production.
+    /// </summary>
+    internal Action<DbTransaction?, string>? Statements { get; set; }
+
+    /// <summary>
+    /// Every command of the store is made here: the dialect types the parameters (e.g. <c>datetime2</c> and
+    /// <c>varchar</c> on SQL Server) and the storage's command timeout applies.
+    /// </summary>
+    private CommandDefinition Command(string sql, object? parameters, DbTransaction? tx, CancellationToken ct)
+    {
+        Statements?.Invoke(tx, sql);
+        return new CommandDefinition(sql, parameters is null ? null : _dialect.Bind(parameters), tx, _dialect.CommandTimeoutSeconds,
+            cancellationToken: ct);
+    }
+
     public SqlDialect Dialect => _dialect;
 
     private StorageStatements Sql => _dialect.Sql;
@@ -103,7 +120,21 @@ internal sealed class WorkflowStore
         }
         catch (Exception e) when (_dialect.IsUniqueViolation(e))
         {
-            await transaction.RollbackAsync(StartSavepoint, ct).ConfigureAwait(false);
+            try
+            {
+                await transaction.RollbackAsync(StartSavepoint, ct).ConfigureAwait(false);
+            }
+            catch (Exception rollback) when (rollback is DbException or InvalidOperationException)
+            {
+                // The database aborted the caller's whole transaction on the conflict (SQL Server does so under
+                // SET XACT_ABORT ON): there is no savepoint to return to, and the caller's own work is gone too.
+                throw new InvalidOperationException(
+                    $"Starting workflow '{spec.Type}' for {spec.HeroType} '{EchoedValue.Of(spec.HeroId)}' conflicted with an ongoing one, and {_dialect.Name} " +
+                    "aborted the caller's transaction because of the error (on SQL Server: SET XACT_ABORT ON), so everything written in it is rolled back. " +
+                    "Roll back and retry without the conflict, check for an ongoing workflow first, or turn XACT_ABORT off for this transaction.",
+                    new WorkflowAlreadyExistsException(spec.Type, spec.HeroType, spec.HeroId, null, e));
+            }
+
             throw await AlreadyExistsAsync(connection, transaction, spec, e, ct).ConfigureAwait(false);
         }
     }
@@ -140,8 +171,8 @@ internal sealed class WorkflowStore
     private async Task<WorkflowAlreadyExistsException> AlreadyExistsAsync(DbConnection connection, DbTransaction? tx,
         NewWorkflow spec, Exception cause, CancellationToken ct)
     {
-        var existing = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(Sql.SelectOngoingWorkflowId,
-            new { spec.Type, spec.HeroType, spec.HeroId }, tx, cancellationToken: ct)).ConfigureAwait(false);
+        var existing = await connection.ExecuteScalarAsync<long?>(Command(Sql.SelectOngoingWorkflowId,
+            new { spec.Type, spec.HeroType, spec.HeroId }, tx, ct)).ConfigureAwait(false);
         return new WorkflowAlreadyExistsException(spec.Type, spec.HeroType, spec.HeroId, existing, cause);
     }
 
@@ -151,8 +182,8 @@ internal sealed class WorkflowStore
         RetryAsync(async token =>
         {
             await using var connection = await OpenAsync(token).ConfigureAwait(false);
-            return await connection.ExecuteAsync(new CommandDefinition(Sql.SetStepExecutionJobId,
-                new { Id = executionId, JobId = jobId, Now }, cancellationToken: token)).ConfigureAwait(false) == 1;
+            return await connection.ExecuteAsync(Command(Sql.SetStepExecutionJobId,
+                new { Id = executionId, JobId = ColumnLimits.JobId(jobId), Now }, null, token)).ConfigureAwait(false) == 1;
         }, ct);
 
     // ---- Claim, heartbeat, finalize ----------------------------------------------------------------
@@ -333,9 +364,9 @@ internal sealed class WorkflowStore
         var now = Now;
         await InjectAsync("heartbeat").ConfigureAwait(false);
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        return await connection.ExecuteAsync(new CommandDefinition(Sql.Heartbeat,
-            new { Id = executionId, LeaseToken = leaseToken, Now = now, LeaseExpiresAt = now + leaseDuration },
-            cancellationToken: ct)).ConfigureAwait(false) == 1;
+        return await connection.ExecuteAsync(Command(Sql.Heartbeat,
+            new { Id = executionId, LeaseToken = leaseToken, Now = now, LeaseExpiresAt = now + leaseDuration }, null, ct))
+            .ConfigureAwait(false) == 1;
     }
 
     /// <summary>
@@ -615,24 +646,55 @@ internal sealed class WorkflowStore
         return RetryAsync(token => DeleteEndedWorkflowsBatchOnceAsync(cutoff, batchSize, token), ct);
     }
 
+    /// <summary>How many step executions one cleanup statement deletes at most (below SQL Server's lock escalation).</summary>
+    internal const int CleanupChunk = 1000;
+
+    /// <remarks>
+    /// Parent first, as every other transaction: the batch's workflow rows are locked, then their executions
+    /// are deleted in row-bounded statements, then the workflows. No statement holds more than
+    /// <see cref="CleanupChunk"/> execution rows, so SQL Server never escalates to a table lock that would stall
+    /// claims; the dialect lowers the session's deadlock priority and bounds its lock waits meanwhile.
+    /// </remarks>
     private async Task<CleanupBatch> DeleteEndedWorkflowsBatchOnceAsync(DateTime cutoff, int batchSize, CancellationToken ct)
     {
-
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
-        var ids = (await connection.QueryAsync<long>(new CommandDefinition(Sql.SelectEndedWorkflowIds,
-            new { Cutoff = cutoff, Limit = batchSize }, tx, cancellationToken: ct)).ConfigureAwait(false)).ToArray();
-        if (ids.Length == 0)
+        if (_dialect.Sql.CleanupSessionSetup is { } setup)
         {
-            return new CleanupBatch(0, 0);
+            await connection.ExecuteAsync(Command(setup, null, null, ct)).ConfigureAwait(false);
         }
 
-        var executions = await connection.ExecuteAsync(new CommandDefinition(Sql.DeleteStepExecutionsOfWorkflows,
-            new { Ids = ids, IdList = string.Join(",", ids) }, tx, cancellationToken: ct)).ConfigureAwait(false);
-        var workflows = await connection.ExecuteAsync(new CommandDefinition(Sql.DeleteWorkflows,
-            new { Ids = ids, IdList = string.Join(",", ids) }, tx, cancellationToken: ct)).ConfigureAwait(false);
-        await tx.CommitAsync(ct).ConfigureAwait(false);
-        return new CleanupBatch(workflows, executions);
+        try
+        {
+            await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+            var ids = (await connection.QueryAsync<long>(Command(Sql.LockEndedWorkflowIds,
+                new { Cutoff = cutoff, Limit = batchSize }, tx, ct)).ConfigureAwait(false)).ToArray();
+            if (ids.Length == 0)
+            {
+                return new CleanupBatch(0, 0);
+            }
+
+            var executions = 0;
+            int deleted;
+            do
+            {
+                deleted = await connection.ExecuteAsync(Command(Sql.DeleteStepExecutionsOfWorkflows,
+                    new { Ids = ids, Limit = CleanupChunk }, tx, ct)).ConfigureAwait(false);
+                executions += deleted;
+            }
+            while (deleted == CleanupChunk);
+
+            var workflows = await connection.ExecuteAsync(Command(Sql.DeleteWorkflows, new { Ids = ids }, tx, ct)).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return new CleanupBatch(workflows, executions);
+        }
+        finally
+        {
+            if (_dialect.Sql.CleanupSessionReset is { } reset && connection.State == System.Data.ConnectionState.Open)
+            {
+                // Pooled connections keep session settings: hand this one back as it came.
+                await connection.ExecuteAsync(Command(reset, null, null, CancellationToken.None)).ConfigureAwait(false);
+            }
+        }
     }
 
     // ---- Queries -----------------------------------------------------------------------------------
@@ -660,10 +722,10 @@ internal sealed class WorkflowStore
     {
         var filter = new { State = state?.ToStored(), Type = type, Offset = offset, Limit = limit };
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        var items = await connection.QueryAsync<WorkflowRecord>(new CommandDefinition(Sql.SelectWorkflowsPage, filter,
-            cancellationToken: ct)).ConfigureAwait(false);
-        var total = await connection.ExecuteScalarAsync<long>(new CommandDefinition(Sql.CountWorkflows, filter,
-            cancellationToken: ct)).ConfigureAwait(false);
+        // One statement per filter shape, so each gets a plan of its own (no catch-all "@x IS NULL OR …").
+        var shape = StorageStatements.FilterShape(state is not null, type is not null);
+        var items = await connection.QueryAsync<WorkflowRecord>(Command(Sql.SelectWorkflowsPage[shape], filter, null, ct)).ConfigureAwait(false);
+        var total = await connection.ExecuteScalarAsync<long>(Command(Sql.CountWorkflows[shape], filter, null, ct)).ConfigureAwait(false);
         return new WorkflowPage(items.ToList(), total);
     }
 
@@ -671,8 +733,8 @@ internal sealed class WorkflowStore
     public async Task<IReadOnlyDictionary<WorkflowState, long>> CountByStateAsync(CancellationToken ct = default)
     {
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        var rows = await connection.QueryAsync<(string State, long Count)>(new CommandDefinition(Sql.CountWorkflowsByState,
-            cancellationToken: ct)).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<(string State, long Count)>(Command(Sql.CountWorkflowsByState, null, null, ct))
+            .ConfigureAwait(false);
         var counts = Enum.GetValues<WorkflowState>().ToDictionary(s => s, _ => 0L);
         foreach (var (state, count) in rows)
         {
@@ -826,6 +888,7 @@ internal sealed class WorkflowStore
             CreatedAt = now,
             UpdatedAt = now,
         };
+        ColumnLimits.Apply(execution);
         execution.Id = await ScalarAsync<long>(connection, tx, Sql.InsertStepExecution, execution, ct).ConfigureAwait(false);
         return execution;
     }
@@ -846,29 +909,36 @@ internal sealed class WorkflowStore
         };
         TakeLease(execution, lease);
         execution.DispatchedAt = now;
+        ColumnLimits.Apply(execution);
         execution.Id = await ScalarAsync<long>(connection, tx, Sql.InsertStepExecution, execution, ct).ConfigureAwait(false);
         return execution;
     }
 
-    private Task UpdateAsync(DbConnection connection, DbTransaction tx, StepExecutionRecord execution, CancellationToken ct) =>
-        connection.ExecuteAsync(new CommandDefinition(Sql.UpdateStepExecution, execution, tx, cancellationToken: ct));
+    private Task UpdateAsync(DbConnection connection, DbTransaction tx, StepExecutionRecord execution, CancellationToken ct)
+    {
+        ColumnLimits.Apply(execution);
+        return connection.ExecuteAsync(Command(Sql.UpdateStepExecution, execution, tx, ct));
+    }
 
-    private Task UpdateAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow, CancellationToken ct) =>
-        connection.ExecuteAsync(new CommandDefinition(Sql.UpdateWorkflow, workflow, tx, cancellationToken: ct));
+    private Task UpdateAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow, CancellationToken ct)
+    {
+        workflow.PausedByJobId = workflow.PausedByJobId is null ? null : ColumnLimits.JobId(workflow.PausedByJobId);
+        return connection.ExecuteAsync(Command(Sql.UpdateWorkflow, workflow, tx, ct));
+    }
 
-    private static Task<T?> SingleAsync<T>(DbConnection connection, DbTransaction? tx, string sql, object parameters,
+    private Task<T?> SingleAsync<T>(DbConnection connection, DbTransaction? tx, string sql, object parameters,
         CancellationToken ct) =>
-        connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(sql, parameters, tx, cancellationToken: ct));
+        connection.QuerySingleOrDefaultAsync<T>(Command(sql, parameters, tx, ct));
 
-    private static Task<T> ScalarAsync<T>(DbConnection connection, DbTransaction tx, string sql, object parameters,
+    private Task<T> ScalarAsync<T>(DbConnection connection, DbTransaction tx, string sql, object parameters,
         CancellationToken ct) =>
-        connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, parameters, tx, cancellationToken: ct))!;
+        connection.ExecuteScalarAsync<T>(Command(sql, parameters, tx, ct))!;
 
     private Task<IReadOnlyList<T>> ListAsync<T>(string sql, object parameters, CancellationToken ct) =>
         RetryAsync<IReadOnlyList<T>>(async token =>
         {
             await using var connection = await OpenAsync(token).ConfigureAwait(false);
-            return (await connection.QueryAsync<T>(new CommandDefinition(sql, parameters, cancellationToken: token)).ConfigureAwait(false))
+            return (await connection.QueryAsync<T>(Command(sql, parameters, null, token)).ConfigureAwait(false))
                 .ToList();
         }, ct);
 

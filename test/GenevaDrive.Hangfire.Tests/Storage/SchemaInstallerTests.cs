@@ -4,7 +4,7 @@ namespace GenevaDrive.Tests.Storage;
 
 public sealed class SchemaInstallerTests(string database) : StorageTestBase(database)
 {
-    private const int LatestVersion = 3;
+    private const int LatestVersion = 4;
 
     protected override bool InstallSchema => false;
 

@@ -1,45 +1,89 @@
+using System.Data;
 using GenevaDrive.SqlServer;
 using GenevaDrive.Storage;
+using Microsoft.Data.SqlClient;
 using Microsoft.SqlServer.TransactSql.ScriptDom;
 
 namespace GenevaDrive.Tests.Storage;
 
 /// <summary>
-/// No SQL Server runs on our machines, so every T-SQL statement is parsed with Microsoft's own parser:
-/// a typo, a missing bracket or PostgreSQL syntax would fail here.
+/// No SQL Server runs on our machines, so every T-SQL statement is parsed with Microsoft's own parser, and
+/// the rules that keep it correct on a real server are checked on the parse trees: lock hints, no
+/// compatibility-level-dependent built-ins, no bare OUTPUT, row-bounded cleanup, the DBA script's header,
+/// and the parameter types the dialect sends.
 /// </summary>
 public sealed class SqlServerScriptTests
 {
-    private static IEnumerable<TestCaseData> RuntimeStatements() =>
-        typeof(StorageStatements).GetProperties()
-            .Select(p => new TestCaseData(p.Name, (string)p.GetValue(SqlServerDialect.BuildStatements("GenevaDrive"))!)
-                .SetName($"RuntimeStatement_Parses({p.Name})"));
+    private const string Schema = "GenevaDrive";
 
-    private static IEnumerable<TestCaseData> InstallerStatements()
+    /// <summary>Built-ins that need database compatibility level 130 or later (a database restored at 120 fails on them).</summary>
+    private static readonly string[] CompatibilityLevelBuiltIns =
+        ["STRING_SPLIT", "OPENJSON", "STRING_AGG", "TRIM", "CONCAT_WS", "TRANSLATE", "GREATEST", "LEAST", "GENERATE_SERIES", "DATE_BUCKET", "APPROX_COUNT_DISTINCT"];
+
+    /// <summary>Every runtime statement by name (filter shapes as Name[i]).</summary>
+    private static IEnumerable<(string Name, string Sql)> Runtime(string schema = Schema)
     {
-        var schema = "GenevaDrive";
-        var all = SqlServerDialect.LoadScript(schema).Migrations.SelectMany(m => m.Statements.Select((s, i) => ($"migration {m.Version} #{i + 1}", s)))
-            .Concat(SqlServerDialect.Preamble(schema).Select((s, i) => ($"preamble #{i + 1}", s)))
-            .Append(("record version", SqlServerDialect.RecordVersion(schema, "@version")))
-            .Append(("install lock", SqlServerDialect.AcquireInstallLock))
-            .Append(("select version", SqlServerDialect.SelectVersion(schema)));
-        return all.Select(x => new TestCaseData(x.Item1, x.Item2).SetName($"InstallerStatement_Parses({x.Item1})"));
+        var statements = SqlServerDialect.BuildStatements(schema);
+        foreach (var property in typeof(StorageStatements).GetProperties())
+        {
+            switch (property.GetValue(statements))
+            {
+                case string sql:
+                    yield return (property.Name, sql);
+                    break;
+                case string[] shapes:
+                    for (var i = 0; i < shapes.Length; i++)
+                    {
+                        yield return ($"{property.Name}[{i}]", shapes[i]);
+                    }
+
+                    break;
+            }
+        }
     }
 
-    private static IList<ParseError> Parse(string sql, out TSqlFragment fragment)
+    private static IEnumerable<(string Name, string Sql)> Installer()
+    {
+        return SqlServerDialect.LoadScript(Schema).Migrations.SelectMany(m => m.Statements.Select((s, i) => ($"migration {m.Version} #{i + 1}", s)))
+            .Concat(SqlServerDialect.Preamble(Schema).Select((s, i) => ($"preamble #{i + 1}", s)))
+            .Append(("record version", SqlServerDialect.RecordVersion(Schema, "@version")))
+            .Append(("install lock", SqlServerDialect.AcquireInstallLock(Schema)))
+            .Append(("select version", SqlServerDialect.SelectVersion(Schema)));
+    }
+
+    private static IEnumerable<TestCaseData> RuntimeStatements() =>
+        Runtime().Select(x => new TestCaseData(x.Name, x.Sql).SetName($"RuntimeStatement_Parses({x.Name})"));
+
+    private static IEnumerable<TestCaseData> InstallerStatements() =>
+        Installer().Select(x => new TestCaseData(x.Name, x.Sql).SetName($"InstallerStatement_Parses({x.Name})"));
+
+    private static IEnumerable<TestCaseData> EveryStatement() =>
+        Runtime().Concat(Installer()).Append((Name: "DBA script", Sql: SqlServerWorkflowSchema.GetInstallScript()))
+            .Select(x => new TestCaseData(x.Name, x.Sql).SetName($"Statement_UsesNoCompatibilityLevelBuiltInAndNoBareOutput({x.Name})"));
+
+    private static TSqlFragment Parse(string sql, out IList<ParseError> errors)
     {
         var parser = new TSql160Parser(initialQuotedIdentifiers: true);
-        fragment = parser.Parse(new StringReader(sql), out var errors);
-        return errors;
+        // Dapper expands a list parameter ("IN @Ids") into one parameter per item before SQL Server sees it.
+        return parser.Parse(new StringReader(sql.Replace("IN @Ids", "IN (@Ids1, @Ids2)", StringComparison.Ordinal)), out errors);
     }
 
     private static string Describe(IList<ParseError> errors) =>
         string.Join("; ", errors.Select(e => $"line {e.Line} col {e.Column}: {e.Message}"));
 
+    private static T Collect<T>(string sql, T visitor)
+        where T : TSqlFragmentVisitor
+    {
+        var fragment = Parse(sql, out var errors);
+        Assert.That(errors, Is.Empty, Describe(errors));
+        fragment.Accept(visitor);
+        return visitor;
+    }
+
     [TestCaseSource(nameof(RuntimeStatements))]
     public void RuntimeStatement_Parses(string name, string sql)
     {
-        var errors = Parse(sql, out _);
+        Parse(sql, out var errors);
 
         Assert.That(errors, Is.Empty, $"{name}: {Describe(errors)}\n{sql}");
     }
@@ -47,57 +91,211 @@ public sealed class SqlServerScriptTests
     [TestCaseSource(nameof(InstallerStatements))]
     public void InstallerStatement_Parses(string name, string sql)
     {
-        var errors = Parse(sql, out _);
+        Parse(sql, out var errors);
 
         Assert.That(errors, Is.Empty, $"{name}: {Describe(errors)}\n{sql}");
     }
 
-    [Test]
-    public void WholeInstallScriptForDbas_Parses_WithGoSeparators()
+    [TestCaseSource(nameof(EveryStatement))]
+    public void Statement_UsesNoCompatibilityLevelBuiltInAndNoBareOutput(string name, string sql)
     {
-        var script = SqlServerWorkflowSchema.GetInstallScript("Custom_Schema");
-
-        var errors = Parse(script, out var fragment);
+        var found = Collect(sql, new ShapeCollector());
 
         Assert.Multiple(() =>
         {
-            Assert.That(errors, Is.Empty, Describe(errors));
-            Assert.That(((TSqlScript)fragment).Batches, Has.Count.GreaterThan(10));
-            Assert.That(script, Does.Contain("[Custom_Schema].[StepExecutions]").And.Not.Contain("{S}"));
-            Assert.That(SqlServerWorkflowSchema.LatestVersion, Is.EqualTo(3));
+            Assert.That(found.Functions.Intersect(CompatibilityLevelBuiltIns, StringComparer.OrdinalIgnoreCase), Is.Empty,
+                $"{name} calls a built-in that needs compatibility level 130+: {sql}");
+            Assert.That(found.BareOutputClauses, Is.Zero, $"{name} has an OUTPUT clause without INTO (fails with error 334 once a table has a trigger): {sql}");
         });
     }
 
     [TestCase(nameof(StorageStatements.LockWorkflow))]
     [TestCase(nameof(StorageStatements.LockStepExecution))]
     [TestCase(nameof(StorageStatements.LockActiveStepExecution))]
-    public void LockingStatements_UseUpdateAndRowLockHints(string name)
+    [TestCase(nameof(StorageStatements.LockEndedWorkflowIds))]
+    public void LockingReads_CarryUpdLockRowLockAndReadCommittedLock(string name)
     {
-        var sql = (string)typeof(StorageStatements).GetProperty(name)!.GetValue(SqlServerDialect.BuildStatements("GenevaDrive"))!;
-        Parse(sql, out var fragment);
-        var hints = new HintCollector();
+        var sql = Runtime().Single(x => x.Name == name).Sql;
 
-        fragment.Accept(hints);
+        var hints = Collect(sql, new ShapeCollector()).Hints;
 
-        Assert.That(hints.Kinds, Is.SupersetOf(new[] { TableHintKind.UpdLock, TableHintKind.Rowlock }));
+        Assert.That(hints, Is.SupersetOf(new[] { TableHintKind.UpdLock, TableHintKind.Rowlock, TableHintKind.ReadCommittedLock }),
+            "READCOMMITTEDLOCK makes the read see the latest committed row even where READ_COMMITTED_SNAPSHOT is on");
+    }
+
+    [Test]
+    public void Cleanup_IsRowBounded_ParentFirst_AndRunsWithLowDeadlockPriority()
+    {
+        var statements = SqlServerDialect.BuildStatements(Schema);
+
+        var lockParents = Collect(statements.LockEndedWorkflowIds, new ShapeCollector());
+        var deleteChildren = Collect(statements.DeleteStepExecutionsOfWorkflows, new ShapeCollector());
+        var deleteParents = Collect(statements.DeleteWorkflows, new ShapeCollector());
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(lockParents.TopFilters, Is.EqualTo(1), "the batch of workflows is bounded");
+            Assert.That(deleteChildren.TopFilters, Is.EqualTo(1), "each execution delete is bounded by DELETE TOP (@Limit)");
+            Assert.That(WorkflowStore.CleanupChunk, Is.LessThanOrEqualTo(1000), "below SQL Server's ~5,000-lock escalation point with every index");
+            Assert.That(deleteParents.InPredicatesOnParameters, Is.EqualTo(1), "workflows are deleted by the locked ids only");
+            Assert.That(statements.CleanupSessionSetup, Does.Contain("SET DEADLOCK_PRIORITY LOW").And.Contain("SET LOCK_TIMEOUT"));
+            Assert.That(statements.CleanupSessionReset, Does.Contain("SET DEADLOCK_PRIORITY NORMAL").And.Contain("SET LOCK_TIMEOUT -1"));
+        });
+    }
+
+    [Test]
+    public void Inserts_ReturnTheIdentityThroughScopeIdentity()
+    {
+        var statements = SqlServerDialect.BuildStatements(Schema);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(Collect(statements.InsertWorkflow, new ShapeCollector()).Functions, Does.Contain("SCOPE_IDENTITY"));
+            Assert.That(Collect(statements.InsertStepExecution, new ShapeCollector()).Functions, Does.Contain("SCOPE_IDENTITY"));
+        });
+    }
+
+    [Test]
+    public void WholeInstallScriptForDbas_Parses_AndStartsWithTheSessionOptionsFilteredIndexesNeed()
+    {
+        var script = SqlServerWorkflowSchema.GetInstallScript("Custom_Schema");
+
+        var fragment = (TSqlScript)Parse(script, out var errors);
+        var firstBatch = fragment.Batches[0].Statements;
+        var options = firstBatch.OfType<PredicateSetStatement>().ToDictionary(s => s.Options, s => s.IsOn);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(errors, Is.Empty, Describe(errors));
+            Assert.That(fragment.Batches, Has.Count.GreaterThan(10));
+            Assert.That(script, Does.Contain("[Custom_Schema].[StepExecutions]").And.Not.Contain("{S}"));
+            Assert.That(SqlServerWorkflowSchema.LatestVersion, Is.EqualTo(4));
+            foreach (var on in new[] { SetOptions.AnsiNulls, SetOptions.AnsiPadding, SetOptions.AnsiWarnings, SetOptions.ArithAbort,
+                         SetOptions.ConcatNullYieldsNull, SetOptions.QuotedIdentifier })
+            {
+                Assert.That(options.Any(o => o.Key.HasFlag(on) && o.Value), Is.True, $"{on} ON in the first batch");
+            }
+
+            Assert.That(options.Any(o => o.Key.HasFlag(SetOptions.NumericRoundAbort) && !o.Value), Is.True, "NUMERIC_ROUNDABORT OFF");
+            Assert.That(firstBatch.OfType<SetOnOffStatement>().Any(), Is.True, "SET XACT_ABORT ON");
+            Assert.That(script, Does.Contain("BEGIN TRANSACTION;").And.Contain("COMMIT TRANSACTION;"));
+            Assert.That(script.IndexOf("sp_getapplock", StringComparison.Ordinal), Is.LessThan(script.IndexOf("CREATE TABLE", StringComparison.Ordinal)));
+        });
+    }
+
+    [Test]
+    public void InstallLock_IsPerSchema_AndItsResultIsChecked()
+    {
+        var sql = SqlServerDialect.AcquireInstallLock("Tenant_A");
+
+        var found = Collect(sql, new ShapeCollector());
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(sql, Does.Contain("N'GenevaDrive:Install:Tenant_A'"));
+            Assert.That(found.Throws, Is.EqualTo(1), "a lock that was not granted stops the installer");
+            Assert.That(sql, Does.Contain("IF @lock < 0"));
+        });
     }
 
     [Test]
     public void RuntimeStatements_UseOnlyParametersAndTheValidatedSchema()
     {
-        var statements = SqlServerDialect.BuildStatements("Sch");
-
-        foreach (var property in typeof(StorageStatements).GetProperties())
+        foreach (var (name, sql) in Runtime("Sch").Where(x => !x.Name.StartsWith("CleanupSession", StringComparison.Ordinal)))
         {
-            var sql = (string)property.GetValue(statements)!;
-            Assert.That(sql, Does.Contain("[Sch].["), property.Name);
+            Assert.That(sql, Does.Contain("[Sch].["), name);
         }
     }
 
-    private sealed class HintCollector : TSqlFragmentVisitor
+    [Test]
+    public void Parameters_AreTyped_Datetime2ForTimes_VarcharForCodes_SizedNvarcharForNames()
     {
-        public List<TableHintKind> Kinds { get; } = [];
+        var record = new StepExecutionRecord
+        {
+            Id = 1, WorkflowId = 2, StepName = "send", State = "in_progress", Outcome = null, ScheduledFor = DateTime.UtcNow,
+            JobId = "42", LeaseToken = "abc", ErrorMessage = "long text", CreatedAt = DateTime.UtcNow, UpdatedAt = DateTime.UtcNow,
+        };
+        var bound = SqlServerDialect.Type(record);
+        using var command = new SqlCommand(SqlServerDialect.BuildStatements(Schema).UpdateStepExecution);
+        foreach (var (name, type, size) in bound.Declared)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            if (type is { } t)
+            {
+                parameter.DbType = t;
+            }
 
-        public override void Visit(TableHint node) => Kinds.Add(node.HintKind);
+            if (size is { } s)
+            {
+                parameter.Size = s;
+            }
+
+            command.Parameters.Add(parameter);
+        }
+
+        SqlParameter P(string name) => command.Parameters[name];
+        Assert.Multiple(() =>
+        {
+            Assert.That(P("ScheduledFor").SqlDbType, Is.EqualTo(SqlDbType.DateTime2), "not datetime, which rounds to 3.33 ms");
+            Assert.That(P("StartedAt").SqlDbType, Is.EqualTo(SqlDbType.DateTime2), "nullable times too");
+            Assert.That(P("State").SqlDbType, Is.EqualTo(SqlDbType.VarChar), "nvarchar against a varchar column turns seeks into scans");
+            Assert.That(P("State").Size, Is.EqualTo(20));
+            Assert.That(P("Outcome").SqlDbType, Is.EqualTo(SqlDbType.VarChar));
+            Assert.That(P("LeaseToken").SqlDbType, Is.EqualTo(SqlDbType.VarChar));
+            Assert.That(P("LeaseToken").Size, Is.EqualTo(64));
+            Assert.That(P("StepName").SqlDbType, Is.EqualTo(SqlDbType.NVarChar));
+            Assert.That(P("StepName").Size, Is.EqualTo(200));
+            Assert.That(P("JobId").Size, Is.EqualTo(100));
+            Assert.That(P("ErrorMessage").Size, Is.EqualTo(-1), "nvarchar(max)");
+            Assert.That(bound.Declared.Select(d => d.Name), Does.Not.Contain("ParsedMetadata"), "only simple values are parameters");
+        });
+    }
+
+    [Test]
+    public void ListParameters_StayUntyped_SoDapperExpandsThem()
+    {
+        var bound = SqlServerDialect.Type(new { Ids = new long[] { 1, 2, 3 }, Limit = 1000, Cutoff = DateTime.UtcNow });
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(bound.Declared.Single(d => d.Name == "Ids").Type, Is.Null);
+            Assert.That(bound.Declared.Single(d => d.Name == "Cutoff").Type, Is.EqualTo(DbType.DateTime2));
+        });
+    }
+
+    private sealed class ShapeCollector : TSqlFragmentVisitor
+    {
+        public List<TableHintKind> Hints { get; } = [];
+
+        public List<string> Functions { get; } = [];
+
+        public int BareOutputClauses { get; private set; }
+
+        public int TopFilters { get; private set; }
+
+        public int InPredicatesOnParameters { get; private set; }
+
+        public int Throws { get; private set; }
+
+        public override void Visit(TableHint node) => Hints.Add(node.HintKind);
+
+        public override void Visit(FunctionCall node) => Functions.Add(node.FunctionName.Value.ToUpperInvariant());
+
+        public override void Visit(GlobalFunctionTableReference node) => Functions.Add(node.Name.Value.ToUpperInvariant());
+
+        public override void Visit(SchemaObjectFunctionTableReference node) => Functions.Add(node.SchemaObject.BaseIdentifier.Value.ToUpperInvariant());
+
+        public override void Visit(OutputClause node) => BareOutputClauses++;
+
+        public override void Visit(TopRowFilter node) => TopFilters++;
+
+        public override void Visit(ThrowStatement node) => Throws++;
+
+        public override void Visit(InPredicate node)
+        {
+            // Dapper's list syntax "IN @Ids" parses as IN over a subquery-less value list or a variable.
+            InPredicatesOnParameters++;
+        }
     }
 }

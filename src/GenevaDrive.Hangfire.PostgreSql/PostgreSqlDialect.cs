@@ -31,11 +31,15 @@ internal sealed class PostgreSqlDialect : SqlDialect
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         _schema = SqlIdentifier.ValidateSchemaName(options.SchemaName, nameof(options.SchemaName));
         PrepareSchemaIfNecessary = options.PrepareSchemaIfNecessary;
-        _dataSource = NpgsqlDataSource.Create(connectionString);
+        CommandTimeoutSeconds = options.CommandTimeout is { } timeout ? (int)Math.Ceiling(timeout.TotalSeconds) : null;
+        // GenevaDrive's own short transactions never join a caller's ambient TransactionScope.
+        _dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { Enlist = false }.ConnectionString);
         Sql = BuildStatements(_schema);
     }
 
     public override string Name => "PostgreSQL";
+
+    public override int? CommandTimeoutSeconds { get; }
 
     public override StorageStatements Sql { get; }
 

@@ -29,13 +29,7 @@ public sealed class SqlServerWorkflowStorageOptions
     /// <value>The default value is <see langword="null"/>.</value>
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
-    public TimeSpan? CommandTimeout
-    {
-        get => _commandTimeout;
-        set => _commandTimeout = value is { } v && v <= TimeSpan.Zero
-            ? throw new ArgumentOutOfRangeException(nameof(CommandTimeout), v, $"CommandTimeout must be positive, or null for the provider's default. Given: {v}.")
-            : value;
-    }
+    public TimeSpan? CommandTimeout { get => _commandTimeout; set => _commandTimeout = StorageOptionRules.CommandTimeout(value); }
 
     private TimeSpan? _commandTimeout;
 }

@@ -37,10 +37,13 @@ internal sealed class SqliteDialect : SqlDialect
         _connectionString = builder.ToString();
         _prefix = SqlIdentifier.ValidateTablePrefix(options.TablePrefix, nameof(options.TablePrefix));
         PrepareSchemaIfNecessary = options.PrepareSchemaIfNecessary;
+        CommandTimeoutSeconds = options.CommandTimeout is { } timeout ? (int)Math.Ceiling(timeout.TotalSeconds) : null;
         Sql = BuildStatements(_prefix);
     }
 
     public override string Name => "SQLite";
+
+    public override int? CommandTimeoutSeconds { get; }
 
     public override StorageStatements Sql { get; }
 

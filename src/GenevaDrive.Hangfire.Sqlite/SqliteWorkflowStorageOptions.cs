@@ -23,4 +23,13 @@ public sealed class SqliteWorkflowStorageOptions
     /// <value>The default value is <see langword="true"/>.</value>
     /// </summary>
     public bool PrepareSchemaIfNecessary { get; set; } = true;
+
+    /// <summary>
+    /// The timeout of every statement GenevaDrive runs; null keeps the provider's default (30 seconds).
+    /// <value>The default value is <see langword="null"/>.</value>
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
+    public TimeSpan? CommandTimeout { get => _commandTimeout; set => _commandTimeout = StorageOptionRules.CommandTimeout(value); }
+
+    private TimeSpan? _commandTimeout;
 }

@@ -60,6 +60,14 @@ internal sealed class WorkflowStore
     /// </summary>
     internal Action<DbTransaction?, string>? Statements { get; set; }
 
+    /// <summary>Begins a transaction (announced to <see cref="Statements"/> as "BEGIN").</summary>
+    private async Task<DbTransaction> BeginAsync(DbConnection connection, CancellationToken ct)
+    {
+        var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+        Statements?.Invoke(tx, "BEGIN");
+        return tx;
+    }
+
     /// <summary>
     /// Every command of the store is made here: the dialect types the parameters (e.g. <c>datetime2</c> and
     /// <c>varchar</c> on SQL Server) and the storage's command timeout applies.
@@ -99,7 +107,7 @@ internal sealed class WorkflowStore
         ArgumentNullException.ThrowIfNull(connection);
         if (transaction is null)
         {
-            await using var local = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+            await using var local = await BeginAsync(connection, ct).ConfigureAwait(false);
             try
             {
                 var created = await InsertWorkflowAsync(connection, local, spec, ct).ConfigureAwait(false);
@@ -665,7 +673,7 @@ internal sealed class WorkflowStore
 
         try
         {
-            await using var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+            await using var tx = await BeginAsync(connection, ct).ConfigureAwait(false);
             var ids = (await connection.QueryAsync<long>(Command(Sql.LockEndedWorkflowIds,
                 new { Cutoff = cutoff, Limit = batchSize }, tx, ct)).ConfigureAwait(false)).ToArray();
             if (ids.Length == 0)
@@ -779,7 +787,7 @@ internal sealed class WorkflowStore
                 return new LockedExecution(connection, null, null, null);
             }
 
-            var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+            var tx = await BeginAsync(connection, ct).ConfigureAwait(false);
             var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = peek.WorkflowId }, ct)
                 .ConfigureAwait(false);
             var execution = workflow is null
@@ -814,7 +822,7 @@ internal sealed class WorkflowStore
         RetryAsync(async token =>
         {
             await using var connection = await OpenAsync(token).ConfigureAwait(false);
-            await using var tx = await _dialect.BeginTransactionAsync(connection, token).ConfigureAwait(false);
+            await using var tx = await BeginAsync(connection, token).ConfigureAwait(false);
             var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = workflowId }, token)
                 .ConfigureAwait(false) ?? throw new WorkflowNotFoundException(workflowId);
             var result = await action(connection, tx, workflow, Now).ConfigureAwait(false);

@@ -9,14 +9,16 @@ namespace GenevaDrive.Tests.Sample;
 [NonParallelizable]
 public sealed class DashboardBrowserTests
 {
-    private const string ChromiumPath = "/usr/bin/chromium";
+    /// <summary>Debian's Chromium, or the browser named by GENEVADRIVE_TEST_CHROMIUM (e.g. a CI runner's Chrome).</summary>
+    private static readonly string ChromiumPath =
+        Environment.GetEnvironmentVariable("GENEVADRIVE_TEST_CHROMIUM") is { Length: > 0 } configured ? configured : "/usr/bin/chromium";
 
     [Test]
     public async Task ResumingAPausedWorkflowFromTheDashboard_ChangesItsState()
     {
         if (!File.Exists(ChromiumPath))
         {
-            var message = $"The browser test needs Chromium at {ChromiumPath}: run 'apt-get install chromium'.";
+            var message = $"The browser test needs Chromium at {ChromiumPath}: run 'apt-get install chromium', or set GENEVADRIVE_TEST_CHROMIUM to a Chromium or Chrome executable.";
             if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
             {
                 Assert.Fail(message + " CI=true, so this is a failure (.ci/run installs it).");

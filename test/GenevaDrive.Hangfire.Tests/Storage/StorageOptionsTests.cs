@@ -88,4 +88,21 @@ public sealed class StorageOptionsTests
                 Is.EqualTo("flow_control"));
         });
     }
+
+    [Test]
+    public void CommandTimeout_MustBePositive_AndReachesEveryDialect()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new PostgreSqlWorkflowStorageOptions { CommandTimeout = TimeSpan.Zero })!;
+        using var sqlite = new GenevaDrive.Sqlite.SqliteDialect("Data Source=x.db", new SqliteWorkflowStorageOptions { CommandTimeout = TimeSpan.FromSeconds(4.2) });
+        using var postgres = new GenevaDrive.PostgreSql.PostgreSqlDialect("Host=localhost", new PostgreSqlWorkflowStorageOptions { CommandTimeout = TimeSpan.FromSeconds(7) });
+        using var sqlServer = new GenevaDrive.SqlServer.SqlServerDialect("Server=localhost", new SqlServerWorkflowStorageOptions());
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(error.Message, Does.Contain("CommandTimeout must be positive").And.Contain("Given: 00:00:00"));
+            Assert.That(sqlite.CommandTimeoutSeconds, Is.EqualTo(5), "rounded up to whole seconds");
+            Assert.That(postgres.CommandTimeoutSeconds, Is.EqualTo(7));
+            Assert.That(sqlServer.CommandTimeoutSeconds, Is.Null, "the provider's default");
+        });
+    }
 }

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace GenevaDrive.Tests.Storage;
 
 /// <summary>Runs each derived fixture once per database: SQLite files, PostgreSQL and SQL Server servers.</summary>
-[TestFixtureSource(typeof(TestDatabase), nameof(TestDatabase.All))]
+[TestFixtureSource(typeof(TestDatabase), nameof(TestDatabase.AllWithSqlServerModes))]
 [Parallelizable(ParallelScope.None)]
 public abstract class StorageTestBase(string database)
 {

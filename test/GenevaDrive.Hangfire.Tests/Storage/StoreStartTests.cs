@@ -145,6 +145,36 @@ public sealed class StoreStartTests(string database) : StorageTestBase(database)
     }
 
     [Test]
+    public async Task ConflictInACallersTransactionThatSqlServerAborts_SaysTheTransactionIsGone()
+    {
+        if (!Database.StartsWith("sqlserver", StringComparison.Ordinal))
+        {
+            Assert.Ignore("SET XACT_ABORT is SQL Server's; PostgreSQL and SQLite keep the transaction and roll back to the savepoint (see the test above).");
+        }
+
+        await StartAsync("busy");
+        await using var connection = Db.Dialect.CreateConnection();
+        await connection.OpenAsync();
+        await using (var set = connection.CreateCommand())
+        {
+            set.CommandText = "SET XACT_ABORT ON;";
+            await set.ExecuteNonQueryAsync();
+        }
+
+        await using var tx = await connection.BeginTransactionAsync();
+        await Store.CreateAsync(Spec("callers-own-work"), connection, tx);
+
+        var error = Assert.ThrowsAsync<InvalidOperationException>(() => Store.CreateAsync(Spec("busy"), connection, tx))!;
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(error.Message, Does.Contain("aborted the caller's transaction").And.Contain("XACT_ABORT"));
+            Assert.That(error.InnerException, Is.InstanceOf<WorkflowAlreadyExistsException>());
+            Assert.That(await Store.GetByHeroAsync("User", "callers-own-work"), Is.Empty, "the caller's work went with the transaction");
+        });
+    }
+
+    [Test]
     public async Task CallersConnectionWithoutTransaction_StillCreatesAtomically()
     {
         await using var connection = Db.Dialect.CreateConnection();

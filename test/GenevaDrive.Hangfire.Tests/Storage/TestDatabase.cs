@@ -19,7 +19,10 @@ internal abstract class TestDatabase : IAsyncDisposable
     public const string PostgresVariable = "GENEVADRIVE_TEST_POSTGRES";
     public const string SqlServerVariable = "GENEVADRIVE_TEST_SQLSERVER";
 
-    public static readonly string[] All = ["sqlite", "postgresql", "sqlserver"];
+    public static readonly string[] All = ["sqlite", "postgresql", SqlServerServer.Default];
+
+    /// <summary>The storage conformance suite also runs on SQL Server with READ_COMMITTED_SNAPSHOT on and at compatibility level 120.</summary>
+    public static readonly string[] AllWithSqlServerModes = [.. All, SqlServerServer.ReadCommittedSnapshot, SqlServerServer.CompatibilityLevel120];
 
     public abstract SqlDialect Dialect { get; }
 
@@ -32,8 +35,10 @@ internal abstract class TestDatabase : IAsyncDisposable
         "postgresql" => new PostgreSqlTestDatabase(RequireServer(PostgresVariable, "PostgreSQL",
             "run the tests through './build.ps1 test', which starts a throwaway PostgreSQL when the server binaries are installed, " +
             "or set it to a connection string such as 'Host=127.0.0.1;Username=postgres;Database=postgres'")),
-        "sqlserver" => new SqlServerTestDatabase(RequireServer(SqlServerVariable, "SQL Server",
-            "set it to a connection string of a SQL Server 2016+ database the tests may create schemas in")),
+        SqlServerServer.Default or SqlServerServer.ReadCommittedSnapshot or SqlServerServer.CompatibilityLevel120 =>
+            new SqlServerTestDatabase(SqlServerServer.ConnectionString(kind) ?? RequireServer(SqlServerVariable, "SQL Server",
+                "set it to a connection string of a SQL Server 2016+ database the tests may create schemas in, or make a Docker engine " +
+                "reachable and the tests start a SQL Server 2022 container themselves")),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown test database."),
     };
 

@@ -18,6 +18,7 @@ internal sealed class GenevaDriveRuntime : IDisposable
 {
     private readonly object _initGate = new();
     private readonly Func<IRecurringJobManager>? _recurringJobs;
+    private readonly Func<JobStorage> _jobStorage;
     private volatile bool _initialized;
 
     public GenevaDriveRuntime(GenevaDriveOptions options, IServiceProvider services, Func<IBackgroundJobClient>? jobClient = null,
@@ -40,6 +41,7 @@ internal sealed class GenevaDriveRuntime : IDisposable
         Store = new WorkflowStore(Dialect, options.TimeProvider, options.TransientFaultBudget, finalizeBudget, Logger);
         var client = jobClient ?? (() => services.GetService<IBackgroundJobClient>() ?? new BackgroundJobClient());
         var storage = jobStorage ?? (() => services.GetService<JobStorage>() ?? JobStorage.Current);
+        _jobStorage = storage;
         Dispatcher = dispatcher?.Invoke(this) ?? new HangfireStepJobDispatcher(client, storage, Registry, Store, options.TimeProvider, Logger);
         Runner = new StepRunner(Registry, Store, Dispatcher, options, Logger);
         Maintenance = new Execution.WorkflowMaintenance(Store, Dispatcher, options, Logger);
@@ -85,6 +87,7 @@ internal sealed class GenevaDriveRuntime : IDisposable
             Registry.ValidateAll(Services);
             Dialect.PrepareAsync(CancellationToken.None).GetAwaiter().GetResult();
             RegisterRecurringJobs();
+            RegisterWithDashboard();
             _initialized = true;
             Logger.LogInformation("GenevaDrive ready: {Count} workflow(s) on {Storage}.", Registry.Types.Count, Dialect.Name);
         }
@@ -119,6 +122,20 @@ internal sealed class GenevaDriveRuntime : IDisposable
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
             Logger.LogError(e, "GenevaDrive could not register its recurring jobs (reconcile, cleanup). Configure Hangfire's storage before UseGenevaDrive.");
+        }
+    }
+
+    /// <summary>Lets the dashboard pages of this runtime's Hangfire storage find it (several hosts may share a process).</summary>
+    private void RegisterWithDashboard()
+    {
+        try
+        {
+            RuntimeDirectory.Register(_jobStorage(), this);
+        }
+        catch (InvalidOperationException e)
+        {
+            // No Hangfire storage is configured yet (e.g. a client-only setup); the dashboard is then not served here.
+            Logger.LogDebug(e, "GenevaDrive found no Hangfire storage to serve dashboard pages for.");
         }
     }
 

@@ -1,5 +1,6 @@
 using GenevaDrive.Hangfire;
 using Hangfire;
+using Hangfire.Common;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -9,8 +10,11 @@ namespace GenevaDrive;
 public static class GenevaDriveServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds GenevaDrive: the options, the <see cref="IWorkflowClient"/>, the hero loaders, and a start-up step
-    /// that validates every registered workflow and prepares the schema. Pair it with
+    /// Adds GenevaDrive to this container: the options, the <see cref="IWorkflowClient"/>, the hero loaders, a
+    /// start-up step that validates every registered workflow and prepares the schema, and GenevaDrive's job
+    /// filter in the container's Hangfire <see cref="IJobFilterProvider"/> — the one Hangfire.NetCore's clients
+    /// and <c>AddHangfireServer</c> use — so nothing is added to Hangfire's process-wide filters and several
+    /// hosts in one process each run their own workflows. Pair it with
     /// <c>services.AddHangfire((sp, config) => config.Use…Storage(…).UseGenevaDrive(sp))</c>.
     /// </summary>
     /// <param name="services">The service collection.</param>
@@ -39,8 +43,25 @@ public static class GenevaDriveServiceCollectionExtensions
         services.AddSingleton(sp => new GenevaDriveRuntime(options, sp));
         services.AddSingleton(sp => sp.GetRequiredService<GenevaDriveRuntime>().Client);
         services.AddHostedService<GenevaDriveStartup>();
+
+        // Decorate whatever filter provider the container has (Hangfire's global providers when AddHangfire
+        // registers its default, before or after this call).
+        var existing = services.LastOrDefault(d => d.ServiceType == typeof(IJobFilterProvider));
+        if (existing is not null)
+        {
+            services.Remove(existing);
+        }
+
+        services.AddSingleton<IJobFilterProvider>(sp => new GenevaDriveFilterProvider(
+            existing is null ? JobFilterProviders.Providers : Resolve(existing, sp),
+            sp.GetRequiredService<GenevaDriveRuntime>().CreateFilter()));
         return services;
     }
+
+    private static IJobFilterProvider Resolve(ServiceDescriptor descriptor, IServiceProvider services) =>
+        (IJobFilterProvider)(descriptor.ImplementationInstance
+            ?? descriptor.ImplementationFactory?.Invoke(services)
+            ?? ActivatorUtilities.CreateInstance(services, descriptor.ImplementationType!));
 
     private sealed class GenevaDriveStartup(GenevaDriveRuntime runtime) : IHostedService
     {
@@ -58,26 +79,37 @@ public static class GenevaDriveServiceCollectionExtensions
 public static class GenevaDriveGlobalConfigurationExtensions
 {
     /// <summary>
-    /// Installs GenevaDrive's job filter, using the configuration registered by
-    /// <see cref="GenevaDriveServiceCollectionExtensions.AddGenevaDrive"/>. Call once per process.
+    /// Connects the GenevaDrive registered by <see cref="GenevaDriveServiceCollectionExtensions.AddGenevaDrive"/>
+    /// to this container's Hangfire: the Workflows dashboard pages serve it for the container's
+    /// <see cref="JobStorage"/>. The job filter itself comes with <c>AddGenevaDrive</c> (through the container's
+    /// filter provider), so any number of hosts in one process may call this, each with its own storage.
     /// </summary>
     /// <param name="configuration">Hangfire's configuration.</param>
     /// <param name="services">The application's service provider.</param>
     /// <returns>The configuration, for chaining.</returns>
-    /// <exception cref="InvalidOperationException">AddGenevaDrive was not called, or UseGenevaDrive already was.</exception>
+    /// <exception cref="InvalidOperationException">AddGenevaDrive was not called on this container.</exception>
     public static IGlobalConfiguration UseGenevaDrive(this IGlobalConfiguration configuration, IServiceProvider services)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         ArgumentNullException.ThrowIfNull(services);
-        var runtime = services.GetService<GenevaDriveRuntime>() ?? throw new InvalidOperationException(
-            "UseGenevaDrive(serviceProvider) needs services.AddGenevaDrive(options => …) first, or use UseGenevaDrive(options => …) without a container.");
-        return Install(configuration, runtime);
+        if (services.GetService<GenevaDriveRuntime>() is null)
+        {
+            throw new InvalidOperationException(
+                "UseGenevaDrive(serviceProvider) needs services.AddGenevaDrive(options => …) first, or use UseGenevaDrive(options => …) without a container.");
+        }
+
+        // The runtime tells the dashboard its storage when it starts (resolving the storage here, inside
+        // Hangfire's own configuration callback, would recurse).
+        GenevaDrive.Hangfire.Dashboard.GenevaDriveDashboard.Install(configuration);
+        return configuration;
     }
 
     /// <summary>
-    /// Installs GenevaDrive without a DI container: workflows are constructed with their public constructors
-    /// (or from services you register in <paramref name="configureServices"/>), and the client is
-    /// <see cref="Workflows.Client"/>. Registered workflows are validated and the schema prepared now.
+    /// Installs GenevaDrive without a DI container — the single-instance convenience for applications without
+    /// one: the job filter goes into Hangfire's process-wide filters, the client is the static
+    /// <see cref="Workflows.Client"/>, and it may be called once per process. Workflows are constructed with their
+    /// public constructors (or from services you register in <paramref name="configureServices"/>). Registered
+    /// workflows are validated and the schema prepared now. Configure Hangfire's storage before calling it.
     /// </summary>
     /// <param name="configuration">Hangfire's configuration.</param>
     /// <param name="configure">Chooses the storage, registers workflows and heroes, and sets timings.</param>
@@ -99,13 +131,14 @@ public static class GenevaDriveGlobalConfigurationExtensions
 
         configureServices?.Invoke(services);
         var runtime = new GenevaDriveRuntime(options, services.BuildServiceProvider());
-        Install(configuration, runtime);
+        InstallGlobalFilter(runtime);
+        GenevaDrive.Hangfire.Dashboard.GenevaDriveDashboard.Install(configuration);
         runtime.EnsureInitialized();
         Workflows.Runtime = runtime;
         return configuration;
     }
 
-    private static IGlobalConfiguration Install(IGlobalConfiguration configuration, GenevaDriveRuntime runtime)
+    private static void InstallGlobalFilter(GenevaDriveRuntime runtime)
     {
         lock (GlobalJobFilters.Filters)
         {
@@ -117,13 +150,14 @@ public static class GenevaDriveGlobalConfigurationExtensions
 
             GlobalJobFilters.Filters.Add(runtime.CreateFilter());
         }
-
-        GenevaDrive.Hangfire.Dashboard.GenevaDriveDashboard.Install(configuration, runtime);
-        return configuration;
     }
 }
 
-/// <summary>The workflow client of the configuration installed by <c>UseGenevaDrive(options => …)</c> (no DI container).</summary>
+/// <summary>
+/// The workflow client of the configuration installed by <c>UseGenevaDrive(options => …)</c> — the documented
+/// single-instance convenience for applications without a DI container. With a container, inject
+/// <see cref="IWorkflowClient"/> instead.
+/// </summary>
 public static class Workflows
 {
     private static GenevaDriveRuntime? s_runtime;

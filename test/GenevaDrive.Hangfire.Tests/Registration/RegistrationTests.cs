@@ -78,7 +78,7 @@ public sealed class RegistrationTests
     }
 
     [Test]
-    public async Task DiPath_RegistersTheClient_AndUseGenevaDriveInstallsTheFilterOnce()
+    public async Task DiPath_RegistersTheClient_AndPutsTheFilterInTheContainersFilterProvider_NotTheGlobalOne()
     {
         await using var provider = new ServiceCollection()
             .AddSingleton(new Probe())
@@ -92,13 +92,15 @@ public sealed class RegistrationTests
         var client = provider.GetRequiredService<IWorkflowClient>();
 
         GlobalConfiguration.Configuration.UseGenevaDrive(provider);
-        var second = Assert.Throws<InvalidOperationException>(() => GlobalConfiguration.Configuration.UseGenevaDrive(provider))!;
+        GlobalConfiguration.Configuration.UseGenevaDrive(provider);
         var info = await client.StartAsync<ThreeStepWorkflow>(provider.GetRequiredService<AccountDirectory>().Add("x"));
+        var stepJob = global::Hangfire.Common.Job.FromExpression<WorkflowStepJob>(j => j.RunAsync(1, "w", 1, "s", null, CancellationToken.None));
 
         Assert.Multiple(() =>
         {
-            Assert.That(GlobalJobFilters.Filters.Count(f => f.Instance is WorkflowStepFilter), Is.EqualTo(1));
-            Assert.That(second.Message, Does.Contain("UseGenevaDrive was already called"));
+            Assert.That(GlobalJobFilters.Filters.Count(f => f.Instance is WorkflowStepFilter), Is.Zero, "no process-wide filter with a container");
+            Assert.That(provider.GetRequiredService<global::Hangfire.Common.IJobFilterProvider>().GetFilters(stepJob)
+                .Count(f => f.Instance is WorkflowStepFilter), Is.EqualTo(1), "the container's filter provider carries it, once");
             Assert.That(info.State, Is.EqualTo(WorkflowState.Ready));
         });
     }

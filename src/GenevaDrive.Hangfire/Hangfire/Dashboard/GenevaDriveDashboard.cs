@@ -6,35 +6,35 @@ namespace GenevaDrive.Hangfire.Dashboard;
 
 /// <summary>
 /// Adds the Workflows pages, commands, navigation item, metrics and step-job links to Hangfire's dashboard.
-/// Hangfire's routes are process-wide, so they are added once and always serve the runtime installed last.
+/// Hangfire's routes are process-wide, so they are added once; each request is served by the runtime of the
+/// dashboard's own storage (<see cref="RuntimeDirectory"/>), so several hosts in one process each see their own.
 /// </summary>
 internal static class GenevaDriveDashboard
 {
     private static readonly object Gate = new();
-    private static GenevaDriveRuntime? s_runtime;
     private static bool s_installed;
 
-    private static GenevaDriveRuntime Runtime =>
-        s_runtime ?? throw new InvalidOperationException("GenevaDrive's dashboard is not installed; call UseGenevaDrive.");
+    private static GenevaDriveRuntime RuntimeFor(JobStorage storage) =>
+        RuntimeDirectory.Find(storage) ?? throw new InvalidOperationException(
+            "This Hangfire dashboard's storage has no GenevaDrive configuration: call UseGenevaDrive on the Hangfire configuration that uses this storage.");
 
-    public static void Install(IGlobalConfiguration configuration, GenevaDriveRuntime runtime)
+    public static void Install(IGlobalConfiguration configuration)
     {
         lock (Gate)
         {
-            s_runtime = runtime;
             if (s_installed)
             {
                 return;
             }
 
             s_installed = true;
-            DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows", _ => new WorkflowsPage(Runtime));
-            DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows/(?<id>\\d+)", match => new WorkflowPage(Runtime, long.Parse(match.Groups["id"].Value, System.Globalization.CultureInfo.InvariantCulture)));
+            DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows", _ => new WorkflowsPage(RuntimeFor));
+            DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows/(?<id>\\d+)", match => new WorkflowPage(RuntimeFor, long.Parse(match.Groups["id"].Value, System.Globalization.CultureInfo.InvariantCulture)));
             DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/(?<action>pause|resume|cancel|skip)", Command);
 
             var metrics = Enum.GetValues<WorkflowState>().Select(state => new DashboardMetric(
                 $"genevadrive:{state.ToString().ToLowerInvariant()}", $"{state} workflows",
-                _ => new Metric(Count(state)) { Style = state == WorkflowState.Paused ? MetricStyle.Danger : MetricStyle.Default })).ToArray();
+                page => new Metric(Count(page.Storage, state)) { Style = state == WorkflowState.Paused ? MetricStyle.Danger : MetricStyle.Default })).ToArray();
             foreach (var metric in metrics)
             {
                 DashboardMetrics.AddMetric(metric);
@@ -49,12 +49,13 @@ internal static class GenevaDriveDashboard
         }
     }
 
-    private static long Count(WorkflowState state) =>
-        Runtime.Store.CountByStateAsync().GetAwaiter().GetResult()[state];
+    private static long Count(JobStorage storage, WorkflowState state) =>
+        RuntimeFor(storage).Store.CountByStateAsync().GetAwaiter().GetResult()[state];
 
     private static bool Command(DashboardContext context)
     {
         var id = long.Parse(context.UriMatch.Groups["id"].Value, System.Globalization.CultureInfo.InvariantCulture);
+        var Runtime = RuntimeFor(context.Storage);
         var client = Runtime.Client;
         try
         {

@@ -7,11 +7,14 @@ using static GenevaDrive.Hangfire.Dashboard.Html;
 namespace GenevaDrive.Hangfire.Dashboard;
 
 /// <summary>One workflow: its hero and state, the defined steps with where it stands, the execution history, and the commands.</summary>
-internal sealed class WorkflowPage(GenevaDriveRuntime runtime, long workflowId) : RazorPage
+internal sealed class WorkflowPage(Func<global::Hangfire.JobStorage, GenevaDriveRuntime> runtimeFor, long workflowId) : RazorPage
 {
+    private GenevaDriveRuntime _runtime = null!;
+
     public override void Execute()
     {
-        var workflow = runtime.Store.GetWorkflowAsync(workflowId).GetAwaiter().GetResult();
+        _runtime = runtimeFor(Storage);
+        var workflow = _runtime.Store.GetWorkflowAsync(workflowId).GetAwaiter().GetResult();
         Layout = new LayoutPage(workflow is null ? "Workflow not found" : $"{workflow.Type} #{workflow.Id}");
         var html = new StringBuilder();
         html.Append("<div class=\"row\"><div class=\"col-md-12\">");
@@ -23,7 +26,7 @@ internal sealed class WorkflowPage(GenevaDriveRuntime runtime, long workflowId) 
             return;
         }
 
-        var history = runtime.Store.GetHistoryAsync(workflow.Id).GetAwaiter().GetResult();
+        var history = _runtime.Store.GetHistoryAsync(workflow.Id).GetAwaiter().GetResult();
         html.Append($"<h1 class=\"page-header\">{E(workflow.Type)} #{workflow.Id} {StateLabel(workflow.State)}</h1>");
         AppendCommands(html, workflow.WorkflowState);
         html.Append("<dl class=\"dl-horizontal genevadrive-summary\">")
@@ -84,7 +87,7 @@ internal sealed class WorkflowPage(GenevaDriveRuntime runtime, long workflowId) 
 
     private void AppendSteps(StringBuilder html, Storage.WorkflowRecord workflow, IReadOnlyList<Storage.StepExecutionRecord> history)
     {
-        var type = runtime.Registry.FindType(workflow.Type);
+        var type = _runtime.Registry.FindType(workflow.Type);
         html.Append("<h3>Steps</h3>");
         if (type is null)
         {
@@ -92,7 +95,7 @@ internal sealed class WorkflowPage(GenevaDriveRuntime runtime, long workflowId) 
             return;
         }
 
-        var definition = runtime.Registry.GetDefinition(type);
+        var definition = _runtime.Registry.GetDefinition(type);
         html.Append("<table class=\"table table-condensed genevadrive-steps\"><thead><tr><th></th><th>Step</th><th>Wait</th><th>Condition</th><th>On exception</th><th>Last attempt</th></tr></thead><tbody>");
         foreach (var step in definition.Steps)
         {

@@ -8,12 +8,13 @@ using static GenevaDrive.Hangfire.Dashboard.Html;
 namespace GenevaDrive.Hangfire.Dashboard;
 
 /// <summary>The Workflows page: counts by state, a list filterable by state and type, newest first, paged.</summary>
-internal sealed class WorkflowsPage(GenevaDriveRuntime runtime) : RazorPage
+internal sealed class WorkflowsPage(Func<global::Hangfire.JobStorage, GenevaDriveRuntime> runtimeFor) : RazorPage
 {
     private const int PageSize = 25;
 
     public override void Execute()
     {
+        var runtime = runtimeFor(Storage);
         Layout = new LayoutPage("Workflows");
         var stateFilter = ParseState(Query("state"));
         var typeFilter = string.IsNullOrWhiteSpace(Query("type")) ? null : Query("type");

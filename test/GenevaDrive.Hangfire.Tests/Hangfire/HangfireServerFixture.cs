@@ -16,23 +16,23 @@ public abstract class HangfireServerFixture(string database)
 {
     protected static readonly TimeSpan Timeout = TimeSpan.FromSeconds(45);
 
-    private TestDatabase _db = null!;
-    private HangfireTestServer _server = null!;
-    private E2EProbe _probe = null!;
-    private AccountDirectory _accounts = null!;
-    private CapturingLoggerProvider _logs = null!;
+    private TestDatabase? _db;
+    private HangfireTestServer? _server;
+    private E2EProbe? _probe;
+    private AccountDirectory? _accounts;
+    private CapturingLoggerProvider? _logs;
 
     protected string Database { get; } = database;
 
-    internal TestDatabase Db => _db;
+    internal TestDatabase Db => _db!;
 
-    internal HangfireTestServer Server => _server;
+    internal HangfireTestServer Server => _server!;
 
-    protected E2EProbe Probe => _probe;
+    protected E2EProbe Probe => _probe!;
 
-    protected AccountDirectory Accounts => _accounts;
+    protected AccountDirectory Accounts => _accounts!;
 
-    internal CapturingLoggerProvider Logs => _logs;
+    internal CapturingLoggerProvider Logs => _logs!;
 
     /// <summary>Adjusts the GenevaDrive options of the fixture's server.</summary>
     protected virtual void Configure(GenevaDriveOptions options)
@@ -60,8 +60,9 @@ public abstract class HangfireServerFixture(string database)
     [TearDown]
     public async Task StopServer()
     {
-        _probe.Gate.TrySetResult();
-        if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
+        // A set-up that was ignored (no PostgreSQL here) or failed leaves some of these unset.
+        _probe?.Gate.TrySetResult();
+        if (_logs is not null && TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
         {
             foreach (var (message, _) in _logs.Entries)
             {
@@ -69,15 +70,24 @@ public abstract class HangfireServerFixture(string database)
             }
         }
 
-        _logs.Dispose();
-        await _server.DisposeAsync();
-        await _db.DisposeAsync();
+        _logs?.Dispose();
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        if (_db is not null)
+        {
+            await _db.DisposeAsync();
+        }
+
+        (_db, _server, _probe, _accounts, _logs) = (null, null, null, null, null);
     }
 
     protected Task WaitForStateAsync(long workflowId, WorkflowState state) =>
-        HangfireTestServer.WaitUntilAsync(async () => (await _server.Client.GetAsync(workflowId))?.State == state, Timeout,
+        HangfireTestServer.WaitUntilAsync(async () => (await Server.Client.GetAsync(workflowId))?.State == state, Timeout,
             $"workflow {workflowId} to be {state}");
 
     protected Task WaitForJobStateAsync(string jobId, string state) =>
-        HangfireTestServer.WaitUntilAsync(() => Task.FromResult(_server.JobState(jobId).Name == state), Timeout, $"job {jobId} to be {state}");
+        HangfireTestServer.WaitUntilAsync(() => Task.FromResult(Server.JobState(jobId).Name == state), Timeout, $"job {jobId} to be {state}");
 }

@@ -17,7 +17,7 @@ public sealed class KillNineTests(string database)
     private const int LeaseSeconds = 3;
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
-    private TestDatabase _db = null!;
+    private TestDatabase? _db;
     private string _markers = null!;
     private string _hangfireTarget = null!;
     private Process? _worker;
@@ -43,7 +43,14 @@ public sealed class KillNineTests(string database)
         }
 
         _worker?.Dispose();
+        if (_db is null)
+        {
+            // The set-up was ignored (no PostgreSQL here): nothing was created.
+            return;
+        }
+
         await _db.DisposeAsync();
+        _db = null;
         Directory.Delete(_markers, recursive: true);
         if (database == "sqlite")
         {
@@ -52,7 +59,7 @@ public sealed class KillNineTests(string database)
         }
     }
 
-    private HangfireTestServer Server(bool start) => HangfireTestServer.Start(database, _db,
+    private HangfireTestServer Server(bool start) => HangfireTestServer.Start(database, _db!,
         options =>
         {
             options.LeaseTimeout = TimeSpan.FromSeconds(LeaseSeconds);
@@ -63,7 +70,7 @@ public sealed class KillNineTests(string database)
 
     private Process StartWorker()
     {
-        var (connection, schema) = _db.Target;
+        var (connection, schema) = _db!.Target;
         // Run the worker from its own output folder: the test folder carries ASP.NET Core's shared framework instead of some of its dependencies.
         var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var root = testBin;

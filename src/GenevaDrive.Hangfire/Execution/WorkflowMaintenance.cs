@@ -1,3 +1,4 @@
+using GenevaDrive.Logging;
 using GenevaDrive.Storage;
 using Hangfire.States;
 using Microsoft.Extensions.Logging;
@@ -46,8 +47,7 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
                 }
 
                 recovered++;
-                logger.LogWarning("Step execution {StepExecutionId} ({Step}) of workflow {WorkflowId} lost its worker; recovered by {Action}.",
-                    execution.Id, execution.StepName, execution.WorkflowId, options.StuckRecoveryAction);
+                ReconcilerLog.Recovered(logger, execution.Id, execution.StepName, execution.WorkflowId, options.StuckRecoveryAction);
                 if (result.Execution is { } retry && await dispatcher.DispatchAsync(result.Workflow, retry, ct).ConfigureAwait(false) is not null)
                 {
                     created++;
@@ -56,7 +56,7 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 errors++;
-                logger.LogError(e, "Could not recover step execution {StepExecutionId}; moving on.", execution.Id);
+                ReconcilerLog.RecoverFailed(logger, e, execution.Id);
             }
         }
 
@@ -83,25 +83,23 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
                     // The same job, now in its queue; the waiting clock restarts so a backlog is not mistaken for a loss.
                     await store.SetJobIdAsync(execution.Id, execution.JobId!, ct).ConfigureAwait(false);
                     moved++;
-                    logger.LogWarning("Moved overdue step job {JobId} of step execution {StepExecutionId} ({Step}) of workflow {WorkflowId} to its queue; Hangfire's schedule poller had not (due {Due:u}).",
-                        execution.JobId, execution.Id, execution.StepName, execution.WorkflowId, execution.ScheduledFor);
+                    ReconcilerLog.MovedToQueue(logger, execution.JobId, execution.Id, execution.StepName, execution.WorkflowId, execution.ScheduledFor);
                 }
                 else if (repair == Repair.Dispatch && await dispatcher.DispatchAsync(workflow, execution, ct).ConfigureAwait(false) is not null)
                 {
                     created++;
-                    logger.LogWarning("Re-created the Hangfire job of step execution {StepExecutionId} ({Step}) of workflow {WorkflowId} (job was {JobId}).",
-                        execution.Id, execution.StepName, execution.WorkflowId, execution.JobId ?? "never created");
+                    ReconcilerLog.JobRecreated(logger, execution.Id, execution.StepName, execution.WorkflowId, execution.JobId ?? "never created");
                 }
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 errors++;
-                logger.LogError(e, "Could not reconcile step execution {StepExecutionId}; moving on.", execution.Id);
+                ReconcilerLog.ReconcileFailed(logger, e, execution.Id);
             }
         }
 
         var report = new ReconcileReport(created, recovered, errors, moved);
-        logger.LogInformation("GenevaDrive reconcile: {Report}.", report);
+        ReconcilerLog.Reconciled(logger, report);
         return report;
     }
 
@@ -169,7 +167,7 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                logger.LogError(e, "GenevaDrive cleanup stopped after {Batches} batch(es); the next run continues.", batches);
+                ReconcilerLog.CleanupStopped(logger, e, batches);
                 break;
             }
 
@@ -188,7 +186,7 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
         }
 
         var report = new CleanupReport(workflows, executions, batches, Disabled: false);
-        logger.LogInformation("GenevaDrive cleanup: {Report}.", report);
+        ReconcilerLog.CleanedUp(logger, report);
         return report;
     }
 
@@ -207,8 +205,7 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
         try
         {
             await store.PauseAsync(execution.WorkflowId, ct, pausedByJobId: jobId).ConfigureAwait(false);
-            logger.LogInformation("Step job {JobId} was deleted; workflow {WorkflowId} is paused at '{Step}'. Resume it to run the step.",
-                jobId, execution.WorkflowId, execution.StepName);
+            ReconcilerLog.PausedForDeletedJob(logger, jobId, execution.WorkflowId, execution.StepName);
             return true;
         }
         catch (InvalidWorkflowStateException)

@@ -1,7 +1,8 @@
 using GenevaDrive.Client;
 using GenevaDrive.Definition;
 using GenevaDrive.Execution;
-using GenevaDrive.Hangfire;
+using GenevaDrive.Logging;
+using GenevaDrive.Server;
 using GenevaDrive.Storage;
 using Hangfire;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,7 +29,11 @@ internal sealed class GenevaDriveRuntime : IDisposable
         options.Validate();
         Options = options;
         Services = services;
-        Logger = services.GetService<ILoggerFactory>()?.CreateLogger("GenevaDrive") ?? NullLogger.Instance;
+        LoggerFactory = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+        Logger = LoggerFactory.CreateLogger(LogCategories.Runtime);
+        RunningStepLogger = LoggerFactory.CreateLogger(LogCategories.RunningStep);
+        FilterLogger = LoggerFactory.CreateLogger(LogCategories.Filter);
+        DashboardLogger = LoggerFactory.CreateLogger(LogCategories.Dashboard);
         Registry = new WorkflowRegistry();
         foreach (var type in options.WorkflowTypes)
         {
@@ -38,13 +43,14 @@ internal sealed class GenevaDriveRuntime : IDisposable
         Dialect = options.StorageFactory!();
         // Finalize tries for at least half the lease: giving up means a body that succeeded runs again.
         var finalizeBudget = options.LeaseTimeout / 2 > options.TransientFaultBudget ? options.LeaseTimeout / 2 : options.TransientFaultBudget;
-        Store = new WorkflowStore(Dialect, options.TimeProvider, options.TransientFaultBudget, finalizeBudget, Logger);
+        Store = new WorkflowStore(Dialect, options.TimeProvider, options.TransientFaultBudget, finalizeBudget, LoggerFactory.CreateLogger(LogCategories.Storage));
         var client = jobClient ?? (() => services.GetService<IBackgroundJobClient>() ?? new BackgroundJobClient());
         var storage = jobStorage ?? (() => services.GetService<JobStorage>() ?? JobStorage.Current);
         _jobStorage = storage;
-        Dispatcher = dispatcher?.Invoke(this) ?? new HangfireStepJobDispatcher(client, storage, Registry, Store, options.TimeProvider, Logger);
-        Runner = new StepRunner(Registry, Store, Dispatcher, options, Logger);
-        Maintenance = new Execution.WorkflowMaintenance(Store, Dispatcher, options, Logger);
+        Dispatcher = dispatcher?.Invoke(this) ?? new HangfireStepJobDispatcher(client, storage, Registry, Store, options.TimeProvider,
+            LoggerFactory.CreateLogger(LogCategories.Dispatcher));
+        Runner = new StepExecutor(Registry, Store, Dispatcher, options, LoggerFactory.CreateLogger(LogCategories.Executor));
+        Maintenance = new Execution.WorkflowMaintenance(Store, Dispatcher, options, LoggerFactory.CreateLogger(LogCategories.Reconciler));
         _recurringJobs = recurringJobs ?? (dispatcher is null ? () => services.GetService<IRecurringJobManager>() ?? new RecurringJobManager() : null);
         Client = new WorkflowClient(this);
     }
@@ -53,7 +59,20 @@ internal sealed class GenevaDriveRuntime : IDisposable
 
     public IServiceProvider Services { get; }
 
+    /// <summary>The host's logger factory; each component logs under its own category (see <see cref="LogCategories"/>).</summary>
+    public ILoggerFactory LoggerFactory { get; }
+
+    /// <summary>Category <see cref="LogCategories.Runtime"/>.</summary>
     public ILogger Logger { get; }
+
+    /// <summary>Category <see cref="LogCategories.RunningStep"/>: heartbeats and fencing.</summary>
+    public ILogger RunningStepLogger { get; }
+
+    /// <summary>Category <see cref="LogCategories.Filter"/>.</summary>
+    public ILogger FilterLogger { get; }
+
+    /// <summary>Category <see cref="LogCategories.Dashboard"/>.</summary>
+    public ILogger DashboardLogger { get; }
 
     public WorkflowRegistry Registry { get; }
 
@@ -63,7 +82,7 @@ internal sealed class GenevaDriveRuntime : IDisposable
 
     public IStepJobDispatcher Dispatcher { get; }
 
-    public StepRunner Runner { get; }
+    public StepExecutor Runner { get; }
 
     public IWorkflowClient Client { get; }
 
@@ -89,7 +108,7 @@ internal sealed class GenevaDriveRuntime : IDisposable
             RegisterRecurringJobs();
             RegisterWithDashboard();
             _initialized = true;
-            Logger.LogInformation("GenevaDrive ready: {Count} workflow(s) on {Storage}.", Registry.Types.Count, Dialect.Name);
+            RuntimeLog.Ready(Logger, Registry.Types.Count, Dialect.Name);
         }
     }
 
@@ -109,19 +128,19 @@ internal sealed class GenevaDriveRuntime : IDisposable
         try
         {
             var manager = _recurringJobs();
-            manager.AddOrUpdate(ReconcileJobId, global::Hangfire.Common.Job.FromExpression<WorkflowMaintenanceJob>(j => j.ReconcileAsync(null)), Options.ReconcileCron);
+            manager.AddOrUpdate(ReconcileJobId, Hangfire.Common.Job.FromExpression<WorkflowMaintenanceJob>(j => j.ReconcileAsync(null)), Options.ReconcileCron);
             if (Options.DeleteCompletedWorkflowsAfter is null)
             {
                 manager.RemoveIfExists(CleanupJobId);
             }
             else
             {
-                manager.AddOrUpdate(CleanupJobId, global::Hangfire.Common.Job.FromExpression<WorkflowMaintenanceJob>(j => j.CleanupAsync(null)), Options.CleanupCron);
+                manager.AddOrUpdate(CleanupJobId, Hangfire.Common.Job.FromExpression<WorkflowMaintenanceJob>(j => j.CleanupAsync(null)), Options.CleanupCron);
             }
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
-            Logger.LogError(e, "GenevaDrive could not register its recurring jobs (reconcile, cleanup). Configure Hangfire's storage before UseGenevaDrive.");
+            RuntimeLog.RecurringJobsNotRegistered(Logger, e);
         }
     }
 
@@ -135,7 +154,7 @@ internal sealed class GenevaDriveRuntime : IDisposable
         catch (InvalidOperationException e)
         {
             // No Hangfire storage is configured yet (e.g. a client-only setup); the dashboard is then not served here.
-            Logger.LogDebug(e, "GenevaDrive found no Hangfire storage to serve dashboard pages for.");
+            RuntimeLog.NoDashboardStorage(Logger, e);
         }
     }
 

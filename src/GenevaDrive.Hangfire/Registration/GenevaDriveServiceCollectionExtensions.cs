@@ -1,4 +1,4 @@
-using GenevaDrive.Hangfire;
+using GenevaDrive.Server;
 using Hangfire;
 using Hangfire.Common;
 using Microsoft.Extensions.DependencyInjection;
@@ -100,7 +100,7 @@ public static class GenevaDriveGlobalConfigurationExtensions
 
         // The runtime tells the dashboard its storage when it starts (resolving the storage here, inside
         // Hangfire's own configuration callback, would recurse).
-        GenevaDrive.Hangfire.Dashboard.GenevaDriveDashboard.Install(configuration);
+        GenevaDrive.Dashboard.GenevaDriveDashboard.Install(configuration);
         return configuration;
     }
 
@@ -132,7 +132,7 @@ public static class GenevaDriveGlobalConfigurationExtensions
         configureServices?.Invoke(services);
         var runtime = new GenevaDriveRuntime(options, services.BuildServiceProvider());
         InstallGlobalFilter(runtime);
-        GenevaDrive.Hangfire.Dashboard.GenevaDriveDashboard.Install(configuration);
+        GenevaDrive.Dashboard.GenevaDriveDashboard.Install(configuration);
         runtime.EnsureInitialized();
         Workflows.Runtime = runtime;
         return configuration;

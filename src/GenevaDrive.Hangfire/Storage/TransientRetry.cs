@@ -40,8 +40,8 @@ internal sealed class TransientRetry
                 Stopwatch.GetElapsedTime(args.Context.Properties.GetValue(StartedKey, 0L)) < budget),
             OnRetry = args =>
             {
-                log.LogWarning(args.Outcome.Exception, "Transient database error ({Error}); retrying the transaction in {Delay} ms (attempt {Attempt}).",
-                    args.Outcome.Exception?.Message, (int)args.RetryDelay.TotalMilliseconds, args.AttemptNumber + 2);
+                GenevaDrive.Logging.StorageLog.RetryingTransaction(log, args.Outcome.Exception, args.Outcome.Exception?.Message,
+                    (int)args.RetryDelay.TotalMilliseconds, args.AttemptNumber + 2);
                 return default;
             },
         }).Build();

@@ -1,4 +1,4 @@
-using GenevaDrive.Hangfire;
+using GenevaDrive.Server;
 using GenevaDrive.Execution;
 using GenevaDrive.Storage;
 
@@ -14,7 +14,7 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
         var workflow = await StartAsync<ThreeStepWorkflow>();
         var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
         var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
-        var run = new StepRun(runtime, claim);
+        var run = new RunningStep(runtime, claim);
         run.Begin("job-1");
 
         for (var minute = 0; minute < 150; minute++)
@@ -50,14 +50,14 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
         }
     }
 
-    /// <summary>Claims the blocking step and starts its body on a real <see cref="StepRun"/>, as the Hangfire filter would.</summary>
-    private async Task<(WorkflowInfo Workflow, StepRun Run, Task<string> Body)> StartBlockingRunAsync(Func<ClaimResult, ClaimResult>? tamper = null)
+    /// <summary>Claims the blocking step and starts its body on a real <see cref="RunningStep"/>, as the Hangfire filter would.</summary>
+    private async Task<(WorkflowInfo Workflow, RunningStep Run, Task<string> Body)> StartBlockingRunAsync(Func<ClaimResult, ClaimResult>? tamper = null)
     {
         var runtime = Host.Runtime;
         var workflow = await StartAsync<BlockingWorkflow>();
         var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
         var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
-        var run = new StepRun(runtime, tamper is null ? claim : tamper(claim));
+        var run = new RunningStep(runtime, tamper is null ? claim : tamper(claim));
         run.Begin("job-1");
         var body = run.ExecuteAsync(CancellationToken.None);
         await Probe.Started.Task.WaitAsync(TimeSpan.FromSeconds(20));
@@ -142,7 +142,7 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
                 : Task.CompletedTask;
 
         var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
-        var run = new StepRun(runtime, claim);
+        var run = new RunningStep(runtime, claim);
         run.Begin("job-1");
         var text = await run.ExecuteAsync(CancellationToken.None);
         var report = run.End(null);

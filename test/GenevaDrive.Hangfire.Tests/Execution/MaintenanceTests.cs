@@ -1,5 +1,5 @@
 using GenevaDrive.Execution;
-using GenevaDrive.Hangfire;
+using GenevaDrive.Server;
 using GenevaDrive.Storage;
 using GenevaDrive.Tests.Storage;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -1,4 +1,4 @@
-using GenevaDrive.Hangfire;
+using GenevaDrive.Server;
 using GenevaDrive.Tests.Definition;
 using GenevaDrive.Tests.Execution;
 using Hangfire;

@@ -1,6 +1,6 @@
-using GenevaDrive.Hangfire;
+using GenevaDrive.Server;
 using GenevaDrive.Tests.Execution;
-using GenevaDrive.Tests.Hangfire;
+using GenevaDrive.Tests.Server;
 using GenevaDrive.Tests.Storage;
 using Hangfire;
 using Hangfire.Storage.SQLite;

@@ -135,7 +135,7 @@ public sealed class StoreClaimAndFinalizeTests(string database) : StorageTestBas
         var (created, claim) = await StartAndClaimAsync();
 
         var result = await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!,
-            GenevaDrive.Execution.StepRunner.Interrupted("first", "server stopping").Completion with { HandOverToJobId = "job-1" });
+            GenevaDrive.Execution.StepExecutor.Interrupted("first", "server stopping").Completion with { HandOverToJobId = "job-1" });
         var elsewhere = await Store.ClaimAsync(claim.Execution.Id, "job-other", Lease);
         var redelivered = await Store.ClaimAsync(claim.Execution.Id, "job-1", Lease);
 

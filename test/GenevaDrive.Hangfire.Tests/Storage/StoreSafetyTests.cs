@@ -37,7 +37,7 @@ public sealed class StoreSafetyTests(string database) : StorageTestBase(database
         var third = (await Store.GetCurrentExecutionAsync(created.Workflow.Id))!;
         var thirdClaim = await Store.ClaimAsync(third.Id, "job-4", Lease);
         await Store.FinalizeAsync(third.Id, thirdClaim.Execution!.LeaseToken!,
-            StepRunner.Interrupted("third", "server stopping").Completion with { HandOverToJobId = "job-4" });
+            StepExecutor.Interrupted("third", "server stopping").Completion with { HandOverToJobId = "job-4" });
         await Store.CancelAsync(created.Workflow.Id);
         Clock.Advance(TimeSpan.FromDays(40));
         await Store.DeleteEndedWorkflowsBatchAsync(Now - TimeSpan.FromDays(30), 100);

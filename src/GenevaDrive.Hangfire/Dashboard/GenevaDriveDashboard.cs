@@ -1,8 +1,10 @@
+using GenevaDrive.Logging;
+using GenevaDrive.Server;
 using Hangfire;
 using Hangfire.Dashboard;
 using Microsoft.Extensions.Logging;
 
-namespace GenevaDrive.Hangfire.Dashboard;
+namespace GenevaDrive.Dashboard;
 
 /// <summary>
 /// Adds the Workflows pages, commands, navigation item, metrics and step-job links to Hangfire's dashboard.
@@ -67,12 +69,12 @@ internal static class GenevaDriveDashboard
                 _ => client.SkipAsync(id),
             };
             var workflow = task.GetAwaiter().GetResult();
-            Runtime.Logger.LogInformation("Dashboard: workflow {WorkflowId} is now {State} after {Action}.", id, workflow.State, context.UriMatch.Groups["action"].Value);
+            DashboardLog.CommandApplied(Runtime.DashboardLogger, id, workflow.State, context.UriMatch.Groups["action"].Value);
             return true;
         }
         catch (Exception e) when (e is InvalidWorkflowStateException or WorkflowNotFoundException)
         {
-            Runtime.Logger.LogInformation("Dashboard: {Action} of workflow {WorkflowId} refused: {Reason}", context.UriMatch.Groups["action"].Value, id, e.Message);
+            DashboardLog.CommandRefused(Runtime.DashboardLogger, context.UriMatch.Groups["action"].Value, id, e.Message);
             return false;
         }
     }

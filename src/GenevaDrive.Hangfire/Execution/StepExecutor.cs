@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using GenevaDrive.Definition;
 using GenevaDrive.Heroes;
+using GenevaDrive.Logging;
 using GenevaDrive.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -18,7 +19,7 @@ namespace GenevaDrive.Execution;
 /// dispatch the next step's job after the commit.</item>
 /// </list>
 /// </summary>
-internal sealed class StepRunner
+internal sealed class StepExecutor
 {
     private readonly WorkflowRegistry _registry;
     private readonly WorkflowStore _store;
@@ -27,7 +28,7 @@ internal sealed class StepRunner
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
-    public StepRunner(WorkflowRegistry registry, WorkflowStore store, IStepJobDispatcher dispatcher, GenevaDriveOptions options,
+    public StepExecutor(WorkflowRegistry registry, WorkflowStore store, IStepJobDispatcher dispatcher, GenevaDriveOptions options,
         ILogger logger)
     {
         _registry = registry;
@@ -52,15 +53,15 @@ internal sealed class StepRunner
         activity?.SetTag("genevadrive.claim", claim.Outcome.ToString());
         if (claim.Outcome == ClaimOutcome.NotFound)
         {
-            _logger.LogWarning("Hangfire job {JobId} points to step execution {StepExecutionId}, which no longer exists; nothing runs.", jobId, executionId);
+            ExecutorLog.ExecutionMissing(_logger, jobId, executionId);
         }
         else if (!claim.IsClaimed)
         {
-            _logger.LogInformation("Step execution {StepExecutionId} not run by job {JobId}: {Reason}", executionId, jobId, claim.Reason);
+            ExecutorLog.NotRun(_logger, executionId, jobId, claim.Reason);
         }
         else if (claim.Outcome != ClaimOutcome.Claimed)
         {
-            _logger.LogWarning("{Reason}", claim.Reason);
+            ExecutorLog.ClaimedAfterRecovery(_logger, claim.Reason);
         }
 
         return claim;
@@ -239,8 +240,7 @@ internal sealed class StepRunner
                 }
                 catch (Exception handlerError)
                 {
-                    _logger.LogError(handlerError, "The exception handler of step '{Step}' of workflow '{Workflow}' threw; the workflow is paused.",
-                        step.Name, definition.Name);
+                    ExecutorLog.HandlerThrew(_logger, handlerError, step.Name, definition.Name);
                     return Failure(step.Name, WorkflowState.Paused, StepOutcome.Failed, exception, metadata);
                 }
 
@@ -354,8 +354,7 @@ internal sealed class StepRunner
                 return new FinalizeReport(result.Outcome,
                     $"Workflow {claim.Workflow!.Id} became {result.Workflow!.State} while the step ran; its result was not applied.", null, null);
             case FinalizeOutcome.LeaseLost:
-                _logger.LogWarning("Step execution {StepExecutionId} lost its lease before finishing; its result ({Result}) was discarded.",
-                    execution.Id, decision.ResultText);
+                ExecutorLog.ResultDiscarded(_logger, execution.Id, decision.ResultText);
                 return new FinalizeReport(result.Outcome,
                     $"Step execution {execution.Id} lost its lease to another run; this run's result was discarded.", null, null);
             default:

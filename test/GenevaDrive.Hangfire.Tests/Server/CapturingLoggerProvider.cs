@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace GenevaDrive.Tests.Hangfire;
+namespace GenevaDrive.Tests.Server;
 
 /// <summary>Keeps every log message with the scope values active when it was written.</summary>
 public sealed class CapturingLoggerProvider : ILoggerProvider, ISupportExternalScope

@@ -1,12 +1,13 @@
 using GenevaDrive.Definition;
 using GenevaDrive.Execution;
+using GenevaDrive.Logging;
 using GenevaDrive.Storage;
 using Hangfire;
 using Hangfire.Common;
 using Hangfire.States;
 using Microsoft.Extensions.Logging;
 
-namespace GenevaDrive.Hangfire;
+namespace GenevaDrive.Server;
 
 /// <summary>Creates and removes step jobs through a Hangfire <see cref="IBackgroundJobClient"/>.</summary>
 internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
@@ -54,8 +55,7 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
         catch (Exception e)
         {
             // Nothing is lost: the execution stays scheduled and the reconciler re-creates its job.
-            _logger.LogError(e, "Could not create the Hangfire job of step execution {StepExecutionId} ({Step}) of workflow {WorkflowId}; the reconciler will retry. {Error}",
-                execution.Id, execution.StepName, workflow.Id, e.Message);
+            DispatcherLog.DispatchFailed(_logger, e, execution.Id, execution.StepName, workflow.Id, e.Message);
             return null;
         }
     }
@@ -126,7 +126,7 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
         catch (Exception e)
         {
             // A job left behind finds its execution ended when it runs and does nothing.
-            _logger.LogWarning(e, "Could not remove Hangfire job {JobId}; it will find its step ended and do nothing.", jobId);
+            DispatcherLog.RemoveFailed(_logger, e, jobId);
         }
     }
 }

@@ -6,7 +6,7 @@ using Hangfire.PostgreSql.Factories;
 using Hangfire.Storage.SQLite;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace GenevaDrive.Tests.Hangfire;
+namespace GenevaDrive.Tests.Server;
 
 /// <summary>
 /// A real Hangfire server on real storage (Hangfire.PostgreSql, or Hangfire.Storage.SQLite), with the

@@ -1,6 +1,6 @@
 using Hangfire.Common;
 
-namespace GenevaDrive.Hangfire;
+namespace GenevaDrive.Server;
 
 /// <summary>
 /// The job filter provider of one DI container: the providers it wraps (Hangfire's global ones by default)

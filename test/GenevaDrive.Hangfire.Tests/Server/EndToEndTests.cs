@@ -6,7 +6,7 @@ using Hangfire.Common;
 using Hangfire.States;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace GenevaDrive.Tests.Hangfire;
+namespace GenevaDrive.Tests.Server;
 
 /// <summary>Workflows on a real Hangfire BackgroundJobServer, on Hangfire.PostgreSql and on a SQLite-backed setup.</summary>
 public sealed class EndToEndTests(string database) : HangfireServerFixture(database)

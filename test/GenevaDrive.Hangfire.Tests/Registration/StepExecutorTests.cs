@@ -10,13 +10,13 @@ using Moq;
 namespace GenevaDrive.Tests.Registration;
 
 /// <summary>The runner's collaborations, with the dispatcher and logger mocked (storage is a real SQLite file).</summary>
-public sealed class StepRunnerTests
+public sealed class StepExecutorTests
 {
     private string _file = null!;
     private WorkflowStore _store = null!;
     private Mock<IStepJobDispatcher> _dispatcher = null!;
     private Mock<ILogger> _logger = null!;
-    private StepRunner _runner = null!;
+    private StepExecutor _runner = null!;
     private ServiceProvider _services = null!;
 
     [SetUp]
@@ -35,7 +35,9 @@ public sealed class StepRunnerTests
         registry.ValidateAll(_services);
         _dispatcher = new Mock<IStepJobDispatcher>();
         _logger = new Mock<ILogger>();
-        _runner = new StepRunner(registry, _store, _dispatcher.Object, new GenevaDriveOptions(), _logger.Object);
+        // Source-generated log methods ask first.
+        _logger.Setup(l => l.IsEnabled(It.IsAny<LogLevel>())).Returns(true);
+        _runner = new StepExecutor(registry, _store, _dispatcher.Object, new GenevaDriveOptions(), _logger.Object);
     }
 
     [TearDown]

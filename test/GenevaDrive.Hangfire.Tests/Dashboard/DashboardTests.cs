@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
-using GenevaDrive.Hangfire;
+using GenevaDrive.Server;
 using GenevaDrive.Tests.Execution;
 using GenevaDrive.Tests.Storage;
 using Hangfire;
@@ -11,7 +11,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace GenevaDrive.Tests.Hangfire.Dashboard;
+namespace GenevaDrive.Tests.Dashboard;
 
 /// <summary>The Workflows pages and commands over HTTP, against a real ASP.NET Core host with Hangfire's dashboard.</summary>
 [NonParallelizable]

@@ -1,11 +1,12 @@
 using System.Runtime.ExceptionServices;
 using GenevaDrive.Execution;
+using GenevaDrive.Logging;
 using GenevaDrive.Storage;
 using Hangfire.Server;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace GenevaDrive.Hangfire;
+namespace GenevaDrive.Server;
 
 /// <summary>
 /// One step job's run, carried in <see cref="PerformContext.Items"/> from the filter's claim, through the
@@ -19,9 +20,9 @@ namespace GenevaDrive.Hangfire;
 /// step is scheduled again at once.
 /// </para>
 /// </summary>
-internal sealed class StepRun
+internal sealed class RunningStep
 {
-    public const string ItemKey = "GenevaDrive.StepRun";
+    public const string ItemKey = "GenevaDrive.RunningStep";
 
     /// <summary>A run that has not renewed its lease for this share of the lease stops its body.</summary>
     public const double FenceAfterFraction = 0.6;
@@ -35,7 +36,7 @@ internal sealed class StepRun
     private FinalizeReport? _report;
     private bool _handedBackToHangfire;
 
-    public StepRun(GenevaDriveRuntime runtime, ClaimResult claim)
+    public RunningStep(GenevaDriveRuntime runtime, ClaimResult claim)
     {
         _runtime = runtime;
         Claim = claim;
@@ -56,8 +57,8 @@ internal sealed class StepRun
     /// <summary>Why the body's token was fenced, when it was.</summary>
     public string? FenceReason { get; private set; }
 
-    public static StepRun? From(PerformContext? context) =>
-        context is not null && context.Items.TryGetValue(ItemKey, out var value) ? value as StepRun : null;
+    public static RunningStep? From(PerformContext? context) =>
+        context is not null && context.Items.TryGetValue(ItemKey, out var value) ? value as RunningStep : null;
 
     /// <summary>Starts the heartbeat that keeps the lease alive while the body runs, and the log scope.</summary>
     public void Begin(string jobId)
@@ -127,7 +128,7 @@ internal sealed class StepRun
             }
             catch (Exception e) when (!stop.IsCancellationRequested)
             {
-                _runtime.Logger.LogWarning(e, "Heartbeat of step execution {StepExecutionId} failed: {Error}", execution.Id, e.Message);
+                RunningStepLog.HeartbeatFailed(_runtime.RunningStepLogger, e, execution.Id, e.Message);
             }
 
             if (time.GetUtcNow() - lastRenewed >= fenceAfter)
@@ -142,7 +143,7 @@ internal sealed class StepRun
     private void Fence(string reason)
     {
         FenceReason = reason;
-        _runtime.Logger.LogWarning("Fencing the running step: {Reason}. Its cancellation token fires now.", reason);
+        RunningStepLog.Fenced(_runtime.RunningStepLogger, reason);
         try
         {
             _fence.Cancel();
@@ -150,7 +151,7 @@ internal sealed class StepRun
         catch (AggregateException e)
         {
             // Callbacks registered by user code threw; the token is cancelled all the same.
-            _runtime.Logger.LogWarning(e, "A cancellation callback of the step threw while fencing.");
+            RunningStepLog.FenceCallbackThrew(_runtime.RunningStepLogger, e);
         }
     }
 
@@ -177,8 +178,8 @@ internal sealed class StepRun
             catch (Exception e)
             {
                 Decision = body.IsCancellationRequested
-                    ? StepRunner.Interrupted(Claim.Execution!.StepName, InterruptionCause(hangfireToken))
-                    : StepRunner.Unexpected(Claim.Execution!.StepName, e);
+                    ? StepExecutor.Interrupted(Claim.Execution!.StepName, InterruptionCause(hangfireToken))
+                    : StepExecutor.Unexpected(Claim.Execution!.StepName, e);
             }
         }
 
@@ -243,7 +244,7 @@ internal sealed class StepRun
             return null;
         }
 
-        var decision = Decision ?? StepRunner.Unexpected(Claim.Execution!.StepName,
+        var decision = Decision ?? StepExecutor.Unexpected(Claim.Execution!.StepName,
             jobException?.InnerException ?? jobException ?? new InvalidOperationException("The step job ended without running the step."));
         try
         {
@@ -252,8 +253,7 @@ internal sealed class StepRun
         catch (Exception e) when (decision.Completion.Outcome == StepOutcome.Interrupted)
         {
             // The lease runs out and the step is taken over; the interruption must still reach Hangfire.
-            _runtime.Logger.LogError(e, "Could not record the interruption of step execution {StepExecutionId}; it is recovered when its lease expires.",
-                Claim.Execution!.Id);
+            RunningStepLog.InterruptionNotRecorded(_runtime.RunningStepLogger, e, Claim.Execution!.Id);
             return null;
         }
     }

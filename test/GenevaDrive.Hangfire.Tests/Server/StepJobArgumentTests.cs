@@ -1,9 +1,9 @@
-using GenevaDrive.Hangfire;
+using GenevaDrive.Server;
 using Hangfire.Client;
 using Hangfire.Common;
 using Moq;
 
-namespace GenevaDrive.Tests.Hangfire;
+namespace GenevaDrive.Tests.Server;
 
 /// <summary>The step execution id argument of a step job: a positive integer or nothing runs.</summary>
 public sealed class StepJobArgumentTests

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net;
 
-namespace GenevaDrive.Hangfire.Dashboard;
+namespace GenevaDrive.Dashboard;
 
 /// <summary>Small helpers for the dashboard pages. Every value from the database or the request goes through <see cref="E"/>.</summary>
 internal static class Html

@@ -3,7 +3,7 @@ using GenevaDrive.Tests.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace GenevaDrive.Tests.Hangfire;
+namespace GenevaDrive.Tests.Server;
 
 /// <summary>
 /// A real Hangfire server per test, on Hangfire.PostgreSql and on a SQLite-backed setup, running the

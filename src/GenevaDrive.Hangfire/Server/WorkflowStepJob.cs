@@ -24,7 +24,7 @@ public sealed class WorkflowStepJob
     public Task<string> RunAsync(long stepExecutionId, string workflowName, long workflowId, string stepName,
         PerformContext? context, CancellationToken cancellationToken)
     {
-        var run = Hangfire.StepRun.From(context) ?? throw new InvalidOperationException(
+        var run = Server.RunningStep.From(context) ?? throw new InvalidOperationException(
             $"Step execution {stepExecutionId} ({workflowName} #{workflowId} › {stepName}) was not claimed: the GenevaDrive job filter is not installed on this Hangfire server. " +
             "Call UseGenevaDrive on the Hangfire configuration of every server that processes workflow queues.");
         return run.ExecuteAsync(cancellationToken);

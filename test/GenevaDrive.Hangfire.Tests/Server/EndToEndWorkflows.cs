@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using GenevaDrive.Tests.Execution;
 
-namespace GenevaDrive.Tests.Hangfire;
+namespace GenevaDrive.Tests.Server;
 
 /// <summary>What the end-to-end workflows did, and the switches that make them fail or wait.</summary>
 public sealed class E2EProbe

@@ -6,7 +6,7 @@ using Hangfire;
 using Hangfire.States;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace GenevaDrive.Tests.Hangfire;
+namespace GenevaDrive.Tests.Server;
 
 /// <summary>Reconciliation and dashboard deletes on a real Hangfire server.</summary>
 public sealed class CrashSafetyEndToEndTests(string database) : HangfireServerFixture(database)
@@ -49,10 +49,13 @@ public sealed class CrashSafetyEndToEndTests(string database) : HangfireServerFi
             return (await Server.Client.GetAsync(created.Workflow.Id))!.State == WorkflowState.Finished;
         }, Timeout, "the workflow to finish");
 
+        var execution = (await Server.Runtime.Store.GetStepExecutionAsync(created.FirstExecution!.Id))!;
         Assert.Multiple(() =>
         {
             Assert.That(stillReady, Is.EqualTo(WorkflowState.Ready), "nothing ran while the job was gone");
-            Assert.That(report.JobsCreated, Is.EqualTo(1));
+            // The server's own recurring reconcile may get there first (it runs every minute); either way, once.
+            Assert.That(report.JobsCreated, Is.LessThanOrEqualTo(1));
+            Assert.That(execution.JobId, Is.Not.EqualTo(jobId), "the step ran in a re-created job");
             Assert.That(Probe.Events, Is.EqualTo(new[] { "welcome", "nudge", "done" }));
         });
     }

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using Hangfire;
 
-namespace GenevaDrive.Hangfire;
+namespace GenevaDrive.Server;
 
 /// <summary>
 /// Which GenevaDrive runtime serves which Hangfire storage. Hangfire's dashboard routes are process-wide, so

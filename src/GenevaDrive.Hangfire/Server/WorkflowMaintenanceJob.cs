@@ -28,7 +28,7 @@ public sealed class WorkflowMaintenanceJob
         (await Runtime(context).Maintenance.CleanupAsync().ConfigureAwait(false)).ToString();
 
     private static GenevaDriveRuntime Runtime(PerformContext? context) =>
-        context is not null && context.Items.TryGetValue(GenevaDrive.Hangfire.WorkflowStepFilter.RuntimeItemKey, out var runtime) && runtime is GenevaDriveRuntime r
+        context is not null && context.Items.TryGetValue(GenevaDrive.Server.WorkflowStepFilter.RuntimeItemKey, out var runtime) && runtime is GenevaDriveRuntime r
             ? r
             : throw new InvalidOperationException(
                 "GenevaDrive maintenance jobs need the GenevaDrive job filter; call UseGenevaDrive on the Hangfire configuration of this server.");

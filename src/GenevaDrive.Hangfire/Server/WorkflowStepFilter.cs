@@ -1,3 +1,4 @@
+using GenevaDrive.Logging;
 using GenevaDrive.Storage;
 using Hangfire.Client;
 using Hangfire.Common;
@@ -6,7 +7,7 @@ using Hangfire.States;
 using Hangfire.Storage;
 using Microsoft.Extensions.Logging;
 
-namespace GenevaDrive.Hangfire;
+namespace GenevaDrive.Server;
 
 /// <summary>
 /// The server filter around every <see cref="WorkflowStepJob"/>: claims the step execution before the job
@@ -43,14 +44,14 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
         var claim = ReadExecutionId(context.BackgroundJob.Job.Args, out var executionId) is { } problem
             ? new ClaimResult(ClaimOutcome.NotFound, problem + " Nothing runs; delete this job.")
             : _runtime.Runner.ClaimAsync(executionId, context.BackgroundJob.Id).GetAwaiter().GetResult();
-        var run = new StepRun(_runtime, claim);
-        context.Items[StepRun.ItemKey] = run;
+        var run = new RunningStep(_runtime, claim);
+        context.Items[RunningStep.ItemKey] = run;
         run.Begin(context.BackgroundJob.Id);
     }
 
     public void OnPerformed(PerformedContext context)
     {
-        if (StepRun.From(context) is not { } run)
+        if (RunningStep.From(context) is not { } run)
         {
             return;
         }
@@ -90,7 +91,7 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
         catch (Exception e)
         {
             // The deletion itself must go through; the reconciler does not re-create jobs of paused workflows.
-            _runtime.Logger.LogError(e, "Could not pause the workflow of deleted step job {JobId}.", context.BackgroundJob.Id);
+            FilterLog.PauseForDeletedJobFailed(_runtime.FilterLogger, e, context.BackgroundJob.Id);
         }
     }
 

@@ -2,12 +2,12 @@ using System.Globalization;
 using System.Text;
 using Hangfire.Dashboard;
 using Hangfire.Dashboard.Pages;
-using static GenevaDrive.Hangfire.Dashboard.Html;
+using static GenevaDrive.Dashboard.Html;
 
-namespace GenevaDrive.Hangfire.Dashboard;
+namespace GenevaDrive.Dashboard;
 
 /// <summary>One workflow: its hero and state, the defined steps with where it stands, the execution history, and the commands.</summary>
-internal sealed class WorkflowPage(Func<global::Hangfire.JobStorage, GenevaDriveRuntime> runtimeFor, long workflowId) : RazorPage
+internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime> runtimeFor, long workflowId) : RazorPage
 {
     private GenevaDriveRuntime _runtime = null!;
 

@@ -3,7 +3,7 @@ using GenevaDrive.CrashWorker;
 using GenevaDrive.Tests.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace GenevaDrive.Tests.Hangfire;
+namespace GenevaDrive.Tests.Server;
 
 /// <summary>
 /// A worker process is killed with SIGKILL in the middle of a step. After its lease expires, the step is

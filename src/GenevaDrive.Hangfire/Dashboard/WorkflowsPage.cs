@@ -3,12 +3,12 @@ using System.Text;
 using GenevaDrive.Execution;
 using Hangfire.Dashboard;
 using Hangfire.Dashboard.Pages;
-using static GenevaDrive.Hangfire.Dashboard.Html;
+using static GenevaDrive.Dashboard.Html;
 
-namespace GenevaDrive.Hangfire.Dashboard;
+namespace GenevaDrive.Dashboard;
 
 /// <summary>The Workflows page: counts by state, a list filterable by state and type, newest first, paged.</summary>
-internal sealed class WorkflowsPage(Func<global::Hangfire.JobStorage, GenevaDriveRuntime> runtimeFor) : RazorPage
+internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime> runtimeFor) : RazorPage
 {
     private const int PageSize = 25;
 

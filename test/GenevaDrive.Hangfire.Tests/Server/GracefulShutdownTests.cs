@@ -5,7 +5,7 @@ using GenevaDrive.Tests.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace GenevaDrive.Tests.Hangfire;
+namespace GenevaDrive.Tests.Server;
 
 /// <summary>Says which exception policy the shutdown workflow's step has, and records what its body did.</summary>
 public sealed class ShutdownProbe

@@ -1,0 +1,133 @@
+using GenevaDrive.Execution;
+using Microsoft.Extensions.Logging;
+
+namespace GenevaDrive.Logging;
+
+/// <summary>
+/// GenevaDrive's log categories: one per component, so each can be filtered on its own
+/// (e.g. <c>"GenevaDrive.Reconciler": "Warning"</c>). The event ids are stable and listed in the README.
+/// </summary>
+internal static class LogCategories
+{
+    public const string Runtime = "GenevaDrive.Runtime";
+    public const string Executor = "GenevaDrive.Executor";
+    public const string RunningStep = "GenevaDrive.RunningStep";
+    public const string Dispatcher = "GenevaDrive.Dispatcher";
+    public const string Reconciler = "GenevaDrive.Reconciler";
+    public const string Filter = "GenevaDrive.Filter";
+    public const string Dashboard = "GenevaDrive.Dashboard";
+    public const string Storage = "GenevaDrive.Storage";
+}
+
+/// <summary>Start-up (1xx).</summary>
+internal static partial class RuntimeLog
+{
+    [LoggerMessage(100, LogLevel.Information, "GenevaDrive ready: {Count} workflow(s) on {Storage}.")]
+    public static partial void Ready(ILogger logger, int count, string storage);
+
+    [LoggerMessage(101, LogLevel.Error, "GenevaDrive could not register its recurring jobs (reconcile, cleanup). Configure Hangfire's storage before UseGenevaDrive.")]
+    public static partial void RecurringJobsNotRegistered(ILogger logger, Exception exception);
+
+    [LoggerMessage(102, LogLevel.Debug, "GenevaDrive found no Hangfire storage to serve dashboard pages for.")]
+    public static partial void NoDashboardStorage(ILogger logger, Exception exception);
+}
+
+/// <summary>Claim → run → finalize (2xx).</summary>
+internal static partial class ExecutorLog
+{
+    [LoggerMessage(200, LogLevel.Warning, "Hangfire job {JobId} points to step execution {StepExecutionId}, which no longer exists; nothing runs.")]
+    public static partial void ExecutionMissing(ILogger logger, string jobId, long stepExecutionId);
+
+    [LoggerMessage(201, LogLevel.Information, "Step execution {StepExecutionId} not run by job {JobId}: {Reason}")]
+    public static partial void NotRun(ILogger logger, long stepExecutionId, string jobId, string reason);
+
+    [LoggerMessage(202, LogLevel.Warning, "{Reason}")]
+    public static partial void ClaimedAfterRecovery(ILogger logger, string reason);
+
+    [LoggerMessage(203, LogLevel.Error, "The exception handler of step '{Step}' of workflow '{Workflow}' threw; the workflow is paused.")]
+    public static partial void HandlerThrew(ILogger logger, Exception exception, string step, string workflow);
+
+    [LoggerMessage(204, LogLevel.Warning, "Step execution {StepExecutionId} lost its lease before finishing; its result ({Result}) was discarded.")]
+    public static partial void ResultDiscarded(ILogger logger, long stepExecutionId, string result);
+}
+
+/// <summary>A step while it runs: heartbeat and fencing (3xx).</summary>
+internal static partial class RunningStepLog
+{
+    [LoggerMessage(300, LogLevel.Warning, "Heartbeat of step execution {StepExecutionId} failed: {Error}")]
+    public static partial void HeartbeatFailed(ILogger logger, Exception exception, long stepExecutionId, string error);
+
+    [LoggerMessage(301, LogLevel.Warning, "Fencing the running step: {Reason}. Its cancellation token fires now.")]
+    public static partial void Fenced(ILogger logger, string reason);
+
+    [LoggerMessage(302, LogLevel.Warning, "A cancellation callback of the step threw while fencing.")]
+    public static partial void FenceCallbackThrew(ILogger logger, Exception exception);
+
+    [LoggerMessage(303, LogLevel.Error, "Could not record the interruption of step execution {StepExecutionId}; it is recovered when its lease expires.")]
+    public static partial void InterruptionNotRecorded(ILogger logger, Exception exception, long stepExecutionId);
+}
+
+/// <summary>Step jobs in Hangfire (4xx).</summary>
+internal static partial class DispatcherLog
+{
+    [LoggerMessage(400, LogLevel.Error, "Could not create the Hangfire job of step execution {StepExecutionId} ({Step}) of workflow {WorkflowId}; the reconciler will retry. {Error}")]
+    public static partial void DispatchFailed(ILogger logger, Exception exception, long stepExecutionId, string step, long workflowId, string error);
+
+    [LoggerMessage(401, LogLevel.Warning, "Could not remove Hangfire job {JobId}; it will find its step ended and do nothing.")]
+    public static partial void RemoveFailed(ILogger logger, Exception exception, string jobId);
+}
+
+/// <summary>Reconcile and cleanup (5xx).</summary>
+internal static partial class ReconcilerLog
+{
+    [LoggerMessage(500, LogLevel.Warning, "Step execution {StepExecutionId} ({Step}) of workflow {WorkflowId} lost its worker; recovered by {Action}.")]
+    public static partial void Recovered(ILogger logger, long stepExecutionId, string step, long workflowId, StuckRecoveryAction action);
+
+    [LoggerMessage(501, LogLevel.Error, "Could not recover step execution {StepExecutionId}; moving on.")]
+    public static partial void RecoverFailed(ILogger logger, Exception exception, long stepExecutionId);
+
+    [LoggerMessage(502, LogLevel.Warning, "Moved overdue step job {JobId} of step execution {StepExecutionId} ({Step}) of workflow {WorkflowId} to its queue; Hangfire's schedule poller had not (due {Due:u}).")]
+    public static partial void MovedToQueue(ILogger logger, string? jobId, long stepExecutionId, string step, long workflowId, DateTime due);
+
+    [LoggerMessage(503, LogLevel.Warning, "Re-created the Hangfire job of step execution {StepExecutionId} ({Step}) of workflow {WorkflowId} (job was {JobId}).")]
+    public static partial void JobRecreated(ILogger logger, long stepExecutionId, string step, long workflowId, string jobId);
+
+    [LoggerMessage(504, LogLevel.Error, "Could not reconcile step execution {StepExecutionId}; moving on.")]
+    public static partial void ReconcileFailed(ILogger logger, Exception exception, long stepExecutionId);
+
+    [LoggerMessage(505, LogLevel.Information, "GenevaDrive reconcile: {Report}.")]
+    public static partial void Reconciled(ILogger logger, ReconcileReport report);
+
+    [LoggerMessage(506, LogLevel.Error, "GenevaDrive cleanup stopped after {Batches} batch(es); the next run continues.")]
+    public static partial void CleanupStopped(ILogger logger, Exception exception, int batches);
+
+    [LoggerMessage(507, LogLevel.Information, "GenevaDrive cleanup: {Report}.")]
+    public static partial void CleanedUp(ILogger logger, CleanupReport report);
+
+    [LoggerMessage(508, LogLevel.Information, "Step job {JobId} was deleted; workflow {WorkflowId} is paused at '{Step}'. Resume it, or requeue the job, to run the step.")]
+    public static partial void PausedForDeletedJob(ILogger logger, string jobId, long workflowId, string step);
+}
+
+/// <summary>The Hangfire job filter (6xx).</summary>
+internal static partial class FilterLog
+{
+    [LoggerMessage(600, LogLevel.Error, "Could not pause the workflow of deleted step job {JobId}.")]
+    public static partial void PauseForDeletedJobFailed(ILogger logger, Exception exception, string jobId);
+}
+
+/// <summary>Dashboard commands (7xx).</summary>
+internal static partial class DashboardLog
+{
+    [LoggerMessage(700, LogLevel.Information, "Dashboard: workflow {WorkflowId} is now {State} after {Action}.")]
+    public static partial void CommandApplied(ILogger logger, long workflowId, WorkflowState state, string action);
+
+    [LoggerMessage(701, LogLevel.Information, "Dashboard: {Action} of workflow {WorkflowId} refused: {Reason}")]
+    public static partial void CommandRefused(ILogger logger, string action, long workflowId, string reason);
+}
+
+/// <summary>Storage (8xx).</summary>
+internal static partial class StorageLog
+{
+    [LoggerMessage(800, LogLevel.Warning, "Transient database error ({Error}); retrying the transaction in {Delay} ms (attempt {Attempt}).")]
+    public static partial void RetryingTransaction(ILogger logger, Exception? exception, string? error, int delay, int attempt);
+}

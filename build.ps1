@@ -1,12 +1,14 @@
 #!/usr/bin/env pwsh
 # Build script for GenevaDrive.Hangfire.
-#   ./build.ps1 [restore|build|test|pack|soak]   (default: test)
+#   ./build.ps1 [restore|build|test|pack|soak|bench]   (default: test)
+#   bench: GenevaDrive steps side by side with plain Hangfire jobs on a throwaway PostgreSQL (fsync on) and
+#          SQLite; prints the ratios and writes artifacts/bench/bench-report.md. Not part of test.
 #   soak: the chaos soak (several worker processes on a throwaway PostgreSQL, kill -9, kill -STOP, a database
 #         restart); prints and writes artifacts/soak/soak-report.md. Not part of test.
 # Every step prints what it runs and the script stops at the first failure.
 [CmdletBinding()]
 param(
-    [ValidateSet('restore', 'build', 'test', 'pack', 'soak')]
+    [ValidateSet('restore', 'build', 'test', 'pack', 'soak', 'bench')]
     [string] $Target = 'test',
     [string] $Configuration = 'Release'
 )
@@ -29,7 +31,7 @@ function Invoke-Build { Invoke-Restore; Invoke-Step 'dotnet' @('build', $solutio
 # A throwaway PostgreSQL cluster for the storage tests, used when GENEVADRIVE_TEST_POSTGRES is not set
 # and the server binaries are installed. initdb refuses to run as root, so the cluster belongs to the
 # 'postgres' user when we are root.
-function Start-ThrowawayPostgres {
+function Start-ThrowawayPostgres([switch] $Durable) {
     if ($env:GENEVADRIVE_TEST_POSTGRES) {
         Write-Host "==> using PostgreSQL from GENEVADRIVE_TEST_POSTGRES"
         return $null
@@ -52,7 +54,9 @@ function Start-ThrowawayPostgres {
     }.GetNewClosure()
     if ($isRoot) { Invoke-Step 'chown' @('postgres:postgres', $dataDir) }
     & $run (Join-Path $binDir 'initdb') @('-D', $dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8')
-    $options = "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dataDir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    # Tests trade durability for speed; the benchmark measures what production pays (fsync and synchronous commit on).
+    $durability = if ($Durable) { '' } else { ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off' }
+    $options = "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dataDir$durability -c max_connections=200"
     & $run (Join-Path $binDir 'pg_ctl') @('-D', $dataDir, '-o', $options, '-l', (Join-Path $dataDir 'server.log'), '-w', 'start')
     $env:GENEVADRIVE_TEST_POSTGRES = "Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
     Write-Host "==> throwaway PostgreSQL on 127.0.0.1:$port ($dataDir)"
@@ -108,6 +112,15 @@ function Invoke-Soak {
     }
 }
 
+function Invoke-Bench {
+    Invoke-Build
+    $pg = Start-ThrowawayPostgres -Durable
+    try {
+        Invoke-Step 'dotnet' @('run', '--project', (Join-Path $root 'test/GenevaDrive.Hangfire.Benchmarks'), '-c', $Configuration, '--no-build')
+    }
+    finally { Stop-ThrowawayPostgres $pg }
+}
+
 function Invoke-Pack {
     Invoke-Build
     Invoke-Step 'dotnet' @('pack', $solution, '-c', $Configuration, '--no-build', '-o', (Join-Path $artifacts 'packages'))
@@ -119,5 +132,6 @@ switch ($Target) {
     'test' { Invoke-Test }
     'pack' { Invoke-Pack }
     'soak' { Invoke-Soak }
+    'bench' { Invoke-Bench }
 }
 Write-Host "==> $Target succeeded" -ForegroundColor Green

@@ -1,0 +1,199 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using GenevaDrive.Benchmarks;
+using Hangfire;
+
+// The benchmark: GenevaDrive steps side by side with plain Hangfire jobs, on PostgreSQL (GENEVADRIVE_TEST_POSTGRES,
+// which build.ps1 bench points at a throwaway cluster with fsync on) and SQLite, alternating the order of the two
+// variants over the repetitions. Prints medians [min–max] and the ratios; writes artifacts/bench/bench-report.{md,json}.
+var repetitions = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3;
+var postgres = Environment.GetEnvironmentVariable("GENEVADRIVE_TEST_POSTGRES");
+var databases = postgres is null ? new[] { "sqlite" } : new[] { "postgresql", "sqlite" };
+if (postgres is null)
+{
+    Console.WriteLine("GENEVADRIVE_TEST_POSTGRES is not set: measuring SQLite only (build.ps1 bench starts a throwaway PostgreSQL).");
+}
+
+var results = new List<Measurement>();
+foreach (var database in databases)
+{
+    for (var rep = 0; rep < repetitions; rep++)
+    {
+        // Alternate which variant goes first, so warm-up and drift fall on both.
+        var order = rep % 2 == 0 ? new[] { "hangfire", "genevadrive" } : new[] { "genevadrive", "hangfire" };
+        foreach (var variant in order)
+        {
+            var pg = database == "postgresql" ? postgres : null;
+            results.AddRange(await Scenarios.ThroughputAsync(database, variant, pg, rep));
+            results.Add(await Scenarios.StartRateAsync(database, variant, pg, rep));
+            results.AddRange(await Scenarios.LinkLatencyAsync(database, variant, pg, rep));
+            Console.WriteLine($"{database} rep {rep + 1}/{repetitions} {variant}: done");
+        }
+    }
+}
+
+var report = Report.Build(results, repetitions);
+Console.WriteLine();
+Console.WriteLine(report);
+var folder = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "artifacts", "bench"));
+Directory.CreateDirectory(folder);
+await File.WriteAllTextAsync(Path.Combine(folder, "bench-report.md"), report);
+await File.WriteAllTextAsync(Path.Combine(folder, "bench-report.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+Console.WriteLine($"Written to {folder}.");
+return 0;
+
+/// <summary>One measured value of one variant in one repetition. Higher is better unless the metric says otherwise.</summary>
+internal sealed record Measurement(string Database, string Variant, int Repetition, string Metric, double Value, bool LowerIsBetter);
+
+internal static class Scenarios
+{
+    public const int PlainJobs = 2000;
+    public const int Workflows = 500;
+    public const int StepsPerWorkflow = 4;
+    public const int Starts = 500;
+    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(5);
+
+    /// <summary>2,000 plain no-op jobs, or 500 workflows × 4 no-op steps, enqueued first, then drained by one server.</summary>
+    public static async Task<IEnumerable<Measurement>> ThroughputAsync(string database, string variant, string? postgres, int rep)
+    {
+        await using var rig = await Rig.CreateAsync(database, postgres);
+        int units;
+        if (variant == "hangfire")
+        {
+            units = PlainJobs;
+            for (var i = 0; i < units; i++)
+            {
+                rig.Jobs.Enqueue<PlainJobs>(j => j.Noop());
+            }
+        }
+        else
+        {
+            units = Workflows * StepsPerWorkflow;
+            for (var i = 0; i < Workflows; i++)
+            {
+                await rig.Workflows.StartAsync<FourStepWorkflow>(new BenchHero($"hero-{rep}-{i}"));
+            }
+        }
+
+        GC.Collect();
+        var commitsBefore = await Rig.CommitsAsync(postgres);
+        var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var clock = Stopwatch.StartNew();
+        rig.StartServer();
+        await WaitAsync(() => rig.Probe.Done >= units, $"{units} units of {variant} on {database}");
+        var seconds = clock.Elapsed.TotalSeconds;
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+        var commitsAfter = await Rig.CommitsAsync(postgres);
+        var list = new List<Measurement>
+        {
+            new(database, variant, rep, "throughput (units/s)", units / seconds, false),
+            new(database, variant, rep, "allocated per unit (KB)", allocated / 1024.0 / units, true),
+        };
+        if (commitsBefore is { } before && commitsAfter is { } after)
+        {
+            list.Add(new(database, variant, rep, "database commits per unit (run)", (after - before) / (double)units, true));
+        }
+
+        return list;
+    }
+
+    /// <summary>500 × BackgroundJob.Enqueue against 500 × StartAsync (no server running).</summary>
+    public static async Task<Measurement> StartRateAsync(string database, string variant, string? postgres, int rep)
+    {
+        await using var rig = await Rig.CreateAsync(database, postgres);
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < Starts; i++)
+        {
+            if (variant == "hangfire")
+            {
+                rig.Jobs.Enqueue<PlainJobs>(j => j.Noop());
+            }
+            else
+            {
+                await rig.Workflows.StartAsync<FourStepWorkflow>(new BenchHero($"start-{rep}-{i}"));
+            }
+        }
+
+        return new(database, variant, rep, "start rate (starts/s)", Starts / clock.Elapsed.TotalSeconds, false);
+    }
+
+    /// <summary>A 200-step zero-wait workflow against a 200-job chain where each job enqueues the next.</summary>
+    public static async Task<IEnumerable<Measurement>> LinkLatencyAsync(string database, string variant, string? postgres, int rep)
+    {
+        await using var rig = await Rig.CreateAsync(database, postgres);
+        rig.StartServer();
+        if (variant == "hangfire")
+        {
+            rig.Jobs.Enqueue<PlainJobs>(j => j.Link(0, ChainWorkflow.Links));
+        }
+        else
+        {
+            await rig.Workflows.StartAsync<ChainWorkflow>(new BenchHero($"chain-{rep}"));
+        }
+
+        await WaitAsync(() => rig.Probe.Done >= 1, $"the {ChainWorkflow.Links}-link chain of {variant} on {database}");
+        var times = Enumerable.Range(0, ChainWorkflow.Links).Select(i => rig.Probe.LinkTimes[i]).ToArray();
+        var links = times.Zip(times.Skip(1), (a, b) => Stopwatch.GetElapsedTime(a, b).TotalMilliseconds).Order().ToArray();
+        return
+        [
+            new(database, variant, rep, "link latency p50 (ms)", links[links.Length / 2], true),
+            new(database, variant, rep, "link latency p95 (ms)", links[(int)(links.Length * 0.95)], true),
+            new(database, variant, rep, "link latency max (ms)", links[^1], true),
+        ];
+    }
+
+    private static async Task WaitAsync(Func<bool> condition, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (deadline.Elapsed > Limit)
+            {
+                throw new TimeoutException($"Timed out after {Limit.TotalMinutes} min waiting for {what}.");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+}
+
+internal static class Report
+{
+    public static string Build(IReadOnlyList<Measurement> results, int repetitions)
+    {
+        var text = new StringBuilder();
+        text.AppendLine($"# GenevaDrive benchmark — {DateTime.UtcNow:yyyy-MM-dd}");
+        text.AppendLine();
+        text.AppendLine($"{Environment.ProcessorCount} cores, .NET {Environment.Version}, {Rig.Workers} workers, {Rig.Poll.TotalMilliseconds:0} ms queue poll, " +
+                        $"{repetitions} repetitions alternating the order; medians [min–max]. Ratio = GenevaDrive ÷ plain Hangfire " +
+                        "(for 'lower is better' metrics the ratio is inverted to plain ÷ GenevaDrive, so above 1 is always better).");
+        foreach (var database in results.Select(r => r.Database).Distinct())
+        {
+            text.AppendLine();
+            text.AppendLine($"## {database}");
+            text.AppendLine();
+            text.AppendLine("| metric | plain Hangfire | GenevaDrive | ratio |");
+            text.AppendLine("|---|---|---|---|");
+            foreach (var metric in results.Where(r => r.Database == database).Select(r => r.Metric).Distinct())
+            {
+                var plain = Values(results, database, "hangfire", metric);
+                var steps = Values(results, database, "genevadrive", metric);
+                var lower = results.First(r => r.Metric == metric).LowerIsBetter;
+                var ratio = lower ? Median(plain) / Median(steps) : Median(steps) / Median(plain);
+                text.AppendLine($"| {metric} | {Describe(plain)} | {Describe(steps)} | {ratio:0.00} |");
+            }
+        }
+
+        return text.ToString();
+    }
+
+    private static double[] Values(IEnumerable<Measurement> results, string database, string variant, string metric) =>
+        results.Where(r => r.Database == database && r.Variant == variant && r.Metric == metric).Select(r => r.Value).Order().ToArray();
+
+    private static double Median(double[] values) => values.Length == 0 ? double.NaN : values[values.Length / 2];
+
+    private static string Describe(double[] values) =>
+        values.Length == 0 ? "–" : $"{Median(values):0.0} [{values[0]:0.0}–{values[^1]:0.0}]";
+}

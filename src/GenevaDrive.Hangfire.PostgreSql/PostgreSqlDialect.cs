@@ -33,7 +33,8 @@ internal sealed class PostgreSqlDialect : SqlDialect
         PrepareSchemaIfNecessary = options.PrepareSchemaIfNecessary;
         CommandTimeoutSeconds = options.CommandTimeout is { } timeout ? (int)Math.Ceiling(timeout.TotalSeconds) : null;
         // GenevaDrive's own short transactions never join a caller's ambient TransactionScope.
-        _dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { Enlist = false }.ConnectionString);
+        // GenevaDrive changes no session state, so a pooled connection needs no DISCARD ALL round trip on return.
+        _dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { Enlist = false, NoResetOnClose = true }.ConnectionString);
         Sql = BuildStatements(_schema);
     }
 

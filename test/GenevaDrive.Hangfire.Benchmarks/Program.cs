@@ -11,6 +11,11 @@ using Hangfire;
 var repetitions = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3;
 var postgres = Environment.GetEnvironmentVariable("GENEVADRIVE_TEST_POSTGRES");
 var databases = postgres is null ? new[] { "sqlite" } : new[] { "postgresql", "sqlite" };
+if (args.Length > 1)
+{
+    // e.g. "3 postgresql": one database only, to re-measure after a change.
+    databases = databases.Where(d => d == args[1]).ToArray();
+}
 if (postgres is null)
 {
     Console.WriteLine("GENEVADRIVE_TEST_POSTGRES is not set: measuring SQLite only (build.ps1 bench starts a throwaway PostgreSQL).");

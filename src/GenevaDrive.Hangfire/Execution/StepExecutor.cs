@@ -45,11 +45,11 @@ internal sealed class StepExecutor
 
     // ---- Phase 1: claim ----------------------------------------------------------------------------
 
-    public async Task<ClaimResult> ClaimAsync(long executionId, string jobId, CancellationToken ct = default)
+    public async Task<ClaimResult> ClaimAsync(long executionId, string jobId, CancellationToken ct = default, long? workflowIdHint = null)
     {
         using var activity = Telemetry.Source.StartActivity("GenevaDrive.Claim");
         activity?.SetTag("genevadrive.step_execution_id", executionId);
-        var claim = await _store.ClaimAsync(executionId, jobId, _options.LeaseTimeout, ct).ConfigureAwait(false);
+        var claim = await _store.ClaimAsync(executionId, jobId, _options.LeaseTimeout, ct, workflowIdHint).ConfigureAwait(false);
         activity?.SetTag("genevadrive.claim", claim.Outcome.ToString());
         if (claim.Outcome == ClaimOutcome.NotFound)
         {
@@ -337,7 +337,7 @@ internal sealed class StepExecutor
         var execution = claim.Execution!;
         using var activity = Telemetry.Source.StartActivity("GenevaDrive.Finalize");
         activity?.SetTag("genevadrive.step_execution_id", execution.Id);
-        var result = await _store.FinalizeAsync(execution.Id, execution.LeaseToken!, decision.Completion, ct).ConfigureAwait(false);
+        var result = await _store.FinalizeAsync(execution.Id, execution.LeaseToken!, decision.Completion, ct, claim.Workflow!.Id).ConfigureAwait(false);
         activity?.SetTag("genevadrive.finalize", result.Outcome.ToString());
         switch (result.Outcome)
         {

@@ -39,8 +39,8 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
         {
             try
             {
-                var result = await store.RecoverExpiredLeaseAsync(execution.Id, options.StuckRecoveryAction == StuckRecoveryAction.Reattempt, ct)
-                    .ConfigureAwait(false);
+                var result = await store.RecoverExpiredLeaseAsync(execution.Id, options.StuckRecoveryAction == StuckRecoveryAction.Reattempt, ct,
+                    execution.WorkflowId).ConfigureAwait(false);
                 if (result is null)
                 {
                     continue;

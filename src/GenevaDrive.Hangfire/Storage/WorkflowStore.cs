@@ -201,17 +201,26 @@ internal sealed class WorkflowStore
     /// <c>scheduled → in_progress</c> transition with a fresh lease, plus the takeover of an expired lease
     /// and the retry of a failed step of a workflow paused on it (a dashboard requeue).
     /// </summary>
-    public Task<ClaimResult> ClaimAsync(long executionId, string jobId, TimeSpan leaseDuration, CancellationToken ct = default)
+    /// <param name="executionId">The step execution.</param>
+    /// <param name="jobId">The Hangfire job claiming it.</param>
+    /// <param name="leaseDuration">How long the lease lasts without a heartbeat.</param>
+    /// <param name="ct">Cancels the claim.</param>
+    /// <param name="workflowIdHint">
+    /// The execution's workflow, when the caller knows it (the step job's arguments carry it): the workflow row is
+    /// then locked directly, without first reading the execution to learn it. A wrong hint falls back to that read.
+    /// </param>
+    public Task<ClaimResult> ClaimAsync(long executionId, string jobId, TimeSpan leaseDuration, CancellationToken ct = default,
+        long? workflowIdHint = null)
     {
         // One token for every try: a repeat after a commit whose acknowledgement was lost finds its own lease.
         var leaseToken = Guid.NewGuid().ToString("N");
-        return _retry.ExecuteAsync((attempt, token) => ClaimOnceAsync(executionId, jobId, leaseToken, leaseDuration, attempt > 0, token), ct);
+        return _retry.ExecuteAsync((attempt, token) => ClaimOnceAsync(executionId, jobId, leaseToken, leaseDuration, attempt > 0, workflowIdHint, token), ct);
     }
 
     private async Task<ClaimResult> ClaimOnceAsync(long executionId, string jobId, string leaseToken, TimeSpan leaseDuration, bool isRepeat,
-        CancellationToken ct)
+        long? workflowIdHint, CancellationToken ct)
     {
-        await using var locked = await LockExecutionAsync(executionId, ct).ConfigureAwait(false);
+        await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct).ConfigureAwait(false);
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution })
         {
             return new ClaimResult(ClaimOutcome.NotFound, $"Step execution {executionId} or its workflow no longer exists.");
@@ -385,13 +394,13 @@ internal sealed class WorkflowStore
     /// lease token) and reports it as applied.
     /// </summary>
     public Task<FinalizeResult> FinalizeAsync(long executionId, string leaseToken, StepCompletion completion,
-        CancellationToken ct = default) =>
-        _finalizeRetry.ExecuteAsync((_, token) => FinalizeOnceAsync(executionId, leaseToken, completion, token), ct);
+        CancellationToken ct = default, long? workflowIdHint = null) =>
+        _finalizeRetry.ExecuteAsync((_, token) => FinalizeOnceAsync(executionId, leaseToken, completion, workflowIdHint, token), ct);
 
     private async Task<FinalizeResult> FinalizeOnceAsync(long executionId, string leaseToken, StepCompletion completion,
-        CancellationToken ct)
+        long? workflowIdHint, CancellationToken ct)
     {
-        await using var locked = await LockExecutionAsync(executionId, ct).ConfigureAwait(false);
+        await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct).ConfigureAwait(false);
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution })
         {
             return new FinalizeResult(FinalizeOutcome.NotFound);
@@ -593,12 +602,13 @@ internal sealed class WorkflowStore
     /// schedules the step again now (<paramref name="reattempt"/>) or cancels the workflow. Null when
     /// the lease is live again or the execution already ended.
     /// </summary>
-    public Task<ControlResult?> RecoverExpiredLeaseAsync(long executionId, bool reattempt, CancellationToken ct = default) =>
-        RetryAsync(token => RecoverExpiredLeaseOnceAsync(executionId, reattempt, token), ct);
+    public Task<ControlResult?> RecoverExpiredLeaseAsync(long executionId, bool reattempt, CancellationToken ct = default,
+        long? workflowIdHint = null) =>
+        RetryAsync(token => RecoverExpiredLeaseOnceAsync(executionId, reattempt, workflowIdHint, token), ct);
 
-    private async Task<ControlResult?> RecoverExpiredLeaseOnceAsync(long executionId, bool reattempt, CancellationToken ct)
+    private async Task<ControlResult?> RecoverExpiredLeaseOnceAsync(long executionId, bool reattempt, long? workflowIdHint, CancellationToken ct)
     {
-        await using var locked = await LockExecutionAsync(executionId, ct).ConfigureAwait(false);
+        await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct).ConfigureAwait(false);
         var now = Now;
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution } ||
             execution.ExecutionState != StepExecutionState.InProgress || execution.LeaseExpiresAt > now)
@@ -775,25 +785,39 @@ internal sealed class WorkflowStore
     /// the workflow row must be locked first. Missing rows come back as nulls (no transaction when the
     /// execution itself is gone).
     /// </summary>
-    private async Task<LockedExecution> LockExecutionAsync(long executionId, CancellationToken ct)
+    private async Task<LockedExecution> LockExecutionAsync(long executionId, long? workflowIdHint, CancellationToken ct)
     {
         var connection = await OpenAsync(ct).ConfigureAwait(false);
         try
         {
-            var peek = await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, ct)
-                .ConfigureAwait(false);
-            if (peek is null)
+            var workflowId = workflowIdHint;
+            if (workflowId is null)
             {
-                return new LockedExecution(connection, null, null, null);
+                var peek = await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, ct)
+                    .ConfigureAwait(false);
+                if (peek is null)
+                {
+                    return new LockedExecution(connection, null, null, null);
+                }
+
+                workflowId = peek.WorkflowId;
             }
 
             var tx = await BeginAsync(connection, ct).ConfigureAwait(false);
-            var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = peek.WorkflowId }, ct)
+            var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = workflowId.Value }, ct)
                 .ConfigureAwait(false);
             var execution = workflow is null
                 ? null
                 : await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockStepExecution, new { Id = executionId }, ct)
                     .ConfigureAwait(false);
+            if (workflowIdHint is not null && (execution is null || execution.WorkflowId != workflowIdHint))
+            {
+                // The hint did not hold (a hand-made job, or rows gone): start over the careful way.
+                await tx.DisposeAsync().ConfigureAwait(false);
+                await connection.DisposeAsync().ConfigureAwait(false);
+                return await LockExecutionAsync(executionId, null, ct).ConfigureAwait(false);
+            }
+
             return new LockedExecution(connection, tx, workflow, execution);
         }
         catch

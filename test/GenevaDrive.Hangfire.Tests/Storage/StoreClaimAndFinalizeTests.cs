@@ -86,6 +86,23 @@ public sealed class StoreClaimAndFinalizeTests(string database) : StorageTestBas
     }
 
     [Test]
+    public async Task Claim_WithAWrongWorkflowHint_FallsBackAndClaimsTheRightRows()
+    {
+        var other = await StartAsync("other-hero");
+        var created = await StartAsync("hinted");
+
+        var claim = await Store.ClaimAsync(created.FirstExecution!.Id, "job-1", Lease, workflowIdHint: other.Workflow.Id);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(claim.Outcome, Is.EqualTo(ClaimOutcome.Claimed), claim.Reason);
+            Assert.That(claim.Workflow!.Id, Is.EqualTo(created.Workflow.Id));
+            Assert.That((await WorkflowAsync(created.Workflow.Id)).WorkflowState, Is.EqualTo(WorkflowState.Performing));
+            Assert.That((await WorkflowAsync(other.Workflow.Id)).WorkflowState, Is.EqualTo(WorkflowState.Ready), "the wrongly hinted workflow is untouched");
+        });
+    }
+
+    [Test]
     public async Task Claim_ByTheDeletedJobThatPausedTheWorkflow_ResumesAndRuns()
     {
         // The operator deleted the step's job (which paused the workflow), then requeued it: "run it now".

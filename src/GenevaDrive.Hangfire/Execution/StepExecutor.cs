@@ -215,12 +215,14 @@ internal sealed class StepExecutor
             case ExceptionAction.Cancel:
                 return Failure(step.Name, WorkflowState.Canceled, StepOutcome.Canceled, exception, metadata);
             case ExceptionAction.Skip:
-                return Continue(definition, step, StepExecutionState.Skipped, StepOutcome.Skipped, metadata.ToJson(),
-                    $"Skipped after {exception.GetType().Name}");
+                return WithError(Continue(definition, step, StepExecutionState.Skipped, StepOutcome.Skipped, metadata.ToJson(),
+                    $"Skipped after {exception.GetType().Name}"), exception);
             case ExceptionAction.Reattempt:
                 var count = await _store.CountExceptionReattemptsAsync(workflow.Id, step.Name, ct).ConfigureAwait(false);
                 if (policy.MaxReattempts is { } max && count >= max)
                 {
+                    // The exception's own message is stored as it was; the count has a field of its own.
+                    metadata.ReattemptsAtLimit = count;
                     var terminal = policy.TerminalAction == TerminalAction.Cancel ? WorkflowState.Canceled : WorkflowState.Paused;
                     return Failure(step.Name, terminal, terminal == WorkflowState.Canceled ? StepOutcome.Canceled : StepOutcome.Failed,
                         exception, metadata, $" after {count} reattempts");
@@ -228,10 +230,10 @@ internal sealed class StepExecutor
 
                 metadata.ReattemptReason = reason;
                 var at = UtcTimes.Now(_time) + (policy.Wait ?? TimeSpan.Zero);
-                return Decide(StepExecutionState.Completed, StepOutcome.Reattempted, WorkflowState.Ready, step.Name,
+                return WithError(Decide(StepExecutionState.Completed, StepOutcome.Reattempted, WorkflowState.Ready, step.Name,
                     new NextStep(step.Name, policy.Wait ?? TimeSpan.Zero),
                     $"Reattempt {count + 1}{(policy.MaxReattempts is { } limit ? $"/{limit}" : string.Empty)} scheduled for {at:HH:mm:ss} after {exception.GetType().Name}",
-                    metadata.ToJson());
+                    metadata.ToJson()), exception);
             case ExceptionAction.Handle:
                 StepResult? handled;
                 try
@@ -246,7 +248,7 @@ internal sealed class StepExecutor
 
                 return handled is null
                     ? Failure(step.Name, WorkflowState.Paused, StepOutcome.Failed, exception, metadata)
-                    : FlowControl(definition, step, handled, metadata, ReattemptReasons.ExceptionPolicy);
+                    : WithError(FlowControl(definition, step, handled, metadata, ReattemptReasons.ExceptionPolicy), exception);
             default:
                 return Failure(step.Name, WorkflowState.Paused, StepOutcome.Failed, exception, metadata);
         }
@@ -310,10 +312,25 @@ internal sealed class StepExecutor
             WorkflowState = workflowState,
             NextStepName = workflowState == WorkflowState.Paused ? stepName : null,
             ErrorClassName = ErrorClass(exception),
-            ErrorMessage = exception.Message + suffix,
+            ErrorMessage = exception.Message,
             ErrorBacktrace = exception.ToString(),
             Metadata = metadata?.ToJson(),
         }, $"{exception.GetType().Name}{suffix}; workflow {workflowState.ToStored()}", exception);
+
+    /// <summary>
+    /// Every attempt records the exception that ended it in the execution's own error fields, whatever the
+    /// policy did with it (reattempted, skipped), so the history and the dashboard show it.
+    /// </summary>
+    private static StepDecision WithError(StepDecision decision, Exception exception) =>
+        decision with
+        {
+            Completion = decision.Completion with
+            {
+                ErrorClassName = ErrorClass(exception),
+                ErrorMessage = exception.Message,
+                ErrorBacktrace = exception.ToString(),
+            },
+        };
 
     private static string ErrorClass(Exception exception) => exception.GetType().FullName ?? exception.GetType().Name;
 

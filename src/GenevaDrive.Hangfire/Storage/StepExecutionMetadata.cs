@@ -41,6 +41,13 @@ internal sealed class StepExecutionMetadata
 
     public string? ExceptionBacktrace => ExceptionField("backtrace");
 
+    /// <summary>How many consecutive exception-caused reattempts had run when the limit stopped the step (null otherwise).</summary>
+    public int? ReattemptsAtLimit
+    {
+        get => _root["reattempts_at_limit"] is JsonValue v && v.TryGetValue<int>(out var n) ? n : null;
+        set => _root["reattempts_at_limit"] = value;
+    }
+
     public bool IsEmpty => _root.Count == 0;
 
     public static StepExecutionMetadata Parse(string? json)

@@ -38,7 +38,11 @@ public sealed class ExceptionHandlingTests(string database) : EngineTestBase(dat
             Assert.That(last.State, Is.EqualTo(StepExecutionState.Failed));
             Assert.That(last.Outcome, Is.EqualTo(StepOutcome.Failed));
             Assert.That(last.ErrorClassName, Is.EqualTo("System.TimeoutException"));
-            Assert.That(last.ErrorMessage, Is.EqualTo("charge timed out after 3 reattempts"));
+            Assert.That(last.ErrorMessage, Is.EqualTo("charge timed out"), "the exception's own message, not altered by the count");
+            Assert.That(runs[^1].Text, Does.Contain("after 3 reattempts"), "the count is told in the job's result");
+            Assert.That(history.Take(history.Count - 1).Select(h => (h.Outcome, h.ErrorClassName, h.ErrorMessage)),
+                Has.All.EqualTo((StepOutcome.Reattempted, "System.TimeoutException", "charge timed out")),
+                "every reattempted attempt shows the exception that ended it");
             Assert.That(runs[^1].Exception, Is.TypeOf<TimeoutException>(), "the job of the last attempt fails");
             Assert.That((await WorkflowAsync(workflow.Id)).State, Is.EqualTo(WorkflowState.Paused));
             Assert.That(await Client.GetCurrentExecutionAsync(workflow.Id), Is.Null);

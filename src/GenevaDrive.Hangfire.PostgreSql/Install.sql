@@ -79,3 +79,7 @@ ALTER TABLE "{S}"."Workflows" ADD COLUMN IF NOT EXISTS "PausedByJobId" varchar(1
 -- (SQL Server moves its identifier columns to a binary collation here; PostgreSQL's default collation
 -- already compares them exactly. The version is kept in step across databases.)
 SELECT 1;
+
+-- @migration 5
+-- Why a workflow is paused or canceled, in words (a failed step and its job, a deleted job, a pause from code…).
+ALTER TABLE "{S}"."Workflows" ADD COLUMN IF NOT EXISTS "StateReason" varchar(1000) NULL;

@@ -116,3 +116,8 @@ GO
 CREATE NONCLUSTERED INDEX [IX_Workflows_Hero] ON [{S}].[Workflows] ([HeroType], [HeroId]);
 GO
 CREATE NONCLUSTERED INDEX [IX_Workflows_Type] ON [{S}].[Workflows] ([Type]);
+
+-- @migration 5
+-- Why a workflow is paused or canceled, in words (a failed step and its job, a deleted job, a pause from code…).
+IF COL_LENGTH(N'[{S}].[Workflows]', N'StateReason') IS NULL
+ALTER TABLE [{S}].[Workflows] ADD [StateReason] nvarchar(1000) NULL;

@@ -15,7 +15,7 @@ namespace GenevaDrive.SqlServer;
 internal sealed class SqlServerDialect : SqlDialect
 {
     private const string WorkflowColumns =
-        "[Id], [Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], [PausedByJobId], " +
+        "[Id], [Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], [PausedByJobId], [StateReason], " +
         "[CreatedAt], [UpdatedAt], [StartedAt], [TransitionedAt]";
 
     private const string ExecutionColumns =
@@ -50,7 +50,7 @@ internal sealed class SqlServerDialect : SqlDialect
     private static readonly Dictionary<string, int> UnicodeColumns = new(StringComparer.Ordinal)
     {
         ["Type"] = 200, ["HeroType"] = 200, ["HeroId"] = 200, ["CurrentStepName"] = 200, ["NextStepName"] = 200, ["StepName"] = 200,
-        ["ErrorClassName"] = 400, ["JobId"] = 100, ["PausedByJobId"] = 100,
+        ["ErrorClassName"] = 400, ["JobId"] = 100, ["PausedByJobId"] = 100, ["StateReason"] = 1000,
     };
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, System.Reflection.PropertyInfo[]> BindableProperties = new();
@@ -214,9 +214,9 @@ internal sealed class SqlServerDialect : SqlDialect
         return new StorageStatements
         {
             InsertWorkflow =
-                $"INSERT INTO {workflows} ([Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], [PausedByJobId], " +
+                $"INSERT INTO {workflows} ([Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], [PausedByJobId], [StateReason], " +
                 "[CreatedAt], [UpdatedAt], [StartedAt], [TransitionedAt]) VALUES (@Type, @HeroType, @HeroId, @State, " +
-                "@CurrentStepName, @NextStepName, @AllowMultiple, @PausedByJobId, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt); " +
+                "@CurrentStepName, @NextStepName, @AllowMultiple, @PausedByJobId, @StateReason, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt); " +
                 "SELECT CAST(SCOPE_IDENTITY() AS bigint);",
             InsertStepExecution =
                 $"INSERT INTO {executions} ([WorkflowId], [StepName], [State], [Outcome], [ScheduledFor], [StartedAt], [JobId], [DispatchedAt], " +
@@ -232,7 +232,7 @@ internal sealed class SqlServerDialect : SqlDialect
             SelectActiveStepExecution =
                 $"SELECT {ExecutionColumns} FROM {executions} WHERE [WorkflowId] = @WorkflowId AND [State] IN ('scheduled', 'in_progress');",
             UpdateWorkflow =
-                $"UPDATE {workflows} SET [State] = @State, [CurrentStepName] = @CurrentStepName, [NextStepName] = @NextStepName, [PausedByJobId] = @PausedByJobId, " +
+                $"UPDATE {workflows} SET [State] = @State, [CurrentStepName] = @CurrentStepName, [NextStepName] = @NextStepName, [PausedByJobId] = @PausedByJobId, [StateReason] = @StateReason, " +
                 "[StartedAt] = @StartedAt, [TransitionedAt] = @TransitionedAt, [UpdatedAt] = @UpdatedAt WHERE [Id] = @Id;",
             UpdateStepExecution =
                 $"UPDATE {executions} SET [State] = @State, [Outcome] = @Outcome, [ScheduledFor] = @ScheduledFor, [StartedAt] = @StartedAt, " +

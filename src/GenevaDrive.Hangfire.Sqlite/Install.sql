@@ -78,3 +78,7 @@ ALTER TABLE "{P}Workflows" ADD COLUMN "PausedByJobId" TEXT NULL;
 -- (SQL Server moves its identifier columns to a binary collation here; SQLite's BINARY collation already
 -- compares them exactly. The version is kept in step across databases.)
 SELECT 1;
+
+-- @migration 5
+-- Why a workflow is paused or canceled, in words (a failed step and its job, a deleted job, a pause from code…).
+ALTER TABLE "{P}Workflows" ADD COLUMN "StateReason" TEXT NULL;

@@ -38,6 +38,13 @@ public sealed record WorkflowInfo
     /// <summary>When it entered paused, finished or canceled (UTC); null otherwise.</summary>
     public DateTime? TransitionedAt { get; init; }
 
+    /// <summary>
+    /// Why it is paused or canceled, in words: the step, execution and Hangfire job that caused it and what
+    /// happened (an exception and its policy, the step's own result, a reattempt limit), a deleted step job,
+    /// a pause or cancel through the client, a lost worker. Null in other states.
+    /// </summary>
+    public string? StateReason { get; init; }
+
     internal static WorkflowInfo From(WorkflowRecord r) => new()
     {
         Id = r.Id,
@@ -51,6 +58,7 @@ public sealed record WorkflowInfo
         CreatedAt = r.CreatedAt,
         UpdatedAt = r.UpdatedAt,
         TransitionedAt = r.TransitionedAt,
+        StateReason = r.StateReason,
     };
 }
 

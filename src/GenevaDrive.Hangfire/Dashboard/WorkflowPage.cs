@@ -32,6 +32,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         html.Append("<dl class=\"dl-horizontal genevadrive-summary\">")
             .Append($"<dt>Hero</dt><dd>{E(workflow.HeroType)} <code>{E(workflow.HeroId)}</code></dd>")
             .Append($"<dt>State</dt><dd class=\"genevadrive-state\">{E(workflow.State)}</dd>")
+            .Append(workflow.StateReason is null ? string.Empty : $"<dt>Why</dt><dd class=\"genevadrive-state-reason\">{E(workflow.StateReason)}</dd>")
             .Append($"<dt>Current step</dt><dd>{E(workflow.CurrentStepName ?? "—")}</dd>")
             .Append($"<dt>Next step</dt><dd>{E(workflow.NextStepName ?? "—")}</dd>")
             .Append($"<dt>Created</dt><dd>{Time(workflow.CreatedAt)}</dd>")

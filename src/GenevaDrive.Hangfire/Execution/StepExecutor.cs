@@ -354,7 +354,8 @@ internal sealed class StepExecutor
         var execution = claim.Execution!;
         using var activity = Telemetry.Source.StartActivity("GenevaDrive.Finalize");
         activity?.SetTag("genevadrive.step_execution_id", execution.Id);
-        var result = await _store.FinalizeAsync(execution.Id, execution.LeaseToken!, decision.Completion, ct, claim.Workflow!.Id).ConfigureAwait(false);
+        var result = await _store.FinalizeAsync(execution.Id, execution.LeaseToken!, decision.Completion with { Reason = decision.ResultText }, ct,
+            claim.Workflow!.Id).ConfigureAwait(false);
         activity?.SetTag("genevadrive.finalize", result.Outcome.ToString());
         switch (result.Outcome)
         {

@@ -9,6 +9,7 @@ internal static class ColumnLimits
 {
     public const int ErrorClassNameLength = 400;
     public const int JobIdLength = 100;
+    public const int StateReasonLength = 1000;
 
     public static string JobId(string value) => Fit(value, JobIdLength)!;
 

@@ -45,6 +45,9 @@ internal sealed class WorkflowRecord
     /// <summary>The Hangfire job whose failure or deletion paused this workflow; requeueing that job retries the step.</summary>
     public string? PausedByJobId { get; set; }
 
+    /// <summary>Why the workflow is paused or canceled, in words; null in other states.</summary>
+    public string? StateReason { get; set; }
+
     public DateTime CreatedAt { get => _createdAt; set => _createdAt = UtcTimes.AsUtc(value); }
 
     public DateTime UpdatedAt { get => _updatedAt; set => _updatedAt = UtcTimes.AsUtc(value); }

@@ -77,6 +77,9 @@ internal sealed record StepCompletion
     /// Hangfire and must run the new attempt itself); null when a new job is to be dispatched.
     /// </summary>
     public string? HandOverToJobId { get; init; }
+
+    /// <summary>What the run decided, in words: kept as the workflow's reason when it ends up paused or canceled.</summary>
+    public string? Reason { get; init; }
 }
 
 /// <summary>How a finalize ended.</summary>

@@ -451,6 +451,11 @@ internal sealed class WorkflowStore
             workflow.PausedByJobId = execution.JobId;
         }
 
+        if (completion.WorkflowState is WorkflowState.Paused or WorkflowState.Canceled)
+        {
+            workflow.StateReason = $"Step '{execution.StepName}' (step execution {execution.Id}, job {execution.JobId ?? "none"}): {completion.Reason ?? completion.Outcome.ToStored()}";
+        }
+
         await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
 
         StepExecutionRecord? next = null;
@@ -493,6 +498,9 @@ internal sealed class WorkflowStore
                 new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
             TransitionWorkflow(workflow, WorkflowState.Paused, now);
             workflow.PausedByJobId = pausedByJobId;
+            workflow.StateReason = pausedByJobId is null
+                ? "Paused through IWorkflowClient.PauseAsync (from code or the dashboard)."
+                : $"Step job {pausedByJobId} of step '{active?.StepName ?? workflow.NextStepName}' was deleted; resume the workflow, or requeue that job, to run the step.";
             workflow.NextStepName = active?.StepName ?? workflow.NextStepName;
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
             return new ControlResult(workflow, active);
@@ -546,6 +554,7 @@ internal sealed class WorkflowStore
 
             TransitionWorkflow(workflow, WorkflowState.Canceled, now);
             workflow.CurrentStepName = null;
+            workflow.StateReason = "Canceled through IWorkflowClient.CancelAsync (from code or the dashboard).";
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
             return new ControlResult(workflow, null, active);
         }, ct);
@@ -632,6 +641,7 @@ internal sealed class WorkflowStore
             else
             {
                 TransitionWorkflow(workflow, WorkflowState.Canceled, now);
+                workflow.StateReason = $"Step '{execution.StepName}' (step execution {execution.Id}) lost its worker, and StuckRecoveryAction is Cancel.";
             }
 
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
@@ -860,8 +870,9 @@ internal sealed class WorkflowStore
         workflow.State = target.ToStored();
         workflow.UpdatedAt = now;
         workflow.TransitionedAt = target is WorkflowState.Paused or WorkflowState.Finished or WorkflowState.Canceled ? now : null;
-        // Set again by the callers for whom a job paused it (a failed step, a deleted job).
+        // Set again by the callers for whom a job paused it (a failed step, a deleted job), and who say why.
         workflow.PausedByJobId = null;
+        workflow.StateReason = null;
         if (target is WorkflowState.Finished or WorkflowState.Canceled)
         {
             workflow.CurrentStepName = null;
@@ -955,6 +966,7 @@ internal sealed class WorkflowStore
     private Task UpdateAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow, CancellationToken ct)
     {
         workflow.PausedByJobId = workflow.PausedByJobId is null ? null : ColumnLimits.JobId(workflow.PausedByJobId);
+        workflow.StateReason = ColumnLimits.Fit(workflow.StateReason, ColumnLimits.StateReasonLength);
         return connection.ExecuteAsync(Command(Sql.UpdateWorkflow, workflow, tx, ct));
     }
 

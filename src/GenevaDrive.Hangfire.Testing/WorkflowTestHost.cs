@@ -27,6 +27,28 @@ public sealed record StepRunResult
     public Exception? Exception { get; init; }
 }
 
+/// <summary>What one run of the reconciler or of cleanup did under <see cref="WorkflowTestHost"/>.</summary>
+public sealed record HousekeepingResult
+{
+    /// <summary>Step jobs created for due steps that had none (reconcile).</summary>
+    public int JobsCreated { get; init; }
+
+    /// <summary>Steps whose lease expired and that were recovered (reconcile).</summary>
+    public int StepsRecovered { get; init; }
+
+    /// <summary>Rows the run could not handle and moved past.</summary>
+    public int Errors { get; init; }
+
+    /// <summary>Workflows deleted (cleanup).</summary>
+    public int WorkflowsDeleted { get; init; }
+
+    /// <summary>Step executions deleted with them (cleanup).</summary>
+    public int StepExecutionsDeleted { get; init; }
+
+    /// <summary>The run's report, as the recurring job logs it.</summary>
+    public required string Text { get; init; }
+}
+
 /// <summary>
 /// Runs workflows synchronously in tests through the same claim → run → finalize path a Hangfire server
 /// uses, without a server: step jobs are recorded instead of created, and a fake clock jumps over waits.
@@ -191,6 +213,42 @@ public sealed class WorkflowTestHost : IAsyncDisposable
         }
 
         return runs;
+    }
+
+    /// <summary>
+    /// Runs the reconciler once, now on the host's clock, as the <c>genevadrive:reconcile</c> recurring job would:
+    /// steps whose lease expired are recovered (<see cref="GenevaDriveOptions.StuckRecoveryAction"/>), and due
+    /// steps without a job get one (recorded in <see cref="DispatchedSteps"/>). Jump the clock with
+    /// <see cref="AdvanceTime"/> past <see cref="GenevaDriveOptions.LeaseTimeout"/> to see a step recovered.
+    /// </summary>
+    /// <returns>What it did.</returns>
+    public async Task<HousekeepingResult> ReconcileAsync()
+    {
+        var report = await _runtime.Maintenance.ReconcileAsync().ConfigureAwait(false);
+        return new HousekeepingResult
+        {
+            JobsCreated = report.JobsCreated,
+            StepsRecovered = report.ExecutionsRecovered,
+            Errors = report.Errors,
+            Text = report.ToString(),
+        };
+    }
+
+    /// <summary>
+    /// Runs cleanup once, now on the host's clock, as the <c>genevadrive:cleanup</c> recurring job would: finished
+    /// and canceled workflows older than <see cref="GenevaDriveOptions.DeleteCompletedWorkflowsAfter"/> are deleted
+    /// with their step executions.
+    /// </summary>
+    /// <returns>What it did.</returns>
+    public async Task<HousekeepingResult> CleanupAsync()
+    {
+        var report = await _runtime.Maintenance.CleanupAsync().ConfigureAwait(false);
+        return new HousekeepingResult
+        {
+            WorkflowsDeleted = report.WorkflowsDeleted,
+            StepExecutionsDeleted = report.ExecutionsDeleted,
+            Text = report.ToString(),
+        };
     }
 
     /// <inheritdoc />

@@ -245,6 +245,7 @@ internal sealed class SqlServerDialect : SqlDialect
             Heartbeat =
                 $"UPDATE {executions} SET [HeartbeatAt] = @Now, [LeaseExpiresAt] = @LeaseExpiresAt, [UpdatedAt] = @Now " +
                 "WHERE [Id] = @Id AND [State] = 'in_progress' AND [LeaseToken] = @LeaseToken;",
+            SelectWorkflowState = $"SELECT [State] FROM {workflows} WHERE [Id] = @Id;",
             SelectLatestStepExecutionId = $"SELECT MAX([Id]) FROM {executions} WHERE [WorkflowId] = @WorkflowId;",
             SelectOngoingWorkflowId =
                 $"SELECT TOP (1) [Id] FROM {workflows} WHERE [Type] = @Type AND [HeroType] = @HeroType AND [HeroId] = @HeroId " +

@@ -67,7 +67,11 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
     public async Task<WorkflowInfo> PauseAsync(long workflowId, CancellationToken cancellationToken = default)
     {
         var result = await Store.PauseAsync(workflowId, cancellationToken).ConfigureAwait(false);
-        runtime.Dispatcher.RemovePending(result.Execution?.JobId, $"workflow {workflowId} paused");
+        if (result.Execution is { State: "scheduled" } pending)
+        {
+            // A running step's job is left alone: its heartbeat stops it.
+            runtime.Dispatcher.RemovePending(pending.JobId, $"workflow {workflowId} paused");
+        }
         return WorkflowInfo.From(result.Workflow);
     }
 

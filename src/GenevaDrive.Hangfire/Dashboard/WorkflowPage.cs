@@ -54,9 +54,9 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         }
 
         var buttons = new List<(string Action, string Text, string Style, string? Confirm)>();
-        if (state == WorkflowState.Ready)
+        if (state is WorkflowState.Ready or WorkflowState.Performing)
         {
-            buttons.Add(("pause", "Pause", "btn-default", null));
+            buttons.Add(("pause", "Pause", "btn-default", state == WorkflowState.Performing ? "Pause while its step runs? The step is stopped at its next heartbeat." : null));
         }
 
         if (state == WorkflowState.Paused)
@@ -67,6 +67,10 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         if (state is WorkflowState.Ready or WorkflowState.Paused)
         {
             buttons.Add(("skip", "Skip step", "btn-default", "Skip the current step and schedule the next one?"));
+        }
+
+        if (state is WorkflowState.Ready or WorkflowState.Paused or WorkflowState.Performing)
+        {
             buttons.Add(("cancel", "Cancel", "btn-danger", "Cancel this workflow? This cannot be undone."));
         }
 

@@ -117,9 +117,10 @@ internal sealed class RunningStep
                 // One beat may not eat the next: a hung connection is abandoned after half an interval.
                 using var beat = CancellationTokenSource.CreateLinkedTokenSource(stop);
                 beat.CancelAfter(interval / 2);
-                if (!await _runtime.Store.HeartbeatAsync(execution.Id, execution.LeaseToken!, options.LeaseTimeout, beat.Token).ConfigureAwait(false))
+                if (await _runtime.Store.HeartbeatAsync(execution.Id, Claim.Workflow!.Id, execution.LeaseToken!, options.LeaseTimeout, beat.Token)
+                        .ConfigureAwait(false) is { } mustStop)
                 {
-                    Fence($"step execution {execution.Id} lost its lease (another run took the step over, or the attempt was closed)");
+                    Fence(mustStop);
                     return;
                 }
 

@@ -118,6 +118,9 @@ internal sealed class StorageStatements
     /// <summary>@Id, @LeaseToken, @Now, @LeaseExpiresAt → refreshes a lease still held; returns rows affected.</summary>
     public required string Heartbeat { get; init; }
 
+    /// <summary>@Id → the workflow's state, no lock (null when it no longer exists).</summary>
+    public required string SelectWorkflowState { get; init; }
+
     /// <summary>@WorkflowId → the id of its newest execution.</summary>
     public required string SelectLatestStepExecutionId { get; init; }
 

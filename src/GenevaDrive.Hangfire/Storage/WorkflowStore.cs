@@ -373,17 +373,30 @@ internal sealed class WorkflowStore
     }
 
     /// <summary>
-    /// Refreshes the lease of an execution this run still holds. False when the lease was lost. Not retried
-    /// here: the heartbeat loop tries again at its next beat, and must learn of an outage in time to fence.
+    /// Refreshes the lease of an execution this run still holds, and carries news to the run: null when the
+    /// lease was renewed, otherwise why the run must stop — its lease was lost, or its workflow was paused or
+    /// canceled while the step ran. Not retried here: the heartbeat loop tries again at its next beat, and
+    /// must learn of an outage in time to fence.
     /// </summary>
-    public async Task<bool> HeartbeatAsync(long executionId, string leaseToken, TimeSpan leaseDuration, CancellationToken ct = default)
+    public async Task<string?> HeartbeatAsync(long executionId, long workflowId, string leaseToken, TimeSpan leaseDuration,
+        CancellationToken ct = default)
     {
         var now = Now;
         await InjectAsync("heartbeat").ConfigureAwait(false);
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        return await connection.ExecuteAsync(Command(Sql.Heartbeat,
+        // Read on its own, not joined into the update: the update locks the execution row, and reading the
+        // workflow row after it would invert the lock order that every transaction keeps.
+        var state = await connection.ExecuteScalarAsync<string?>(Command(Sql.SelectWorkflowState, new { Id = workflowId }, null, ct))
+            .ConfigureAwait(false);
+        if (state is not null && state != "performing")
+        {
+            return $"workflow {workflowId} was {state} while step execution {executionId} ran";
+        }
+
+        var renewed = await connection.ExecuteAsync(Command(Sql.Heartbeat,
             new { Id = executionId, LeaseToken = leaseToken, Now = now, LeaseExpiresAt = now + leaseDuration }, null, ct))
             .ConfigureAwait(false) == 1;
+        return renewed ? null : $"step execution {executionId} lost its lease (another run took the step over, or the attempt was closed)";
     }
 
     /// <summary>
@@ -489,16 +502,19 @@ internal sealed class WorkflowStore
     public Task<ControlResult> PauseAsync(long workflowId, CancellationToken ct = default, string? pausedByJobId = null) =>
         UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
         {
-            if (workflow.WorkflowState != WorkflowState.Ready)
+            if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Performing))
             {
-                throw new InvalidWorkflowStateException($"Cannot pause a {workflow.State} workflow (workflow {workflow.Id}); only a ready workflow can be paused.");
+                throw new InvalidWorkflowStateException($"Cannot pause a {workflow.State} workflow (workflow {workflow.Id}); only a ready or performing workflow can be paused.");
             }
 
             var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
                 new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+            var running = workflow.WorkflowState == WorkflowState.Performing;
             TransitionWorkflow(workflow, WorkflowState.Paused, now);
             workflow.PausedByJobId = pausedByJobId;
-            workflow.StateReason = pausedByJobId is null
+            workflow.StateReason = running
+                ? $"Paused through IWorkflowClient.PauseAsync while step '{active?.StepName}' ran: its token fires at its next heartbeat, the attempt is closed when it returns, and Resume runs the step again."
+                : pausedByJobId is null
                 ? "Paused through IWorkflowClient.PauseAsync (from code or the dashboard)."
                 : $"Step job {pausedByJobId} of step '{active?.StepName ?? workflow.NextStepName}' was deleted; resume the workflow, or requeue that job, to run the step.";
             workflow.NextStepName = active?.StepName ?? workflow.NextStepName;
@@ -518,9 +534,16 @@ internal sealed class WorkflowStore
                 throw new InvalidWorkflowStateException($"Cannot resume a {workflow.State} workflow (workflow {workflow.Id}); only a paused workflow can be resumed.");
             }
 
-            TransitionWorkflow(workflow, WorkflowState.Ready, now);
             var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
                 new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+            if (active is { State: "in_progress" })
+            {
+                throw new InvalidWorkflowStateException(
+                    $"Cannot resume workflow {workflow.Id} yet: step '{active.StepName}', paused while it ran, has not stopped (step execution {active.Id}). " +
+                    "Its token fires within one heartbeat interval (a fifth of LeaseTimeout); resume once it has returned.");
+            }
+
+            TransitionWorkflow(workflow, WorkflowState.Ready, now);
             if (active is null && workflow.NextStepName is { } next)
             {
                 active = await InsertScheduledAsync(connection, tx, workflow.Id, next, now, now, ct).ConfigureAwait(false);
@@ -538,13 +561,20 @@ internal sealed class WorkflowStore
     public Task<ControlResult> CancelAsync(long workflowId, CancellationToken ct = default) =>
         UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
         {
-            if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Paused))
+            if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Paused or WorkflowState.Performing))
             {
-                throw new InvalidWorkflowStateException($"Cannot cancel a {workflow.State} workflow (workflow {workflow.Id}); only ready or paused workflows can be canceled from outside.");
+                throw new InvalidWorkflowStateException($"Cannot cancel a {workflow.State} workflow (workflow {workflow.Id}); it has already ended.");
             }
 
             var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
                 new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+            if (active is { State: "in_progress" })
+            {
+                // The running attempt keeps its row until its body returns: its heartbeat sees the cancel and fires
+                // its token, and its finalize closes it as canceled without advancing the workflow.
+                active = null;
+            }
+
             if (active is not null)
             {
                 active.TransitionTo(StepExecutionState.Canceled, now);

@@ -200,7 +200,7 @@ public sealed class StoreClaimAndFinalizeTests(string database) : StorageTestBas
         for (var i = 0; i < 30; i++)
         {
             Clock.Advance(TimeSpan.FromMinutes(1));
-            Assert.That(await Store.HeartbeatAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, Lease), Is.True);
+            Assert.That(await Store.HeartbeatAsync(claim.Execution!.Id, created.Workflow.Id, claim.Execution.LeaseToken!, Lease), Is.Null);
         }
 
         var other = await Store.ClaimAsync(created.FirstExecution!.Id, "job-2", Lease);
@@ -211,9 +211,9 @@ public sealed class StoreClaimAndFinalizeTests(string database) : StorageTestBas
     [Test]
     public async Task Heartbeat_WithAStaleToken_ReportsTheLeaseLost()
     {
-        var (_, claim) = await StartAndClaimAsync();
+        var (created, claim) = await StartAndClaimAsync();
 
-        Assert.That(await Store.HeartbeatAsync(claim.Execution!.Id, "not-my-token", Lease), Is.False);
+        Assert.That(await Store.HeartbeatAsync(claim.Execution!.Id, created.Workflow.Id, "not-my-token", Lease), Does.Contain("lost its lease"));
     }
 
     [Test]

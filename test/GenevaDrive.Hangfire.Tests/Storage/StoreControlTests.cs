@@ -102,17 +102,58 @@ public sealed class StoreControlTests(string database) : StorageTestBase(databas
     }
 
     [Test]
-    public async Task Cancel_OfAFinishedOrPerformingWorkflow_IsRefused()
+    public async Task Cancel_OfAFinishedWorkflow_IsRefused()
     {
         var finished = await StartAsync("done", firstStep: null);
-        var (performing, _) = await StartAndClaimAsync("busy");
+
+        Assert.That(Assert.ThrowsAsync<InvalidWorkflowStateException>(() => Store.CancelAsync(finished.Workflow.Id))!.Message,
+            Does.StartWith("Cannot cancel a finished workflow"));
+    }
+
+    [Test]
+    public async Task Cancel_WhileAStepRuns_IsRecordedAtOnce_TheHeartbeatCarriesIt_AndFinalizeClosesTheAttempt()
+    {
+        var (performing, claim) = await StartAndClaimAsync("busy");
+
+        var canceled = await Store.CancelAsync(performing.Workflow.Id);
+        var news = await Store.HeartbeatAsync(claim.Execution!.Id, performing.Workflow.Id, claim.Execution.LeaseToken!, Lease);
+        // The body ignored its token and finished anyway: its result must not advance the workflow.
+        var finalize = await Store.FinalizeAsync(claim.Execution.Id, claim.Execution.LeaseToken!, Success("second"));
+
+        var workflow = await WorkflowAsync(performing.Workflow.Id);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(canceled.Workflow.WorkflowState, Is.EqualTo(WorkflowState.Canceled));
+            Assert.That(news, Does.Contain("was canceled while step execution"), "the heartbeat tells the run to stop");
+            Assert.That(finalize.Outcome, Is.EqualTo(FinalizeOutcome.WorkflowChangedOutside));
+            Assert.That((await ExecutionAsync(claim.Execution.Id)).ExecutionState, Is.EqualTo(StepExecutionState.Canceled));
+            Assert.That(workflow.WorkflowState, Is.EqualTo(WorkflowState.Canceled), "the late result did not advance it");
+            Assert.That(await Store.GetCurrentExecutionAsync(performing.Workflow.Id), Is.Null, "no next step was scheduled");
+        });
+    }
+
+    [Test]
+    public async Task Pause_WhileAStepRuns_StopsIt_AndResumeRunsTheStepAgainOnceItHasStopped()
+    {
+        var (performing, claim) = await StartAndClaimAsync("busy");
+
+        var paused = await Store.PauseAsync(performing.Workflow.Id);
+        var tooEarly = Assert.ThrowsAsync<InvalidWorkflowStateException>(() => Store.ResumeAsync(performing.Workflow.Id))!;
+        var news = await Store.HeartbeatAsync(claim.Execution!.Id, performing.Workflow.Id, claim.Execution.LeaseToken!, Lease);
+        await Store.FinalizeAsync(claim.Execution.Id, claim.Execution.LeaseToken!,
+            GenevaDrive.Execution.StepExecutor.Interrupted("first", "paused").Completion);
+        var resumed = await Store.ResumeAsync(performing.Workflow.Id);
 
         Assert.Multiple(() =>
         {
-            Assert.That(Assert.ThrowsAsync<InvalidWorkflowStateException>(() => Store.CancelAsync(finished.Workflow.Id))!.Message,
-                Does.StartWith("Cannot cancel a finished workflow"));
-            Assert.That(Assert.ThrowsAsync<InvalidWorkflowStateException>(() => Store.CancelAsync(performing.Workflow.Id))!.Message,
-                Does.StartWith("Cannot cancel a performing workflow"));
+            Assert.That(paused.Workflow.WorkflowState, Is.EqualTo(WorkflowState.Paused));
+            Assert.That(paused.Workflow.NextStepName, Is.EqualTo("first"), "paused at the running step");
+            Assert.That(paused.Workflow.StateReason, Does.Contain("while step 'first' ran"));
+            Assert.That(tooEarly.Message, Does.Contain("has not stopped"));
+            Assert.That(news, Does.Contain("was paused"));
+            Assert.That(resumed.Workflow.WorkflowState, Is.EqualTo(WorkflowState.Ready));
+            Assert.That(resumed.Execution!.StepName, Is.EqualTo("first"), "the step runs again as a new attempt");
+            Assert.That(resumed.Execution.Id, Is.Not.EqualTo(claim.Execution.Id));
         });
     }
 

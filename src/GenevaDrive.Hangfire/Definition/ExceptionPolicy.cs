@@ -35,13 +35,14 @@ public enum TerminalAction
 /// </summary>
 public sealed class ExceptionPolicy
 {
-    /// <summary>The default limit of <see cref="Reattempt"/>: 100 reattempts.</summary>
+    /// <summary>The default limit of <see cref="Reattempt(TimeSpan?, int?, TerminalAction)"/>: 100 reattempts.</summary>
     public const int DefaultMaxReattempts = 100;
 
     private ExceptionPolicy(ExceptionAction action, TimeSpan? wait, int? maxReattempts, TerminalAction terminalAction,
-        Func<Exception, CancellationToken, Task<StepResult?>>? handler)
+        Func<Exception, CancellationToken, Task<StepResult?>>? handler, Backoff? backoff = null)
     {
         Action = action;
+        Backoff = backoff;
         Wait = wait;
         MaxReattempts = maxReattempts;
         TerminalAction = terminalAction;
@@ -62,6 +63,9 @@ public sealed class ExceptionPolicy
 
     /// <summary>For <see cref="ExceptionAction.Reattempt"/>: the wait before the next attempt (<see langword="null"/> = at once).</summary>
     public TimeSpan? Wait { get; }
+
+    /// <summary>For <see cref="ExceptionAction.Reattempt"/> with a backoff: how the wait grows with each consecutive reattempt.</summary>
+    public Backoff? Backoff { get; }
 
     /// <summary>
     /// For <see cref="ExceptionAction.Reattempt"/>: how many consecutive exception-caused reattempts of the
@@ -86,6 +90,23 @@ public sealed class ExceptionPolicy
     public static ExceptionPolicy Reattempt(TimeSpan? wait = null, int? maxReattempts = DefaultMaxReattempts,
         TerminalAction terminalAction = TerminalAction.Pause) =>
         new(ExceptionAction.Reattempt, wait, maxReattempts, terminalAction, null);
+
+    /// <summary>
+    /// Run the step again after a wait that <paramref name="backoff"/> computes from the number of the
+    /// reattempt (1, 2, 3, … consecutive exception-caused reattempts), at most <paramref name="maxReattempts"/>
+    /// times in a row; then apply <paramref name="terminalAction"/>. The planned time is the next execution's
+    /// <see cref="StepExecutionInfo.ScheduledFor"/>, and the job's result names the backoff.
+    /// </summary>
+    /// <param name="backoff">For example <c>Backoff.Exponential(initial: TimeSpan.FromSeconds(5), max: TimeSpan.FromHours(1))</c>.</param>
+    /// <param name="maxReattempts">The limit, at least 1; <see langword="null"/> means unlimited. The default is 100.</param>
+    /// <param name="terminalAction">What to do when the limit is reached. The default is <see cref="GenevaDrive.TerminalAction.Pause"/>.</param>
+    /// <returns>The policy. Its values are validated when it is attached to a step or workflow.</returns>
+    public static ExceptionPolicy Reattempt(Backoff backoff, int? maxReattempts = DefaultMaxReattempts,
+        TerminalAction terminalAction = TerminalAction.Pause)
+    {
+        ArgumentNullException.ThrowIfNull(backoff);
+        return new(ExceptionAction.Reattempt, null, maxReattempts, terminalAction, null, backoff);
+    }
 
     /// <summary>
     /// Decide imperatively. The handler runs in the workflow's context with the exception and returns the
@@ -115,7 +136,7 @@ public sealed class ExceptionPolicy
     public override string ToString() => Action switch
     {
         ExceptionAction.Reattempt =>
-            $"Reattempt(wait={Wait?.ToString() ?? "none"}, max={MaxReattempts?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unlimited"}, terminal={TerminalAction})",
+            $"Reattempt(wait={Backoff?.ToString() ?? Wait?.ToString() ?? "none"}, max={MaxReattempts?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unlimited"}, terminal={TerminalAction})",
         _ => Action.ToString(),
     };
 
@@ -125,6 +146,11 @@ public sealed class ExceptionPolicy
         if (Wait is { } wait && wait < TimeSpan.Zero)
         {
             yield return $"has a reattempt wait of {wait}, which is negative; use TimeSpan.Zero or null to reattempt at once";
+        }
+
+        foreach (var problem in Backoff?.Problems() ?? [])
+        {
+            yield return "has a backoff that " + problem;
         }
 
         if (MaxReattempts is { } max && max < 1)

@@ -229,10 +229,16 @@ internal sealed class StepExecutor
                 }
 
                 metadata.ReattemptReason = reason;
-                var at = UtcTimes.Now(_time) + (policy.Wait ?? TimeSpan.Zero);
+                // The backoff is driven by the consecutive exception-caused reattempt count (this is reattempt count + 1);
+                // its random choices are repeatable per workflow and step.
+                var wait = policy.Backoff is { } backoff
+                    ? backoff.DelayFor(count + 1, HashCode.Combine(workflow.Id, StringComparer.Ordinal.GetHashCode(step.Name)))
+                    : policy.Wait ?? TimeSpan.Zero;
+                var at = UtcTimes.Now(_time) + wait;
                 return WithError(Decide(StepExecutionState.Completed, StepOutcome.Reattempted, WorkflowState.Ready, step.Name,
-                    new NextStep(step.Name, policy.Wait ?? TimeSpan.Zero),
-                    $"Reattempt {count + 1}{(policy.MaxReattempts is { } limit ? $"/{limit}" : string.Empty)} scheduled for {at:HH:mm:ss} after {exception.GetType().Name}",
+                    new NextStep(step.Name, wait),
+                    $"Reattempt {count + 1}{(policy.MaxReattempts is { } limit ? $"/{limit}" : string.Empty)} scheduled for {at:HH:mm:ss}" +
+                    $"{(policy.Backoff is { } b ? $" (wait {wait:g} by {b})" : string.Empty)} after {exception.GetType().Name}",
                     metadata.ToJson()), exception);
             case ExceptionAction.Handle:
                 StepResult? handled;

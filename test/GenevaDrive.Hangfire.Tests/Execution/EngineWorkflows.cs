@@ -200,3 +200,15 @@ public sealed class BlockingWorkflow(Probe probe) : Workflow<Account>
         steps.Step("after", () => { probe.Record("after"); return Task.CompletedTask; });
     }
 }
+
+/// <summary>"charge" fails as often as the probe says; reattempts wait by an exponential backoff.</summary>
+[WorkflowName("backoff_payment")]
+public sealed class BackoffPaymentWorkflow(Probe probe) : Workflow<Account>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.Step("charge", () => { probe.MaybeFail("charge"); return Task.CompletedTask; },
+            onException: ExceptionPolicy.Reattempt(Backoff.Exponential(initial: TimeSpan.FromSeconds(10), max: TimeSpan.FromSeconds(30)), maxReattempts: 5));
+        steps.Step("receipt", () => Task.CompletedTask);
+    }
+}

@@ -39,6 +39,7 @@ public sealed class ReadmeExampleTests
     [TestCase("control")]
     [TestCase("testing")]
     [TestCase("fencing")]
+    [TestCase("backoff")]
     public void ReadmeUsageBlock_IsTheCompiledCode(string block)
     {
         var source = File.ReadAllText(FindRepositoryFile("test/GenevaDrive.Hangfire.Tests/Readme/ReadmeUsage.cs"));

@@ -79,3 +79,17 @@ public abstract class FencedChargeWorkflow(ICardProcessor processor) : Workflow<
         // README:END
     }
 }
+
+/// <summary>Abstract so that scanning this assembly for workflows skips it; it exists to compile the README block.</summary>
+public abstract class BackoffReadmeWorkflow(ICardProcessor processor) : Workflow<User>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        // README:BEGIN backoff
+        steps.Step("charge", ct => processor.ChargeAsync(Hero.Id, amount: 10m, fencingToken: CurrentStep!.FencingToken, ct),
+            onException: ExceptionPolicy.Reattempt(
+                backoff: Backoff.Exponential(initial: TimeSpan.FromSeconds(5), max: TimeSpan.FromHours(1), jitter: true),
+                maxReattempts: 20));
+        // README:END
+    }
+}

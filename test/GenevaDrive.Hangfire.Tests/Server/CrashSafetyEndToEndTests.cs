@@ -117,6 +117,38 @@ public sealed class CrashSafetyEndToEndTests(string database) : HangfireServerFi
     }
 
     [Test]
+    public async Task RequeueingTheDeletedJobThatPausedTheWorkflow_RunsTheStepInIt_WhileOtherJobsRunNothing()
+    {
+        var workflow = await Server.Client.StartAsync<E2EOnboardingWorkflow>(Accounts.Add("requeuer"));
+        await HangfireTestServer.WaitUntilAsync(async () => (await Server.Client.GetCurrentExecutionAsync(workflow.Id)) is { StepName: "nudge", JobId: not null },
+            Timeout, "the nudge step's job to be created");
+        var nudge = (await Server.Client.GetCurrentExecutionAsync(workflow.Id))!;
+        Server.JobClient.Delete(nudge.JobId!);
+        var paused = (await Server.Client.GetAsync(workflow.Id))!;
+
+        // A stale duplicate for the same execution (another job id) must not undo the pause.
+        var stale = Server.JobClient.Create(
+            global::Hangfire.Common.Job.FromExpression<WorkflowStepJob>(j => j.RunAsync(nudge.Id, "e2e_onboarding", workflow.Id, "nudge", null, CancellationToken.None)),
+            new global::Hangfire.States.EnqueuedState());
+        await WaitForJobStateAsync(stale, "Succeeded");
+        var afterStale = (await Server.Client.GetAsync(workflow.Id))!;
+
+        // The operator requeues the deleted job: "run it now".
+        Server.JobClient.Requeue(nudge.JobId!);
+        await WaitForStateAsync(workflow.Id, WorkflowState.Finished);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(paused.State, Is.EqualTo(WorkflowState.Paused));
+            Assert.That(paused.StateReason, Does.Contain($"Step job {nudge.JobId} of step 'nudge' was deleted"));
+            Assert.That(afterStale.State, Is.EqualTo(WorkflowState.Paused), "the stale job ran nothing");
+            Assert.That(Server.JobState(stale).Data!["Result"], Does.Contain($"paused by job {nudge.JobId}, not this one"));
+            Assert.That(Probe.Events, Is.EqualTo(new[] { "welcome", "nudge", "done" }), "the step ran once, in the requeued job");
+            Assert.That((await Server.Client.GetHistoryAsync(workflow.Id)).Single(e => e.StepName == "nudge").JobId, Is.EqualTo(nudge.JobId));
+        });
+    }
+
+    [Test]
     public async Task PausingFromCode_RemovesThePendingJob_WithoutTriggeringTheDeleteRule()
     {
         var workflow = await Server.Client.StartAsync<E2EOnboardingWorkflow>(Accounts.Add("pauser"));

@@ -114,7 +114,8 @@ internal static class Coordinator
             {
                 restarted = true;
                 Record("restart PostgreSQL (immediate)", 0);
-                RunAsPostgres(Path.Combine(pgBin, "pg_ctl"), "-D", pgData, "-m", "immediate", "-w", "restart");
+                // -l: the restarted server writes to its log file, not to our output (it would hold the pipe open after we exit).
+                RunAsPostgres(Path.Combine(pgBin, "pg_ctl"), "-D", pgData, "-m", "immediate", "-w", "-l", Path.Combine(pgData, "server.log"), "restart");
             }
             else if (random.Next(2) == 0)
             {
@@ -277,7 +278,7 @@ internal static class Coordinator
     private static void RunAsPostgres(string exe, params string[] arguments)
     {
         var asRoot = Environment.UserName == "root";
-        var info = new ProcessStartInfo(asRoot ? "runuser" : exe) { UseShellExecute = false };
+        var info = new ProcessStartInfo(asRoot ? "runuser" : exe) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         if (asRoot)
         {
             foreach (var a in new[] { "-u", "postgres", "--", exe })
@@ -292,6 +293,9 @@ internal static class Coordinator
         }
 
         using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
         process.WaitForExit();
+        Console.WriteLine($"         pg_ctl: {output.Result.Trim()} {errors.Result.Trim()}".TrimEnd());
     }
 }

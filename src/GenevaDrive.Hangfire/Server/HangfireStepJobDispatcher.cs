@@ -87,20 +87,24 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
         return new StepJobStatus(state.Name, serverId is null || !IsServerAlive(serverId));
     }
 
-    private (DateTime Read, Dictionary<string, DateTime?> Heartbeats)? _servers;
+    // A reference, swapped whole: reconcile runs on several servers may read it at once.
+    private sealed record ServerList(DateTime Read, Dictionary<string, DateTime?> Heartbeats);
+
+    private ServerList? _servers;
 
     private bool IsServerAlive(string serverId)
     {
         // One reconcile run asks about many jobs: the server list is read once every few seconds, not per job.
         var cached = _servers;
-        if (cached is null || DateTime.UtcNow - cached.Value.Read > TimeSpan.FromSeconds(5))
+        if (cached is null || DateTime.UtcNow - cached.Read > TimeSpan.FromSeconds(5))
         {
-            cached = (DateTime.UtcNow, _storage().GetMonitoringApi().Servers().ToDictionary(s => s.Name, s => s.Heartbeat, StringComparer.Ordinal));
+            cached = new ServerList(DateTime.UtcNow,
+                _storage().GetMonitoringApi().Servers().ToDictionary(s => s.Name, s => s.Heartbeat, StringComparer.Ordinal));
             _servers = cached;
         }
 
         // Hangfire stamps server heartbeats with the machine clock, not ours.
-        return cached.Value.Heartbeats.TryGetValue(serverId, out var beat) && beat is { } last &&
+        return cached.Heartbeats.TryGetValue(serverId, out var beat) && beat is { } last &&
                DateTime.UtcNow - DateTime.SpecifyKind(last, DateTimeKind.Utc) < ServerSilenceLimit;
     }
 

@@ -80,18 +80,7 @@ public sealed class TwoHostsTests
             // AddHangfire points Hangfire's process-wide log provider and activator at the last host built.
             global::Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
             JobActivator.Current = new JobActivator();
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            foreach (var file in files)
-            {
-                try
-                {
-                    File.Delete(file);
-                }
-                catch (IOException)
-                {
-                    // The temp folder is cleaned by the OS.
-                }
-            }
+            HangfireTestServer.DeleteSqliteFiles([.. files]);
         }
     }
 

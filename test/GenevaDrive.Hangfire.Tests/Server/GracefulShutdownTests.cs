@@ -77,9 +77,7 @@ public sealed class GracefulShutdownTests(string database)
         var accounts = new AccountDirectory();
         var hero = accounts.Add("deploy");
         var logs = new CapturingLoggerProvider();
-        var target = database == "postgresql"
-            ? "hf_" + Guid.NewGuid().ToString("N")[..10]
-            : Path.Combine(Path.GetTempPath(), $"hangfire-shutdown-{Guid.NewGuid():N}.db");
+        var target = HangfireTestServer.NewTarget(database, "shutdown");
         HangfireTestServer Start() => HangfireTestServer.Start(database, db,
             options => options.AddWorkflow<E2EShutdownWorkflow>()
                 .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id)),
@@ -139,21 +137,7 @@ public sealed class GracefulShutdownTests(string database)
         finally
         {
             logs.Dispose();
-            if (database == "sqlite")
-            {
-                Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-                foreach (var file in new[] { target, target + "-wal", target + "-shm" })
-                {
-                    try
-                    {
-                        File.Delete(file);
-                    }
-                    catch (IOException)
-                    {
-                        // Released by the OS later; the file is in the temp folder.
-                    }
-                }
-            }
+            HangfireTestServer.DeleteTarget(database, target);
         }
     }
 }

@@ -129,17 +129,40 @@ internal sealed class HangfireTestServer : IAsyncDisposable
         await _services.DisposeAsync();
         if (_sqliteHangfireFile is not null)
         {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            foreach (var file in new[] { _sqliteHangfireFile, _sqliteHangfireFile + "-wal", _sqliteHangfireFile + "-shm" })
+            DeleteSqliteFiles(_sqliteHangfireFile);
+        }
+    }
+
+    /// <summary>
+    /// A Hangfire storage that several servers (or processes) of one test share: a fresh Hangfire.PostgreSql
+    /// schema name, or a SQLite file path. The caller owns it; <see cref="DeleteTarget"/> removes a SQLite file.
+    /// </summary>
+    public static string NewTarget(string database, string purpose) => database == "postgresql"
+        ? "hf_" + Guid.NewGuid().ToString("N")[..10]
+        : Path.Combine(Path.GetTempPath(), $"hangfire-{purpose}-{Guid.NewGuid():N}.db");
+
+    /// <summary>Removes a target made by <see cref="NewTarget"/> (PostgreSQL schemas live in the throwaway cluster).</summary>
+    public static void DeleteTarget(string database, string target)
+    {
+        if (database == "sqlite")
+        {
+            DeleteSqliteFiles(target);
+        }
+    }
+
+    /// <summary>Deletes SQLite database files with their WAL and shared-memory files, as far as they are released.</summary>
+    public static void DeleteSqliteFiles(params string[] databaseFiles)
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        foreach (var file in databaseFiles.SelectMany(f => new[] { f, f + "-wal", f + "-shm" }))
+        {
+            try
             {
-                try
-                {
-                    File.Delete(file);
-                }
-                catch (IOException)
-                {
-                    // sqlite-net may still hold the file briefly; the temp folder is cleaned by the OS.
-                }
+                File.Delete(file);
+            }
+            catch (IOException)
+            {
+                // sqlite-net may still hold the file briefly; the temp folder is cleaned by the OS.
             }
         }
     }

@@ -25,9 +25,7 @@ public sealed class InFlightControlTests(string database)
         var probe = new ShutdownProbe { Policy = ExceptionPolicy.Cancel };
         var accounts = new AccountDirectory();
         var hero = accounts.Add("in-flight");
-        var target = database == "postgresql"
-            ? "hf_" + Guid.NewGuid().ToString("N")[..10]
-            : Path.Combine(Path.GetTempPath(), $"hangfire-inflight-{Guid.NewGuid():N}.db");
+        var target = HangfireTestServer.NewTarget(database, "inflight");
         HangfireTestServer Start(bool server) => HangfireTestServer.Start(database, db,
             options =>
             {
@@ -85,21 +83,7 @@ public sealed class InFlightControlTests(string database)
         }
         finally
         {
-            if (database == "sqlite")
-            {
-                Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-                foreach (var file in new[] { target, target + "-wal", target + "-shm" })
-                {
-                    try
-                    {
-                        File.Delete(file);
-                    }
-                    catch (IOException)
-                    {
-                        // The temp folder is cleaned by the OS.
-                    }
-                }
-            }
+            HangfireTestServer.DeleteTarget(database, target);
         }
     }
 }

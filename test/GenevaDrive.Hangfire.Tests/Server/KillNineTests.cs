@@ -29,9 +29,7 @@ public sealed class KillNineTests(string database)
         _db = TestDatabase.Create(database);
         await _db.InstallAsync();
         _markers = Directory.CreateTempSubdirectory("genevadrive-crash-").FullName;
-        _hangfireTarget = database == "postgresql"
-            ? "hf_" + Guid.NewGuid().ToString("N")[..10]
-            : Path.Combine(Path.GetTempPath(), $"hangfire-crash-{Guid.NewGuid():N}.db");
+        _hangfireTarget = HangfireTestServer.NewTarget(database, "crash");
     }
 
     [TearDown]
@@ -52,11 +50,7 @@ public sealed class KillNineTests(string database)
         await _db.DisposeAsync();
         _db = null;
         Directory.Delete(_markers, recursive: true);
-        if (database == "sqlite")
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            File.Delete(_hangfireTarget);
-        }
+        HangfireTestServer.DeleteTarget(database, _hangfireTarget);
     }
 
     private HangfireTestServer Server(bool start) => HangfireTestServer.Start(database, _db!,

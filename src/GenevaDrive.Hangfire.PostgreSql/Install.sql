@@ -83,3 +83,13 @@ SELECT 1;
 -- @migration 5
 -- Why a workflow is paused or canceled, in words (a failed step and its job, a deleted job, a pause from code…).
 ALTER TABLE "{S}"."Workflows" ADD COLUMN IF NOT EXISTS "StateReason" varchar(1000) NULL;
+
+-- @migration 6
+-- Resumable steps and idempotency keys: the logical attempt of each execution (a new number after a
+-- reattempt or a retry of a failure, the same after a takeover or an interruption), the cursor a
+-- resumable step saved at its last checkpoint, and how many checkpoints it made.
+ALTER TABLE "{S}"."StepExecutions" ADD COLUMN IF NOT EXISTS "Attempt" integer NOT NULL DEFAULT 1;
+GO
+ALTER TABLE "{S}"."StepExecutions" ADD COLUMN IF NOT EXISTS "Cursor" text NULL;
+GO
+ALTER TABLE "{S}"."StepExecutions" ADD COLUMN IF NOT EXISTS "Checkpoints" integer NOT NULL DEFAULT 0;

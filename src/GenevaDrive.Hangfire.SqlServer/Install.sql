@@ -121,3 +121,16 @@ CREATE NONCLUSTERED INDEX [IX_Workflows_Type] ON [{S}].[Workflows] ([Type]);
 -- Why a workflow is paused or canceled, in words (a failed step and its job, a deleted job, a pause from code…).
 IF COL_LENGTH(N'[{S}].[Workflows]', N'StateReason') IS NULL
 ALTER TABLE [{S}].[Workflows] ADD [StateReason] nvarchar(1000) NULL;
+
+-- @migration 6
+-- Resumable steps and idempotency keys: the logical attempt of each execution (a new number after a
+-- reattempt or a retry of a failure, the same after a takeover or an interruption), the cursor a
+-- resumable step saved at its last checkpoint, and how many checkpoints it made.
+IF COL_LENGTH(N'[{S}].[StepExecutions]', N'Attempt') IS NULL
+ALTER TABLE [{S}].[StepExecutions] ADD [Attempt] int NOT NULL CONSTRAINT [DF_{S}_StepExecutions_Attempt] DEFAULT (1);
+GO
+IF COL_LENGTH(N'[{S}].[StepExecutions]', N'Cursor') IS NULL
+ALTER TABLE [{S}].[StepExecutions] ADD [Cursor] nvarchar(max) NULL;
+GO
+IF COL_LENGTH(N'[{S}].[StepExecutions]', N'Checkpoints') IS NULL
+ALTER TABLE [{S}].[StepExecutions] ADD [Checkpoints] int NOT NULL CONSTRAINT [DF_{S}_StepExecutions_Checkpoints] DEFAULT (0);

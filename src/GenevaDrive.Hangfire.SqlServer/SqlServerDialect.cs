@@ -21,7 +21,8 @@ internal sealed class SqlServerDialect : SqlDialect
     private const string ExecutionColumns =
         "[Id], [WorkflowId], [StepName], [State], [Outcome], [ScheduledFor], [StartedAt], [CompletedAt], " +
         "[FailedAt], [CanceledAt], [SkippedAt], [FinishedAt], [ErrorClassName], [ErrorMessage], [ErrorBacktrace], " +
-        "[JobId], [DispatchedAt], [LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt]";
+        "[JobId], [DispatchedAt], [LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt], " +
+        "[Attempt], [Cursor], [Checkpoints]";
 
     private readonly string _connectionString;
     private readonly string _schema;
@@ -220,9 +221,9 @@ internal sealed class SqlServerDialect : SqlDialect
                 "SELECT CAST(SCOPE_IDENTITY() AS bigint);",
             InsertStepExecution =
                 $"INSERT INTO {executions} ([WorkflowId], [StepName], [State], [Outcome], [ScheduledFor], [StartedAt], [JobId], [DispatchedAt], " +
-                "[LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt]) VALUES (@WorkflowId, " +
+                "[LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt], [Attempt], [Cursor]) VALUES (@WorkflowId, " +
                 "@StepName, @State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, " +
-                "@CreatedAt, @UpdatedAt); SELECT CAST(SCOPE_IDENTITY() AS bigint);",
+                "@CreatedAt, @UpdatedAt, @Attempt, @Cursor); SELECT CAST(SCOPE_IDENTITY() AS bigint);",
             SelectWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE [Id] = @Id;",
             LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK) WHERE [Id] = @Id;",
             SelectStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WHERE [Id] = @Id;",
@@ -247,6 +248,11 @@ internal sealed class SqlServerDialect : SqlDialect
                 "WHERE [Id] = @Id AND [State] = 'in_progress' AND [LeaseToken] = @LeaseToken;",
             SelectWorkflowState = $"SELECT [State] FROM {workflows} WHERE [Id] = @Id;",
             SelectLatestStepExecutionId = $"SELECT MAX([Id]) FROM {executions} WHERE [WorkflowId] = @WorkflowId;",
+            Checkpoint =
+                $"UPDATE {executions} SET [Cursor] = @Cursor, [Checkpoints] = [Checkpoints] + 1, [UpdatedAt] = @Now " +
+                "WHERE [Id] = @Id AND [State] = 'in_progress' AND [LeaseToken] = @LeaseToken;",
+            SelectLatestStepExecutionOfStep =
+                $"SELECT TOP (1) {ExecutionColumns} FROM {executions} WHERE [WorkflowId] = @WorkflowId AND [StepName] = @StepName ORDER BY [Id] DESC;",
             SelectOngoingWorkflowId =
                 $"SELECT TOP (1) [Id] FROM {workflows} WHERE [Type] = @Type AND [HeroType] = @HeroType AND [HeroId] = @HeroId " +
                 "AND [State] IN ('ready', 'performing', 'paused') AND [AllowMultiple] = 0;",

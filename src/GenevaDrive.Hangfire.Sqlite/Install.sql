@@ -82,3 +82,13 @@ SELECT 1;
 -- @migration 5
 -- Why a workflow is paused or canceled, in words (a failed step and its job, a deleted job, a pause from code…).
 ALTER TABLE "{P}Workflows" ADD COLUMN "StateReason" TEXT NULL;
+
+-- @migration 6
+-- Resumable steps and idempotency keys: the logical attempt of each execution (a new number after a
+-- reattempt or a retry of a failure, the same after a takeover or an interruption), the cursor a
+-- resumable step saved at its last checkpoint, and how many checkpoints it made.
+ALTER TABLE "{P}StepExecutions" ADD COLUMN "Attempt" INTEGER NOT NULL DEFAULT 1;
+GO
+ALTER TABLE "{P}StepExecutions" ADD COLUMN "Cursor" TEXT NULL;
+GO
+ALTER TABLE "{P}StepExecutions" ADD COLUMN "Checkpoints" INTEGER NOT NULL DEFAULT 0;

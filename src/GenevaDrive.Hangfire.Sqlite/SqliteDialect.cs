@@ -19,7 +19,8 @@ internal sealed class SqliteDialect : SqlDialect
     private const string ExecutionColumns =
         "\"Id\", \"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"CompletedAt\", " +
         "\"FailedAt\", \"CanceledAt\", \"SkippedAt\", \"FinishedAt\", \"ErrorClassName\", \"ErrorMessage\", \"ErrorBacktrace\", " +
-        "\"JobId\", \"DispatchedAt\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\"";
+        "\"JobId\", \"DispatchedAt\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", " +
+        "\"Attempt\", \"Cursor\", \"Checkpoints\"";
 
     private readonly string _connectionString;
     private readonly string _prefix;
@@ -121,9 +122,9 @@ internal sealed class SqliteDialect : SqlDialect
                 "@NextStepName, @AllowMultiple, @PausedByJobId, @StateReason, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt) RETURNING \"Id\";",
             InsertStepExecution =
                 $"INSERT INTO {executions} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", \"DispatchedAt\", " +
-                "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\") VALUES (@WorkflowId, @StepName, " +
+                "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", \"Attempt\", \"Cursor\") VALUES (@WorkflowId, @StepName, " +
                 "@State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, @CreatedAt, " +
-                "@UpdatedAt) RETURNING \"Id\";",
+                "@UpdatedAt, @Attempt, @Cursor) RETURNING \"Id\";",
             SelectWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id;",
             LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id;",
             SelectStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WHERE \"Id\" = @Id;",
@@ -148,6 +149,11 @@ internal sealed class SqliteDialect : SqlDialect
                 "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;",
             SelectWorkflowState = $"SELECT \"State\" FROM {workflows} WHERE \"Id\" = @Id;",
             SelectLatestStepExecutionId = $"SELECT MAX(\"Id\") FROM {executions} WHERE \"WorkflowId\" = @WorkflowId;",
+            Checkpoint =
+                $"UPDATE {executions} SET \"Cursor\" = @Cursor, \"Checkpoints\" = \"Checkpoints\" + 1, \"UpdatedAt\" = @Now " +
+                "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;",
+            SelectLatestStepExecutionOfStep =
+                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName ORDER BY \"Id\" DESC LIMIT 1;",
             SelectOngoingWorkflowId =
                 $"SELECT \"Id\" FROM {workflows} WHERE \"Type\" = @Type AND \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId " +
                 "AND \"State\" IN ('ready', 'performing', 'paused') AND \"AllowMultiple\" = 0 LIMIT 1;",

@@ -104,6 +104,21 @@ public sealed record StepExecutionInfo
     /// <summary>Why it was reattempted: <c>flow_control</c>, <c>exception_policy</c> or <c>precondition</c>.</summary>
     public string? ReattemptReason { get; init; }
 
+    /// <summary>The logical attempt of the step this execution belongs to, from 1 (see <see cref="StepContext.Attempt"/>).</summary>
+    public int Attempt { get; init; } = 1;
+
+    /// <summary>The idempotency key of that attempt (see <see cref="StepContext.IdempotencyKey"/>).</summary>
+    public string IdempotencyKey => StepContext.BuildIdempotencyKey(WorkflowId, StepName, Attempt);
+
+    /// <summary>For a resumable step: the cursor (JSON) it started from, then the one its last checkpoint saved; otherwise <see langword="null"/>.</summary>
+    public string? Cursor { get; init; }
+
+    /// <summary>For a resumable step: how many checkpoints this execution saved.</summary>
+    public int Checkpoints { get; init; }
+
+    /// <summary>For a reattempt planned by a backoff: the backoff and the wait it chose, e.g. <c>Exponential(…): reattempt 3 waits 0:00:20</c>.</summary>
+    public string? Backoff { get; init; }
+
     internal static StepExecutionInfo From(StepExecutionRecord r) => new()
     {
         Id = r.Id,
@@ -119,6 +134,10 @@ public sealed record StepExecutionInfo
         ErrorBacktrace = r.ErrorBacktrace,
         JobId = r.JobId,
         ReattemptReason = r.ParsedMetadata.ReattemptReason,
+        Attempt = r.Attempt,
+        Cursor = r.Cursor,
+        Checkpoints = r.Checkpoints,
+        Backoff = r.ParsedMetadata.Backoff,
     };
 }
 

@@ -126,19 +126,25 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             return;
         }
 
-        html.Append("<table class=\"table table-hover genevadrive-history\"><thead><tr><th>#</th><th>Step</th><th>Attempt</th><th>State</th><th>Outcome</th>")
-            .Append("<th>Scheduled</th><th>Started</th><th>Finished</th><th>Error</th><th>Job</th></tr></thead><tbody>");
-        var attempts = new Dictionary<string, int>(StringComparer.Ordinal);
+        html.Append("<table class=\"table table-hover genevadrive-history\"><thead><tr><th>#</th><th>Step</th><th title=\"Logical attempt (its idempotency key); run = every execution of the step\">Attempt</th><th>State</th><th>Outcome</th>")
+            .Append("<th>Scheduled</th><th>Started</th><th>Finished</th><th>Progress</th><th>Error</th><th>Job</th></tr></thead><tbody>");
+        var runs = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var e in history)
         {
-            attempts[e.StepName] = attempts.GetValueOrDefault(e.StepName) + 1;
+            runs[e.StepName] = runs.GetValueOrDefault(e.StepName) + 1;
             var error = e.ErrorClassName is null
                 ? string.Empty
                 : $"<strong>{E(e.ErrorClassName)}</strong><br/><span class=\"genevadrive-error\">{E(Truncate(e.ErrorMessage, 400))}</span>";
             var job = e.JobId is null ? "—" : $"<a href=\"{E(Url.JobDetails(e.JobId))}\">#{E(e.JobId)}</a>";
-            html.Append($"<tr><td>{e.Id}</td><td>{E(e.StepName)}</td><td>{attempts[e.StepName].ToString(CultureInfo.InvariantCulture)}</td>")
+            var attempt = $"<span title=\"Idempotency key {E(StepContext.BuildIdempotencyKey(e.WorkflowId, e.StepName, e.Attempt))}\">{e.Attempt.ToString(CultureInfo.InvariantCulture)}</span>" +
+                          $" <small class=\"text-muted\">run {runs[e.StepName].ToString(CultureInfo.InvariantCulture)}</small>";
+            var backoff = e.ParsedMetadata.Backoff;
+            var progress = (e.Cursor is null && e.Checkpoints == 0 ? string.Empty
+                               : $"<span class=\"genevadrive-cursor\">cursor <code>{E(Truncate(e.Cursor ?? "none", 120))}</code>, {e.Checkpoints.ToString(CultureInfo.InvariantCulture)} checkpoint(s)</span>") +
+                           (backoff is null ? string.Empty : $"<span class=\"genevadrive-backoff\">next attempt by {E(backoff)}</span>");
+            html.Append($"<tr><td>{e.Id}</td><td>{E(e.StepName)}</td><td>{attempt}</td>")
                 .Append($"<td>{StateLabel(e.State)}</td><td>{E(e.Outcome)}</td><td>{Time(e.ScheduledFor)}</td><td>{Time(e.StartedAt)}</td>")
-                .Append($"<td>{Time(e.FinishedAt)}</td><td>{error}</td><td>{job}</td></tr>");
+                .Append($"<td>{Time(e.FinishedAt)}</td><td>{progress}</td><td>{error}</td><td>{job}</td></tr>");
         }
 
         html.Append("</tbody></table>");

@@ -5,7 +5,7 @@ namespace GenevaDrive;
 /// <summary>
 /// How long to wait before each exception-caused reattempt of a step, from the number of that reattempt
 /// (1 for the first; the consecutive count the engine keeps for <see cref="ExceptionPolicy.MaxReattempts"/>).
-/// Use it with <see cref="ExceptionPolicy.Reattempt(Backoff, int?, TerminalAction)"/>. Values are validated when
+/// Use it with <see cref="ExceptionPolicy.Reattempt(Backoff, int?, TerminalAction, bool)"/>. Values are validated when
 /// the policy is attached to a step or workflow.
 /// </summary>
 public sealed class Backoff

@@ -35,13 +35,14 @@ public enum TerminalAction
 /// </summary>
 public sealed class ExceptionPolicy
 {
-    /// <summary>The default limit of <see cref="Reattempt(TimeSpan?, int?, TerminalAction)"/>: 100 reattempts.</summary>
+    /// <summary>The default limit of <see cref="Reattempt(TimeSpan?, int?, TerminalAction, bool)"/>: 100 reattempts.</summary>
     public const int DefaultMaxReattempts = 100;
 
     private ExceptionPolicy(ExceptionAction action, TimeSpan? wait, int? maxReattempts, TerminalAction terminalAction,
-        Func<Exception, CancellationToken, Task<StepResult?>>? handler, Backoff? backoff = null)
+        Func<Exception, CancellationToken, Task<StepResult?>>? handler, Backoff? backoff = null, bool rewind = false)
     {
         Action = action;
+        Rewind = rewind;
         Backoff = backoff;
         Wait = wait;
         MaxReattempts = maxReattempts;
@@ -76,20 +77,27 @@ public sealed class ExceptionPolicy
     /// <summary>For <see cref="ExceptionAction.Reattempt"/>: what happens when the limit is reached.</summary>
     public TerminalAction TerminalAction { get; }
 
+    /// <summary>
+    /// For <see cref="ExceptionAction.Reattempt"/> of a resumable step: the next attempt starts over instead of
+    /// continuing from the cursor saved at the last checkpoint (the default continues).
+    /// </summary>
+    public bool Rewind { get; }
+
     internal Func<Exception, CancellationToken, Task<StepResult?>>? Handler { get; }
 
     /// <summary>
     /// Run the step again after <paramref name="wait"/>, at most <paramref name="maxReattempts"/> times in a
     /// row; then apply <paramref name="terminalAction"/>. Only exception-caused reattempts count; a step's own
-    /// <see cref="StepResult.Reattempt"/> never does.
+    /// <see cref="StepResult.Reattempt(TimeSpan?, bool)"/> never does.
     /// </summary>
     /// <param name="wait">The wait before each new attempt; <see langword="null"/> runs it again at once. Must not be negative.</param>
     /// <param name="maxReattempts">The limit, at least 1; <see langword="null"/> means unlimited. The default is 100.</param>
     /// <param name="terminalAction">What to do when the limit is reached. The default is <see cref="GenevaDrive.TerminalAction.Pause"/>.</param>
+    /// <param name="rewind">For a resumable step: start the next attempt over instead of from the saved cursor.</param>
     /// <returns>The policy. Its values are validated when it is attached to a step or workflow.</returns>
     public static ExceptionPolicy Reattempt(TimeSpan? wait = null, int? maxReattempts = DefaultMaxReattempts,
-        TerminalAction terminalAction = TerminalAction.Pause) =>
-        new(ExceptionAction.Reattempt, wait, maxReattempts, terminalAction, null);
+        TerminalAction terminalAction = TerminalAction.Pause, bool rewind = false) =>
+        new(ExceptionAction.Reattempt, wait, maxReattempts, terminalAction, null, rewind: rewind);
 
     /// <summary>
     /// Run the step again after a wait that <paramref name="backoff"/> computes from the number of the
@@ -100,12 +108,13 @@ public sealed class ExceptionPolicy
     /// <param name="backoff">For example <c>Backoff.Exponential(initial: TimeSpan.FromSeconds(5), max: TimeSpan.FromHours(1))</c>.</param>
     /// <param name="maxReattempts">The limit, at least 1; <see langword="null"/> means unlimited. The default is 100.</param>
     /// <param name="terminalAction">What to do when the limit is reached. The default is <see cref="GenevaDrive.TerminalAction.Pause"/>.</param>
+    /// <param name="rewind">For a resumable step: start the next attempt over instead of from the saved cursor.</param>
     /// <returns>The policy. Its values are validated when it is attached to a step or workflow.</returns>
     public static ExceptionPolicy Reattempt(Backoff backoff, int? maxReattempts = DefaultMaxReattempts,
-        TerminalAction terminalAction = TerminalAction.Pause)
+        TerminalAction terminalAction = TerminalAction.Pause, bool rewind = false)
     {
         ArgumentNullException.ThrowIfNull(backoff);
-        return new(ExceptionAction.Reattempt, null, maxReattempts, terminalAction, null, backoff);
+        return new(ExceptionAction.Reattempt, null, maxReattempts, terminalAction, null, backoff, rewind);
     }
 
     /// <summary>
@@ -136,7 +145,7 @@ public sealed class ExceptionPolicy
     public override string ToString() => Action switch
     {
         ExceptionAction.Reattempt =>
-            $"Reattempt(wait={Backoff?.ToString() ?? Wait?.ToString() ?? "none"}, max={MaxReattempts?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unlimited"}, terminal={TerminalAction})",
+            $"Reattempt(wait={Backoff?.ToString() ?? Wait?.ToString() ?? "none"}, max={MaxReattempts?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unlimited"}, terminal={TerminalAction}{(Rewind ? ", rewind" : string.Empty)})",
         _ => Action.ToString(),
     };
 

@@ -3,12 +3,14 @@ namespace GenevaDrive;
 /// <summary>Describes the step run that a before, around or after hook is called for.</summary>
 public sealed class StepContext
 {
-    internal StepContext(string workflowName, long workflowId, string stepName, long stepExecutionId)
+    internal StepContext(string workflowName, long workflowId, string stepName, long stepExecutionId, int attempt = 1)
     {
         WorkflowName = workflowName;
         WorkflowId = workflowId;
         StepName = stepName;
         StepExecutionId = stepExecutionId;
+        Attempt = attempt;
+        IdempotencyKey = BuildIdempotencyKey(workflowId, stepName, attempt);
     }
 
     /// <summary>The stable name of the workflow type.</summary>
@@ -32,4 +34,28 @@ public sealed class StepContext
     /// It is the step execution id.
     /// </summary>
     public long FencingToken => StepExecutionId;
+
+    /// <summary>
+    /// The logical attempt of this step, from 1. A reattempt (by the step or an exception policy) and a retry
+    /// after a failure start the next one; a takeover after a lost lease, an interruption (a deploy, a shutdown),
+    /// a pause and a resumable step's time slice continue the same one.
+    /// </summary>
+    public int Attempt { get; }
+
+    /// <summary>
+    /// A key for this logical attempt's side effects, to hand to a payment API or a mail provider that
+    /// deduplicates by key: the same for every run of the same attempt — so a run that took over from a crashed
+    /// or frozen one, or that repeats after an interruption, is recognised as a duplicate and charged once —
+    /// and different for a new attempt, which is meant to try again. Built from the workflow id, the step
+    /// name and <see cref="Attempt"/>: <c>gd-{workflowId}-{hash of the step name}-{attempt}</c>, at most 60
+    /// ASCII characters.
+    /// </summary>
+    public string IdempotencyKey { get; }
+
+    internal static string BuildIdempotencyKey(long workflowId, string stepName, int attempt)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(stepName));
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"gd-{workflowId}-{Convert.ToHexString(hash, 0, 8).ToLowerInvariant()}-{attempt}");
+    }
 }

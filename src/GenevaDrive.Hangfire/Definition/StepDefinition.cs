@@ -34,6 +34,18 @@ internal sealed class StepDefinition
 
     public required SourceLocation Source { get; init; }
 
+    /// <summary>For a resumable step: runs the body with an iteration over the saved cursor (then <see cref="Body"/> is not used).</summary>
+    public Func<ResumableRun, CancellationToken, Task<StepResult>>? Resumable { get; init; }
+
+    /// <summary>For a resumable step: the cursor type.</summary>
+    public Type? CursorType { get; init; }
+
+    /// <summary>For a resumable step: how long one attempt may run before it yields its worker at a checkpoint; null for no limit.</summary>
+    public TimeSpan? MaxRunTime { get; init; }
+
+    /// <summary>For a resumable step: the least time between two checkpoints that iteration helpers save.</summary>
+    public TimeSpan CheckpointEvery { get; init; }
+
     /// <summary>True when the condition says the step should not run now.</summary>
     public bool ShouldSkip() => ConditionKind switch
     {
@@ -45,7 +57,8 @@ internal sealed class StepDefinition
     /// <summary>Everything that must be identical between two instances of the same workflow type.</summary>
     public string Shape =>
         $"{Name}|wait={Wait?.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}|{ConditionKind}|" +
-        $"policy={ExceptionPolicy?.ToString() ?? "-"}|before={BeforeStep ?? "-"}|after={AfterStep ?? "-"}";
+        $"policy={ExceptionPolicy?.ToString() ?? "-"}|before={BeforeStep ?? "-"}|after={AfterStep ?? "-"}" +
+        (Resumable is null ? string.Empty : $"|resumable={CursorType?.FullName}|slice={MaxRunTime?.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}|every={CheckpointEvery.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
 
     public override string ToString() => $"step '{Name}' ({Source})";
 }

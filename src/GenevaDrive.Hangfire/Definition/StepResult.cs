@@ -36,10 +36,12 @@ public sealed class StepResult
     private static readonly StepResult FinishedResult = new(StepResultKind.Finished, null);
     private static readonly StepResult ReattemptNowResult = new(StepResultKind.Reattempt, null);
 
-    private StepResult(StepResultKind kind, TimeSpan? wait)
+    private StepResult(StepResultKind kind, TimeSpan? wait, Backoff? backoff = null, bool rewind = false)
     {
         Kind = kind;
         Wait = wait;
+        Backoff = backoff;
+        Rewind = rewind;
     }
 
     /// <summary>What the step asks for.</summary>
@@ -47,6 +49,15 @@ public sealed class StepResult
 
     /// <summary>For <see cref="StepResultKind.Reattempt"/>: how long to wait before running the step again; otherwise <see langword="null"/>.</summary>
     public TimeSpan? Wait { get; }
+
+    /// <summary>
+    /// For <see cref="StepResultKind.Reattempt"/> with a backoff: the wait grows with the number of consecutive
+    /// reattempts of the step (of any cause) since it last completed; otherwise <see langword="null"/>.
+    /// </summary>
+    public Backoff? Backoff { get; }
+
+    /// <summary>For <see cref="StepResultKind.Reattempt"/> of a resumable step: start over instead of continuing from the saved cursor.</summary>
+    public bool Rewind { get; }
 
     /// <summary>The step is done; continue with the next step.</summary>
     /// <returns>The completed result.</returns>
@@ -68,26 +79,49 @@ public sealed class StepResult
     /// <returns>The finished result.</returns>
     public static StepResult Finished() => FinishedResult;
 
-    /// <summary>Run this step again, now or after <paramref name="wait"/>.</summary>
+    /// <summary>Run this step again, now or after <paramref name="wait"/>; a resumable step may start over.</summary>
     /// <param name="wait">How long to wait before the next attempt; <see langword="null"/> or zero runs it again at once.</param>
+    /// <param name="rewind">For a resumable step: the next attempt starts over instead of continuing from the saved cursor.</param>
     /// <returns>The reattempt result.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="wait"/> is negative.</exception>
-    public static StepResult Reattempt(TimeSpan? wait = null)
+    public static StepResult Reattempt(TimeSpan? wait = null, bool rewind = false)
     {
-        if (wait is null)
+        if (wait is null && !rewind)
         {
             return ReattemptNowResult;
         }
 
-        if (wait.Value < TimeSpan.Zero)
+        if (wait < TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(wait), wait,
                 "A reattempt wait must be zero or positive; pass null or TimeSpan.Zero to run the step again at once.");
         }
 
-        return new StepResult(StepResultKind.Reattempt, wait);
+        return new StepResult(StepResultKind.Reattempt, wait, rewind: rewind);
+    }
+
+    /// <summary>
+    /// Run this step again after a wait that <paramref name="backoff"/> computes from the number of consecutive
+    /// reattempts of this step (1, 2, 3, …) since it last completed, e.g. polling a slow export with
+    /// <c>StepResult.Reattempt(Backoff.Exponential(TimeSpan.FromSeconds(10), max: TimeSpan.FromMinutes(10)))</c>.
+    /// </summary>
+    /// <param name="backoff">The backoff; validated here, like a policy's at definition time.</param>
+    /// <param name="rewind">For a resumable step: the next attempt starts over instead of continuing from the saved cursor.</param>
+    /// <returns>The reattempt result.</returns>
+    /// <exception cref="ArgumentException"><paramref name="backoff"/> breaks a rule (the message names it).</exception>
+    public static StepResult Reattempt(Backoff backoff, bool rewind = false)
+    {
+        ArgumentNullException.ThrowIfNull(backoff);
+        if (backoff.Problems().FirstOrDefault() is { } problem)
+        {
+            throw new ArgumentException($"StepResult.Reattempt was given a backoff that {problem}.", nameof(backoff));
+        }
+
+        return new StepResult(StepResultKind.Reattempt, null, backoff, rewind);
     }
 
     /// <inheritdoc />
-    public override string ToString() => Wait is { } wait ? $"{Kind} after {wait}" : Kind.ToString();
+    public override string ToString() =>
+        (Backoff is { } backoff ? $"{Kind} by {backoff}" : Wait is { } wait ? $"{Kind} after {wait}" : Kind.ToString()) +
+        (Rewind ? " (rewind)" : string.Empty);
 }

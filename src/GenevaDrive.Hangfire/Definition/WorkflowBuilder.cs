@@ -127,6 +127,85 @@ public sealed partial class WorkflowBuilder
         [CallerFilePath] string sourceFile = "", [CallerLineNumber] int sourceLine = 0) =>
         Add(null, body, Adapt(body), wait, skipIf, onlyIf, onException, beforeStep, afterStep, sourceFile, sourceLine);
 
+    // ---- Resumable steps ---------------------------------------------------------------------------
+
+    /// <summary>The default least time between two checkpoints that the iteration helpers save.</summary>
+    public static readonly TimeSpan DefaultCheckpointEvery = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Declares a resumable step: a body that works through a large set (send 200,000 notifications, import a
+    /// file) and saves where it stands in checkpoints, so that a crash, a deploy, a pause or a lease takeover
+    /// does not start it over, and so that it need not hold a Hangfire worker for hours. Each new attempt of
+    /// the step (a new step execution) starts from the cursor saved by the last checkpoint; a reattempt
+    /// continues from it too, unless it asks to rewind. See <see cref="StepIteration{TCursor}"/>.
+    /// </summary>
+    /// <typeparam name="TCursor">Where the work stands; anything System.Text.Json serializes and reads back (see <see cref="StepIteration{TCursor}"/>).</typeparam>
+    /// <param name="name">The step name, unique within the workflow and stable across deployments.</param>
+    /// <param name="body">The body; it receives the iteration (cursor, checkpoints, helpers) and the step's token.</param>
+    /// <param name="maxRunTime">
+    /// The time slice: after this long, the attempt ends at its next checkpoint and the step continues at once in
+    /// a new Hangfire job, so other jobs get the worker in between. Null (the default) means no limit.
+    /// </param>
+    /// <param name="checkpointEvery">
+    /// The least time between two checkpoints saved by <see cref="StepIteration{TCursor}.ForEachAsync{TItem}"/> and
+    /// <see cref="StepIteration{TCursor}.ForEachPageAsync{TItem}"/> (a checkpoint is always saved before the attempt
+    /// stops); <see cref="TimeSpan.Zero"/> saves after every item. The default is <see cref="DefaultCheckpointEvery"/>.
+    /// </param>
+    /// <param name="wait">How long to wait after the previous step before this one runs.</param>
+    /// <param name="skipIf">Skip the step when this returns true.</param>
+    /// <param name="onlyIf">Run the step only when this returns true.</param>
+    /// <param name="onException">The step's exception policy; a reattempt continues from the cursor unless the policy rewinds.</param>
+    /// <param name="beforeStep">Place this step just before an already declared step.</param>
+    /// <param name="afterStep">Place this step just after an already declared step.</param>
+    /// <param name="sourceFile">Filled in by the compiler.</param>
+    /// <param name="sourceLine">Filled in by the compiler.</param>
+    /// <returns>This builder.</returns>
+    public WorkflowBuilder ResumableStep<TCursor>(string name, Func<StepIteration<TCursor>, CancellationToken, Task> body,
+        TimeSpan? maxRunTime = null, TimeSpan? checkpointEvery = null, TimeSpan? wait = null,
+        Func<bool>? skipIf = null, Func<bool>? onlyIf = null, ExceptionPolicy? onException = null,
+        string? beforeStep = null, string? afterStep = null,
+        [CallerFilePath] string sourceFile = "", [CallerLineNumber] int sourceLine = 0) =>
+        AddResumable<TCursor>(name, body, body is null ? null : async (iteration, ct) =>
+        {
+            await body(iteration, ct).ConfigureAwait(false);
+            return StepResult.Completed();
+        }, maxRunTime, checkpointEvery, wait, skipIf, onlyIf, onException, beforeStep, afterStep, sourceFile, sourceLine);
+
+    /// <summary>Declares a resumable step whose body returns flow control.</summary>
+    /// <inheritdoc cref="ResumableStep{TCursor}(string, Func{StepIteration{TCursor}, CancellationToken, Task}, TimeSpan?, TimeSpan?, TimeSpan?, Func{bool}?, Func{bool}?, ExceptionPolicy?, string?, string?, string, int)"/>
+    public WorkflowBuilder ResumableStep<TCursor>(string name, Func<StepIteration<TCursor>, CancellationToken, Task<StepResult>> body,
+        TimeSpan? maxRunTime = null, TimeSpan? checkpointEvery = null, TimeSpan? wait = null,
+        Func<bool>? skipIf = null, Func<bool>? onlyIf = null, ExceptionPolicy? onException = null,
+        string? beforeStep = null, string? afterStep = null,
+        [CallerFilePath] string sourceFile = "", [CallerLineNumber] int sourceLine = 0) =>
+        AddResumable(name, body, body, maxRunTime, checkpointEvery, wait, skipIf, onlyIf, onException, beforeStep, afterStep, sourceFile, sourceLine);
+
+    private WorkflowBuilder AddResumable<TCursor>(string name, Delegate? original, Func<StepIteration<TCursor>, CancellationToken, Task<StepResult>>? body,
+        TimeSpan? maxRunTime, TimeSpan? checkpointEvery, TimeSpan? wait, Func<bool>? skipIf, Func<bool>? onlyIf, ExceptionPolicy? onException,
+        string? beforeStep, string? afterStep, string sourceFile, int sourceLine)
+    {
+        var source = new SourceLocation(sourceFile, sourceLine);
+        if (name is null)
+        {
+            throw Error(null, source, "a resumable step needs a name; its saved cursor belongs to that name, so it must be stable across deployments");
+        }
+
+        if (maxRunTime is { } slice && slice <= TimeSpan.Zero)
+        {
+            throw Error(name, source, $"maxRunTime is {slice}, which is not positive; give the time one attempt may run (e.g. TimeSpan.FromMinutes(5)), or leave it out for no limit");
+        }
+
+        if (checkpointEvery is { } every && every < TimeSpan.Zero)
+        {
+            throw Error(name, source, $"checkpointEvery is {every}, which is negative; use TimeSpan.Zero to save after every item, or leave it out for the default of {DefaultCheckpointEvery}");
+        }
+
+        return Add(name, original!, _ => throw new InvalidOperationException($"Resumable step '{name}' runs through its iteration."),
+            wait, skipIf, onlyIf, onException, beforeStep, afterStep, sourceFile, sourceLine,
+            body is null ? null : (run, ct) => body(new StepIteration<TCursor>(run), ct), typeof(TCursor), maxRunTime,
+            checkpointEvery ?? DefaultCheckpointEvery);
+    }
+
     // ---- Workflow-level declarations ---------------------------------------------------------------
 
     /// <summary>
@@ -382,7 +461,9 @@ public sealed partial class WorkflowBuilder
 
     private WorkflowBuilder Add(string? name, Delegate original, Func<CancellationToken, Task<StepResult>> body,
         TimeSpan? wait, Func<bool>? skipIf, Func<bool>? onlyIf, ExceptionPolicy? onException,
-        string? beforeStep, string? afterStep, string sourceFile, int sourceLine)
+        string? beforeStep, string? afterStep, string sourceFile, int sourceLine,
+        Func<ResumableRun, CancellationToken, Task<StepResult>>? resumable = null, Type? cursorType = null, TimeSpan? maxRunTime = null,
+        TimeSpan checkpointEvery = default)
     {
         var source = new SourceLocation(sourceFile, sourceLine);
         var methodName = original is null ? null : MethodStepName(original);
@@ -450,6 +531,10 @@ public sealed partial class WorkflowBuilder
             BeforeStep = beforeStep,
             AfterStep = afterStep,
             Source = source,
+            Resumable = resumable,
+            CursorType = cursorType,
+            MaxRunTime = maxRunTime,
+            CheckpointEvery = checkpointEvery,
         };
         _declared.Add(step);
         _byName.Add(stepName, step);

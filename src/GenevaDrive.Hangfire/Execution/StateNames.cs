@@ -34,6 +34,7 @@ internal static class StateNames
         StepOutcome.Recovered => "recovered",
         StepOutcome.WorkflowPaused => "workflow_paused",
         StepOutcome.Interrupted => "interrupted",
+        StepOutcome.Suspended => "suspended",
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Unknown step outcome."),
     };
 

@@ -152,11 +152,23 @@ internal sealed class StepExecutor
         }
 
         StepResult result;
+        var resumable = step.Resumable is null
+            ? null
+            : new ResumableRun(_store, execution.Id, execution.LeaseToken ?? string.Empty, step.Name, execution.Cursor, _time, step.MaxRunTime,
+                step.CheckpointEvery, ct);
         try
         {
-            var context = new StepContext(definition.Name, workflow.Id, step.Name, execution.Id);
+            var context = new StepContext(definition.Name, workflow.Id, step.Name, execution.Id, execution.Attempt);
             instance.CurrentStep = context;
-            result = await RunWithHooksAsync(definition, step, context, ct).ConfigureAwait(false);
+            result = await RunWithHooksAsync(definition, step, context, resumable, ct).ConfigureAwait(false);
+        }
+        catch (StepSuspendedException) when (resumable?.Suspended == Suspension.TimeSlice && !ct.IsCancellationRequested)
+        {
+            return Suspended(step.Name, resumable);
+        }
+        catch (StepSuspendedException suspended) when (resumable?.Suspended == Suspension.Refused)
+        {
+            return Interrupted(step.Name, suspended.Message);
         }
         catch (Exception) when (ct.IsCancellationRequested)
         {
@@ -170,11 +182,48 @@ internal sealed class StepExecutor
             return await HandleExceptionAsync(definition, step, workflow, e, ReattemptReasons.ExceptionPolicy, ct).ConfigureAwait(false);
         }
 
+        switch (resumable?.Suspended)
+        {
+            // The body swallowed the checkpoint's stop; it is stopped all the same.
+            case Suspension.TimeSlice when !ct.IsCancellationRequested:
+                return Suspended(step.Name, resumable);
+            case Suspension.Stopped or Suspension.Refused:
+                return Interrupted(step.Name, "a checkpoint found the run stopped, and the body returned");
+        }
+
+        if (result.Kind == StepResultKind.Reattempt && result.Backoff is not null)
+        {
+            return await BackoffReattemptAsync(step, workflow, result, ct).ConfigureAwait(false);
+        }
+
         return FlowControl(definition, step, result, null, ReattemptReasons.FlowControl);
     }
 
+    /// <summary>A step's own reattempt with a backoff: driven by the consecutive reattempts of the step (any cause) since it last completed.</summary>
+    private async Task<StepDecision> BackoffReattemptAsync(StepDefinition step, WorkflowRecord workflow, StepResult result, CancellationToken ct)
+    {
+        var count = await _store.CountReattemptsAsync(workflow.Id, step.Name, ct).ConfigureAwait(false);
+        var backoff = result.Backoff!;
+        var wait = backoff.DelayFor(count + 1, HashCode.Combine(workflow.Id, StringComparer.Ordinal.GetHashCode(step.Name)));
+        var metadata = StepExecutionMetadata.Empty;
+        metadata.ReattemptReason = ReattemptReasons.FlowControl;
+        metadata.Backoff = $"{backoff}: reattempt {count + 1} waits {wait:g}";
+        var at = UtcTimes.Now(_time) + wait;
+        return Rewinding(result.Rewind, Decide(StepExecutionState.Completed, StepOutcome.Reattempted, WorkflowState.Ready, step.Name,
+            new NextStep(step.Name, wait),
+            $"Reattempt {count + 1} requested by the step, scheduled for {at:HH:mm:ss} (wait {wait:g} by {backoff})", metadata.ToJson()));
+    }
+
+    /// <summary>
+    /// The decision when a resumable step used up its time slice at a checkpoint: the attempt ends as suspended,
+    /// and the step continues at once, from the saved cursor, in a new Hangfire job (the worker is handed back).
+    /// </summary>
+    private static StepDecision Suspended(string stepName, ResumableRun run) =>
+        Decide(StepExecutionState.Completed, StepOutcome.Suspended, WorkflowState.Ready, stepName, new NextStep(stepName, TimeSpan.Zero),
+            $"Suspended at checkpoint {run.Checkpoints} after its time slice; the step continues from its cursor in a new job");
+
     private static async Task<StepResult> RunWithHooksAsync(WorkflowDefinition definition, StepDefinition step, StepContext context,
-        CancellationToken ct)
+        ResumableRun? resumable, CancellationToken ct)
     {
         foreach (var before in definition.Hooks.Before)
         {
@@ -182,7 +231,9 @@ internal sealed class StepExecutor
         }
 
         StepResult? result = null;
-        Func<Task> body = async () => result = await step.Body(ct).ConfigureAwait(false);
+        Func<Task> body = resumable is null
+            ? async () => result = await step.Body(ct).ConfigureAwait(false)
+            : async () => result = await step.Resumable!(resumable, ct).ConfigureAwait(false);
         for (var i = definition.Hooks.Around.Count - 1; i >= 0; i--)
         {
             var around = definition.Hooks.Around[i];
@@ -235,11 +286,16 @@ internal sealed class StepExecutor
                     ? backoff.DelayFor(count + 1, HashCode.Combine(workflow.Id, StringComparer.Ordinal.GetHashCode(step.Name)))
                     : policy.Wait ?? TimeSpan.Zero;
                 var at = UtcTimes.Now(_time) + wait;
-                return WithError(Decide(StepExecutionState.Completed, StepOutcome.Reattempted, WorkflowState.Ready, step.Name,
+                if (policy.Backoff is { } usedBackoff)
+                {
+                    metadata.Backoff = $"{usedBackoff}: reattempt {count + 1} waits {wait:g}";
+                }
+
+                return WithError(Rewinding(policy.Rewind, Decide(StepExecutionState.Completed, StepOutcome.Reattempted, WorkflowState.Ready, step.Name,
                     new NextStep(step.Name, wait),
                     $"Reattempt {count + 1}{(policy.MaxReattempts is { } limit ? $"/{limit}" : string.Empty)} scheduled for {at:HH:mm:ss}" +
                     $"{(policy.Backoff is { } b ? $" (wait {wait:g} by {b})" : string.Empty)} after {exception.GetType().Name}",
-                    metadata.ToJson()), exception);
+                    metadata.ToJson())), exception);
             case ExceptionAction.Handle:
                 StepResult? handled;
                 try
@@ -274,8 +330,9 @@ internal sealed class StepExecutor
                 var wait = result.Wait ?? TimeSpan.Zero;
                 var reattemptMetadata = metadata ?? StepExecutionMetadata.Empty;
                 reattemptMetadata.ReattemptReason = reattemptReason;
-                return Decide(StepExecutionState.Completed, StepOutcome.Reattempted, WorkflowState.Ready, step.Name,
-                    new NextStep(step.Name, wait), $"Reattempt requested by the step (wait {wait})", reattemptMetadata.ToJson());
+                return Rewinding(result.Rewind, Decide(StepExecutionState.Completed, StepOutcome.Reattempted, WorkflowState.Ready, step.Name,
+                    new NextStep(step.Name, wait), $"Reattempt requested by the step (wait {wait}){(result.Rewind ? ", starting over" : string.Empty)}",
+                    reattemptMetadata.ToJson()));
             case StepResultKind.Skip:
                 return Continue(definition, step, StepExecutionState.Skipped, StepOutcome.Skipped, metadata?.ToJson(), "Skipped by the step");
             case StepResultKind.Finished:
@@ -337,6 +394,9 @@ internal sealed class StepExecutor
                 ErrorBacktrace = exception.ToString(),
             },
         };
+
+    private static StepDecision Rewinding(bool rewind, StepDecision decision) =>
+        rewind ? decision with { Completion = decision.Completion with { RewindCursor = true } } : decision;
 
     private static string ErrorClass(Exception exception) => exception.GetType().FullName ?? exception.GetType().Name;
 

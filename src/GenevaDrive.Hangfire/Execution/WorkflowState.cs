@@ -71,4 +71,10 @@ public enum StepOutcome
     /// attempt; no exception policy ran and no reattempt was counted (stored as <c>interrupted</c>).
     /// </summary>
     Interrupted,
+
+    /// <summary>
+    /// A resumable step used up its time slice and ended the attempt at a checkpoint; the step continues at once,
+    /// from the saved cursor, in a new Hangfire job (stored as <c>suspended</c>).
+    /// </summary>
+    Suspended,
 }

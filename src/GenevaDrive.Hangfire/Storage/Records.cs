@@ -118,6 +118,18 @@ internal sealed class StepExecutionRecord
 
     public string? Metadata { get; set; }
 
+    /// <summary>
+    /// The logical attempt this execution belongs to, from 1: a reattempt or a retry after a failure starts the
+    /// next one; a takeover, an interruption or a time slice continues the same one (its idempotency key stays).
+    /// </summary>
+    public int Attempt { get; set; } = 1;
+
+    /// <summary>A resumable step's cursor as JSON: inherited from the execution before it, then saved by its checkpoints.</summary>
+    public string? Cursor { get; set; }
+
+    /// <summary>How many checkpoints this execution saved.</summary>
+    public int Checkpoints { get; set; }
+
     public DateTime CreatedAt { get => _createdAt; set => _createdAt = UtcTimes.AsUtc(value); }
 
     public DateTime UpdatedAt { get => _updatedAt; set => _updatedAt = UtcTimes.AsUtc(value); }

@@ -118,6 +118,15 @@ internal sealed class StorageStatements
     /// <summary>@Id, @LeaseToken, @Now, @LeaseExpiresAt → refreshes a lease still held; returns rows affected.</summary>
     public required string Heartbeat { get; init; }
 
+    /// <summary>
+    /// @Id, @LeaseToken, @Cursor, @Now → saves a resumable step's cursor and counts the checkpoint, only while the
+    /// attempt is in progress under that lease; returns rows affected (0: a stale run's checkpoint, refused).
+    /// </summary>
+    public required string Checkpoint { get; init; }
+
+    /// <summary>@WorkflowId, @StepName → the newest execution of that step, no lock.</summary>
+    public required string SelectLatestStepExecutionOfStep { get; init; }
+
     /// <summary>@Id → the workflow's state, no lock (null when it no longer exists).</summary>
     public required string SelectWorkflowState { get; init; }
 

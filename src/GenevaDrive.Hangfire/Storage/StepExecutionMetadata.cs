@@ -48,6 +48,13 @@ internal sealed class StepExecutionMetadata
         set => _root["reattempts_at_limit"] = value;
     }
 
+    /// <summary>For a reattempt planned by a backoff: the backoff and the wait it chose, in words.</summary>
+    public string? Backoff
+    {
+        get => _root["backoff"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+        set => _root["backoff"] = value;
+    }
+
     public bool IsEmpty => _root.Count == 0;
 
     public static StepExecutionMetadata Parse(string? json)

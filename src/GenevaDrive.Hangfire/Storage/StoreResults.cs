@@ -80,6 +80,9 @@ internal sealed record StepCompletion
 
     /// <summary>What the run decided, in words: kept as the workflow's reason when it ends up paused or canceled.</summary>
     public string? Reason { get; init; }
+
+    /// <summary>When the step runs again, it starts over instead of resuming from its saved cursor (<c>Reattempt(rewind: true)</c>).</summary>
+    public bool RewindCursor { get; init; }
 }
 
 /// <summary>How a finalize ended.</summary>

@@ -319,7 +319,8 @@ internal sealed class WorkflowStore
                 workflow, execution);
         }
 
-        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, lease, ct).ConfigureAwait(false);
+        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, lease, Succession.After(execution), ct)
+            .ConfigureAwait(false);
         return new ClaimResult(ClaimOutcome.TookOver,
             $"Step execution {execution.Id} lost its worker (lease expired); attempt {attempt.Id} takes over.",
             workflow, attempt, execution.Id);
@@ -346,7 +347,8 @@ internal sealed class WorkflowStore
 
         // An operator requeued the failed job of a workflow paused on this step: resume and retry here.
         TransitionWorkflow(workflow, WorkflowState.Ready, lease.Now);
-        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, lease, ct).ConfigureAwait(false);
+        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, lease, Succession.After(execution), ct)
+            .ConfigureAwait(false);
         await MarkPerformingAsync(connection, tx, workflow, execution.StepName, lease.Now, ct).ConfigureAwait(false);
         return new ClaimResult(ClaimOutcome.Retried,
             $"Retrying failed step execution {execution.Id} as attempt {attempt.Id}; workflow {workflow.Id} resumed.",
@@ -475,7 +477,8 @@ internal sealed class WorkflowStore
         if (completion.Schedule is { } schedule && completion.WorkflowState == WorkflowState.Ready)
         {
             next = await InsertScheduledAsync(connection, tx, workflow.Id, schedule.Name, now + schedule.Wait, now, ct,
-                completion.HandOverToJobId).ConfigureAwait(false);
+                completion.HandOverToJobId,
+                schedule.Name == execution.StepName ? Succession.After(execution, completion.RewindCursor) : Succession.First).ConfigureAwait(false);
         }
 
         await CommitAsync(tx, "finalize", ct).ConfigureAwait(false);
@@ -492,6 +495,25 @@ internal sealed class WorkflowStore
             new { WorkflowId = workflowId, StepName = stepName }, ct).ConfigureAwait(false);
         return metadata.Count(m => ReattemptReasons.CountsTowardLimit(StepExecutionMetadata.Parse(m).ReattemptReason));
     }
+
+    /// <summary>
+    /// Saves a resumable step's cursor (JSON) in its in-progress execution, fenced by the lease token: a run
+    /// whose lease was taken over, or whose attempt was closed, is refused (false) and must stop. Transient
+    /// faults are retried; a repeat after a lost acknowledgement counts the checkpoint twice, nothing worse.
+    /// </summary>
+    public Task<bool> CheckpointAsync(long executionId, string leaseToken, string? cursor, CancellationToken ct = default) =>
+        RetryAsync(async token =>
+        {
+            await InjectAsync("checkpoint").ConfigureAwait(false);
+            await using var connection = await OpenAsync(token).ConfigureAwait(false);
+            return await connection.ExecuteAsync(Command(Sql.Checkpoint,
+                new { Id = executionId, LeaseToken = leaseToken, Cursor = cursor, Now }, null, token)).ConfigureAwait(false) == 1;
+        }, ct);
+
+    /// <summary>How many times in a row the step was reattempted, for any reason, since it last succeeded or was skipped.</summary>
+    public async Task<int> CountReattemptsAsync(long workflowId, string stepName, CancellationToken ct = default) =>
+        (await ListAsync<string?>(Sql.SelectReattemptMetadataSinceLastSuccess, new { WorkflowId = workflowId, StepName = stepName }, ct)
+            .ConfigureAwait(false)).Count;
 
     // ---- External control --------------------------------------------------------------------------
 
@@ -546,7 +568,10 @@ internal sealed class WorkflowStore
             TransitionWorkflow(workflow, WorkflowState.Ready, now);
             if (active is null && workflow.NextStepName is { } next)
             {
-                active = await InsertScheduledAsync(connection, tx, workflow.Id, next, now, now, ct).ConfigureAwait(false);
+                var previous = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.SelectLatestStepExecutionOfStep,
+                    new { WorkflowId = workflow.Id, StepName = next }, ct).ConfigureAwait(false);
+                active = await InsertScheduledAsync(connection, tx, workflow.Id, next, now, now, ct, null,
+                    previous is null ? Succession.First : Succession.After(previous)).ConfigureAwait(false);
             }
             else if (active is null)
             {
@@ -666,7 +691,8 @@ internal sealed class WorkflowStore
             {
                 TransitionWorkflow(workflow, WorkflowState.Ready, now);
                 workflow.NextStepName = execution.StepName;
-                next = await InsertScheduledAsync(connection, tx, workflow.Id, execution.StepName, now, now, ct).ConfigureAwait(false);
+                next = await InsertScheduledAsync(connection, tx, workflow.Id, execution.StepName, now, now, ct, null, Succession.After(execution))
+                    .ConfigureAwait(false);
             }
             else
             {
@@ -948,12 +974,15 @@ internal sealed class WorkflowStore
     }
 
     private async Task<StepExecutionRecord> InsertScheduledAsync(DbConnection connection, DbTransaction tx, long workflowId,
-        string stepName, DateTime scheduledFor, DateTime now, CancellationToken ct, string? jobId = null)
+        string stepName, DateTime scheduledFor, DateTime now, CancellationToken ct, string? jobId = null, Succession? succession = null)
     {
+        var from = succession ?? Succession.First;
         var execution = new StepExecutionRecord
         {
             WorkflowId = workflowId,
             StepName = stepName,
+            Attempt = from.Attempt,
+            Cursor = from.Cursor,
             State = StepExecutionState.Scheduled.ToStored(),
             ScheduledFor = scheduledFor,
             JobId = jobId,
@@ -967,13 +996,15 @@ internal sealed class WorkflowStore
     }
 
     private async Task<StepExecutionRecord> InsertClaimedAsync(DbConnection connection, DbTransaction tx, long workflowId,
-        string stepName, Lease lease, CancellationToken ct)
+        string stepName, Lease lease, Succession succession, CancellationToken ct)
     {
         var now = lease.Now;
         var execution = new StepExecutionRecord
         {
             WorkflowId = workflowId,
             StepName = stepName,
+            Attempt = succession.Attempt,
+            Cursor = succession.Cursor,
             State = StepExecutionState.InProgress.ToStored(),
             ScheduledFor = now,
             StartedAt = now,
@@ -985,6 +1016,21 @@ internal sealed class WorkflowStore
         ColumnLimits.Apply(execution);
         execution.Id = await ScalarAsync<long>(connection, tx, Sql.InsertStepExecution, execution, ct).ConfigureAwait(false);
         return execution;
+    }
+
+    /// <summary>What a new execution of a step takes over from the execution before it: the logical attempt and the cursor.</summary>
+    internal readonly record struct Succession(int Attempt, string? Cursor)
+    {
+        /// <summary>The first execution of a step: attempt 1, no cursor.</summary>
+        public static Succession First => new(1, null);
+
+        /// <summary>
+        /// After a reattempt or a failure the step makes a new logical attempt; after a takeover, an interruption,
+        /// a time slice or a pause it continues the same one. The cursor carries over unless the step rewinds.
+        /// </summary>
+        public static Succession After(StepExecutionRecord previous, bool rewind = false) =>
+            new(previous.StepOutcome is StepOutcome.Reattempted or StepOutcome.Failed ? previous.Attempt + 1 : previous.Attempt,
+                rewind ? null : previous.Cursor);
     }
 
     private Task UpdateAsync(DbConnection connection, DbTransaction tx, StepExecutionRecord execution, CancellationToken ct)

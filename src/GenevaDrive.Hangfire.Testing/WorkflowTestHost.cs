@@ -125,8 +125,12 @@ public sealed class WorkflowTestHost : IAsyncDisposable
     /// </summary>
     /// <param name="workflowId">The workflow.</param>
     /// <param name="advanceClock">Whether to jump over the step's wait.</param>
+    /// <param name="stopToken">
+    /// The body's token: cancel it to stop the run as a Hangfire server shutting down (or a lost lease) would; the
+    /// attempt then ends as interrupted and the step is scheduled again.
+    /// </param>
     /// <returns>What happened, or null when the workflow has no scheduled step (or it is not due).</returns>
-    public async Task<StepRunResult?> RunNextStepAsync(long workflowId, bool advanceClock = true)
+    public async Task<StepRunResult?> RunNextStepAsync(long workflowId, bool advanceClock = true, CancellationToken stopToken = default)
     {
         var current = await _runtime.Store.GetCurrentExecutionAsync(workflowId).ConfigureAwait(false);
         if (current is null || current.State != "scheduled")
@@ -145,7 +149,7 @@ public sealed class WorkflowTestHost : IAsyncDisposable
             AdvanceTime(current.ScheduledFor - now);
         }
 
-        return await RunExecutionAsync(current.Id).ConfigureAwait(false);
+        return await RunExecutionAsync(current.Id, stopToken).ConfigureAwait(false);
     }
 
     /// <summary>Runs the named step now, which must be the workflow's scheduled step (its wait is skipped).</summary>
@@ -167,8 +171,9 @@ public sealed class WorkflowTestHost : IAsyncDisposable
 
     /// <summary>Runs one step execution by id, as a Hangfire job for it would (including duplicates and retries).</summary>
     /// <param name="stepExecutionId">The execution.</param>
+    /// <param name="stopToken">The body's token; cancel it to stop the run as a Hangfire server shutting down would.</param>
     /// <returns>What happened.</returns>
-    public async Task<StepRunResult> RunExecutionAsync(long stepExecutionId)
+    public async Task<StepRunResult> RunExecutionAsync(long stepExecutionId, CancellationToken stopToken = default)
     {
         var claim = await _runtime.Runner.ClaimAsync(stepExecutionId, TestJobId).ConfigureAwait(false);
         if (!claim.IsClaimed)
@@ -179,7 +184,7 @@ public sealed class WorkflowTestHost : IAsyncDisposable
         StepDecision decision;
         await using (var scope = _services.CreateAsyncScope())
         {
-            decision = await _runtime.Runner.RunAsync(claim, scope.ServiceProvider, CancellationToken.None).ConfigureAwait(false);
+            decision = await _runtime.Runner.RunAsync(claim, scope.ServiceProvider, stopToken).ConfigureAwait(false);
         }
 
         var report = await _runtime.Runner.FinalizeAsync(claim, decision).ConfigureAwait(false);

@@ -37,7 +37,7 @@ public abstract class EngineTestBase(string database)
             {
                 _db.ConfigureStorage(options);
                 foreach (var type in typeof(EngineTestBase).Assembly.GetTypes()
-                             .Where(t => t.Namespace == typeof(EngineTestBase).Namespace && typeof(Workflow).IsAssignableFrom(t)))
+                             .Where(t => t.Namespace == typeof(EngineTestBase).Namespace && !t.IsAbstract && typeof(Workflow).IsAssignableFrom(t)))
                 {
                     options.AddWorkflow(type);
                 }

@@ -45,6 +45,12 @@ public sealed class Probe
 
     public Func<StepResult> Result { get; set; } = StepResult.Completed;
 
+    /// <summary>Called after each item of a resumable step's iteration (to move the clock, stop the run, pause…).</summary>
+    public Func<int, CancellationToken, Task>? OnItem { get; set; }
+
+    /// <summary>The contexts the steps ran with.</summary>
+    public ConcurrentQueue<StepContext> Contexts { get; } = new();
+
     public void Record(string evt) => _events.Enqueue(evt);
 
     public void FailTimes(string step, int times) => _failuresLeft[step] = times;

@@ -34,3 +34,31 @@ public sealed class CrashableWorkflow(CrashSettings settings) : Workflow<Ticket>
         steps.Step("after", () => File.WriteAllTextAsync(Path.Combine(settings.MarkerDirectory, "after.txt"), "done"));
     }
 }
+
+/// <summary>
+/// A resumable import of items 1…20 that checkpoints after every item. Each item leaves a marker naming the
+/// process; in the worker that is about to be killed, item 8 hangs after its marker is written.
+/// </summary>
+[WorkflowName("crashable_resumable")]
+public sealed class ResumableCrashWorkflow(CrashSettings settings) : Workflow<Ticket>
+{
+    public const int Items = 20;
+    public const int HangAt = 8;
+
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.ResumableStep<int>("import", async (iteration, ct) =>
+        {
+            await File.WriteAllTextAsync(Path.Combine(settings.MarkerDirectory, $"start-{Environment.ProcessId}-{iteration.Cursor}.txt"), "", ct);
+            await iteration.ForEachAsync(Enumerable.Range(iteration.Cursor + 1, Items - iteration.Cursor).ToAsyncEnumerable(), item => item,
+                async (item, token) =>
+                {
+                    await File.WriteAllTextAsync(Path.Combine(settings.MarkerDirectory, $"item-{item}-{Environment.ProcessId}.txt"), "", token);
+                    if (settings.HangInStep && item == HangAt)
+                    {
+                        await Task.Delay(Timeout.Infinite, token);
+                    }
+                }, ct);
+        }, checkpointEvery: TimeSpan.Zero);
+    }
+}

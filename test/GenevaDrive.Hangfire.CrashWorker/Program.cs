@@ -41,6 +41,7 @@ configuration.UseGenevaDrive(
 
         o.LeaseTimeout = TimeSpan.FromSeconds(leaseSeconds);
         o.AddWorkflow<CrashableWorkflow>();
+        o.AddWorkflow<ResumableCrashWorkflow>();
         o.AddHero<Ticket>(t => t.Id, (_, id, _) => Task.FromResult<Ticket?>(new Ticket(id)));
     },
     services => services.AddSingleton(new CrashSettings { MarkerDirectory = markers, HangInStep = true }));

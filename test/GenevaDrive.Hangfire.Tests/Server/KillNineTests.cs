@@ -57,7 +57,7 @@ public sealed class KillNineTests(string database)
         options =>
         {
             options.LeaseTimeout = TimeSpan.FromSeconds(LeaseSeconds);
-            options.AddWorkflow<CrashableWorkflow>().AddHero<Ticket>(t => t.Id, (_, id, _) => Task.FromResult<Ticket?>(new Ticket(id)));
+            options.AddWorkflow<CrashableWorkflow>().AddWorkflow<ResumableCrashWorkflow>().AddHero<Ticket>(t => t.Id, (_, id, _) => Task.FromResult<Ticket?>(new Ticket(id)));
         },
         services => services.AddSingleton(new CrashSettings { MarkerDirectory = _markers, HangInStep = false }),
         hangfireTarget: _hangfireTarget, startServer: start);
@@ -132,5 +132,55 @@ public sealed class KillNineTests(string database)
         });
         TestContext.Out.WriteLine(
             $"{database}: worker {workerPid} killed with SIGKILL mid-step; lease {LeaseSeconds} s; workflow finished {stopwatch.Elapsed.TotalSeconds:0.0} s after the kill; attempts: {string.Join(", ", history.Select(e => $"{e.StepName}:{e.Outcome}"))}");
+    }
+
+    private int[] ItemsBy(int pid) => Directory.GetFiles(_markers, $"item-*-{pid}.txt")
+        .Select(f => int.Parse(Path.GetFileName(f).Split('-')[1], System.Globalization.CultureInfo.InvariantCulture)).Order().ToArray();
+
+    [Test]
+    public async Task WorkerKilledMidIteration_TheNextAttemptResumesFromTheLastCheckpoint()
+    {
+        long workflowId;
+        await using (var client = Server(start: false))
+        {
+            workflowId = (await client.Client.StartAsync<ResumableCrashWorkflow>(new Ticket("R-1"))).Id;
+        }
+
+        _worker = StartWorker();
+        var workerPid = _worker.Id;
+        await HangfireTestServer.WaitUntilAsync(() => Task.FromResult(ItemsBy(workerPid).Contains(ResumableCrashWorkflow.HangAt) || _worker.HasExited),
+            Timeout, "the worker process to reach the item it hangs in");
+        Assert.That(_worker.HasExited, Is.False, $"the worker exited: {_workerOutput}");
+        _worker.Kill(entireProcessTree: true);
+        await _worker.WaitForExitAsync();
+
+        await using var rescuer = Server(start: true);
+        var stopwatch = Stopwatch.StartNew();
+        await HangfireTestServer.WaitUntilAsync(async () =>
+        {
+            await rescuer.Runtime.Maintenance.ReconcileAsync();
+            return (await rescuer.Client.GetAsync(workflowId))!.State == WorkflowState.Finished;
+        }, Timeout, "the workflow to complete after the crash");
+        stopwatch.Stop();
+
+        var history = await rescuer.Client.GetHistoryAsync(workflowId);
+        var byWorker = ItemsBy(workerPid);
+        var byRescuer = ItemsBy(Environment.ProcessId);
+        Assert.Multiple(() =>
+        {
+            Assert.That(byWorker, Is.EqualTo(Enumerable.Range(1, ResumableCrashWorkflow.HangAt)), "the killed worker did items 1-7 and entered item 8");
+            Assert.That(byRescuer, Is.EqualTo(Enumerable.Range(ResumableCrashWorkflow.HangAt, ResumableCrashWorkflow.Items - ResumableCrashWorkflow.HangAt + 1)),
+                "the next attempt started after the last checkpoint (item 7): only the unfinished item 8 ran twice");
+            Assert.That(File.Exists(Path.Combine(_markers, $"start-{Environment.ProcessId}-{ResumableCrashWorkflow.HangAt - 1}.txt")), Is.True,
+                "the rescuing attempt saw cursor 7");
+            Assert.That(history.Select(e => $"{e.StepName}:{e.State}/{e.Outcome}"),
+                Is.EqualTo(new[] { "import:Failed/Recovered", "import:Completed/Success" }));
+            Assert.That(history[0].Cursor, Is.EqualTo("7"));
+            Assert.That(history[1].Cursor, Is.EqualTo("20"));
+            Assert.That(history[1].IdempotencyKey, Is.EqualTo(history[0].IdempotencyKey), "a takeover continues the same logical attempt");
+        });
+        TestContext.Out.WriteLine(
+            $"{database}: worker {workerPid} killed with SIGKILL in item {ResumableCrashWorkflow.HangAt}; lease {LeaseSeconds} s; finished {stopwatch.Elapsed.TotalSeconds:0.0} s after the kill; " +
+            $"items by the killed worker: {string.Join(",", byWorker)}; by the rescuer: {string.Join(",", byRescuer)}");
     }
 }

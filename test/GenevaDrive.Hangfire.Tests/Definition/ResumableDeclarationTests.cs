@@ -1,0 +1,96 @@
+namespace GenevaDrive.Tests.Definition;
+
+/// <summary>Declaring resumable steps: the options are checked as they are declared, with messages that name the fix.</summary>
+public sealed class ResumableDeclarationTests
+{
+    private static Task Work(StepIteration<int> iteration, CancellationToken ct) => Task.CompletedTask;
+
+    [Test]
+    public void ResumableStep_KeepsItsSliceAndCheckpointInterval_AndTheyArePartOfTheShape()
+    {
+        var sliced = Definitions.Of(s => s.ResumableStep<int>("import", Work, maxRunTime: TimeSpan.FromMinutes(5), checkpointEvery: TimeSpan.Zero));
+        var plain = Definitions.Of(s => s.ResumableStep<int>("import", Work));
+
+        var step = sliced.Steps.Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(step.Resumable, Is.Not.Null);
+            Assert.That(step.CursorType, Is.EqualTo(typeof(int)));
+            Assert.That(step.MaxRunTime, Is.EqualTo(TimeSpan.FromMinutes(5)));
+            Assert.That(step.CheckpointEvery, Is.EqualTo(TimeSpan.Zero));
+            Assert.That(plain.Steps.Single().CheckpointEvery, Is.EqualTo(WorkflowBuilder.DefaultCheckpointEvery));
+            Assert.That(plain.Steps.Single().MaxRunTime, Is.Null);
+            Assert.That(sliced.Shape, Is.Not.EqualTo(plain.Shape), "a changed slice is a changed definition");
+        });
+    }
+
+    [Test]
+    public void NonPositiveSlice_IsRefusedWithTheFix()
+    {
+        var error = Assert.Throws<StepConfigurationException>(() =>
+            Definitions.Of(s => s.ResumableStep<int>("import", Work, maxRunTime: TimeSpan.Zero)));
+
+        Assert.That(error!.Message, Does.Contain("step 'import'").And.Contain("maxRunTime is 00:00:00, which is not positive")
+            .And.Contain("TimeSpan.FromMinutes(5)"));
+    }
+
+    [Test]
+    public void NegativeCheckpointInterval_IsRefusedWithTheFix()
+    {
+        var error = Assert.Throws<StepConfigurationException>(() =>
+            Definitions.Of(s => s.ResumableStep<int>("import", Work, checkpointEvery: TimeSpan.FromSeconds(-1))));
+
+        Assert.That(error!.Message, Does.Contain("checkpointEvery is -00:00:01, which is negative").And.Contain("TimeSpan.Zero"));
+    }
+
+    [Test]
+    public void MissingBody_AndDuplicateName_AreRefusedLikeAnyStep()
+    {
+        var noBody = Assert.Throws<StepConfigurationException>(() =>
+            Definitions.Of(s => s.ResumableStep<int>("import", (Func<StepIteration<int>, CancellationToken, Task>)null!)));
+        var duplicate = Assert.Throws<StepConfigurationException>(() =>
+            Definitions.Of(s => s.Step("import", () => Task.CompletedTask).ResumableStep<int>("import", Work)));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(noBody!.Message, Does.Contain("a step needs a body"));
+            Assert.That(duplicate!.Message, Does.Contain("a step with this name is already defined"));
+        });
+    }
+
+    [Test]
+    public void StepResultReattempt_WithABrokenBackoff_NamesTheRule()
+    {
+        var error = Assert.Throws<ArgumentException>(() => StepResult.Reattempt(Backoff.Fixed(TimeSpan.FromSeconds(-5))));
+
+        Assert.That(error!.Message, Does.StartWith("StepResult.Reattempt was given a backoff that"));
+    }
+
+    [Test]
+    public void ReattemptResults_DescribeTheirBackoffAndRewind()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(StepResult.Reattempt(rewind: true).ToString(), Is.EqualTo("Reattempt (rewind)"));
+            Assert.That(StepResult.Reattempt(Backoff.Fixed(TimeSpan.FromSeconds(5))).ToString(), Does.StartWith("Reattempt by fixed"));
+            Assert.That(ExceptionPolicy.Reattempt(rewind: true).ToString(), Does.EndWith(", rewind)"));
+            Assert.That(StepResult.Reattempt().Rewind, Is.False);
+        });
+    }
+
+    [Test]
+    public void IdempotencyKey_IsStablePerWorkflowStepAndAttempt()
+    {
+        var key = StepContext.BuildIdempotencyKey(42, "charge_card", 1);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(StepContext.BuildIdempotencyKey(42, "charge_card", 1), Is.EqualTo(key));
+            Assert.That(StepContext.BuildIdempotencyKey(42, "charge_card", 2), Is.Not.EqualTo(key));
+            Assert.That(StepContext.BuildIdempotencyKey(43, "charge_card", 1), Is.Not.EqualTo(key));
+            Assert.That(StepContext.BuildIdempotencyKey(42, "refund", 1), Is.Not.EqualTo(key));
+            Assert.That(StepContext.BuildIdempotencyKey(long.MaxValue, new string('x', 200), int.MaxValue).Length, Is.LessThanOrEqualTo(60));
+            Assert.That(key, Does.Match("^gd-42-[0-9a-f]{16}-1$"));
+        });
+    }
+}

@@ -165,6 +165,38 @@ public sealed partial class DashboardTests
     }
 
     [Test]
+    public async Task WorkflowPage_ShowsEachAttemptsCursorCheckpointsBackoffAndIdempotencyKey()
+    {
+        var workflow = await StartAsync("progress");
+        var store = new GenevaDrive.Storage.WorkflowStore(_db.Dialect, TimeProvider.System);
+        var first = (await store.GetCurrentExecutionAsync(workflow.Id))!;
+        var claim = await store.ClaimAsync(first.Id, "41", TimeSpan.FromMinutes(5));
+        await store.CheckpointAsync(first.Id, claim.Execution!.LeaseToken!, "{\"After\":17}");
+        await store.CheckpointAsync(first.Id, claim.Execution.LeaseToken!, "{\"After\":23}");
+        await store.FinalizeAsync(first.Id, claim.Execution.LeaseToken!, new GenevaDrive.Storage.StepCompletion
+        {
+            ExecutionState = StepExecutionState.Completed,
+            Outcome = StepOutcome.Reattempted,
+            WorkflowState = WorkflowState.Ready,
+            NextStepName = "first",
+            Schedule = new GenevaDrive.Storage.NextStep("first", TimeSpan.FromSeconds(20)),
+            Metadata = "{\"reattempt_reason\":\"exception_policy\",\"backoff\":\"linear(initial 00:00:10): reattempt 2 waits 0:00:20\"}",
+        });
+
+        var (_, body) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(body, Does.Contain("cursor <code>{&quot;After&quot;:23}</code>, 2 checkpoint(s)"));
+            Assert.That(body, Does.Contain("next attempt by linear(initial 00:00:10): reattempt 2 waits 0:00:20"));
+            Assert.That(body, Does.Contain($"Idempotency key {StepContext.BuildIdempotencyKey(workflow.Id, "first", 1)}"));
+            Assert.That(body, Does.Contain($"Idempotency key {StepContext.BuildIdempotencyKey(workflow.Id, "first", 2)}"),
+                "the reattempt is the next logical attempt");
+            Assert.That(body, Does.Contain("cursor <code>{&quot;After&quot;:23}</code>, 0 checkpoint(s)"), "the next attempt starts from the saved cursor");
+        });
+    }
+
+    [Test]
     public async Task UnknownWorkflow_SaysSo()
     {
         var (status, body) = await GetAsync("/hangfire/genevadrive/workflows/987654");

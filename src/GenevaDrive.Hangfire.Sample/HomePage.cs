@@ -16,6 +16,9 @@ internal static class HomePage
         <form method="post" action="/demo/start/payment"><button>Payment (reliable card)</button></form>
         <form method="post" action="/demo/start/trial"><button>Trial (reminder)</button></form>
         <form method="post" action="/demo/start/subscription"><button>Subscription</button></form>
+        <form method="post" action="/demo/start/newsletter"><button>Newsletter (3,000 subscribers, about a minute)</button></form>
+        <p>The newsletter is a resumable step: stop the sample with <code>kill -9</code> while it sends, start it again, and
+        within a minute it continues from its last checkpoint (the workflow page shows each attempt's cursor).</p>
         </body></html>
         """;
 }

@@ -23,6 +23,7 @@ builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("H
 
 builder.Services.AddSingleton<DemoMailer>();
 builder.Services.AddSingleton<FlakyPaymentGateway>();
+builder.Services.AddSingleton<SubscriberList>();
 builder.Services.AddAntiforgery();
 builder.Services.AddGenevaDrive(options =>
 {
@@ -33,6 +34,8 @@ builder.Services.AddGenevaDrive(options =>
         _ => options.UseSqlite($"Data Source={Path.Combine(sample.DataDirectory, "workflows.db")}"),
     };
     options.AddWorkflowsFromAssembly(typeof(Program).Assembly);
+    // A short lease so that a step abandoned by `kill -9` is taken over within a minute (the default is 5 minutes).
+    options.LeaseTimeout = TimeSpan.FromSeconds(30);
     options.AddHero<Customer>(customer => customer.Id, (_, id, _) => Task.FromResult<Customer?>(new Customer(id)));
 });
 builder.Services.AddHangfire((services, config) =>
@@ -68,7 +71,8 @@ app.UseHangfireDashboard("/hangfire", new DashboardOptions { DashboardTitle = "G
 app.MapGet("/", () => Results.Content(HomePage.Render(), "text/html"));
 app.MapPost("/demo/start/{kind}", async (string kind, IWorkflowClient workflows) =>
 {
-    var workflow = await DemoCatalog.StartAsync(workflows, kind, $"{kind}-{Guid.NewGuid().ToString("N")[..6]}");
+    // A newsletter started from the home page is a "big" one: slow enough to kill the sample while it sends.
+    var workflow = await DemoCatalog.StartAsync(workflows, kind, $"{(kind == "newsletter" ? "big" : kind)}-{Guid.NewGuid().ToString("N")[..6]}");
     return Results.Redirect($"/hangfire/genevadrive/workflows/{workflow.Id}");
 });
 

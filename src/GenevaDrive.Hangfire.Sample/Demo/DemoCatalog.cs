@@ -11,6 +11,7 @@ internal static class DemoCatalog
         ("trial", "frank-pro"),
         ("trial", "gina"),
         ("subscription", "hank-closed"),
+        ("newsletter", "weekly-digest"),
     ];
 
     public static async Task<WorkflowInfo> StartAsync(IWorkflowClient workflows, string kind, string customerId)
@@ -22,7 +23,8 @@ internal static class DemoCatalog
             "payment" => await workflows.StartOrGetExistingAsync<PaymentWorkflow>(customer),
             "trial" => await workflows.StartOrGetExistingAsync<TrialWorkflow>(customer),
             "subscription" => await workflows.StartOrGetExistingAsync<SubscriptionWorkflow>(customer),
-            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown demo; use onboarding, payment, trial or subscription."),
+            "newsletter" => await workflows.StartOrGetExistingAsync<NewsletterWorkflow>(customer),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown demo; use onboarding, payment, trial, subscription or newsletter."),
         };
     }
 }

@@ -19,7 +19,8 @@ internal sealed class PaymentWorkflow(FlakyPaymentGateway gateway, DemoMailer ma
     protected override void Define(WorkflowBuilder steps)
     {
         steps.UseQueue("critical");
-        steps.Step("charge_card", ct => gateway.ChargeAsync(Hero, 49.00m, ct),
+        // The key is the same for every run of one attempt (a takeover after a crash), so the processor charges once.
+        steps.Step("charge_card", ct => gateway.ChargeAsync(Hero, 49.00m, CurrentStep!.IdempotencyKey, ct),
             onException: ExceptionPolicy.Reattempt(wait: TimeSpan.FromSeconds(3), maxReattempts: 3));
         steps.Step("send_receipt", ct => mailer.SendAsync(Hero, "Your receipt", ct));
     }
@@ -47,5 +48,41 @@ internal sealed class SubscriptionWorkflow(DemoMailer mailer) : Workflow<Custome
         steps.CancelIf(() => Hero.IsClosed);
         steps.Step("bill", ct => mailer.SendAsync(Hero, "Invoice", ct));
         steps.Step("renew", ct => mailer.SendAsync(Hero, "Renewed for another month", ct), wait: TimeSpan.FromSeconds(10));
+    }
+}
+
+/// <summary>
+/// Sends an issue to every subscriber in a resumable step: it saves where it stands at least every second and
+/// yields its worker every 5 seconds, so a deploy, a pause or a <c>kill -9</c> of the sample resumes from the
+/// last checkpoint instead of mailing everyone again. Lists whose id starts with "big" send slowly (about a
+/// minute), long enough to kill the sample mid-way and watch it continue after a restart.
+/// </summary>
+[WorkflowName("newsletter")]
+internal sealed class NewsletterWorkflow(SubscriberList subscribers, ILogger<NewsletterWorkflow> logger) : Workflow<Customer>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.ResumableStep<int>("send_issue", async (iteration, ct) =>
+        {
+            if (iteration.Resumed)
+            {
+                logger.LogInformation("Newsletter {List}: resuming after subscriber {Index}", Hero.Id, iteration.Cursor);
+            }
+
+            var pause = Hero.Id.StartsWith("big", StringComparison.Ordinal) ? TimeSpan.FromMilliseconds(20) : TimeSpan.FromMilliseconds(1);
+            await iteration.ForEachAsync(subscribers.After(iteration.Cursor, ct), s => s.Index, async (subscriber, token) =>
+            {
+                await Task.Delay(pause, token); // the mail provider's API call
+                if (subscriber.Index % 500 == 0)
+                {
+                    logger.LogInformation("Newsletter {List}: sent to {Index} of {Count}", Hero.Id, subscriber.Index, SubscriberList.Count);
+                }
+            }, ct);
+        }, maxRunTime: TimeSpan.FromSeconds(5));
+        steps.Step("report", () =>
+        {
+            logger.LogInformation("Newsletter {List}: sent to all {Count} subscribers", Hero.Id, SubscriberList.Count);
+            return Task.CompletedTask;
+        });
     }
 }

@@ -20,7 +20,11 @@ public sealed class SampleSmokeTests
             Assert.That(sample.Output, Does.Contain("After 25 s:"));
             Assert.That(sample.Output, Does.Match(@"Paused\s+1\s+payment\(erin-flaky\)"), "the flaky card pauses after its reattempts");
             Assert.That(sample.Output, Does.Match(@"Canceled\s+1\s+subscription\(hank-closed\)"), "the closed account is canceled by its cancel condition");
-            Assert.That(sample.Output, Does.Match(@"Finished\s+4\s+"), "onboarding, the wobbly payment and both trials finish");
+            Assert.That(sample.Output, Does.Match(@"Finished\s+5\s+"), "onboarding, the wobbly payment, both trials and the newsletter finish");
+            Assert.That(sample.Output, Does.Contain("newsletter(weekly-digest)"), "the resumable newsletter went through its 3,000 subscribers in 5-second slices");
+            Assert.That(sample.Output, Does.Match(@"Newsletter weekly-digest: resuming after subscriber [1-9][0-9]*"), "a later slice resumed from the cursor");
+            Assert.That(sample.Output, Does.Match(@"Charged 49(\.00)? to dave as ch_[0-9]+ \(key gd-[0-9]+-[0-9a-f]{16}-2\)"),
+                "the payment passed its idempotency key; the charge that went through was the second logical attempt");
         });
     }
 

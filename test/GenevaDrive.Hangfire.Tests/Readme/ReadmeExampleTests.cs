@@ -40,6 +40,8 @@ public sealed class ReadmeExampleTests
     [TestCase("testing")]
     [TestCase("fencing")]
     [TestCase("backoff")]
+    [TestCase("resumable")]
+    [TestCase("idempotency")]
     public void ReadmeUsageBlock_IsTheCompiledCode(string block)
     {
         var source = File.ReadAllText(FindRepositoryFile("test/GenevaDrive.Hangfire.Tests/Readme/ReadmeUsage.cs"));

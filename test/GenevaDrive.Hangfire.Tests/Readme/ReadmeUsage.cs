@@ -93,3 +93,48 @@ public abstract class BackoffReadmeWorkflow(ICardProcessor processor) : Workflow
         // README:END
     }
 }
+
+public sealed record Subscriber(long Id, string Address);
+
+public interface INewsletterSender
+{
+    IAsyncEnumerable<Subscriber> SubscribersAfterAsync(long afterId, CancellationToken ct);
+
+    Task SendAsync(Subscriber subscriber, CancellationToken ct);
+}
+
+/// <summary>Abstract so that scanning this assembly for workflows skips it; it exists to compile the README block.</summary>
+public abstract class ResumableReadmeWorkflow(INewsletterSender newsletter) : Workflow<User>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        // README:BEGIN resumable
+        steps.ResumableStep<long>("send_newsletter", (iteration, ct) =>
+            // Items after the saved cursor (0 on the first run); the cursor moves to each subscriber's id.
+            iteration.ForEachAsync(newsletter.SubscribersAfterAsync(iteration.Cursor, ct), s => s.Id,
+                (subscriber, token) => newsletter.SendAsync(subscriber, token), ct),
+            maxRunTime: TimeSpan.FromMinutes(5),        // hand the worker back every 5 minutes
+            checkpointEvery: TimeSpan.FromSeconds(1),   // save where it stands at most once a second
+            onException: ExceptionPolicy.Reattempt(wait: TimeSpan.FromMinutes(1), maxReattempts: 10));
+        // README:END
+    }
+}
+
+public interface IPaymentApi
+{
+    Task ChargeAsync(string customerId, decimal amount, string idempotencyKey, CancellationToken ct);
+}
+
+/// <summary>Abstract so that scanning this assembly for workflows skips it; it exists to compile the README block.</summary>
+public abstract class IdempotentChargeWorkflow(IPaymentApi payments) : Workflow<User>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        // README:BEGIN idempotency
+        steps.Step("charge", ct =>
+            // Same key for every run of this attempt (a takeover after a crash): the provider charges once.
+            payments.ChargeAsync(Hero.Id, 10m, idempotencyKey: CurrentStep!.IdempotencyKey, ct),
+            onException: ExceptionPolicy.Reattempt(backoff: Backoff.Exponential(TimeSpan.FromSeconds(5), max: TimeSpan.FromMinutes(5))));
+        // README:END
+    }
+}

@@ -23,6 +23,9 @@ internal sealed class SampleProcess : IAsyncDisposable
 
     public string DataDirectory { get; }
 
+    /// <summary>Keep the data folder when this process is disposed (a restart reuses it).</summary>
+    public bool KeepData { get; set; }
+
     public string BaseUrl => $"http://127.0.0.1:{Port}";
 
     public string Output
@@ -51,13 +54,16 @@ internal sealed class SampleProcess : IAsyncDisposable
         return File.Exists(dll) ? dll : throw new FileNotFoundException($"Build the solution first; the sample is expected at {dll}.");
     }
 
-    public static SampleProcess Start(params string[] extraArgs)
+    public static SampleProcess Start(params string[] extraArgs) =>
+        StartIn(Directory.CreateTempSubdirectory("genevadrive-sample-").FullName, extraArgs);
+
+    /// <summary>Starts the sample on the data folder of an earlier run (its SQLite files), as a restart would.</summary>
+    public static SampleProcess StartIn(string data, params string[] extraArgs)
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
-        var data = Directory.CreateTempSubdirectory("genevadrive-sample-").FullName;
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[] { SampleDll(), "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data", data }.Concat(extraArgs))
         {
@@ -108,6 +114,11 @@ internal sealed class SampleProcess : IAsyncDisposable
         }
 
         Process.Dispose();
+        if (KeepData)
+        {
+            return;
+        }
+
         try
         {
             Directory.Delete(DataDirectory, recursive: true);

@@ -29,6 +29,73 @@ public sealed class SampleSmokeTests
     }
 
     [Test]
+    public async Task Newsletter_KilledMidSend_ResumesFromItsLastCheckpointAfterARestart()
+    {
+        var first = SampleProcess.Start();
+        first.KeepData = true;
+        string list;
+        int sentBeforeKill;
+        try
+        {
+            await first.WaitForOutputAsync("Dashboard: http://127.0.0.1:", TimeSpan.FromSeconds(60));
+            using (var http = new HttpClient { BaseAddress = new Uri(first.BaseUrl) })
+            {
+                (await http.PostAsync("/demo/start/newsletter", null)).EnsureSuccessStatusCode();
+            }
+
+            var progress = await WaitForMatchAsync(first, @"Newsletter (big-[0-9a-f]{6}): sent to (1000|1500) of 3000", TimeSpan.FromSeconds(90));
+            list = progress.Groups[1].Value;
+            sentBeforeKill = int.Parse(progress.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+            first.Process.Kill(entireProcessTree: true); // kill -9: no shutdown, no finalize
+            await first.Process.WaitForExitAsync();
+        }
+        finally
+        {
+            await first.DisposeAsync();
+        }
+
+        await using var second = SampleProcess.StartIn(first.DataDirectory);
+        var resumed = await WaitForMatchAsync(second, $@"Newsletter {list}: resuming after subscriber ([0-9]+)", TimeSpan.FromSeconds(150));
+        await second.WaitForOutputAsync($"Newsletter {list}: sent to all 3000 subscribers", TimeSpan.FromSeconds(120));
+        var cursor = int.Parse(resumed.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+
+        TestContext.Out.WriteLine($"killed after {sentBeforeKill} of 3000 subscribers; the restarted sample resumed after subscriber {cursor}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(cursor, Is.GreaterThanOrEqualTo(sentBeforeKill - 100), "resumed from a checkpoint taken at most about a second before the kill");
+            Assert.That(second.Output, Does.Not.Contain($"Newsletter {list}: sent to 500 of 3000"), "the restarted sample did not start the list over");
+        });
+        try
+        {
+            Directory.Delete(first.DataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Cleaned by the OS with the temp folder.
+        }
+    }
+
+    private static async Task<System.Text.RegularExpressions.Match> WaitForMatchAsync(SampleProcess sample, string pattern, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(sample.Output, pattern);
+            if (match.Success)
+            {
+                return match;
+            }
+
+            if (sample.Process.HasExited || DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"The sample did not print /{pattern}/ (exited: {sample.Process.HasExited}). Output:\n{sample.Output}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    [Test]
     public async Task BadArguments_AreExplained()
     {
         await using var sample = SampleProcess.Start("--storage", "oracle");

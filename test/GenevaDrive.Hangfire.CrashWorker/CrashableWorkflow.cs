@@ -9,6 +9,9 @@ public sealed class CrashSettings
     public required string MarkerDirectory { get; init; }
 
     public bool HangInStep { get; init; }
+
+    /// <summary>For the resumable import: how long each item takes (a slow worker to freeze mid-iteration); zero for none.</summary>
+    public TimeSpan ItemDelay { get; init; }
 }
 
 /// <summary>
@@ -53,6 +56,11 @@ public sealed class ResumableCrashWorkflow(CrashSettings settings) : Workflow<Ti
             await iteration.ForEachAsync(Enumerable.Range(iteration.Cursor + 1, Items - iteration.Cursor).ToAsyncEnumerable(), item => item,
                 async (item, token) =>
                 {
+                    if (settings.ItemDelay > TimeSpan.Zero)
+                    {
+                        await Task.Delay(settings.ItemDelay, token);
+                    }
+
                     await File.WriteAllTextAsync(Path.Combine(settings.MarkerDirectory, $"item-{item}-{Environment.ProcessId}.txt"), "", token);
                     if (settings.HangInStep && item == HangAt)
                     {

@@ -62,7 +62,7 @@ public sealed class KillNineTests(string database)
         services => services.AddSingleton(new CrashSettings { MarkerDirectory = _markers, HangInStep = false }),
         hangfireTarget: _hangfireTarget, startServer: start);
 
-    private Process StartWorker()
+    private Process StartWorker(int? slowItemMilliseconds = null)
     {
         var (connection, schema) = _db!.Target;
         // Run the worker from its own output folder: the test folder carries ASP.NET Core's shared framework instead of some of its dependencies.
@@ -75,7 +75,8 @@ public sealed class KillNineTests(string database)
 
         var workerDll = Path.Combine(root.FullName, "test", "GenevaDrive.Hangfire.CrashWorker", "bin", testBin.Parent!.Name, "net10.0", "GenevaDrive.Hangfire.CrashWorker.dll");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { workerDll, database, connection, schema, _hangfireTarget, LeaseSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), _markers })
+        foreach (var arg in new[] { workerDll, database, connection, schema, _hangfireTarget, LeaseSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), _markers }
+                     .Concat(slowItemMilliseconds is { } ms ? [ms.ToString(System.Globalization.CultureInfo.InvariantCulture)] : []))
         {
             info.ArgumentList.Add(arg);
         }
@@ -182,5 +183,61 @@ public sealed class KillNineTests(string database)
         TestContext.Out.WriteLine(
             $"{database}: worker {workerPid} killed with SIGKILL in item {ResumableCrashWorkflow.HangAt}; lease {LeaseSeconds} s; finished {stopwatch.Elapsed.TotalSeconds:0.0} s after the kill; " +
             $"items by the killed worker: {string.Join(",", byWorker)}; by the rescuer: {string.Join(",", byRescuer)}");
+    }
+
+    private static void Signal(int pid, string signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+        kill.WaitForExit();
+        Assert.That(kill.ExitCode, Is.Zero, $"kill -{signal} {pid}");
+    }
+
+    [Test]
+    public async Task WorkerFrozenMidIteration_ItsLateCheckpointIsRefused_AndTheStepFinishesFromTheCursor()
+    {
+        long workflowId;
+        await using (var client = Server(start: false))
+        {
+            workflowId = (await client.Client.StartAsync<ResumableCrashWorkflow>(new Ticket("F-1"))).Id;
+        }
+
+        _worker = StartWorker(slowItemMilliseconds: 300);
+        var workerPid = _worker.Id;
+        await HangfireTestServer.WaitUntilAsync(() => Task.FromResult(ItemsBy(workerPid).Length >= 4 || _worker.HasExited), Timeout,
+            "the worker process to do a few items");
+        Assert.That(_worker.HasExited, Is.False, $"the worker exited: {_workerOutput}");
+        Signal(workerPid, "STOP");
+        var itemsWhenFrozen = ItemsBy(workerPid);
+
+        await using var rescuer = Server(start: true);
+        await HangfireTestServer.WaitUntilAsync(async () =>
+        {
+            await rescuer.Runtime.Maintenance.ReconcileAsync();
+            return (await rescuer.Client.GetAsync(workflowId))!.State == WorkflowState.Finished;
+        }, Timeout, "the workflow to finish while the worker is frozen");
+        var frozenAttempt = (await rescuer.Client.GetHistoryAsync(workflowId))[0];
+
+        Signal(workerPid, "CONT");
+        var monitoring = rescuer.Storage.GetMonitoringApi();
+        await HangfireTestServer.WaitUntilAsync(() => Task.FromResult(monitoring.JobDetails(frozenAttempt.JobId!)?.History.FirstOrDefault()?.StateName is "Succeeded" or "Failed"),
+            Timeout, "the woken worker's job to end");
+        var history = await rescuer.Client.GetHistoryAsync(workflowId);
+        var staleJob = monitoring.JobDetails(frozenAttempt.JobId!)!.History.First();
+        var itemsAfterWaking = ItemsBy(workerPid).Except(itemsWhenFrozen).ToArray();
+
+        TestContext.Out.WriteLine($"{database}: frozen after items {string.Join(",", itemsWhenFrozen)} (cursor {frozenAttempt.Cursor}); " +
+                                  $"rescuer did {string.Join(",", ItemsBy(Environment.ProcessId))}; woken worker did {string.Join(",", itemsAfterWaking)}; " +
+                                  $"its job: {staleJob.StateName} ({(staleJob.Data is { } data && data.TryGetValue("Result", out var result) ? result : "")})");
+        Assert.Multiple(() =>
+        {
+            Assert.That(history.Select(e => $"{e.StepName}:{e.State}/{e.Outcome}"), Is.EqualTo(new[] { "import:Failed/Recovered", "import:Completed/Success" }));
+            Assert.That(history[0].Cursor, Is.EqualTo(frozenAttempt.Cursor), "the woken run's checkpoint was refused: the closed attempt's cursor did not move");
+            Assert.That(history[0].Checkpoints, Is.EqualTo(frozenAttempt.Checkpoints));
+            Assert.That(history[1].Cursor, Is.EqualTo("20"));
+            Assert.That(ItemsBy(Environment.ProcessId).First(), Is.EqualTo(int.Parse(frozenAttempt.Cursor!, System.Globalization.CultureInfo.InvariantCulture) + 1),
+                "the rescuer started after the frozen attempt's last checkpoint");
+            Assert.That(itemsAfterWaking, Has.Length.LessThanOrEqualTo(1), "the woken worker finished at most the item it was frozen in, then stopped");
+            Assert.That(staleJob.StateName, Is.EqualTo("Succeeded"), "the stale run ended quietly, recording nothing");
+        });
     }
 }

@@ -134,3 +134,32 @@ ALTER TABLE [{S}].[StepExecutions] ADD [Cursor] nvarchar(max) NULL;
 GO
 IF COL_LENGTH(N'[{S}].[StepExecutions]', N'Checkpoints') IS NULL
 ALTER TABLE [{S}].[StepExecutions] ADD [Checkpoints] int NOT NULL CONSTRAINT [DF_{S}_StepExecutions_Checkpoints] DEFAULT (0);
+
+-- @migration 7
+-- External events: what a workflow received (kept until consumed, deduplicated by key), which event a
+-- scheduled step waits for and until when, and the W3C trace context captured when the workflow started.
+IF OBJECT_ID(N'[{S}].[WorkflowEvents]', N'U') IS NULL
+CREATE TABLE [{S}].[WorkflowEvents] (
+    [Id] bigint IDENTITY(1, 1) NOT NULL CONSTRAINT [PK_{S}_WorkflowEvents] PRIMARY KEY CLUSTERED,
+    [WorkflowId] bigint NOT NULL CONSTRAINT [FK_{S}_WorkflowEvents_Workflows]
+        FOREIGN KEY REFERENCES [{S}].[Workflows] ([Id]) ON DELETE CASCADE,
+    [Name] nvarchar(200) COLLATE Latin1_General_100_BIN2 NOT NULL,
+    [EventKey] nvarchar(200) COLLATE Latin1_General_100_BIN2 NOT NULL,
+    [Payload] nvarchar(max) NULL,
+    [TraceParent] varchar(100) NULL,
+    [CreatedAt] datetime2(7) NOT NULL,
+    [ConsumedAt] datetime2(7) NULL,
+    [ConsumedByExecutionId] bigint NULL
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'UX_WorkflowEvents_Key' AND object_id = OBJECT_ID(N'[{S}].[WorkflowEvents]'))
+CREATE UNIQUE NONCLUSTERED INDEX [UX_WorkflowEvents_Key] ON [{S}].[WorkflowEvents] ([WorkflowId], [Name], [EventKey]);
+GO
+IF COL_LENGTH(N'[{S}].[StepExecutions]', N'WaitingFor') IS NULL
+ALTER TABLE [{S}].[StepExecutions] ADD [WaitingFor] nvarchar(200) COLLATE Latin1_General_100_BIN2 NULL;
+GO
+IF COL_LENGTH(N'[{S}].[StepExecutions]', N'WaitUntil') IS NULL
+ALTER TABLE [{S}].[StepExecutions] ADD [WaitUntil] datetime2(7) NULL;
+GO
+IF COL_LENGTH(N'[{S}].[Workflows]', N'TraceParent') IS NULL
+ALTER TABLE [{S}].[Workflows] ADD [TraceParent] varchar(100) NULL;

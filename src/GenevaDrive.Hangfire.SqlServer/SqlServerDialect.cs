@@ -16,13 +16,13 @@ internal sealed class SqlServerDialect : SqlDialect
 {
     private const string WorkflowColumns =
         "[Id], [Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], [PausedByJobId], [StateReason], " +
-        "[CreatedAt], [UpdatedAt], [StartedAt], [TransitionedAt]";
+        "[CreatedAt], [UpdatedAt], [StartedAt], [TransitionedAt], [TraceParent]";
 
     private const string ExecutionColumns =
         "[Id], [WorkflowId], [StepName], [State], [Outcome], [ScheduledFor], [StartedAt], [CompletedAt], " +
         "[FailedAt], [CanceledAt], [SkippedAt], [FinishedAt], [ErrorClassName], [ErrorMessage], [ErrorBacktrace], " +
         "[JobId], [DispatchedAt], [LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt], " +
-        "[Attempt], [Cursor], [Checkpoints]";
+        "[Attempt], [Cursor], [Checkpoints], [WaitingFor], [WaitUntil]";
 
     private readonly string _connectionString;
     private readonly string _schema;
@@ -44,7 +44,7 @@ internal sealed class SqlServerDialect : SqlDialect
     /// <summary>Codes stored as <c>varchar</c>: sent as <c>AnsiString</c> of the column's size, so comparisons use the index.</summary>
     private static readonly Dictionary<string, int> AnsiColumns = new(StringComparer.Ordinal)
     {
-        ["State"] = 20, ["Outcome"] = 20, ["LeaseToken"] = 64,
+        ["State"] = 20, ["Outcome"] = 20, ["LeaseToken"] = 64, ["TraceParent"] = 100,
     };
 
     /// <summary>Text stored as <c>nvarchar(n)</c>: sent with the column's size (one plan for every length); the rest as <c>nvarchar(max)</c>.</summary>
@@ -52,6 +52,7 @@ internal sealed class SqlServerDialect : SqlDialect
     {
         ["Type"] = 200, ["HeroType"] = 200, ["HeroId"] = 200, ["CurrentStepName"] = 200, ["NextStepName"] = 200, ["StepName"] = 200,
         ["ErrorClassName"] = 400, ["JobId"] = 100, ["PausedByJobId"] = 100, ["StateReason"] = 1000,
+        ["Name"] = 200, ["EventKey"] = 200, ["WaitingFor"] = 200,
     };
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, System.Reflection.PropertyInfo[]> BindableProperties = new();
@@ -212,18 +213,19 @@ internal sealed class SqlServerDialect : SqlDialect
     {
         var workflows = $"[{s}].[Workflows]";
         var executions = $"[{s}].[StepExecutions]";
+        var events = $"[{s}].[WorkflowEvents]";
         return new StorageStatements
         {
             InsertWorkflow =
                 $"INSERT INTO {workflows} ([Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], [PausedByJobId], [StateReason], " +
-                "[CreatedAt], [UpdatedAt], [StartedAt], [TransitionedAt]) VALUES (@Type, @HeroType, @HeroId, @State, " +
-                "@CurrentStepName, @NextStepName, @AllowMultiple, @PausedByJobId, @StateReason, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt); " +
+                "[CreatedAt], [UpdatedAt], [StartedAt], [TransitionedAt], [TraceParent]) VALUES (@Type, @HeroType, @HeroId, @State, " +
+                "@CurrentStepName, @NextStepName, @AllowMultiple, @PausedByJobId, @StateReason, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt, @TraceParent); " +
                 "SELECT CAST(SCOPE_IDENTITY() AS bigint);",
             InsertStepExecution =
                 $"INSERT INTO {executions} ([WorkflowId], [StepName], [State], [Outcome], [ScheduledFor], [StartedAt], [JobId], [DispatchedAt], " +
-                "[LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt], [Attempt], [Cursor]) VALUES (@WorkflowId, " +
+                "[LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt], [Attempt], [Cursor], [WaitingFor], [WaitUntil]) VALUES (@WorkflowId, " +
                 "@StepName, @State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, " +
-                "@CreatedAt, @UpdatedAt, @Attempt, @Cursor); SELECT CAST(SCOPE_IDENTITY() AS bigint);",
+                "@CreatedAt, @UpdatedAt, @Attempt, @Cursor, @WaitingFor, @WaitUntil); SELECT CAST(SCOPE_IDENTITY() AS bigint);",
             SelectWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE [Id] = @Id;",
             LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK) WHERE [Id] = @Id;",
             SelectStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WHERE [Id] = @Id;",
@@ -253,6 +255,19 @@ internal sealed class SqlServerDialect : SqlDialect
                 "WHERE [Id] = @Id AND [State] = 'in_progress' AND [LeaseToken] = @LeaseToken;",
             SelectLatestStepExecutionOfStep =
                 $"SELECT TOP (1) {ExecutionColumns} FROM {executions} WHERE [WorkflowId] = @WorkflowId AND [StepName] = @StepName ORDER BY [Id] DESC;",
+            InsertEvent =
+                $"INSERT INTO {events} ([WorkflowId], [Name], [EventKey], [Payload], [TraceParent], [CreatedAt]) " +
+                "VALUES (@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt); SELECT CAST(SCOPE_IDENTITY() AS bigint);",
+            SelectEventByKey =
+                $"SELECT [Id], [WorkflowId], [Name], [EventKey], [Payload], [TraceParent], [CreatedAt], [ConsumedAt], [ConsumedByExecutionId] FROM {events} WHERE [WorkflowId] = @WorkflowId AND [Name] = @Name AND [EventKey] = @EventKey;",
+            SelectUnconsumedEvent =
+                $"SELECT TOP (1) [Id], [WorkflowId], [Name], [EventKey], [Payload], [TraceParent], [CreatedAt], [ConsumedAt], [ConsumedByExecutionId] FROM {events} WHERE [WorkflowId] = @WorkflowId AND [Name] = @Name AND [ConsumedAt] IS NULL ORDER BY [Id];",
+            SelectLatestConsumedEvent =
+                $"SELECT TOP (1) [Id], [WorkflowId], [Name], [EventKey], [Payload], [TraceParent], [CreatedAt], [ConsumedAt], [ConsumedByExecutionId] FROM {events} WHERE [WorkflowId] = @WorkflowId AND [Name] = @Name AND [ConsumedAt] IS NOT NULL ORDER BY [Id] DESC;",
+            ConsumeEvent =
+                $"UPDATE {events} SET [ConsumedAt] = @Now, [ConsumedByExecutionId] = @ExecutionId WHERE [Id] = @Id AND [ConsumedAt] IS NULL;",
+            SelectEventsOfWorkflow = $"SELECT [Id], [WorkflowId], [Name], [EventKey], [Payload], [TraceParent], [CreatedAt], [ConsumedAt], [ConsumedByExecutionId] FROM {events} WHERE [WorkflowId] = @WorkflowId ORDER BY [Id];",
+            DeleteEventsOfWorkflows = $"DELETE FROM {events} WHERE [WorkflowId] IN @Ids;",
             SelectOngoingWorkflowId =
                 $"SELECT TOP (1) [Id] FROM {workflows} WHERE [Type] = @Type AND [HeroType] = @HeroType AND [HeroId] = @HeroId " +
                 "AND [State] IN ('ready', 'performing', 'paused') AND [AllowMultiple] = 0;",

@@ -92,3 +92,26 @@ GO
 ALTER TABLE "{P}StepExecutions" ADD COLUMN "Cursor" TEXT NULL;
 GO
 ALTER TABLE "{P}StepExecutions" ADD COLUMN "Checkpoints" INTEGER NOT NULL DEFAULT 0;
+
+-- @migration 7
+-- External events: what a workflow received (kept until consumed, deduplicated by key), which event a
+-- scheduled step waits for and until when, and the W3C trace context captured when the workflow started.
+CREATE TABLE IF NOT EXISTS "{P}WorkflowEvents" (
+    "Id" INTEGER PRIMARY KEY AUTOINCREMENT,
+    "WorkflowId" INTEGER NOT NULL REFERENCES "{P}Workflows" ("Id") ON DELETE CASCADE,
+    "Name" TEXT NOT NULL,
+    "EventKey" TEXT NOT NULL,
+    "Payload" TEXT NULL,
+    "TraceParent" TEXT NULL,
+    "CreatedAt" TEXT NOT NULL,
+    "ConsumedAt" TEXT NULL,
+    "ConsumedByExecutionId" INTEGER NULL
+);
+GO
+CREATE UNIQUE INDEX IF NOT EXISTS "UX_{P}WorkflowEvents_Key" ON "{P}WorkflowEvents" ("WorkflowId", "Name", "EventKey");
+GO
+ALTER TABLE "{P}StepExecutions" ADD COLUMN "WaitingFor" TEXT NULL;
+GO
+ALTER TABLE "{P}StepExecutions" ADD COLUMN "WaitUntil" TEXT NULL;
+GO
+ALTER TABLE "{P}Workflows" ADD COLUMN "TraceParent" TEXT NULL;

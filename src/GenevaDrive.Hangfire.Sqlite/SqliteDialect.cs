@@ -14,13 +14,13 @@ internal sealed class SqliteDialect : SqlDialect
 {
     private const string WorkflowColumns =
         "\"Id\", \"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", \"StateReason\", " +
-        "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\"";
+        "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\"";
 
     private const string ExecutionColumns =
         "\"Id\", \"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"CompletedAt\", " +
         "\"FailedAt\", \"CanceledAt\", \"SkippedAt\", \"FinishedAt\", \"ErrorClassName\", \"ErrorMessage\", \"ErrorBacktrace\", " +
         "\"JobId\", \"DispatchedAt\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", " +
-        "\"Attempt\", \"Cursor\", \"Checkpoints\"";
+        "\"Attempt\", \"Cursor\", \"Checkpoints\", \"WaitingFor\", \"WaitUntil\"";
 
     private readonly string _connectionString;
     private readonly string _prefix;
@@ -114,17 +114,18 @@ internal sealed class SqliteDialect : SqlDialect
     {
         var workflows = $"\"{p}Workflows\"";
         var executions = $"\"{p}StepExecutions\"";
+        var events = $"\"{p}WorkflowEvents\"";
         return new StorageStatements
         {
             InsertWorkflow =
                 $"INSERT INTO {workflows} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", \"StateReason\", " +
-                "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\") VALUES (@Type, @HeroType, @HeroId, @State, @CurrentStepName, " +
-                "@NextStepName, @AllowMultiple, @PausedByJobId, @StateReason, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt) RETURNING \"Id\";",
+                "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\") VALUES (@Type, @HeroType, @HeroId, @State, @CurrentStepName, " +
+                "@NextStepName, @AllowMultiple, @PausedByJobId, @StateReason, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt, @TraceParent) RETURNING \"Id\";",
             InsertStepExecution =
                 $"INSERT INTO {executions} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", \"DispatchedAt\", " +
-                "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", \"Attempt\", \"Cursor\") VALUES (@WorkflowId, @StepName, " +
+                "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", \"Attempt\", \"Cursor\", \"WaitingFor\", \"WaitUntil\") VALUES (@WorkflowId, @StepName, " +
                 "@State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, @CreatedAt, " +
-                "@UpdatedAt, @Attempt, @Cursor) RETURNING \"Id\";",
+                "@UpdatedAt, @Attempt, @Cursor, @WaitingFor, @WaitUntil) RETURNING \"Id\";",
             SelectWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id;",
             LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id;",
             SelectStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WHERE \"Id\" = @Id;",
@@ -154,6 +155,19 @@ internal sealed class SqliteDialect : SqlDialect
                 "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;",
             SelectLatestStepExecutionOfStep =
                 $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName ORDER BY \"Id\" DESC LIMIT 1;",
+            InsertEvent =
+                $"INSERT INTO {events} (\"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\") " +
+                "VALUES (@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt) RETURNING \"Id\";",
+            SelectEventByKey =
+                $"SELECT \"Id\", \"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\", \"ConsumedByExecutionId\" FROM {events} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"EventKey\" = @EventKey;",
+            SelectUnconsumedEvent =
+                $"SELECT \"Id\", \"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\", \"ConsumedByExecutionId\" FROM {events} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"ConsumedAt\" IS NULL ORDER BY \"Id\" LIMIT 1;",
+            SelectLatestConsumedEvent =
+                $"SELECT \"Id\", \"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\", \"ConsumedByExecutionId\" FROM {events} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"ConsumedAt\" IS NOT NULL ORDER BY \"Id\" DESC LIMIT 1;",
+            ConsumeEvent =
+                $"UPDATE {events} SET \"ConsumedAt\" = @Now, \"ConsumedByExecutionId\" = @ExecutionId WHERE \"Id\" = @Id AND \"ConsumedAt\" IS NULL;",
+            SelectEventsOfWorkflow = $"SELECT \"Id\", \"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\", \"ConsumedByExecutionId\" FROM {events} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"Id\";",
+            DeleteEventsOfWorkflows = $"DELETE FROM {events} WHERE \"WorkflowId\" IN @Ids;",
             SelectOngoingWorkflowId =
                 $"SELECT \"Id\" FROM {workflows} WHERE \"Type\" = @Type AND \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId " +
                 "AND \"State\" IN ('ready', 'performing', 'paused') AND \"AllowMultiple\" = 0 LIMIT 1;",

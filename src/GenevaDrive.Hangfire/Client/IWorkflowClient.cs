@@ -47,11 +47,69 @@ public interface IWorkflowClient
     Task<WorkflowInfo> StartOrGetExistingAsync<TWorkflow>(object hero, CancellationToken cancellationToken = default)
         where TWorkflow : Workflow;
 
-    /// <summary>Creates the Hangfire job of the workflow's scheduled step if it has none yet (after a transactional start).</summary>
+    /// <summary>
+    /// Creates the Hangfire job of the workflow's scheduled step if it has none yet (after a transactional start), or
+    /// moves its scheduled job to its queue when the step became due early (after an event sent in a transaction).
+    /// </summary>
     /// <param name="workflowId">The workflow.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The job id, or null when nothing needed a job.</returns>
     Task<string?> DispatchAsync(long workflowId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Sends the event <paramref name="eventName"/> to a workflow. If a step waits for it, that step runs now (its
+    /// job is moved to its queue after the commit); otherwise the event is kept, and the first step that waits for
+    /// an event of that name takes it at once. A second delivery with the same <paramref name="eventId"/> is ignored.
+    /// The caller's trace context (<see cref="System.Diagnostics.Activity.Current"/>) is kept with the event, and
+    /// the step that takes it links to it.
+    /// </summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="eventName">The event's name, as the workflow's <c>WaitFor</c> names it.</param>
+    /// <param name="payload">A payload serialized with System.Text.Json, read by the workflow with <c>ReceivedEventAsync&lt;T&gt;</c>; null for none.</param>
+    /// <param name="eventId">The sender's id for this event (e.g. a webhook's delivery id); a generated one when null.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>How the workflow took the event.</returns>
+    /// <exception cref="WorkflowNotFoundException">The workflow does not exist.</exception>
+    /// <exception cref="ArgumentException">The event name or id breaks a rule (the message names it).</exception>
+    Task<EventDelivery> SendEventAsync(long workflowId, string eventName, object? payload = null, string? eventId = null,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Sends the event to every ongoing <typeparamref name="TWorkflow"/> of the hero (see
+    /// <see cref="SendEventAsync(long, string, object?, string?, CancellationToken)"/>).
+    /// </summary>
+    /// <typeparam name="TWorkflow">A registered workflow.</typeparam>
+    /// <param name="hero">The hero.</param>
+    /// <param name="eventName">The event's name.</param>
+    /// <param name="payload">The payload, or null.</param>
+    /// <param name="eventId">The sender's id for this event; a generated one when null.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>One result per ongoing workflow; empty when the hero has none.</returns>
+    Task<IReadOnlyList<EventDelivery>> SendEventAsync<TWorkflow>(object hero, string eventName, object? payload = null, string? eventId = null,
+        CancellationToken cancellationToken = default)
+        where TWorkflow : Workflow;
+
+    /// <summary>
+    /// Sends the event inside the caller's open connection and transaction, so it is kept only if the caller
+    /// commits. The waiting step's job is moved after the caller's commit by <see cref="DispatchAsync"/>, or by the
+    /// reconciler within a minute.
+    /// </summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="eventName">The event's name.</param>
+    /// <param name="payload">The payload, or null.</param>
+    /// <param name="eventId">The sender's id for this event; a generated one when null.</param>
+    /// <param name="connection">The caller's open connection to the workflow database.</param>
+    /// <param name="transaction">The caller's transaction on it.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>How the workflow took the event (effective once the caller commits).</returns>
+    Task<EventDelivery> SendEventAsync(long workflowId, string eventName, object? payload, string? eventId, DbConnection connection,
+        DbTransaction transaction, CancellationToken cancellationToken = default);
+
+    /// <summary>Every event the workflow received, oldest first, with when and by which step execution it was taken.</summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The events.</returns>
+    Task<IReadOnlyList<WorkflowEventInfo>> GetEventsAsync(long workflowId, CancellationToken cancellationToken = default);
 
     /// <summary>Pauses a ready workflow; its scheduled step stays and runs on resume.</summary>
     /// <param name="workflowId">The workflow.</param>

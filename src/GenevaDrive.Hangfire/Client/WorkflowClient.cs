@@ -1,5 +1,6 @@
 using System.Data.Common;
 using GenevaDrive.Definition;
+using GenevaDrive.Execution;
 using GenevaDrive.Heroes;
 using GenevaDrive.Storage;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,6 +15,9 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
     public async Task<WorkflowInfo> StartAsync<TWorkflow>(object hero, StartOptions? options = null, CancellationToken cancellationToken = default)
         where TWorkflow : Workflow
     {
+        // The workflow keeps this span's context: its steps, hours later and elsewhere, are the span's children.
+        using var activity = Telemetry.Source.StartActivity("GenevaDrive.Start");
+        activity?.SetTag("genevadrive.workflow_type", typeof(TWorkflow).Name);
         var spec = await SpecAsync(typeof(TWorkflow), hero, options).ConfigureAwait(false);
         var created = await Store.CreateAsync(spec, cancellationToken).ConfigureAwait(false);
         if (created.FirstExecution is { } first)
@@ -59,9 +63,84 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         var workflow = await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false)
             ?? throw new WorkflowNotFoundException(workflowId);
         var current = await Store.GetCurrentExecutionAsync(workflowId, cancellationToken).ConfigureAwait(false);
-        return current is { JobId: null, State: "scheduled" }
-            ? await runtime.Dispatcher.DispatchAsync(workflow, current, cancellationToken).ConfigureAwait(false)
-            : null;
+        return current switch
+        {
+            { JobId: null, State: "scheduled" } => await runtime.Dispatcher.DispatchAsync(workflow, current, cancellationToken).ConfigureAwait(false),
+            { JobId: { } jobId, State: "scheduled" } when current.ScheduledFor <= runtime.Options.TimeProvider.GetUtcNow().UtcDateTime &&
+                                                          runtime.Dispatcher.MoveToQueue(workflow, jobId) => jobId,
+            _ => null,
+        };
+    }
+
+    public async Task<EventDelivery> SendEventAsync(long workflowId, string eventName, object? payload = null, string? eventId = null,
+        CancellationToken cancellationToken = default)
+    {
+        var (key, json, trace) = EventArguments(eventName, payload, eventId);
+        var delivery = await Store.DeliverEventAsync(workflowId, eventName, key, json, trace, cancellationToken).ConfigureAwait(false);
+        if (delivery is { Outcome: EventDeliveryOutcome.Delivered, WokenExecution: { } woken, Workflow: { } workflow })
+        {
+            // After the commit: the step's job, scheduled for the timeout, goes to its queue now.
+            if (woken.JobId is null || !runtime.Dispatcher.MoveToQueue(workflow, woken.JobId))
+            {
+                if (woken.JobId is null)
+                {
+                    await runtime.Dispatcher.DispatchAsync(workflow, woken, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        return new EventDelivery { WorkflowId = workflowId, EventName = eventName, EventId = key, Outcome = delivery.Outcome };
+    }
+
+    public async Task<IReadOnlyList<EventDelivery>> SendEventAsync<TWorkflow>(object hero, string eventName, object? payload = null,
+        string? eventId = null, CancellationToken cancellationToken = default)
+        where TWorkflow : Workflow
+    {
+        var spec = await SpecAsync(typeof(TWorkflow), hero, null).ConfigureAwait(false);
+        EventArguments(eventName, payload, eventId);
+        var results = new List<EventDelivery>();
+        foreach (var workflow in await Store.GetByHeroAsync(spec.HeroType, spec.HeroId, cancellationToken).ConfigureAwait(false))
+        {
+            if (workflow.Type == spec.Type && workflow.WorkflowState is WorkflowState.Ready or WorkflowState.Performing or WorkflowState.Paused)
+            {
+                results.Add(await SendEventAsync(workflow.Id, eventName, payload, eventId, cancellationToken).ConfigureAwait(false));
+            }
+        }
+
+        return results;
+    }
+
+    public async Task<EventDelivery> SendEventAsync(long workflowId, string eventName, object? payload, string? eventId, DbConnection connection,
+        DbTransaction transaction, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(transaction);
+        var (key, json, trace) = EventArguments(eventName, payload, eventId);
+        var delivery = await Store.DeliverEventAsync(connection, transaction, workflowId, eventName, key, json, trace, cancellationToken)
+            .ConfigureAwait(false);
+        return new EventDelivery { WorkflowId = workflowId, EventName = eventName, EventId = key, Outcome = delivery.Outcome };
+    }
+
+    public async Task<IReadOnlyList<WorkflowEventInfo>> GetEventsAsync(long workflowId, CancellationToken cancellationToken = default) =>
+        (await Store.GetEventsAsync(workflowId, cancellationToken).ConfigureAwait(false)).Select(WorkflowEventInfo.From).ToList();
+
+    /// <summary>Checks an event's name and id, serializes its payload, and captures the sender's trace context.</summary>
+    private static (string Key, string? Json, string? TraceParent) EventArguments(string eventName, object? payload, string? eventId)
+    {
+        if (WorkflowBuilder.EventNameProblem(eventName) is { } problem)
+        {
+            throw new ArgumentException($"SendEventAsync: {problem}.", nameof(eventName));
+        }
+
+        if (eventId is not null && WorkflowBuilder.EventNameProblem(eventId) is not null)
+        {
+            throw new ArgumentException(
+                $"SendEventAsync: the event id '{EchoedValue.Of(eventId)}' must be 1-{WorkflowBuilder.MaxEventNameLength} characters without control characters or surrounding white space, " +
+                "e.g. the webhook's delivery id; or pass null for a generated one.", nameof(eventId));
+        }
+
+        var json = payload is null ? null : System.Text.Json.JsonSerializer.Serialize(payload, payload.GetType());
+        return (eventId ?? Guid.NewGuid().ToString("N"), json, Telemetry.CurrentTraceParent());
     }
 
     public async Task<WorkflowInfo> PauseAsync(long workflowId, CancellationToken cancellationToken = default)
@@ -99,7 +178,7 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
             ?? throw new WorkflowNotFoundException(workflowId);
         var definition = DefinitionOf(workflow.Type);
         var result = await Store.SkipAsync(workflowId, step =>
-            definition.Steps.NextAfter(step) is { } next ? new NextStep(next.Name, next.Wait ?? TimeSpan.Zero) : null,
+            definition.Steps.NextAfter(step)?.Schedule(),
             cancellationToken).ConfigureAwait(false);
         runtime.Dispatcher.RemovePending(result.Ended?.JobId, $"step skipped in workflow {workflowId}");
         if (result.Execution is { } execution)
@@ -177,6 +256,8 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         }
 
         var first = definition.Steps.First;
-        return new NewWorkflow(name, HeroTypes.NameOf(definition.HeroType), heroId, options?.AllowMultiple ?? false, first?.Name, first?.Wait);
+        var schedule = first?.Schedule();
+        return new NewWorkflow(name, HeroTypes.NameOf(definition.HeroType), heroId, options?.AllowMultiple ?? false, first?.Name, schedule?.Wait,
+            schedule?.Gate, Telemetry.CurrentTraceParent());
     }
 }

@@ -46,6 +46,20 @@ internal sealed class StepDefinition
     /// <summary>For a resumable step: the least time between two checkpoints that iteration helpers save.</summary>
     public TimeSpan CheckpointEvery { get; init; }
 
+    /// <summary>For a <c>WaitFor</c> step: the event it waits for; null for other steps.</summary>
+    public string? WaitEvent { get; init; }
+
+    /// <summary>For a <c>WaitFor</c> step: how long it waits.</summary>
+    public TimeSpan WaitTimeout { get; init; }
+
+    /// <summary>For a <c>WaitFor</c> step: what happens when the event does not come in time.</summary>
+    public WaitTimeout OnTimeout { get; init; }
+
+    /// <summary>How this step is scheduled when the workflow reaches it: after its wait, or gated by its event.</summary>
+    public Storage.NextStep Schedule() => WaitEvent is { } eventName
+        ? new Storage.NextStep(Name, WaitTimeout, new Storage.WaitGate(eventName, WaitTimeout, OnTimeout))
+        : new Storage.NextStep(Name, Wait ?? TimeSpan.Zero);
+
     /// <summary>True when the condition says the step should not run now.</summary>
     public bool ShouldSkip() => ConditionKind switch
     {
@@ -58,6 +72,7 @@ internal sealed class StepDefinition
     public string Shape =>
         $"{Name}|wait={Wait?.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}|{ConditionKind}|" +
         $"policy={ExceptionPolicy?.ToString() ?? "-"}|before={BeforeStep ?? "-"}|after={AfterStep ?? "-"}" +
+        (WaitEvent is null ? string.Empty : $"|waitFor={WaitEvent}|timeout={WaitTimeout.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture)}|onTimeout={OnTimeout}") +
         (Resumable is null ? string.Empty : $"|resumable={CursorType?.FullName}|slice={MaxRunTime?.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}|every={CheckpointEvery.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
 
     public override string ToString() => $"step '{Name}' ({Source})";

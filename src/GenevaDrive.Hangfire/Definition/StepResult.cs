@@ -20,6 +20,9 @@ public enum StepResultKind
 
     /// <summary>Finish the workflow now, without running the remaining steps.</summary>
     Finished,
+
+    /// <summary>The step is done; the next step runs when an event comes (or on timeout).</summary>
+    WaitFor,
 }
 
 /// <summary>
@@ -58,6 +61,34 @@ public sealed class StepResult
 
     /// <summary>For <see cref="StepResultKind.Reattempt"/> of a resumable step: start over instead of continuing from the saved cursor.</summary>
     public bool Rewind { get; }
+
+    /// <summary>For <see cref="StepResultKind.WaitFor"/>: the event, how long to wait, and what to do on timeout.</summary>
+    public (string EventName, TimeSpan Timeout, WaitTimeout OnTimeout)? AwaitedEvent { get; private init; }
+
+    /// <summary>
+    /// The step is done, and the next step waits for the event <paramref name="eventName"/> before it runs (it runs
+    /// at once if the event already came). While it waits no Hangfire job polls. The next step reads the payload
+    /// with <see cref="Workflow.ReceivedEventAsync{TPayload}(string, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="eventName">The event's name, e.g. <c>"email_confirmed"</c>.</param>
+    /// <param name="timeout">How long to wait (positive).</param>
+    /// <param name="onTimeout">What happens when it does not come in time. The default is <see cref="WaitTimeout.Pause"/>.</param>
+    /// <returns>The result.</returns>
+    /// <exception cref="ArgumentException">The name or timeout breaks a rule (the message names it).</exception>
+    public static StepResult WaitFor(string eventName, TimeSpan timeout, WaitTimeout onTimeout = WaitTimeout.Pause)
+    {
+        if (WorkflowBuilder.EventNameProblem(eventName) is { } problem)
+        {
+            throw new ArgumentException($"StepResult.WaitFor: {problem}.", nameof(eventName));
+        }
+
+        if (timeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "StepResult.WaitFor needs a positive timeout, e.g. TimeSpan.FromDays(3).");
+        }
+
+        return new StepResult(StepResultKind.WaitFor, null) { AwaitedEvent = (eventName, timeout, onTimeout) };
+    }
 
     /// <summary>The step is done; continue with the next step.</summary>
     /// <returns>The completed result.</returns>

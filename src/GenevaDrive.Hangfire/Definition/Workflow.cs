@@ -23,6 +23,27 @@ public abstract class Workflow
 
     internal abstract Type HeroType { get; }
 
+    /// <summary>Reads the events this workflow received; set by the engine for a step run.</summary>
+    internal Func<string, CancellationToken, Task<string?>>? EventPayloads { get; set; }
+
+    /// <summary>
+    /// The payload of the event <paramref name="eventName"/> this workflow received: the one the current step's wait
+    /// took, or else the latest one an earlier step's wait took. <see langword="default"/> when none was taken (the
+    /// wait timed out and went on), or when the event carried no payload.
+    /// </summary>
+    /// <typeparam name="TPayload">The payload type, read with System.Text.Json.</typeparam>
+    /// <param name="eventName">The event's name.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The payload, or <see langword="default"/>.</returns>
+    /// <exception cref="InvalidOperationException">Called outside a step run.</exception>
+    protected async Task<TPayload?> ReceivedEventAsync<TPayload>(string eventName, CancellationToken cancellationToken = default)
+    {
+        var read = EventPayloads ?? throw new InvalidOperationException(
+            $"ReceivedEventAsync(\"{eventName}\") can only be called while a step of workflow {GetType().Name} runs.");
+        var json = await read(eventName, cancellationToken).ConfigureAwait(false);
+        return json is null ? default : System.Text.Json.JsonSerializer.Deserialize<TPayload>(json);
+    }
+
     internal abstract void DefineSteps(WorkflowBuilder builder);
 
     internal void SetHero(object? hero)

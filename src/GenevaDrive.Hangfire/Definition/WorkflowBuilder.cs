@@ -206,6 +206,65 @@ public sealed partial class WorkflowBuilder
             checkpointEvery ?? DefaultCheckpointEvery);
     }
 
+    // ---- Waiting for events ------------------------------------------------------------------------
+
+    /// <summary>The longest event name the database columns hold.</summary>
+    internal const int MaxEventNameLength = 200;
+
+    /// <summary>
+    /// Declares a step that waits for the event <paramref name="eventName"/>, sent with
+    /// <see cref="IWorkflowClient.SendEventAsync(long, string, object?, string?, CancellationToken)"/>. While it waits no
+    /// Hangfire job polls: one job is scheduled for the timeout, and the event moves it to now. An event that
+    /// arrived before the workflow got here is taken at once. Later steps read its payload with
+    /// <see cref="Workflow.ReceivedEventAsync{TPayload}(string, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="eventName">The event's name, e.g. <c>"email_confirmed"</c>.</param>
+    /// <param name="timeout">How long to wait (positive).</param>
+    /// <param name="onTimeout">What happens when the event does not come in time. The default is <see cref="WaitTimeout.Pause"/>.</param>
+    /// <param name="name">The step's name; the default is <c>wait_for_{eventName}</c>.</param>
+    /// <param name="skipIf">Skip the wait when this returns true.</param>
+    /// <param name="beforeStep">Place this step just before an already declared step.</param>
+    /// <param name="afterStep">Place this step just after an already declared step.</param>
+    /// <param name="sourceFile">Filled in by the compiler.</param>
+    /// <param name="sourceLine">Filled in by the compiler.</param>
+    /// <returns>This builder.</returns>
+    public WorkflowBuilder WaitFor(string eventName, TimeSpan timeout, WaitTimeout onTimeout = WaitTimeout.Pause, string? name = null,
+        Func<bool>? skipIf = null, string? beforeStep = null, string? afterStep = null,
+        [CallerFilePath] string sourceFile = "", [CallerLineNumber] int sourceLine = 0)
+    {
+        var source = new SourceLocation(sourceFile, sourceLine);
+        var stepName = name ?? (eventName is null ? null : $"wait_for_{eventName}");
+        if (EventNameProblem(eventName) is { } problem)
+        {
+            throw Error(stepName, source, problem);
+        }
+
+        if (timeout <= TimeSpan.Zero)
+        {
+            throw Error(stepName, source, $"WaitFor's timeout is {timeout}, which is not positive; give how long to wait, e.g. TimeSpan.FromDays(3)");
+        }
+
+        if (!Enum.IsDefined(onTimeout))
+        {
+            throw Error(stepName, source, $"onTimeout {(int)onTimeout} is not defined; use WaitTimeout.Pause, Cancel, Continue or Skip");
+        }
+
+        return Add(stepName, (Func<Task<StepResult>>)NoBody, _ => Task.FromResult(StepResult.Completed()), null, skipIf, null, null,
+            beforeStep, afterStep, sourceFile, sourceLine, waitEvent: eventName, waitTimeout: timeout, onTimeout: onTimeout);
+    }
+
+    private static Task<StepResult> NoBody() => Task.FromResult(StepResult.Completed());
+
+    /// <summary>Why <paramref name="eventName"/> cannot name an event, or null when it can.</summary>
+    internal static string? EventNameProblem(string? eventName) =>
+        string.IsNullOrWhiteSpace(eventName) || eventName.Trim() != eventName
+            ? $"the event name '{eventName}' is empty or starts or ends with white space; use a name such as \"email_confirmed\""
+            : eventName.Length > MaxEventNameLength
+            ? $"the event name is {eventName.Length} characters long; the limit is {MaxEventNameLength}"
+            : eventName.Any(char.IsControl)
+            ? "the event name contains control characters; use letters, digits and punctuation"
+            : null;
+
     // ---- Workflow-level declarations ---------------------------------------------------------------
 
     /// <summary>
@@ -463,7 +522,7 @@ public sealed partial class WorkflowBuilder
         TimeSpan? wait, Func<bool>? skipIf, Func<bool>? onlyIf, ExceptionPolicy? onException,
         string? beforeStep, string? afterStep, string sourceFile, int sourceLine,
         Func<ResumableRun, CancellationToken, Task<StepResult>>? resumable = null, Type? cursorType = null, TimeSpan? maxRunTime = null,
-        TimeSpan checkpointEvery = default)
+        TimeSpan checkpointEvery = default, string? waitEvent = null, TimeSpan waitTimeout = default, WaitTimeout onTimeout = WaitTimeout.Pause)
     {
         var source = new SourceLocation(sourceFile, sourceLine);
         var methodName = original is null ? null : MethodStepName(original);
@@ -535,6 +594,9 @@ public sealed partial class WorkflowBuilder
             CursorType = cursorType,
             MaxRunTime = maxRunTime,
             CheckpointEvery = checkpointEvery,
+            WaitEvent = waitEvent,
+            WaitTimeout = waitTimeout,
+            OnTimeout = onTimeout,
         };
         _declared.Add(step);
         _byName.Add(stepName, step);

@@ -35,6 +35,7 @@ internal static class StateNames
         StepOutcome.WorkflowPaused => "workflow_paused",
         StepOutcome.Interrupted => "interrupted",
         StepOutcome.Suspended => "suspended",
+        StepOutcome.Rescheduled => "rescheduled",
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Unknown step outcome."),
     };
 

@@ -64,6 +64,12 @@ internal sealed class StepExecutor
             ExecutorLog.ClaimedAfterRecovery(_logger, claim.Reason);
         }
 
+        if (claim.IsClaimed && claim.Execution is { StartedAt: { } startedAt } claimed && claim.Outcome == ClaimOutcome.Claimed)
+        {
+            Telemetry.ScheduleDelay.Record(Math.Max(0, (startedAt - claimed.ScheduledFor).TotalMilliseconds),
+                new KeyValuePair<string, object?>("workflow", claim.Workflow!.Type), new KeyValuePair<string, object?>("step", claimed.StepName));
+        }
+
         return claim;
     }
 
@@ -73,13 +79,29 @@ internal sealed class StepExecutor
     {
         var workflow = claim.Workflow!;
         var execution = claim.Execution!;
-        using var activity = Telemetry.Source.StartActivity("GenevaDrive.Step");
+        // Every step is a child of the context the workflow started in (the request that started it), whatever
+        // process runs it and however late; the worker's own current span (a Hangfire job span) is linked.
+        var started = Telemetry.ContextOf(workflow.TraceParent);
+        using var activity = started == default
+            ? Telemetry.Source.StartActivity("GenevaDrive.Step")
+            : Telemetry.Source.StartActivity("GenevaDrive.Step", ActivityKind.Internal, started,
+                links: Activity.Current is { } worker ? [new ActivityLink(worker.Context)] : null);
         activity?.SetTag("genevadrive.workflow_id", workflow.Id);
         activity?.SetTag("genevadrive.workflow_type", workflow.Type);
         activity?.SetTag("genevadrive.step", execution.StepName);
-        var started = Stopwatch.GetTimestamp();
-        var decision = await DecideAsync(workflow, execution, services, ct).ConfigureAwait(false);
-        Telemetry.StepDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+        var startedAt = Stopwatch.GetTimestamp();
+        Telemetry.StepsInProgress.Add(1);
+        StepDecision decision;
+        try
+        {
+            decision = await DecideAsync(workflow, execution, services, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            Telemetry.StepsInProgress.Add(-1);
+        }
+
+        Telemetry.StepDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds,
             new KeyValuePair<string, object?>("workflow", workflow.Type), new KeyValuePair<string, object?>("step", execution.StepName));
         activity?.SetTag("genevadrive.outcome", decision.Completion.Outcome.ToStored());
         return decision;
@@ -116,6 +138,11 @@ internal sealed class StepExecutor
                 new StepNotDefinedException(definition.Name, execution.StepName, definition.Steps.Names), null);
         }
 
+        WorkflowEventRecord? taken = null;
+        instance.EventPayloads = async (name, token) =>
+            taken is not null && taken.Name == name
+                ? taken.Payload
+                : (await _store.GetLatestConsumedEventAsync(workflow.Id, name, token).ConfigureAwait(false))?.Payload;
         var precondition = Telemetry.Source.StartActivity("GenevaDrive.Precondition");
         try
         {
@@ -136,6 +163,16 @@ internal sealed class StepExecutor
             if (step.ShouldSkip())
             {
                 return Continue(definition, step, StepExecutionState.Skipped, StepOutcome.Skipped, null, "Skipped by its condition");
+            }
+
+            if (Gate(step, execution) is { } gate)
+            {
+                taken = await _store.GetUnconsumedEventAsync(workflow.Id, gate.EventName, ct).ConfigureAwait(false);
+                TraceEvent(taken);
+                if (taken is null && await WaitFurtherAsync(definition, step, execution, gate) is { } waiting)
+                {
+                    return waiting;
+                }
             }
         }
         catch (Exception) when (ct.IsCancellationRequested)
@@ -179,7 +216,7 @@ internal sealed class StepExecutor
         }
         catch (Exception e)
         {
-            return await HandleExceptionAsync(definition, step, workflow, e, ReattemptReasons.ExceptionPolicy, ct).ConfigureAwait(false);
+            return Consuming(taken, await HandleExceptionAsync(definition, step, workflow, e, ReattemptReasons.ExceptionPolicy, ct).ConfigureAwait(false));
         }
 
         switch (resumable?.Suspended)
@@ -193,10 +230,82 @@ internal sealed class StepExecutor
 
         if (result.Kind == StepResultKind.Reattempt && result.Backoff is not null)
         {
-            return await BackoffReattemptAsync(step, workflow, result, ct).ConfigureAwait(false);
+            return Consuming(taken, await BackoffReattemptAsync(step, workflow, result, ct).ConfigureAwait(false));
         }
 
-        return FlowControl(definition, step, result, null, ReattemptReasons.FlowControl);
+        return Consuming(taken, FlowControl(definition, step, result, null, ReattemptReasons.FlowControl));
+    }
+
+    /// <summary>The step's span notes the event it took and links the sender's trace.</summary>
+    private static void TraceEvent(WorkflowEventRecord? taken)
+    {
+        if (taken is null || Activity.Current is not { Source.Name: Telemetry.Name } span)
+        {
+            return;
+        }
+
+        span.SetTag("genevadrive.event", taken.Name);
+        span.SetTag("genevadrive.event_id", taken.EventKey);
+#if NET9_0_OR_GREATER
+        if (Telemetry.ContextOf(taken.TraceParent) is { } sender && sender != default)
+        {
+            span.AddLink(new ActivityLink(sender));
+        }
+#else
+        span.SetTag("genevadrive.event_traceparent", taken.TraceParent);
+#endif
+    }
+
+    /// <summary>The event a step waits for before it runs: its execution's gate, or a declared WaitFor step's event.</summary>
+    private static WaitGate? Gate(StepDefinition step, StepExecutionRecord execution)
+    {
+        if (execution.WaitingFor is { } eventName && execution.ParsedMetadata.Wait is { } wait)
+        {
+            return new WaitGate(eventName, wait.Timeout, wait.OnTimeout, execution.WaitUntil);
+        }
+
+        return step.WaitEvent is { } declared ? new WaitGate(declared, step.WaitTimeout, step.OnTimeout) : null;
+    }
+
+    /// <summary>
+    /// No event yet: wait (further) when the gate is not armed or its time has not come, or apply the timeout. Null
+    /// means the step runs without the event (<see cref="WaitTimeout.Continue"/> for a step with a body).
+    /// </summary>
+    private Task<StepDecision?> WaitFurtherAsync(WorkflowDefinition definition, StepDefinition step, StepExecutionRecord execution, WaitGate gate)
+    {
+        var now = UtcTimes.Now(_time);
+        if (gate.Until is not { } until || execution.WaitingFor is null || now < until)
+        {
+            var deadline = gate.Until is { } armed && execution.WaitingFor is not null ? armed : now + gate.Timeout;
+            return Task.FromResult<StepDecision?>(Decide(StepExecutionState.Completed, StepOutcome.Rescheduled, WorkflowState.Ready, step.Name,
+                new NextStep(step.Name, deadline - now, gate with { Until = deadline }),
+                $"Waiting for event '{gate.EventName}' until {deadline:u} (on timeout: {gate.OnTimeout})"));
+        }
+
+        var text = $"No '{gate.EventName}' event came by {until:u}";
+        return Task.FromResult<StepDecision?>(gate.OnTimeout switch
+        {
+            WaitTimeout.Cancel => Decide(StepExecutionState.Canceled, StepOutcome.Canceled, WorkflowState.Canceled, null, null, $"{text}; workflow canceled"),
+            WaitTimeout.Skip => Continue(definition, step, StepExecutionState.Skipped, StepOutcome.Skipped, null, $"{text}; step skipped"),
+            WaitTimeout.Continue when step.WaitEvent is not null =>
+                Continue(definition, step, StepExecutionState.Completed, StepOutcome.Success, null, $"{text}; went on without it"),
+            WaitTimeout.Continue => null,
+            _ => Decide(StepExecutionState.Canceled, StepOutcome.WorkflowPaused, WorkflowState.Paused, step.Name, null,
+                $"{text}; workflow paused (Resume waits again for {gate.Timeout})"),
+        });
+    }
+
+    /// <summary>A run whose gate took an event records it, so finalize marks the event consumed (not when the run was interrupted).</summary>
+    private static StepDecision Consuming(WorkflowEventRecord? taken, StepDecision decision)
+    {
+        if (taken is null || decision.Completion.Outcome == StepOutcome.Interrupted)
+        {
+            return decision;
+        }
+
+        var metadata = StepExecutionMetadata.Parse(decision.Completion.Metadata);
+        metadata.ConsumedEvent = taken.Id;
+        return decision with { Completion = decision.Completion with { ConsumeEventId = taken.Id, Metadata = metadata.ToJson() } };
     }
 
     /// <summary>A step's own reattempt with a backoff: driven by the consecutive reattempts of the step (any cause) since it last completed.</summary>
@@ -335,6 +444,19 @@ internal sealed class StepExecutor
                     reattemptMetadata.ToJson()));
             case StepResultKind.Skip:
                 return Continue(definition, step, StepExecutionState.Skipped, StepOutcome.Skipped, metadata?.ToJson(), "Skipped by the step");
+            case StepResultKind.WaitFor:
+                var (eventName, timeout, onTimeout) = result.AwaitedEvent!.Value;
+                var following = definition.Steps.NextAfter(step.Name);
+                if (following is null)
+                {
+                    throw new InvalidOperationException(
+                        $"Step '{step.Name}' of workflow '{definition.Name}' returned StepResult.WaitFor(\"{eventName}\"), but it is the last step: " +
+                        $"nothing comes after it to wait for the event. Declare steps.WaitFor(\"{eventName}\", …) after it instead.");
+                }
+
+                return Decide(StepExecutionState.Completed, StepOutcome.Success, WorkflowState.Ready, following.Name,
+                    new NextStep(following.Name, timeout, new WaitGate(eventName, timeout, onTimeout)),
+                    $"Completed; next step '{following.Name}' waits for event '{eventName}' (up to {timeout}, then {onTimeout})", metadata?.ToJson());
             case StepResultKind.Finished:
                 return Decide(StepExecutionState.Completed, StepOutcome.Success, WorkflowState.Finished, null, null,
                     "Workflow finished by the step", metadata?.ToJson());
@@ -350,8 +472,8 @@ internal sealed class StepExecutor
         var next = definition.Steps.NextAfter(step.Name);
         return next is null
             ? Decide(state, outcome, WorkflowState.Finished, null, null, $"{text}; workflow finished", metadata)
-            : Decide(state, outcome, WorkflowState.Ready, next.Name, new NextStep(next.Name, next.Wait ?? TimeSpan.Zero),
-                $"{text}; next step '{next.Name}'{(next.Wait is { } w && w > TimeSpan.Zero ? $" in {w}" : string.Empty)}", metadata);
+            : Decide(state, outcome, WorkflowState.Ready, next.Name, next.Schedule(),
+                $"{text}; next step '{next.Name}'{(next.WaitEvent is { } e ? $" waits for event '{e}' (up to {next.WaitTimeout})" : next.Wait is { } w && w > TimeSpan.Zero ? $" in {w}" : string.Empty)}", metadata);
     }
 
     private static StepDecision Decide(StepExecutionState state, StepOutcome outcome, WorkflowState workflowState, string? nextStepName,

@@ -77,4 +77,10 @@ public enum StepOutcome
     /// from the saved cursor, in a new Hangfire job (stored as <c>suspended</c>).
     /// </summary>
     Suspended,
+
+    /// <summary>
+    /// A step waiting for an event ran before its time without the event (it was resumed, or woken by a stale job):
+    /// it goes back to waiting until its timeout (stored as <c>rescheduled</c>).
+    /// </summary>
+    Rescheduled,
 }

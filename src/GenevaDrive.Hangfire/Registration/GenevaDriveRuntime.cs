@@ -53,6 +53,8 @@ internal sealed class GenevaDriveRuntime : IDisposable
         Maintenance = new Execution.WorkflowMaintenance(Store, Dispatcher, options, LoggerFactory.CreateLogger(LogCategories.Reconciler));
         _recurringJobs = recurringJobs ?? (dispatcher is null ? () => services.GetService<IRecurringJobManager>() ?? new RecurringJobManager() : null);
         Client = new WorkflowClient(this);
+        StateGauge = new Execution.WorkflowStateGauge(Store, options.TimeProvider);
+        StateGauge.Register(Dialect.Name);
     }
 
     public GenevaDriveOptions Options { get; }
@@ -159,7 +161,14 @@ internal sealed class GenevaDriveRuntime : IDisposable
     }
 
     /// <summary>Releases the storage's connection pool.</summary>
-    public void Dispose() => Dialect.Dispose();
+    /// <summary>The <c>genevadrive.workflows</c> gauge (workflows by state).</summary>
+    public Execution.WorkflowStateGauge StateGauge { get; private set; } = null!;
+
+    public void Dispose()
+    {
+        StateGauge.Stop();
+        Dialect.Dispose();
+    }
 
     /// <summary>A filter for one Hangfire server or client pipeline.</summary>
     public WorkflowStepFilter CreateFilter() => new(this);

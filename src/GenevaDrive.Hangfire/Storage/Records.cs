@@ -48,6 +48,9 @@ internal sealed class WorkflowRecord
     /// <summary>Why the workflow is paused or canceled, in words; null in other states.</summary>
     public string? StateReason { get; set; }
 
+    /// <summary>The W3C trace context (<c>traceparent</c>) captured when the workflow started; its steps' spans are its children.</summary>
+    public string? TraceParent { get; set; }
+
     public DateTime CreatedAt { get => _createdAt; set => _createdAt = UtcTimes.AsUtc(value); }
 
     public DateTime UpdatedAt { get => _updatedAt; set => _updatedAt = UtcTimes.AsUtc(value); }
@@ -130,6 +133,14 @@ internal sealed class StepExecutionRecord
     /// <summary>How many checkpoints this execution saved.</summary>
     public int Checkpoints { get; set; }
 
+    /// <summary>The event this scheduled execution waits for before its step runs (a gate); null for none.</summary>
+    public string? WaitingFor { get; set; }
+
+    /// <summary>Until when the gate waits (its timeout); null for a gate not armed yet (it is armed when it runs).</summary>
+    public DateTime? WaitUntil { get => _waitUntil; set => _waitUntil = UtcTimes.AsUtc(value); }
+
+    private DateTime? _waitUntil;
+
     public DateTime CreatedAt { get => _createdAt; set => _createdAt = UtcTimes.AsUtc(value); }
 
     public DateTime UpdatedAt { get => _updatedAt; set => _updatedAt = UtcTimes.AsUtc(value); }
@@ -175,4 +186,32 @@ internal sealed class StepExecutionRecord
             LeaseExpiresAt = null;
         }
     }
+}
+
+/// <summary>A row of the WorkflowEvents table: an event sent to a workflow, kept until a waiting step consumes it.</summary>
+internal sealed class WorkflowEventRecord
+{
+    private DateTime _createdAt;
+    private DateTime? _consumedAt;
+
+    public long Id { get; set; }
+
+    public long WorkflowId { get; set; }
+
+    public string Name { get; set; } = "";
+
+    /// <summary>The sender's id for this event; a second delivery with the same key is a duplicate.</summary>
+    public string EventKey { get; set; } = "";
+
+    /// <summary>The payload as JSON, or null.</summary>
+    public string? Payload { get; set; }
+
+    /// <summary>The sender's W3C trace context, linked from the step that consumes the event.</summary>
+    public string? TraceParent { get; set; }
+
+    public DateTime CreatedAt { get => _createdAt; set => _createdAt = UtcTimes.AsUtc(value); }
+
+    public DateTime? ConsumedAt { get => _consumedAt; set => _consumedAt = UtcTimes.AsUtc(value); }
+
+    public long? ConsumedByExecutionId { get; set; }
 }

@@ -124,6 +124,27 @@ internal sealed class StorageStatements
     /// </summary>
     public required string Checkpoint { get; init; }
 
+    /// <summary>@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt → inserts an event and returns its id.</summary>
+    public required string InsertEvent { get; init; }
+
+    /// <summary>@WorkflowId, @Name, @EventKey → that event (a duplicate delivery finds it).</summary>
+    public required string SelectEventByKey { get; init; }
+
+    /// <summary>@WorkflowId, @Name → the oldest event of that name not yet consumed.</summary>
+    public required string SelectUnconsumedEvent { get; init; }
+
+    /// <summary>@WorkflowId, @Name → the newest consumed event of that name.</summary>
+    public required string SelectLatestConsumedEvent { get; init; }
+
+    /// <summary>@Id, @Now, @ExecutionId → marks an event consumed by a step execution (only once).</summary>
+    public required string ConsumeEvent { get; init; }
+
+    /// <summary>@WorkflowId → every event of the workflow, oldest first.</summary>
+    public required string SelectEventsOfWorkflow { get; init; }
+
+    /// <summary>@Ids → deletes the events of those workflows.</summary>
+    public required string DeleteEventsOfWorkflows { get; init; }
+
     /// <summary>@WorkflowId, @StepName → the newest execution of that step, no lock.</summary>
     public required string SelectLatestStepExecutionOfStep { get; init; }
 

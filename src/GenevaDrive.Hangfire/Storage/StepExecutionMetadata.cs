@@ -55,6 +55,42 @@ internal sealed class StepExecutionMetadata
         set => _root["backoff"] = value;
     }
 
+    /// <summary>For a gated execution: how long its gate waits, and what happens on timeout.</summary>
+    public (TimeSpan Timeout, WaitTimeout OnTimeout)? Wait
+    {
+        get => _root["wait_timeout_ticks"] is JsonValue t && t.TryGetValue<long>(out var ticks) &&
+               _root["wait_on_timeout"] is JsonValue a && a.TryGetValue<string>(out var action) && Enum.TryParse<WaitTimeout>(action, out var onTimeout)
+            ? (TimeSpan.FromTicks(ticks), onTimeout)
+            : null;
+        set
+        {
+            _root["wait_timeout_ticks"] = value?.Timeout.Ticks;
+            _root["wait_on_timeout"] = value?.OnTimeout.ToString();
+        }
+    }
+
+    /// <summary>The event this execution's gate consumed (then a later attempt of the step does not wait again).</summary>
+    public long? ConsumedEvent
+    {
+        get => _root["consumed_event"] is JsonValue v && v.TryGetValue<long>(out var id) ? id : null;
+        set => _root["consumed_event"] = value;
+    }
+
+    /// <summary>Adds the keys of <paramref name="json"/> over these (the result of a run over what its row already held).</summary>
+    public StepExecutionMetadata Overlay(string? json)
+    {
+        if (Parse(json)._root is { } other)
+        {
+            foreach (var (key, value) in other.ToArray())
+            {
+                other.Remove(key);
+                _root[key] = value;
+            }
+        }
+
+        return this;
+    }
+
     public bool IsEmpty => _root.Count == 0;
 
     public static StepExecutionMetadata Parse(string? json)

@@ -2,7 +2,8 @@ namespace GenevaDrive.Storage;
 
 /// <summary>What to create when a workflow starts.</summary>
 internal sealed record NewWorkflow(
-    string Type, string HeroType, string HeroId, bool AllowMultiple, string? FirstStepName, TimeSpan? FirstStepWait);
+    string Type, string HeroType, string HeroId, bool AllowMultiple, string? FirstStepName, TimeSpan? FirstStepWait,
+    WaitGate? FirstStepGate = null, string? TraceParent = null);
 
 /// <summary>A created workflow and its first execution (none when it has no steps and finished at once).</summary>
 internal sealed record CreatedWorkflow(WorkflowRecord Workflow, StepExecutionRecord? FirstExecution);
@@ -47,7 +48,17 @@ internal sealed record ClaimResult(
 }
 
 /// <summary>The next step to schedule after an execution ends.</summary>
-internal sealed record NextStep(string Name, TimeSpan Wait);
+internal sealed record NextStep(string Name, TimeSpan Wait, WaitGate? Gate = null);
+
+/// <summary>
+/// An event a scheduled step waits for before it runs: its name, how long to wait, what to do on timeout, and
+/// (once armed) until when. The execution is scheduled for that time; the event moves it to now.
+/// </summary>
+internal sealed record WaitGate(string EventName, TimeSpan Timeout, WaitTimeout OnTimeout, DateTime? Until = null);
+
+/// <summary>How a delivered event was taken, per workflow.</summary>
+internal sealed record EventDeliveryRecord(EventDeliveryOutcome Outcome, WorkflowRecord? Workflow, WorkflowEventRecord? Event,
+    StepExecutionRecord? WokenExecution);
 
 /// <summary>What a finished step run changes, decided by the executor and applied atomically by the store.</summary>
 internal sealed record StepCompletion
@@ -83,6 +94,9 @@ internal sealed record StepCompletion
 
     /// <summary>When the step runs again, it starts over instead of resuming from its saved cursor (<c>Reattempt(rewind: true)</c>).</summary>
     public bool RewindCursor { get; init; }
+
+    /// <summary>The event the run's gate took; finalize marks it consumed by this execution.</summary>
+    public long? ConsumeEventId { get; init; }
 }
 
 /// <summary>How a finalize ended.</summary>

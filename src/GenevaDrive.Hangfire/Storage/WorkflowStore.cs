@@ -164,6 +164,7 @@ internal sealed class WorkflowStore
             UpdatedAt = now,
             StartedAt = now,
             TransitionedAt = hasSteps ? null : now,
+            TraceParent = spec.TraceParent,
         };
         workflow.Id = await ScalarAsync<long>(connection, tx, Sql.InsertWorkflow, workflow, ct).ConfigureAwait(false);
         if (!hasSteps)
@@ -172,7 +173,8 @@ internal sealed class WorkflowStore
         }
 
         var execution = await InsertScheduledAsync(connection, tx, workflow.Id, spec.FirstStepName!,
-            now + (spec.FirstStepWait ?? TimeSpan.Zero), now, ct).ConfigureAwait(false);
+            now + (spec.FirstStepWait ?? TimeSpan.Zero), now, ct, gate: Armed(spec.FirstStepGate, now + (spec.FirstStepWait ?? TimeSpan.Zero)))
+            .ConfigureAwait(false);
         return new CreatedWorkflow(workflow, execution);
     }
 
@@ -452,7 +454,14 @@ internal sealed class WorkflowStore
 
         execution.TransitionTo(completion.ExecutionState, now);
         execution.Outcome = completion.Outcome.ToStored();
-        execution.Metadata = completion.Metadata ?? execution.Metadata;
+        execution.Metadata = execution.WaitingFor is null || completion.Metadata is null
+            ? completion.Metadata ?? execution.Metadata
+            : StepExecutionMetadata.Parse(execution.Metadata).Overlay(completion.Metadata).ToJson();
+        if (completion.ConsumeEventId is { } eventId)
+        {
+            await connection.ExecuteAsync(Command(Sql.ConsumeEvent, new { Id = eventId, Now = now, ExecutionId = execution.Id }, tx, ct))
+                .ConfigureAwait(false);
+        }
         // The token stays on the closed row: it tells a repeat of this finalize that the result is its own.
         execution.LeaseToken = leaseToken;
         await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
@@ -478,7 +487,8 @@ internal sealed class WorkflowStore
         {
             next = await InsertScheduledAsync(connection, tx, workflow.Id, schedule.Name, now + schedule.Wait, now, ct,
                 completion.HandOverToJobId,
-                schedule.Name == execution.StepName ? Succession.After(execution, completion.RewindCursor) : Succession.First).ConfigureAwait(false);
+                schedule.Name == execution.StepName ? Succession.After(execution, completion.RewindCursor) : Succession.First,
+                Armed(schedule.Gate, now + schedule.Wait)).ConfigureAwait(false);
         }
 
         await CommitAsync(tx, "finalize", ct).ConfigureAwait(false);
@@ -514,6 +524,76 @@ internal sealed class WorkflowStore
     public async Task<int> CountReattemptsAsync(long workflowId, string stepName, CancellationToken ct = default) =>
         (await ListAsync<string?>(Sql.SelectReattemptMetadataSinceLastSuccess, new { WorkflowId = workflowId, StepName = stepName }, ct)
             .ConfigureAwait(false)).Count;
+
+    // ---- External events ---------------------------------------------------------------------------
+
+    /// <summary>
+    /// Delivers an event to a workflow in one transaction: keeps it (unless a delivery with the same name and key
+    /// came before, or the workflow has ended), and when the workflow's scheduled step waits for it, moves that
+    /// step to now. The caller dispatches the woken step's job after the commit.
+    /// </summary>
+    public Task<EventDeliveryRecord> DeliverEventAsync(long workflowId, string name, string eventKey, string? payload, string? traceParent,
+        CancellationToken ct = default) =>
+        RetryAsync(async token =>
+        {
+            await using var connection = await OpenAsync(token).ConfigureAwait(false);
+            await using var tx = await BeginAsync(connection, token).ConfigureAwait(false);
+            var result = await DeliverEventAsync(connection, tx, workflowId, name, eventKey, payload, traceParent, token).ConfigureAwait(false);
+            await CommitAsync(tx, "event", token).ConfigureAwait(false);
+            return result;
+        }, ct);
+
+    /// <summary>Delivers an event inside the caller's open connection and transaction (see the other overload).</summary>
+    public async Task<EventDeliveryRecord> DeliverEventAsync(DbConnection connection, DbTransaction tx, long workflowId, string name, string eventKey,
+        string? payload, string? traceParent, CancellationToken ct)
+    {
+        var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = workflowId }, ct).ConfigureAwait(false)
+            ?? throw new WorkflowNotFoundException(workflowId);
+        if (workflow.WorkflowState is WorkflowState.Finished or WorkflowState.Canceled)
+        {
+            return new EventDeliveryRecord(EventDeliveryOutcome.WorkflowEnded, workflow, null, null);
+        }
+
+        if (await SingleAsync<WorkflowEventRecord>(connection, tx, Sql.SelectEventByKey, new { WorkflowId = workflowId, Name = name, EventKey = eventKey }, ct)
+                .ConfigureAwait(false) is { } duplicate)
+        {
+            return new EventDeliveryRecord(EventDeliveryOutcome.Duplicate, workflow, duplicate, null);
+        }
+
+        var now = Now;
+        var record = new WorkflowEventRecord
+        {
+            WorkflowId = workflowId, Name = name, EventKey = eventKey, Payload = payload, TraceParent = traceParent, CreatedAt = now,
+        };
+        record.Id = await ScalarAsync<long>(connection, tx, Sql.InsertEvent, record, ct).ConfigureAwait(false);
+        var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution, new { WorkflowId = workflowId }, ct)
+            .ConfigureAwait(false);
+        if (active is not { State: "scheduled" } || active.WaitingFor != name)
+        {
+            return new EventDeliveryRecord(EventDeliveryOutcome.Kept, workflow, record, null);
+        }
+
+        if (active.ScheduledFor > now)
+        {
+            active.ScheduledFor = now;
+            active.UpdatedAt = now;
+            await UpdateAsync(connection, tx, active, ct).ConfigureAwait(false);
+        }
+
+        return new EventDeliveryRecord(EventDeliveryOutcome.Delivered, workflow, record, active);
+    }
+
+    /// <summary>The oldest event of <paramref name="name"/> the workflow has not consumed yet.</summary>
+    public Task<WorkflowEventRecord?> GetUnconsumedEventAsync(long workflowId, string name, CancellationToken ct = default) =>
+        GetOneAsync<WorkflowEventRecord>(Sql.SelectUnconsumedEvent, new { WorkflowId = workflowId, Name = name }, ct);
+
+    /// <summary>The newest event of <paramref name="name"/> a step of the workflow consumed.</summary>
+    public Task<WorkflowEventRecord?> GetLatestConsumedEventAsync(long workflowId, string name, CancellationToken ct = default) =>
+        GetOneAsync<WorkflowEventRecord>(Sql.SelectLatestConsumedEvent, new { WorkflowId = workflowId, Name = name }, ct);
+
+    /// <summary>Every event the workflow received, oldest first.</summary>
+    public Task<IReadOnlyList<WorkflowEventRecord>> GetEventsAsync(long workflowId, CancellationToken ct = default) =>
+        ListAsync<WorkflowEventRecord>(Sql.SelectEventsOfWorkflow, new { WorkflowId = workflowId }, ct);
 
     // ---- External control --------------------------------------------------------------------------
 
@@ -651,8 +731,8 @@ internal sealed class WorkflowStore
             else
             {
                 workflow.NextStepName = next.Name;
-                scheduled = await InsertScheduledAsync(connection, tx, workflow.Id, next.Name, now + next.Wait, now, ct)
-                    .ConfigureAwait(false);
+                scheduled = await InsertScheduledAsync(connection, tx, workflow.Id, next.Name, now + next.Wait, now, ct,
+                    gate: Armed(next.Gate, now + next.Wait)).ConfigureAwait(false);
             }
 
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
@@ -767,6 +847,7 @@ internal sealed class WorkflowStore
             }
             while (deleted == CleanupChunk);
 
+            await connection.ExecuteAsync(Command(Sql.DeleteEventsOfWorkflows, new { Ids = ids }, tx, ct)).ConfigureAwait(false);
             var workflows = await connection.ExecuteAsync(Command(Sql.DeleteWorkflows, new { Ids = ids }, tx, ct)).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return new CleanupBatch(workflows, executions);
@@ -974,15 +1055,37 @@ internal sealed class WorkflowStore
     }
 
     private async Task<StepExecutionRecord> InsertScheduledAsync(DbConnection connection, DbTransaction tx, long workflowId,
-        string stepName, DateTime scheduledFor, DateTime now, CancellationToken ct, string? jobId = null, Succession? succession = null)
+        string stepName, DateTime scheduledFor, DateTime now, CancellationToken ct, string? jobId = null, Succession? succession = null,
+        WaitGate? gate = null)
     {
         var from = succession ?? Succession.First;
+        gate ??= from.Gate;
+        string? metadata = null;
+        DateTime? waitUntil = null;
+        if (gate is not null)
+        {
+            var gateMetadata = StepExecutionMetadata.Empty;
+            gateMetadata.Wait = (gate.Timeout, gate.OnTimeout);
+            metadata = gateMetadata.ToJson();
+            waitUntil = gate.Until;
+            if (gate.Until is not null &&
+                await SingleAsync<WorkflowEventRecord>(connection, tx, Sql.SelectUnconsumedEvent, new { WorkflowId = workflowId, Name = gate.EventName }, ct)
+                    .ConfigureAwait(false) is not null)
+            {
+                // The event came before the workflow reached the wait: the step runs now and takes it.
+                scheduledFor = now;
+            }
+        }
+
         var execution = new StepExecutionRecord
         {
             WorkflowId = workflowId,
             StepName = stepName,
             Attempt = from.Attempt,
             Cursor = from.Cursor,
+            WaitingFor = gate?.EventName,
+            WaitUntil = waitUntil,
+            Metadata = metadata,
             State = StepExecutionState.Scheduled.ToStored(),
             ScheduledFor = scheduledFor,
             JobId = jobId,
@@ -1018,8 +1121,11 @@ internal sealed class WorkflowStore
         return execution;
     }
 
+    /// <summary>A gate as scheduled: armed until <paramref name="until"/> unless it already names its time.</summary>
+    private static WaitGate? Armed(WaitGate? gate, DateTime until) => gate is null ? null : gate with { Until = gate.Until ?? until };
+
     /// <summary>What a new execution of a step takes over from the execution before it: the logical attempt and the cursor.</summary>
-    internal readonly record struct Succession(int Attempt, string? Cursor)
+    internal readonly record struct Succession(int Attempt, string? Cursor, WaitGate? Gate = null)
     {
         /// <summary>The first execution of a step: attempt 1, no cursor.</summary>
         public static Succession First => new(1, null);
@@ -1030,7 +1136,22 @@ internal sealed class WorkflowStore
         /// </summary>
         public static Succession After(StepExecutionRecord previous, bool rewind = false) =>
             new(previous.StepOutcome is StepOutcome.Reattempted or StepOutcome.Failed ? previous.Attempt + 1 : previous.Attempt,
-                rewind ? null : previous.Cursor);
+                rewind ? null : previous.Cursor, GateAfter(previous));
+
+        /// <summary>
+        /// A step that was still waiting for its event (it timed out into a pause, was interrupted, or lost its
+        /// worker) waits again, armed anew when it runs; one whose gate took its event does not.
+        /// </summary>
+        private static WaitGate? GateAfter(StepExecutionRecord previous)
+        {
+            if (previous.WaitingFor is not { } eventName)
+            {
+                return null;
+            }
+
+            var metadata = previous.ParsedMetadata;
+            return metadata.ConsumedEvent is null && metadata.Wait is { } wait ? new WaitGate(eventName, wait.Timeout, wait.OnTimeout) : null;
+        }
     }
 
     private Task UpdateAsync(DbConnection connection, DbTransaction tx, StepExecutionRecord execution, CancellationToken ct)

@@ -4,7 +4,7 @@ namespace GenevaDrive.Tests.Storage;
 
 public sealed class SchemaInstallerTests(string database) : StorageTestBase(database)
 {
-    private const int LatestVersion = 6;
+    private const int LatestVersion = 7;
 
     protected override bool InstallSchema => false;
 

@@ -33,6 +33,7 @@ internal static class GenevaDriveDashboard
             DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows", _ => new WorkflowsPage(RuntimeFor));
             DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows/(?<id>\\d+)", match => new WorkflowPage(RuntimeFor, long.Parse(match.Groups["id"].Value, System.Globalization.CultureInfo.InvariantCulture)));
             DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/(?<action>pause|resume|cancel|skip)", Command);
+            DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/event", DeliverEvent);
 
             var metrics = Enum.GetValues<WorkflowState>().Select(state => new DashboardMetric(
                 $"genevadrive:{state.ToString().ToLowerInvariant()}", $"{state} workflows",
@@ -75,6 +76,43 @@ internal static class GenevaDriveDashboard
         catch (Exception e) when (e is InvalidWorkflowStateException or WorkflowNotFoundException)
         {
             DashboardLog.CommandRefused(Runtime.DashboardLogger, context.UriMatch.Groups["action"].Value, id, e.Message);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// An operator delivers an event (form fields <c>name</c> and <c>payload</c>: JSON, or plain text taken as a
+    /// string), as <see cref="IWorkflowClient.SendEventAsync(long, string, object?, string?, CancellationToken)"/> does.
+    /// </summary>
+    private static bool DeliverEvent(DashboardContext context)
+    {
+        var id = long.Parse(context.UriMatch.Groups["id"].Value, System.Globalization.CultureInfo.InvariantCulture);
+        var runtime = RuntimeFor(context.Storage);
+        var name = context.Request.GetFormValuesAsync("name").GetAwaiter().GetResult().FirstOrDefault()?.Trim() ?? string.Empty;
+        var text = context.Request.GetFormValuesAsync("payload").GetAwaiter().GetResult().FirstOrDefault();
+        try
+        {
+            object? payload = null;
+            if (!string.IsNullOrWhiteSpace(text))
+            {
+                try
+                {
+                    payload = System.Text.Json.JsonDocument.Parse(text).RootElement.Clone();
+                }
+                catch (System.Text.Json.JsonException)
+                {
+                    payload = text;
+                }
+            }
+
+            var delivery = runtime.Client.SendEventAsync(id, name, payload, $"dashboard-{Guid.NewGuid():N}").GetAwaiter().GetResult();
+            DashboardLog.CommandApplied(runtime.DashboardLogger, id, delivery.Outcome == EventDeliveryOutcome.WorkflowEnded ? WorkflowState.Finished : WorkflowState.Ready,
+                $"event '{name}' ({delivery.Outcome})");
+            return delivery.Outcome != EventDeliveryOutcome.WorkflowEnded;
+        }
+        catch (Exception e) when (e is ArgumentException or WorkflowNotFoundException)
+        {
+            DashboardLog.CommandRefused(runtime.DashboardLogger, "event", id, e.Message);
             return false;
         }
     }

@@ -27,6 +27,8 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         }
 
         var history = _runtime.Store.GetHistoryAsync(workflow.Id).GetAwaiter().GetResult();
+        var events = _runtime.Store.GetEventsAsync(workflow.Id).GetAwaiter().GetResult();
+        var waiting = history.LastOrDefault() is { State: "scheduled", WaitingFor: { } awaited } gated ? (awaited, gated) : default;
         html.Append($"<h1 class=\"page-header\">{E(workflow.Type)} #{workflow.Id} {StateLabel(workflow.State)}</h1>");
         AppendCommands(html, workflow.WorkflowState);
         html.Append("<dl class=\"dl-horizontal genevadrive-summary\">")
@@ -35,12 +37,16 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             .Append(workflow.StateReason is null ? string.Empty : $"<dt>Why</dt><dd class=\"genevadrive-state-reason\">{E(workflow.StateReason)}</dd>")
             .Append($"<dt>Current step</dt><dd>{E(workflow.CurrentStepName ?? "—")}</dd>")
             .Append($"<dt>Next step</dt><dd>{E(workflow.NextStepName ?? "—")}</dd>")
+            .Append(waiting.awaited is null ? string.Empty
+                : $"<dt>Waiting for</dt><dd class=\"genevadrive-waiting\">event <code>{E(waiting.awaited)}</code> since {Time(waiting.gated!.CreatedAt)}, " +
+                  $"until {Time(waiting.gated.WaitUntil)} (then {E(waiting.gated.ParsedMetadata.Wait?.OnTimeout.ToString() ?? "it is armed when it runs")})</dd>")
             .Append($"<dt>Created</dt><dd>{Time(workflow.CreatedAt)}</dd>")
             .Append($"<dt>Updated</dt><dd>{Time(workflow.UpdatedAt)}</dd>")
             .Append($"<dt>Transitioned</dt><dd>{Time(workflow.TransitionedAt)}</dd>")
             .Append("</dl>");
 
         AppendSteps(html, workflow, history);
+        AppendEvents(html, workflow, events);
         AppendHistory(html, history);
         html.Append("</div></div>");
         WriteLiteral(html.ToString());
@@ -108,13 +114,53 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
                 : step.Name == workflow.NextStepName && workflow.State is "ready" or "paused" ? "<span class=\"label label-info\">next</span>"
                 : string.Empty;
             var last = history.LastOrDefault(e => e.StepName == step.Name);
-            html.Append($"<tr><td>{marker}</td><td>{E(step.Name)}</td><td>{E(step.Wait?.ToString() ?? "—")}</td>")
+            var wait = step.WaitEvent is { } awaited ? $"event {awaited} (up to {step.WaitTimeout}, then {step.OnTimeout})" : step.Wait?.ToString() ?? "—";
+            html.Append($"<tr><td>{marker}</td><td>{E(step.Name)}</td><td>{E(wait)}</td>")
                 .Append($"<td>{E(step.ConditionKind == Definition.StepConditionKind.None ? "—" : step.ConditionKind.ToString())}</td>")
                 .Append($"<td>{E(step.ExceptionPolicy?.ToString() ?? "workflow policy")}</td>")
                 .Append($"<td>{(last is null ? "—" : StateLabel(last.State) + " " + E(last.Outcome))}</td></tr>");
         }
 
         html.Append("</tbody></table>");
+    }
+
+    private void AppendEvents(StringBuilder html, Storage.WorkflowRecord workflow, IReadOnlyList<Storage.WorkflowEventRecord> events)
+    {
+        html.Append("<h3>Events</h3>");
+        if (events.Count == 0)
+        {
+            html.Append("<p class=\"text-muted\">No event was received.</p>");
+        }
+        else
+        {
+            html.Append("<table class=\"table table-condensed genevadrive-events\"><thead><tr><th>Event</th><th>Id</th><th>Received</th><th>Taken</th><th>By execution</th><th>Payload</th></tr></thead><tbody>");
+            foreach (var e in events)
+            {
+                html.Append($"<tr><td>{E(e.Name)}</td><td><code>{E(e.EventKey)}</code></td><td>{Time(e.CreatedAt)}</td>")
+                    .Append($"<td>{(e.ConsumedAt is null ? "<span class=\"label label-info\">kept</span>" : Time(e.ConsumedAt))}</td>")
+                    .Append($"<td>{(e.ConsumedByExecutionId is { } by ? by.ToString(CultureInfo.InvariantCulture) : "—")}</td>")
+                    .Append($"<td><code>{E(Truncate(e.Payload ?? "—", 200))}</code></td></tr>");
+            }
+
+            html.Append("</tbody></table>");
+        }
+
+        if (IsReadOnly || workflow.WorkflowState is WorkflowState.Finished or WorkflowState.Canceled)
+        {
+            return;
+        }
+
+        // Hangfire's own data-ajax buttons post no fields: this form posts its two, with the same antiforgery header.
+        html.Append($"<form class=\"form-inline genevadrive-deliver\" data-url=\"{E(Url.To($"/genevadrive/workflows/{workflowId}/event"))}\" style=\"margin-bottom:15px\">")
+            .Append("<input class=\"form-control input-sm\" name=\"name\" placeholder=\"event name\" required> ")
+            .Append("<input class=\"form-control input-sm\" name=\"payload\" placeholder=\"payload (JSON or text)\" size=\"40\"> ")
+            .Append("<button type=\"submit\" class=\"btn btn-sm btn-default\">Deliver event</button> <span class=\"genevadrive-deliver-result text-danger\"></span></form>")
+            .Append("<script>document.querySelectorAll('form.genevadrive-deliver').forEach(function (form) {")
+            .Append("form.addEventListener('submit', function (e) { e.preventDefault(); var headers = {};")
+            .Append("var h = document.querySelector('meta[name=\"csrf-header\"]'), t = document.querySelector('meta[name=\"csrf-token\"]');")
+            .Append("if (h && t) { headers[h.content] = t.content; }")
+            .Append("fetch(form.dataset.url, { method: 'POST', headers: headers, body: new URLSearchParams(new FormData(form)) }).then(function (r) {")
+            .Append("if (r.ok) { location.reload(); } else { form.querySelector('.genevadrive-deliver-result').textContent = 'The event was refused (HTTP ' + r.status + '): check its name, or the workflow has ended.'; } }); }); });</script>");
     }
 
     private void AppendHistory(StringBuilder html, IReadOnlyList<Storage.StepExecutionRecord> history)

@@ -36,7 +36,7 @@ public sealed partial class DashboardTests
         builder.Services.AddGenevaDrive(o =>
         {
             _db.ConfigureStorage(o);
-            o.AddWorkflow<ThreeStepWorkflow>().AddWorkflow<HookWorkflow>()
+            o.AddWorkflow<ThreeStepWorkflow>().AddWorkflow<HookWorkflow>().AddWorkflow<ApprovalWorkflow>()
                 .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id));
         });
         builder.Services.AddHangfire((sp, config) => config.UseInMemoryStorage().UseGenevaDrive(sp));
@@ -193,6 +193,35 @@ public sealed partial class DashboardTests
             Assert.That(body, Does.Contain($"Idempotency key {StepContext.BuildIdempotencyKey(workflow.Id, "first", 2)}"),
                 "the reattempt is the next logical attempt");
             Assert.That(body, Does.Contain("cursor <code>{&quot;After&quot;:23}</code>, 0 checkpoint(s)"), "the next attempt starts from the saved cursor");
+        });
+    }
+
+    [Test]
+    public async Task WaitingWorkflow_ShowsWhatItWaitsFor_AndAnOperatorCanDeliverTheEvent()
+    {
+        var workflow = await _workflows.StartAsync<ApprovalWorkflow>(_accounts.Add("waits"));
+        var (_, before) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+
+        var delivered = await CommandAsync($"/hangfire/genevadrive/workflows/{workflow.Id}/event",
+            adjust: r => r.Content = new FormUrlEncodedContent([new("name", "approved"), new("payload", "{\"by\":\"ops\"}")]));
+        var badName = await CommandAsync($"/hangfire/genevadrive/workflows/{workflow.Id}/event",
+            adjust: r => r.Content = new FormUrlEncodedContent([new("name", " "), new("payload", "x")]));
+        var (_, after) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+        var (_, readOnly) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}", r => r.Headers.Add("X-Read-Only", "1"));
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(before, Does.Contain("<dt>Waiting for</dt><dd class=\"genevadrive-waiting\">event <code>approved</code>"));
+            Assert.That(before, Does.Contain("(then Pause)"));
+            Assert.That(before, Does.Contain("event approved (up to 01:00:00, then Pause)"), "the steps table shows the wait");
+            Assert.That(before, Does.Contain("No event was received.").And.Contain("genevadrive-deliver"));
+            Assert.That(delivered, Is.EqualTo(HttpStatusCode.NoContent));
+            Assert.That(badName, Is.EqualTo((HttpStatusCode)422), "a blank event name is refused");
+            Assert.That(after, Does.Contain("genevadrive-events").And.Contain("<code>{&quot;by&quot;:&quot;ops&quot;}</code>"));
+            Assert.That((await _workflows.GetEventsAsync(workflow.Id)).Single().EventId, Does.StartWith("dashboard-"));
+            Assert.That((await _workflows.GetCurrentExecutionAsync(workflow.Id))!.ScheduledFor, Is.LessThanOrEqualTo(DateTime.UtcNow),
+                "the waiting step became due now");
+            Assert.That(readOnly, Does.Not.Contain("genevadrive-deliver"), "a read-only dashboard offers no delivery");
         });
     }
 

@@ -4,6 +4,8 @@ using GenevaDrive.Sample.Demo;
 using Hangfire;
 using Hangfire.PostgreSql;
 using Hangfire.Storage.SQLite;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 SampleOptions sample;
 try
@@ -20,6 +22,23 @@ Directory.CreateDirectory(sample.DataDirectory);
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
 builder.WebHost.UseUrls($"http://127.0.0.1:{sample.Port}");
 builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Hangfire", LogLevel.Warning);
+
+if (sample.Telemetry != "none")
+{
+    // GenevaDrive's ActivitySource and Meter are both named "GenevaDrive". With ASP.NET Core's instrumentation, the
+    // request that starts a workflow and every step after it (in any process, hours later) form one trace.
+    builder.Services.AddOpenTelemetry()
+        .WithTracing(tracing =>
+        {
+            tracing.AddSource("GenevaDrive").AddAspNetCoreInstrumentation();
+            _ = sample.Telemetry == "otlp" ? tracing.AddOtlpExporter() : tracing.AddConsoleExporter();
+        })
+        .WithMetrics(metrics =>
+        {
+            metrics.AddMeter("GenevaDrive");
+            _ = sample.Telemetry == "otlp" ? metrics.AddOtlpExporter() : metrics.AddConsoleExporter();
+        });
+}
 
 builder.Services.AddSingleton<DemoMailer>();
 builder.Services.AddSingleton<FlakyPaymentGateway>();
@@ -74,6 +93,17 @@ app.MapPost("/demo/start/{kind}", async (string kind, IWorkflowClient workflows)
     // A newsletter started from the home page is a "big" one: slow enough to kill the sample while it sends.
     var workflow = await DemoCatalog.StartAsync(workflows, kind, $"{(kind == "newsletter" ? "big" : kind)}-{Guid.NewGuid().ToString("N")[..6]}");
     return Results.Redirect($"/hangfire/genevadrive/workflows/{workflow.Id}");
+});
+
+app.MapPost("/demo/confirm", async (HttpRequest request, IWorkflowClient workflows) =>
+{
+    // The link in the confirmation mail lands here: the event wakes the customer's waiting signup workflow.
+    var form = await request.ReadFormAsync();
+    var customer = new Customer(form["customer"].ToString().Trim());
+    var deliveries = await workflows.SendEventAsync<SignupWorkflow>(customer, "email_confirmed", new EmailConfirmed(DateTimeOffset.UtcNow));
+    return deliveries.Count == 0
+        ? Results.Content($"No signup of '{System.Net.WebUtility.HtmlEncode(customer.Id)}' is waiting. <a href=\"/\">Back</a>", "text/html")
+        : Results.Redirect($"/hangfire/genevadrive/workflows/{deliveries[0].WorkflowId}");
 });
 
 app.Lifetime.ApplicationStarted.Register(() =>

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace GenevaDrive.Sample;
 
-/// <summary>The sample's command line: <c>--port</c>, <c>--storage</c>, <c>--connection</c>, <c>--data</c>, <c>--demo-seconds</c>.</summary>
+/// <summary>The sample's command line: <c>--port</c>, <c>--storage</c>, <c>--connection</c>, <c>--data</c>, <c>--demo-seconds</c>, <c>--telemetry</c>.</summary>
 internal sealed record SampleOptions
 {
     public int Port { get; init; } = 5000;
@@ -15,9 +15,12 @@ internal sealed record SampleOptions
 
     public int? DemoSeconds { get; init; }
 
+    /// <summary>Where OpenTelemetry traces and metrics go: <c>none</c> (the default), <c>console</c> or <c>otlp</c> (OTEL_EXPORTER_OTLP_ENDPOINT).</summary>
+    public string Telemetry { get; init; } = "none";
+
     public const string Usage =
         "usage: dotnet run --project src/GenevaDrive.Hangfire.Sample [-- --port 5000] [--storage sqlite|postgresql|sqlserver --connection \"...\"] " +
-        "[--data ./data] [--demo-seconds N]";
+        "[--data ./data] [--demo-seconds N] [--telemetry none|console|otlp]";
 
     public static SampleOptions Parse(string[] args)
     {
@@ -32,6 +35,7 @@ internal sealed record SampleOptions
                 "--connection" => options with { Connection = Value() },
                 "--data" => options with { DataDirectory = Path.GetFullPath(Value()) },
                 "--demo-seconds" => options with { DemoSeconds = int.Parse(Value(), CultureInfo.InvariantCulture) },
+                "--telemetry" => options with { Telemetry = Value().ToLowerInvariant() },
                 _ => throw new ArgumentException($"Unknown option '{args[i]}'. {Usage}"),
             };
         }
@@ -39,6 +43,11 @@ internal sealed record SampleOptions
         if (options.Storage is not ("sqlite" or "postgresql" or "sqlserver"))
         {
             throw new ArgumentException($"--storage must be sqlite, postgresql or sqlserver; given '{options.Storage}'. {Usage}");
+        }
+
+        if (options.Telemetry is not ("none" or "console" or "otlp"))
+        {
+            throw new ArgumentException($"--telemetry must be none, console or otlp; given '{options.Telemetry}'. {Usage}");
         }
 
         if (options.Storage != "sqlite" && string.IsNullOrWhiteSpace(options.Connection))

@@ -12,6 +12,7 @@ internal static class DemoCatalog
         ("trial", "gina"),
         ("subscription", "hank-closed"),
         ("newsletter", "weekly-digest"),
+        ("signup", "ivy"),
     ];
 
     public static async Task<WorkflowInfo> StartAsync(IWorkflowClient workflows, string kind, string customerId)
@@ -24,7 +25,8 @@ internal static class DemoCatalog
             "trial" => await workflows.StartOrGetExistingAsync<TrialWorkflow>(customer),
             "subscription" => await workflows.StartOrGetExistingAsync<SubscriptionWorkflow>(customer),
             "newsletter" => await workflows.StartOrGetExistingAsync<NewsletterWorkflow>(customer),
-            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown demo; use onboarding, payment, trial, subscription or newsletter."),
+            "signup" => await workflows.StartOrGetExistingAsync<SignupWorkflow>(customer),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown demo; use onboarding, payment, trial, subscription, newsletter or signup."),
         };
     }
 }

@@ -86,3 +86,26 @@ internal sealed class NewsletterWorkflow(SubscriberList subscribers, ILogger<New
         });
     }
 }
+
+/// <summary>What the confirmation link carries.</summary>
+internal sealed record EmailConfirmed(DateTimeOffset At);
+
+/// <summary>
+/// A signup that mails a confirmation link and waits for the customer to click it (an external event sent by the
+/// home page's "Confirm e-mail" form): the account is activated with the time of the click, or the signup is
+/// canceled when no click came within 10 minutes. While it waits, no Hangfire job polls.
+/// </summary>
+[WorkflowName("signup")]
+internal sealed class SignupWorkflow(DemoMailer mailer) : Workflow<Customer>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.Step("send_confirmation_link", ct => mailer.SendAsync(Hero, "Confirm your e-mail address", ct));
+        steps.WaitFor("email_confirmed", timeout: TimeSpan.FromMinutes(10), onTimeout: WaitTimeout.Cancel);
+        steps.Step("activate_account", async ct =>
+        {
+            var confirmed = await ReceivedEventAsync<EmailConfirmed>("email_confirmed", ct);
+            await mailer.SendAsync(Hero, $"Welcome! Your e-mail was confirmed at {confirmed?.At:HH:mm:ss}", ct);
+        });
+    }
+}

@@ -10,6 +10,13 @@ public sealed class SampleSmokeTests
         await using var sample = SampleProcess.Start("--demo-seconds", "25");
 
         await sample.WaitForOutputAsync("Dashboard: http://127.0.0.1:", TimeSpan.FromSeconds(60));
+        // The home page's "Confirm e-mail" form: the event wakes ivy's waiting signup (or waits for it, if it came early).
+        using (var http = new HttpClient { BaseAddress = new Uri(sample.BaseUrl) })
+        using (var confirm = await http.PostAsync("/demo/confirm", new FormUrlEncodedContent([new("customer", "ivy")])))
+        {
+            Assert.That(confirm.IsSuccessStatusCode, Is.True, $"POST /demo/confirm answered {(int)confirm.StatusCode}");
+        }
+
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         await sample.Process.WaitForExitAsync(timeout.Token);
 
@@ -20,7 +27,9 @@ public sealed class SampleSmokeTests
             Assert.That(sample.Output, Does.Contain("After 25 s:"));
             Assert.That(sample.Output, Does.Match(@"Paused\s+1\s+payment\(erin-flaky\)"), "the flaky card pauses after its reattempts");
             Assert.That(sample.Output, Does.Match(@"Canceled\s+1\s+subscription\(hank-closed\)"), "the closed account is canceled by its cancel condition");
-            Assert.That(sample.Output, Does.Match(@"Finished\s+5\s+"), "onboarding, the wobbly payment, both trials and the newsletter finish");
+            Assert.That(sample.Output, Does.Match(@"Finished\s+6\s+"), "onboarding, the wobbly payment, both trials, the newsletter and the confirmed signup finish");
+            Assert.That(sample.Output, Does.Contain("signup(ivy)"), "the signup took its e-mail confirmation event");
+            Assert.That(sample.Output, Does.Match(@"Mail to ivy: Welcome! Your e-mail was confirmed at [0-9]{2}:[0-9]{2}:[0-9]{2}"), "with the event's payload");
             Assert.That(sample.Output, Does.Contain("newsletter(weekly-digest)"), "the resumable newsletter went through its 3,000 subscribers in 5-second slices");
             Assert.That(sample.Output, Does.Match(@"Newsletter weekly-digest: resuming after subscriber [1-9][0-9]*"), "a later slice resumed from the cursor");
             Assert.That(sample.Output, Does.Match(@"Charged 49(\.00)? to dave as ch_[0-9]+ \(key gd-[0-9]+-[0-9a-f]{16}-2\)"),

@@ -239,7 +239,13 @@ internal sealed class StepExecutor
     /// <summary>The step's span notes the event it took and links the sender's trace.</summary>
     private static void TraceEvent(WorkflowEventRecord? taken)
     {
-        if (taken is null || Activity.Current is not { Source.Name: Telemetry.Name } span)
+        var span = Activity.Current;
+        while (span is not null && span.OperationName != "GenevaDrive.Step")
+        {
+            span = span.Parent;
+        }
+
+        if (taken is null || span is null)
         {
             return;
         }

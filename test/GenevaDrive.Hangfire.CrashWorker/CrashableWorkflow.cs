@@ -70,3 +70,19 @@ public sealed class ResumableCrashWorkflow(CrashSettings settings) : Workflow<Ti
         }, checkpointEvery: TimeSpan.Zero);
     }
 }
+
+/// <summary>Waits for the event "go" between two steps; the second step leaves a marker with the event's payload.</summary>
+[WorkflowName("crash_events")]
+public sealed class EventWorkerWorkflow(CrashSettings settings) : Workflow<Ticket>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.Step("before", ct => File.WriteAllTextAsync(Path.Combine(settings.MarkerDirectory, $"before-{Environment.ProcessId}.txt"), "", ct));
+        steps.WaitFor("go", TimeSpan.FromMinutes(2), WaitTimeout.Cancel);
+        steps.Step("after", async ct =>
+        {
+            var payload = await ReceivedEventAsync<string>("go", ct);
+            await File.WriteAllTextAsync(Path.Combine(settings.MarkerDirectory, $"after-{Environment.ProcessId}-{payload}.txt"), "", ct);
+        });
+    }
+}

@@ -44,6 +44,7 @@ configuration.UseGenevaDrive(
         o.LeaseTimeout = TimeSpan.FromSeconds(leaseSeconds);
         o.AddWorkflow<CrashableWorkflow>();
         o.AddWorkflow<ResumableCrashWorkflow>();
+        o.AddWorkflow<EventWorkerWorkflow>();
         o.AddHero<Ticket>(t => t.Id, (_, id, _) => Task.FromResult<Ticket?>(new Ticket(id)));
     },
     services => services.AddSingleton(new CrashSettings { MarkerDirectory = markers, HangInStep = slowItem == TimeSpan.Zero, ItemDelay = slowItem }));

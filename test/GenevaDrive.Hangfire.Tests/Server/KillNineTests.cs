@@ -6,8 +6,10 @@ using Microsoft.Extensions.DependencyInjection;
 namespace GenevaDrive.Tests.Server;
 
 /// <summary>
-/// A worker process is killed with SIGKILL in the middle of a step. After its lease expires, the step is
-/// attempted again on another server and the workflow completes; the two attempts never overlap.
+/// Separate worker processes. A worker killed with SIGKILL (or frozen with SIGSTOP) in the middle of a step: after
+/// its lease expires the step is attempted again on another server and the workflow completes; the two attempts
+/// never overlap. And commands from another process reach a worker: an event wakes its waiting step, a cancel
+/// stops its running step.
 /// </summary>
 [TestFixture("postgresql")]
 [TestFixture("sqlite")]
@@ -57,7 +59,7 @@ public sealed class KillNineTests(string database)
         options =>
         {
             options.LeaseTimeout = TimeSpan.FromSeconds(LeaseSeconds);
-            options.AddWorkflow<CrashableWorkflow>().AddWorkflow<ResumableCrashWorkflow>().AddHero<Ticket>(t => t.Id, (_, id, _) => Task.FromResult<Ticket?>(new Ticket(id)));
+            options.AddWorkflow<CrashableWorkflow>().AddWorkflow<ResumableCrashWorkflow>().AddWorkflow<EventWorkerWorkflow>().AddHero<Ticket>(t => t.Id, (_, id, _) => Task.FromResult<Ticket?>(new Ticket(id)));
         },
         services => services.AddSingleton(new CrashSettings { MarkerDirectory = _markers, HangInStep = false }),
         hangfireTarget: _hangfireTarget, startServer: start);
@@ -238,6 +240,66 @@ public sealed class KillNineTests(string database)
                 "the rescuer started after the frozen attempt's last checkpoint");
             Assert.That(itemsAfterWaking, Has.Length.LessThanOrEqualTo(1), "the woken worker finished at most the item it was frozen in, then stopped");
             Assert.That(staleJob.StateName, Is.EqualTo("Succeeded"), "the stale run ended quietly, recording nothing");
+        });
+    }
+
+    [Test]
+    public async Task EventSentFromAnotherProcess_WakesTheWaitingStep_WhichTheWorkerProcessRuns()
+    {
+        await using var client = Server(start: false);
+        var workflowId = (await client.Client.StartAsync<EventWorkerWorkflow>(new Ticket("E-1"))).Id;
+        _worker = StartWorker();
+        var workerPid = _worker.Id;
+        await HangfireTestServer.WaitUntilAsync(async () => _worker.HasExited ||
+                (await client.Client.GetCurrentExecutionAsync(workflowId))?.StepName == "wait_for_go",
+            Timeout, "the worker process to run the first step and wait for the event");
+        Assert.That(_worker.HasExited, Is.False, $"the worker exited: {_workerOutput}");
+
+        var sent = Stopwatch.StartNew();
+        var delivery = await client.Client.SendEventAsync(workflowId, "go", "hello", eventId: "cross-1");
+        await HangfireTestServer.WaitUntilAsync(() => Task.FromResult(File.Exists(Path.Combine(_markers, $"after-{workerPid}-hello.txt"))),
+            Timeout, "the worker process to run the step after the event");
+        var latency = sent.Elapsed;
+        await HangfireTestServer.WaitUntilAsync(async () => (await client.Client.GetAsync(workflowId))!.State == WorkflowState.Finished,
+            Timeout, "the workflow to finish");
+        var events = await client.Client.GetEventsAsync(workflowId);
+
+        TestContext.Out.WriteLine($"{database}: the event sent from process {Environment.ProcessId} ran its step in worker {workerPid} after {latency.TotalSeconds:0.00} s");
+        Assert.Multiple(() =>
+        {
+            Assert.That(delivery.Outcome, Is.EqualTo(EventDeliveryOutcome.Delivered));
+            Assert.That(File.Exists(Path.Combine(_markers, $"before-{workerPid}.txt")), Is.True);
+            Assert.That(events.Single().ConsumedAt, Is.Not.Null);
+            Assert.That(latency, Is.LessThan(TimeSpan.FromSeconds(10)), "the scheduled job was moved to its queue, not left to its 2-minute timeout");
+        });
+    }
+
+    [Test]
+    public async Task CancelFromAnotherProcess_StopsTheStepRunningInTheWorkerWithinAHeartbeat()
+    {
+        await using var client = Server(start: false);
+        var workflowId = (await client.Client.StartAsync<CrashableWorkflow>(new Ticket("C-1"))).Id;
+        _worker = StartWorker();
+        await HangfireTestServer.WaitUntilAsync(() => Task.FromResult(Entries(_worker.Id).Length == 1 || _worker.HasExited), Timeout,
+            "the worker process to enter the step");
+        Assert.That(_worker.HasExited, Is.False, $"the worker exited: {_workerOutput}");
+
+        var asked = Stopwatch.StartNew();
+        var canceled = await client.Client.CancelAsync(workflowId);
+        await HangfireTestServer.WaitUntilAsync(async () => (await client.Client.GetCurrentExecutionAsync(workflowId))?.State != StepExecutionState.InProgress,
+            Timeout, "the worker's running attempt to be closed");
+        var stopped = asked.Elapsed;
+        var history = await client.Client.GetHistoryAsync(workflowId);
+
+        TestContext.Out.WriteLine($"{database}: the step running in worker {_worker.Id} was stopped {stopped.TotalSeconds:0.00} s after the cancel (heartbeat every {LeaseSeconds / 5.0:0.0} s)");
+        Assert.Multiple(async () =>
+        {
+            Assert.That(canceled.State, Is.EqualTo(WorkflowState.Canceled), "recorded at once");
+            Assert.That(history.Single().State, Is.EqualTo(StepExecutionState.Canceled));
+            Assert.That(stopped, Is.LessThan(TimeSpan.FromSeconds(LeaseSeconds)), "within about one heartbeat, well before the lease");
+            Assert.That(File.Exists(Path.Combine(_markers, "after.txt")), Is.False, "the workflow did not advance");
+            Assert.That((await client.Client.GetAsync(workflowId))!.State, Is.EqualTo(WorkflowState.Canceled));
+            Assert.That(_worker.HasExited, Is.False, "the worker goes on serving");
         });
     }
 }

@@ -42,6 +42,8 @@ public sealed class ReadmeExampleTests
     [TestCase("backoff")]
     [TestCase("resumable")]
     [TestCase("idempotency")]
+    [TestCase("events")]
+    [TestCase("send-event")]
     public void ReadmeUsageBlock_IsTheCompiledCode(string block)
     {
         var source = File.ReadAllText(FindRepositoryFile("test/GenevaDrive.Hangfire.Tests/Readme/ReadmeUsage.cs"));

@@ -138,3 +138,38 @@ public abstract class IdempotentChargeWorkflow(IPaymentApi payments) : Workflow<
         // README:END
     }
 }
+
+public sealed record EmailConfirmed(DateTimeOffset At);
+
+public interface INotifier
+{
+    Task SendAsync(string email, string text, CancellationToken ct);
+}
+
+/// <summary>Abstract so that scanning this assembly for workflows skips it; it exists to compile the README block.</summary>
+public abstract class ConfirmEmailWorkflow(INotifier mailer) : Workflow<User>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        // README:BEGIN events
+        steps.Step("send_confirmation_link", ct => mailer.SendAsync(Hero.Email, "Confirm your address", ct));
+        steps.WaitFor("email_confirmed", timeout: TimeSpan.FromDays(3), onTimeout: WaitTimeout.Cancel);
+        steps.Step("activate", async ct =>
+        {
+            var confirmed = await ReceivedEventAsync<EmailConfirmed>("email_confirmed", ct);
+            await mailer.SendAsync(Hero.Email, $"Welcome! Confirmed at {confirmed!.At:t}", ct);
+        });
+        // README:END
+    }
+}
+
+public static class EventsReadmeSender
+{
+    public static async Task ConfirmAsync(IWorkflowClient workflows, User user, string linkId)
+    {
+        // README:BEGIN send-event
+        // In the controller the confirmation link lands on; linkId makes a double click harmless.
+        await workflows.SendEventAsync<ConfirmEmailWorkflow>(user, "email_confirmed", new EmailConfirmed(DateTimeOffset.UtcNow), eventId: linkId);
+        // README:END
+    }
+}

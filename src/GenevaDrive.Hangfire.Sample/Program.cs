@@ -27,6 +27,7 @@ if (sample.Telemetry != "none")
 {
     // GenevaDrive's ActivitySource and Meter are both named "GenevaDrive". With ASP.NET Core's instrumentation, the
     // request that starts a workflow and every step after it (in any process, hours later) form one trace.
+    // README:BEGIN otel
     builder.Services.AddOpenTelemetry()
         .WithTracing(tracing =>
         {
@@ -38,6 +39,7 @@ if (sample.Telemetry != "none")
             metrics.AddMeter("GenevaDrive");
             _ = sample.Telemetry == "otlp" ? metrics.AddOtlpExporter() : metrics.AddConsoleExporter();
         });
+    // README:END
 }
 
 builder.Services.AddSingleton<DemoMailer>();

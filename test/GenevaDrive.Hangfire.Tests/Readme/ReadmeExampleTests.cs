@@ -44,9 +44,16 @@ public sealed class ReadmeExampleTests
     [TestCase("idempotency")]
     [TestCase("events")]
     [TestCase("send-event")]
-    public void ReadmeUsageBlock_IsTheCompiledCode(string block)
+    public void ReadmeUsageBlock_IsTheCompiledCode(string block) =>
+        AssertReadmeContainsBlock("test/GenevaDrive.Hangfire.Tests/Readme/ReadmeUsage.cs", block);
+
+    [Test]
+    public void ReadmeOpenTelemetryWiring_IsTheSamplesCompiledCode() =>
+        AssertReadmeContainsBlock("src/GenevaDrive.Hangfire.Sample/Program.cs", "otel");
+
+    private static void AssertReadmeContainsBlock(string file, string block)
     {
-        var source = File.ReadAllText(FindRepositoryFile("test/GenevaDrive.Hangfire.Tests/Readme/ReadmeUsage.cs"));
+        var source = File.ReadAllText(FindRepositoryFile(file));
         var marker = $"// README:BEGIN {block}";
         var begin = source.IndexOf(marker, StringComparison.Ordinal) + marker.Length;
         var end = source.IndexOf("// README:END", begin, StringComparison.Ordinal);
@@ -55,7 +62,7 @@ public sealed class ReadmeExampleTests
         var example = Normalize(string.Join("\n", lines.Select(l => l.Length >= indent ? l[indent..] : l.TrimStart())));
         var readme = Normalize(File.ReadAllText(FindRepositoryFile("README.md")));
 
-        Assert.That(readme, Does.Contain(example), $"README.md must contain the '{block}' example exactly as compiled in ReadmeUsage.cs.");
+        Assert.That(readme, Does.Contain(example), $"README.md must contain the '{block}' example exactly as compiled in {file}.");
     }
 
     [Test]

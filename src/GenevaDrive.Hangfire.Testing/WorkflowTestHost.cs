@@ -152,18 +152,36 @@ public sealed class WorkflowTestHost : IAsyncDisposable
         return await RunExecutionAsync(current.Id, stopToken).ConfigureAwait(false);
     }
 
-    /// <summary>Runs the named step now, which must be the workflow's scheduled step (its wait is skipped).</summary>
+    /// <summary>
+    /// Runs the named step now (its wait is skipped). When another step is scheduled — an earlier one, to run a step
+    /// again, or a later one — the workflow jumps to the named step first, as an operator's Skip would: the scheduled
+    /// execution is recorded as skipped, and the workflow continues after the named step as usual.
+    /// </summary>
     /// <param name="workflowId">The workflow.</param>
-    /// <param name="stepName">The step expected to be next.</param>
+    /// <param name="stepName">Any step of the workflow.</param>
     /// <returns>What happened.</returns>
-    /// <exception cref="InvalidOperationException">The workflow's scheduled step is another one, or there is none.</exception>
+    /// <exception cref="InvalidOperationException">The workflow has no such step, or it is not ready or paused (it has ended, or a step runs).</exception>
     public async Task<StepRunResult> RunStepAsync(long workflowId, string stepName)
     {
         var current = await _runtime.Store.GetCurrentExecutionAsync(workflowId).ConfigureAwait(false);
-        if (current?.StepName != stepName)
+        if (current?.StepName != stepName || current.State != "scheduled")
         {
-            throw new InvalidOperationException(
-                $"Workflow {workflowId} has {(current is null ? "no scheduled step" : $"'{current.StepName}' scheduled")}, not '{stepName}'.");
+            var workflow = await _runtime.Store.GetWorkflowAsync(workflowId).ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"Workflow {workflowId} does not exist.");
+            var type = _runtime.Registry.FindType(workflow.Type);
+            var step = type is null ? null : _runtime.Registry.GetDefinition(type).Steps.Find(stepName);
+            if (step is null)
+            {
+                throw new InvalidOperationException($"Workflow {workflowId} ({workflow.Type}) has no step '{stepName}'.");
+            }
+
+            if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Paused))
+            {
+                throw new InvalidOperationException(
+                    $"Workflow {workflowId} is {workflow.State}; RunStepAsync can jump to step '{stepName}' only in a ready or paused workflow.");
+            }
+
+            await _runtime.Store.SkipAsync(workflowId, _ => new NextStep(stepName, TimeSpan.Zero)).ConfigureAwait(false);
         }
 
         return (await RunNextStepAsync(workflowId).ConfigureAwait(false))!;
@@ -182,6 +200,8 @@ public sealed class WorkflowTestHost : IAsyncDisposable
         }
 
         StepDecision decision;
+        // The same log scope as a step run under Hangfire (workflow, hero, step, execution, job).
+        using var logScope = _runtime.Logger.BeginScope(GenevaDrive.Server.RunningStep.LogScope(claim.Workflow!, claim.Execution!, TestJobId));
         await using (var scope = _services.CreateAsyncScope())
         {
             decision = await _runtime.Runner.RunAsync(claim, scope.ServiceProvider, stopToken).ConfigureAwait(false);

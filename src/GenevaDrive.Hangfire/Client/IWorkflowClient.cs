@@ -39,6 +39,38 @@ public interface IWorkflowClient
         StartOptions? options = null, CancellationToken cancellationToken = default)
         where TWorkflow : Workflow;
 
+    /// <summary>
+    /// Starts a workflow whose type is known only at run time (e.g. from configuration); otherwise as
+    /// <see cref="StartAsync{TWorkflow}(object, StartOptions?, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="workflowType">A registered workflow class.</param>
+    /// <param name="hero">The hero.</param>
+    /// <param name="options">Start options.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The started workflow.</returns>
+    /// <exception cref="ArgumentException"><paramref name="workflowType"/> is not a registered workflow, or the hero is of the wrong type.</exception>
+    /// <exception cref="WorkflowAlreadyExistsException">An ongoing single-instance workflow exists for the hero.</exception>
+    Task<WorkflowInfo> StartAsync(Type workflowType, object hero, StartOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Starts a workflow of a run-time type for the hero, or returns the ongoing one if it exists.</summary>
+    /// <param name="workflowType">A registered workflow class.</param>
+    /// <param name="hero">The hero.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The new or existing workflow.</returns>
+    Task<WorkflowInfo> StartOrGetExistingAsync(Type workflowType, object hero, CancellationToken cancellationToken = default);
+
+    /// <summary>A read-only view of a registered workflow's definition: its steps in run order, waits, conditions and policies.</summary>
+    /// <param name="workflowType">A registered workflow class.</param>
+    /// <returns>The description.</returns>
+    /// <exception cref="ArgumentException">The type is not a registered workflow.</exception>
+    WorkflowDescription Describe(Type workflowType);
+
+    /// <summary>The definition of the registered workflow named <paramref name="workflowName"/> (as stored in its rows).</summary>
+    /// <param name="workflowName">The stable workflow name, e.g. <see cref="WorkflowInfo.Name"/>.</param>
+    /// <returns>The description.</returns>
+    /// <exception cref="ArgumentException">No registered workflow has that name.</exception>
+    WorkflowDescription Describe(string workflowName);
+
     /// <summary>Starts <typeparamref name="TWorkflow"/> for the hero, or returns the ongoing one if it exists.</summary>
     /// <typeparam name="TWorkflow">A registered workflow.</typeparam>
     /// <param name="hero">The hero.</param>

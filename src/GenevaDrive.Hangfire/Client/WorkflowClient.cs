@@ -12,20 +12,23 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
 {
     private WorkflowStore Store => runtime.Store;
 
-    public async Task<WorkflowInfo> StartAsync<TWorkflow>(object hero, StartOptions? options = null, CancellationToken cancellationToken = default)
-        where TWorkflow : Workflow
+    public Task<WorkflowInfo> StartAsync<TWorkflow>(object hero, StartOptions? options = null, CancellationToken cancellationToken = default)
+        where TWorkflow : Workflow =>
+        StartAsync(typeof(TWorkflow), hero, options, cancellationToken);
+
+    public async Task<WorkflowInfo> StartAsync(Type workflowType, object hero, StartOptions? options = null, CancellationToken cancellationToken = default)
     {
         // The workflow keeps this span's context: its steps, hours later and elsewhere, are the span's children.
         using var activity = Telemetry.Source.StartActivity("GenevaDrive.Start");
-        activity?.SetTag("genevadrive.workflow_type", typeof(TWorkflow).Name);
-        var spec = await SpecAsync(typeof(TWorkflow), hero, options).ConfigureAwait(false);
+        activity?.SetTag("genevadrive.workflow_type", workflowType?.Name);
+        var spec = await SpecAsync(workflowType!, hero, options).ConfigureAwait(false);
         var created = await Store.CreateAsync(spec, cancellationToken).ConfigureAwait(false);
         if (created.FirstExecution is { } first)
         {
             await runtime.Dispatcher.DispatchAsync(created.Workflow, first, cancellationToken).ConfigureAwait(false);
         }
 
-        return WorkflowInfo.From(created.Workflow);
+        return WorkflowInfo.From(created.Workflow, runtime.Registry);
     }
 
     public async Task<WorkflowInfo> StartAsync<TWorkflow>(object hero, DbConnection connection, DbTransaction? transaction,
@@ -34,17 +37,41 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
     {
         var spec = await SpecAsync(typeof(TWorkflow), hero, options).ConfigureAwait(false);
         var created = await Store.CreateAsync(spec, connection, transaction, cancellationToken).ConfigureAwait(false);
-        return WorkflowInfo.From(created.Workflow);
+        return WorkflowInfo.From(created.Workflow, runtime.Registry);
     }
 
-    public async Task<WorkflowInfo> StartOrGetExistingAsync<TWorkflow>(object hero, CancellationToken cancellationToken = default)
-        where TWorkflow : Workflow
+    public Task<WorkflowInfo> StartOrGetExistingAsync<TWorkflow>(object hero, CancellationToken cancellationToken = default)
+        where TWorkflow : Workflow =>
+        StartOrGetExistingAsync(typeof(TWorkflow), hero, cancellationToken);
+
+    public WorkflowDescription Describe(Type workflowType)
+    {
+        ArgumentNullException.ThrowIfNull(workflowType);
+        runtime.EnsureInitialized();
+        return runtime.Registry.TryGetDefinition(workflowType) is { } definition
+            ? WorkflowDescription.From(definition)
+            : throw new ArgumentException(
+                $"'{workflowType.FullName}' is not a registered workflow; register it with AddWorkflow<{workflowType.Name}>() before describing it.", nameof(workflowType));
+    }
+
+    public WorkflowDescription Describe(string workflowName)
+    {
+        ArgumentNullException.ThrowIfNull(workflowName);
+        runtime.EnsureInitialized();
+        return runtime.Registry.FindType(workflowName) is { } type
+            ? Describe(type)
+            : throw new ArgumentException(
+                $"No registered workflow is named '{EchoedValue.Of(workflowName)}'; registered: {string.Join(", ", runtime.Registry.Types.Select(runtime.Registry.NameOf))}.",
+                nameof(workflowName));
+    }
+
+    public async Task<WorkflowInfo> StartOrGetExistingAsync(Type workflowType, object hero, CancellationToken cancellationToken = default)
     {
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                return await StartAsync<TWorkflow>(hero, null, cancellationToken).ConfigureAwait(false);
+                return await StartAsync(workflowType, hero, null, cancellationToken).ConfigureAwait(false);
             }
             catch (WorkflowAlreadyExistsException e) when (e.ExistingWorkflowId is not null && attempt < 3)
             {
@@ -151,7 +178,7 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
             // A running step's job is left alone: its heartbeat stops it.
             runtime.Dispatcher.RemovePending(pending.JobId, $"workflow {workflowId} paused");
         }
-        return WorkflowInfo.From(result.Workflow);
+        return WorkflowInfo.From(result.Workflow, runtime.Registry);
     }
 
     public async Task<WorkflowInfo> ResumeAsync(long workflowId, CancellationToken cancellationToken = default)
@@ -162,14 +189,14 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
             await runtime.Dispatcher.DispatchAsync(result.Workflow, execution, cancellationToken).ConfigureAwait(false);
         }
 
-        return WorkflowInfo.From(result.Workflow);
+        return WorkflowInfo.From(result.Workflow, runtime.Registry);
     }
 
     public async Task<WorkflowInfo> CancelAsync(long workflowId, CancellationToken cancellationToken = default)
     {
         var result = await Store.CancelAsync(workflowId, cancellationToken).ConfigureAwait(false);
         runtime.Dispatcher.RemovePending(result.Ended?.JobId, $"workflow {workflowId} canceled");
-        return WorkflowInfo.From(result.Workflow);
+        return WorkflowInfo.From(result.Workflow, runtime.Registry);
     }
 
     public async Task<WorkflowInfo> SkipAsync(long workflowId, CancellationToken cancellationToken = default)
@@ -186,14 +213,14 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
             await runtime.Dispatcher.DispatchAsync(result.Workflow, execution, cancellationToken).ConfigureAwait(false);
         }
 
-        return WorkflowInfo.From(result.Workflow);
+        return WorkflowInfo.From(result.Workflow, runtime.Registry);
     }
 
     public async Task<WorkflowInfo?> GetAsync(long workflowId, CancellationToken cancellationToken = default) =>
-        await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false) is { } record ? WorkflowInfo.From(record) : null;
+        await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false) is { } record ? WorkflowInfo.From(record, runtime.Registry) : null;
 
     public async Task<IReadOnlyList<WorkflowInfo>> GetByStateAsync(WorkflowState state, int limit = 100, CancellationToken cancellationToken = default) =>
-        (await Store.GetPageAsync(state, null, 0, limit, cancellationToken).ConfigureAwait(false)).Items.Select(WorkflowInfo.From).ToList();
+        (await Store.GetPageAsync(state, null, 0, limit, cancellationToken).ConfigureAwait(false)).Items.Select(r => WorkflowInfo.From(r, runtime.Registry)).ToList();
 
     public async Task<IReadOnlyList<WorkflowInfo>> GetOngoingAsync(int limit = 100, CancellationToken cancellationToken = default)
     {
@@ -217,7 +244,7 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         }
 
         return (await Store.GetByHeroAsync(HeroTypes.NameOf(typeof(THero)), id, cancellationToken).ConfigureAwait(false))
-            .Select(WorkflowInfo.From).ToList();
+            .Select(r => WorkflowInfo.From(r, runtime.Registry)).ToList();
     }
 
     public async Task<IReadOnlyList<StepExecutionInfo>> GetHistoryAsync(long workflowId, CancellationToken cancellationToken = default) =>
@@ -238,8 +265,16 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
 
     private async Task<NewWorkflow> SpecAsync(Type workflowType, object hero, StartOptions? options)
     {
+        ArgumentNullException.ThrowIfNull(workflowType);
         ArgumentNullException.ThrowIfNull(hero);
         runtime.EnsureInitialized();
+        if (runtime.Registry.TryGetDefinition(workflowType) is null)
+        {
+            throw new ArgumentException(
+                $"'{workflowType.FullName}' is not a registered workflow; register it with AddWorkflow<{workflowType.Name}>() (or AddWorkflow(typeof({workflowType.Name}))) before starting it.",
+                nameof(workflowType));
+        }
+
         var name = runtime.Registry.NameOf(workflowType);
         var definition = runtime.Registry.GetDefinition(workflowType);
         if (!definition.HeroType.IsInstanceOfType(hero))

@@ -45,6 +45,25 @@ public sealed record WorkflowInfo
     /// </summary>
     public string? StateReason { get; init; }
 
+    /// <summary>
+    /// The step before <see cref="CurrentStepName"/> (or, when none runs, before <see cref="NextStepName"/>) in the
+    /// workflow's run order; null at the first step, for an ended workflow, or when its type is not registered here.
+    /// </summary>
+    public string? PreviousStepName { get; init; }
+
+    internal static WorkflowInfo From(WorkflowRecord r, Definition.WorkflowRegistry? registry = null) =>
+        From(r) with { PreviousStepName = PreviousOf(r, registry) };
+
+    private static string? PreviousOf(WorkflowRecord r, Definition.WorkflowRegistry? registry)
+    {
+        if (registry is null || (r.CurrentStepName ?? r.NextStepName) is not { } at || registry.FindType(r.Type) is not { } type)
+        {
+            return null;
+        }
+
+        return registry.TryGetDefinition(type)?.Steps.PreviousBefore(at)?.Name;
+    }
+
     internal static WorkflowInfo From(WorkflowRecord r) => new()
     {
         Id = r.Id,

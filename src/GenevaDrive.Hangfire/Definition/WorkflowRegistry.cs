@@ -125,6 +125,15 @@ internal sealed class WorkflowRegistry
     }
 
     /// <summary>The validated definition of <paramref name="workflowType"/> (for decisions and the dashboard).</summary>
+    /// <summary>The validated definition of <paramref name="workflowType"/>, or null before validation.</summary>
+    public WorkflowDefinition? TryGetDefinition(Type workflowType)
+    {
+        lock (_gate)
+        {
+            return _definitions.GetValueOrDefault(workflowType);
+        }
+    }
+
     public WorkflowDefinition GetDefinition(Type workflowType)
     {
         lock (_gate)

@@ -71,19 +71,22 @@ internal sealed class RunningStep
 
         var workflow = Claim.Workflow!;
         var execution = Claim.Execution!;
-        _logScope = _runtime.Logger.BeginScope(new Dictionary<string, object?>
-        {
-            ["WorkflowType"] = workflow.Type,
-            ["WorkflowId"] = workflow.Id,
-            ["HeroType"] = workflow.HeroType,
-            ["HeroId"] = workflow.HeroId,
-            ["StepExecutionId"] = execution.Id,
-            ["StepName"] = execution.StepName,
-            ["HangfireJobId"] = jobId,
-        });
+        _logScope = _runtime.Logger.BeginScope(LogScope(workflow, execution, jobId));
         // Started inline so its first wait is armed before Begin returns (a test clock may move right after).
         _heartbeat = HeartbeatLoopAsync(_heartbeatStop.Token);
     }
+
+    /// <summary>The log scope of a step run, the same under Hangfire and under the test host.</summary>
+    internal static Dictionary<string, object?> LogScope(WorkflowRecord workflow, StepExecutionRecord execution, string jobId) => new()
+    {
+        ["WorkflowType"] = workflow.Type,
+        ["WorkflowId"] = workflow.Id,
+        ["HeroType"] = workflow.HeroType,
+        ["HeroId"] = workflow.HeroId,
+        ["StepExecutionId"] = execution.Id,
+        ["StepName"] = execution.StepName,
+        ["HangfireJobId"] = jobId,
+    };
 
     private async Task HeartbeatLoopAsync(CancellationToken stop)
     {

@@ -44,7 +44,7 @@ public abstract class EngineTestBase(string database)
 
                 options.AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id));
             },
-            services => services.AddSingleton(Probe).AddSingleton(Accounts));
+            services => services.AddSingleton(Probe).AddSingleton(Accounts).AddLogging());
     }
 
     [TearDown]

@@ -137,6 +137,25 @@ public interface IWorkflowClient
     Task<EventDelivery> SendEventAsync(long workflowId, string eventName, object? payload, string? eventId, DbConnection connection,
         DbTransaction transaction, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Pauses, resumes, cancels or skips inside the caller's open connection and transaction, so the change commits (or
+    /// rolls back) with the caller's own work — e.g. cancel a user's onboarding in the transaction that deletes the
+    /// user. The same rules as the other overloads apply under the workflow's row lock. Hangfire job changes cannot
+    /// join a database transaction: after a pause or cancel, the step's pending job finds the workflow paused or
+    /// canceled when it runs and does nothing; after a resume or skip, call <see cref="DispatchAsync"/> once the
+    /// caller has committed (or the reconciler creates the job within a minute).
+    /// </summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="command">What to do.</param>
+    /// <param name="connection">The caller's open connection to the workflow database.</param>
+    /// <param name="transaction">The caller's transaction on it.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The workflow after the change (effective once the caller commits).</returns>
+    /// <exception cref="InvalidWorkflowStateException">The command is not legal in the workflow's state.</exception>
+    /// <exception cref="WorkflowNotFoundException">The workflow does not exist.</exception>
+    Task<WorkflowInfo> ControlAsync(long workflowId, WorkflowCommand command, DbConnection connection, DbTransaction transaction,
+        CancellationToken cancellationToken = default);
+
     /// <summary>Every event the workflow received, oldest first, with when and by which step execution it was taken.</summary>
     /// <param name="workflowId">The workflow.</param>
     /// <param name="cancellationToken">Cancels the call.</param>

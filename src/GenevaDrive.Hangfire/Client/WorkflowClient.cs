@@ -90,13 +90,31 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         var workflow = await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false)
             ?? throw new WorkflowNotFoundException(workflowId);
         var current = await Store.GetCurrentExecutionAsync(workflowId, cancellationToken).ConfigureAwait(false);
-        return current switch
+        if (current is not { State: "scheduled" } || workflow.WorkflowState != WorkflowState.Ready)
         {
-            { JobId: null, State: "scheduled" } => await runtime.Dispatcher.DispatchAsync(workflow, current, cancellationToken).ConfigureAwait(false),
-            { JobId: { } jobId, State: "scheduled" } when current.ScheduledFor <= runtime.Options.TimeProvider.GetUtcNow().UtcDateTime &&
-                                                          runtime.Dispatcher.MoveToQueue(workflow, jobId) => jobId,
-            _ => null,
-        };
+            return null;
+        }
+
+        if (current.JobId is not { } jobId)
+        {
+            return await runtime.Dispatcher.DispatchAsync(workflow, current, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (current.ScheduledFor > runtime.Options.TimeProvider.GetUtcNow().UtcDateTime)
+        {
+            return null;
+        }
+
+        if (runtime.Dispatcher.MoveToQueue(workflow, jobId))
+        {
+            return jobId;
+        }
+
+        // Its job is gone (a pause deleted it before a resume in the caller's transaction) or ended: a new one runs
+        // it. If the old job is still alive after all, the claim lets only one of them run the step.
+        return runtime.Dispatcher.GetJobStatus(jobId) is { State: "Enqueued" or "Processing" or "Awaiting" }
+            ? null
+            : await runtime.Dispatcher.DispatchAsync(workflow, current, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<EventDelivery> SendEventAsync(long workflowId, string eventName, object? payload = null, string? eventId = null,
@@ -170,6 +188,31 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         return (eventId ?? Guid.NewGuid().ToString("N"), json, Telemetry.CurrentTraceParent());
     }
 
+    public async Task<WorkflowInfo> ControlAsync(long workflowId, WorkflowCommand command, DbConnection connection, DbTransaction transaction,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(transaction);
+        var caller = new WorkflowStore.CallerTransaction(connection, transaction);
+        var result = command switch
+        {
+            WorkflowCommand.Pause => await Store.PauseAsync(workflowId, cancellationToken, caller: caller).ConfigureAwait(false),
+            WorkflowCommand.Resume => await Store.ResumeAsync(workflowId, cancellationToken, caller).ConfigureAwait(false),
+            WorkflowCommand.Cancel => await Store.CancelAsync(workflowId, cancellationToken, caller).ConfigureAwait(false),
+            WorkflowCommand.Skip => await SkipInAsync(workflowId, caller, cancellationToken).ConfigureAwait(false),
+            _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Use WorkflowCommand.Pause, Resume, Cancel or Skip."),
+        };
+        return WorkflowInfo.From(result.Workflow, runtime.Registry);
+    }
+
+    private async Task<ControlResult> SkipInAsync(long workflowId, WorkflowStore.CallerTransaction? caller, CancellationToken cancellationToken)
+    {
+        var workflow = await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false)
+            ?? throw new WorkflowNotFoundException(workflowId);
+        var definition = DefinitionOf(workflow.Type);
+        return await Store.SkipAsync(workflowId, step => definition.Steps.NextAfter(step)?.Schedule(), cancellationToken, caller).ConfigureAwait(false);
+    }
+
     public async Task<WorkflowInfo> PauseAsync(long workflowId, CancellationToken cancellationToken = default)
     {
         var result = await Store.PauseAsync(workflowId, cancellationToken).ConfigureAwait(false);
@@ -201,12 +244,7 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
 
     public async Task<WorkflowInfo> SkipAsync(long workflowId, CancellationToken cancellationToken = default)
     {
-        var workflow = await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false)
-            ?? throw new WorkflowNotFoundException(workflowId);
-        var definition = DefinitionOf(workflow.Type);
-        var result = await Store.SkipAsync(workflowId, step =>
-            definition.Steps.NextAfter(step)?.Schedule(),
-            cancellationToken).ConfigureAwait(false);
+        var result = await SkipInAsync(workflowId, null, cancellationToken).ConfigureAwait(false);
         runtime.Dispatcher.RemovePending(result.Ended?.JobId, $"step skipped in workflow {workflowId}");
         if (result.Execution is { } execution)
         {

@@ -601,7 +601,8 @@ internal sealed class WorkflowStore
     /// <param name="workflowId">The workflow.</param>
     /// <param name="ct">Cancels the operation.</param>
     /// <param name="pausedByJobId">The deleted step job that caused the pause; requeueing it resumes the workflow.</param>
-    public Task<ControlResult> PauseAsync(long workflowId, CancellationToken ct = default, string? pausedByJobId = null) =>
+    /// <param name="caller">The caller's transaction to join, or null for one of the store's own.</param>
+    public Task<ControlResult> PauseAsync(long workflowId, CancellationToken ct = default, string? pausedByJobId = null, CallerTransaction? caller = null) =>
         UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
         {
             if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Performing))
@@ -622,13 +623,13 @@ internal sealed class WorkflowStore
             workflow.NextStepName = active?.StepName ?? workflow.NextStepName;
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
             return new ControlResult(workflow, active);
-        }, ct);
+        }, ct, caller);
 
     /// <summary>
     /// Resumes a paused workflow: re-uses its still-scheduled execution, or schedules its next step now.
     /// A paused workflow with nothing left to run finishes.
     /// </summary>
-    public Task<ControlResult> ResumeAsync(long workflowId, CancellationToken ct = default) =>
+    public Task<ControlResult> ResumeAsync(long workflowId, CancellationToken ct = default, CallerTransaction? caller = null) =>
         UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
         {
             if (workflow.WorkflowState != WorkflowState.Paused)
@@ -660,10 +661,10 @@ internal sealed class WorkflowStore
 
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
             return new ControlResult(workflow, active);
-        }, ct);
+        }, ct, caller);
 
     /// <summary>Cancels a ready or paused workflow and its scheduled execution.</summary>
-    public Task<ControlResult> CancelAsync(long workflowId, CancellationToken ct = default) =>
+    public Task<ControlResult> CancelAsync(long workflowId, CancellationToken ct = default, CallerTransaction? caller = null) =>
         UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
         {
             if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Paused or WorkflowState.Performing))
@@ -692,13 +693,13 @@ internal sealed class WorkflowStore
             workflow.StateReason = "Canceled through IWorkflowClient.CancelAsync (from code or the dashboard).";
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
             return new ControlResult(workflow, null, active);
-        }, ct);
+        }, ct, caller);
 
     /// <summary>
     /// Skips the current step of a ready or paused workflow and schedules the next one (as
     /// <paramref name="nextAfter"/> says), finishing the workflow after the last step.
     /// </summary>
-    public Task<ControlResult> SkipAsync(long workflowId, Func<string, NextStep?> nextAfter, CancellationToken ct = default) =>
+    public Task<ControlResult> SkipAsync(long workflowId, Func<string, NextStep?> nextAfter, CancellationToken ct = default, CallerTransaction? caller = null) =>
         UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
         {
             if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Paused))
@@ -737,7 +738,7 @@ internal sealed class WorkflowStore
 
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
             return new ControlResult(workflow, scheduled, active);
-        }, ct);
+        }, ct, caller);
 
     // ---- Recovery and housekeeping -----------------------------------------------------------------
 
@@ -989,8 +990,11 @@ internal sealed class WorkflowStore
     }
 
     private Task<ControlResult> UnderWorkflowLockAsync(long workflowId,
-        Func<DbConnection, DbTransaction, WorkflowRecord, DateTime, Task<ControlResult>> action, CancellationToken ct) =>
-        RetryAsync(async token =>
+        Func<DbConnection, DbTransaction, WorkflowRecord, DateTime, Task<ControlResult>> action, CancellationToken ct,
+        CallerTransaction? caller = null) =>
+        caller is { } joined
+            ? UnderCallersLockAsync(workflowId, action, joined, ct)
+            : RetryAsync(async token =>
         {
             await using var connection = await OpenAsync(token).ConfigureAwait(false);
             await using var tx = await BeginAsync(connection, token).ConfigureAwait(false);
@@ -1000,6 +1004,15 @@ internal sealed class WorkflowStore
             await tx.CommitAsync(token).ConfigureAwait(false);
             return result;
         }, ct);
+
+    /// <summary>The same change inside the caller's transaction: it commits (or rolls back) with the caller's own work; no retry here.</summary>
+    private async Task<ControlResult> UnderCallersLockAsync(long workflowId,
+        Func<DbConnection, DbTransaction, WorkflowRecord, DateTime, Task<ControlResult>> action, CallerTransaction caller, CancellationToken ct)
+    {
+        var workflow = await SingleAsync<WorkflowRecord>(caller.Connection, caller.Transaction, Sql.LockWorkflow, new { Id = workflowId }, ct)
+            .ConfigureAwait(false) ?? throw new WorkflowNotFoundException(workflowId);
+        return await action(caller.Connection, caller.Transaction, workflow, Now).ConfigureAwait(false);
+    }
 
     private static void TransitionWorkflow(WorkflowRecord workflow, WorkflowState target, DateTime now)
     {
@@ -1120,6 +1133,9 @@ internal sealed class WorkflowStore
         execution.Id = await ScalarAsync<long>(connection, tx, Sql.InsertStepExecution, execution, ct).ConfigureAwait(false);
         return execution;
     }
+
+    /// <summary>The caller's open connection and transaction, for a change that must commit with the caller's own work.</summary>
+    internal sealed record CallerTransaction(DbConnection Connection, DbTransaction Transaction);
 
     /// <summary>A gate as scheduled: armed until <paramref name="until"/> unless it already names its time.</summary>
     private static WaitGate? Armed(WaitGate? gate, DateTime until) => gate is null ? null : gate with { Until = gate.Until ?? until };

@@ -126,4 +126,61 @@ public sealed class ClientApiTests(string database) : EngineTestBase(database)
             Assert.That(scope, Does.ContainKey("StepExecutionId").And.ContainKey("HangfireJobId"));
         });
     }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task ControlInsideTheCallersTransaction_CommitsOrRollsBackWithIt(bool commit)
+    {
+        var workflow = await StartAsync<ThreeStepWorkflow>();
+
+        WorkflowInfo inside;
+        await using (var connection = Db.Dialect.CreateConnection())
+        {
+            await connection.OpenAsync();
+            await using var transaction = await Db.Dialect.BeginTransactionAsync(connection, CancellationToken.None);
+            inside = await Client.ControlAsync(workflow.Id, WorkflowCommand.Cancel, connection, transaction);
+            if (commit)
+            {
+                await transaction.CommitAsync();
+            }
+            else
+            {
+                await transaction.RollbackAsync();
+            }
+        }
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(inside.State, Is.EqualTo(WorkflowState.Canceled));
+            Assert.That((await WorkflowAsync(workflow.Id)).State, Is.EqualTo(commit ? WorkflowState.Canceled : WorkflowState.Ready));
+        });
+    }
+
+    [Test]
+    public async Task ResumeInsideTheCallersTransaction_ThenDispatch_RunsTheStep_AndIllegalCommandsAreRefused()
+    {
+        var workflow = await StartAsync<ThreeStepWorkflow>();
+        await Client.PauseAsync(workflow.Id);
+        var dispatchedBefore = Host.DispatchedSteps.Count;
+
+        await using (var connection = Db.Dialect.CreateConnection())
+        {
+            await connection.OpenAsync();
+            await using var transaction = await Db.Dialect.BeginTransactionAsync(connection, CancellationToken.None);
+            await Client.ControlAsync(workflow.Id, WorkflowCommand.Resume, connection, transaction);
+            Assert.ThrowsAsync<InvalidWorkflowStateException>(() => Client.ControlAsync(workflow.Id, WorkflowCommand.Resume, connection, transaction),
+                "the second resume sees the first one's change in the same transaction");
+            await transaction.CommitAsync();
+        }
+
+        await Client.DispatchAsync(workflow.Id);
+        var dispatchedAfter = Host.DispatchedSteps.Count;
+        await Host.RunToEndAsync(workflow.Id);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(dispatchedAfter, Is.EqualTo(dispatchedBefore + 1), "the resumed step got a job after the commit");
+            Assert.That((await WorkflowAsync(workflow.Id)).State, Is.EqualTo(WorkflowState.Finished));
+        });
+    }
 }

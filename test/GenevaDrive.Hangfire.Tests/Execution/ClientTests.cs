@@ -130,17 +130,19 @@ public sealed class ClientTests(string database) : EngineTestBase(database)
     }
 
     [Test]
-    public async Task TestHost_RunStep_RefusesAStepThatIsNotNext()
+    public async Task TestHost_RunStep_JumpsToALaterStep_AndRefusesAStepThatDoesNotExist()
     {
         var workflow = await StartAsync<ThreeStepWorkflow>();
 
-        var error = Assert.ThrowsAsync<InvalidOperationException>(() => Host.RunStepAsync(workflow.Id, "third"))!;
-        var run = await Host.RunStepAsync(workflow.Id, "first");
+        var error = Assert.ThrowsAsync<InvalidOperationException>(() => Host.RunStepAsync(workflow.Id, "fourth"))!;
+        var run = await Host.RunStepAsync(workflow.Id, "third");
 
         Assert.Multiple(() =>
         {
-            Assert.That(error.Message, Is.EqualTo($"Workflow {workflow.Id} has 'first' scheduled, not 'third'."));
+            Assert.That(error.Message, Is.EqualTo($"Workflow {workflow.Id} (three_steps) has no step 'fourth'."));
+            Assert.That(run.StepName, Is.EqualTo("third"));
             Assert.That(run.Outcome, Is.EqualTo(StepOutcome.Success));
+            Assert.That(Probe.Events, Is.EqualTo(new[] { "third" }), "the scheduled first step was skipped to jump");
         });
     }
 }

@@ -161,6 +161,7 @@ internal sealed class PostgreSqlDialect : SqlDialect
                 "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;",
             SelectLatestStepExecutionOfStep =
                 $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName ORDER BY \"Id\" DESC LIMIT 1;",
+            RenameHeroType = $"UPDATE {workflows} SET \"HeroType\" = @NewName WHERE \"HeroType\" = @OldName;",
             InsertEvent =
                 $"INSERT INTO {events} (\"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\") " +
                 "VALUES (@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt) RETURNING \"Id\";",

@@ -255,6 +255,7 @@ internal sealed class SqlServerDialect : SqlDialect
                 "WHERE [Id] = @Id AND [State] = 'in_progress' AND [LeaseToken] = @LeaseToken;",
             SelectLatestStepExecutionOfStep =
                 $"SELECT TOP (1) {ExecutionColumns} FROM {executions} WHERE [WorkflowId] = @WorkflowId AND [StepName] = @StepName ORDER BY [Id] DESC;",
+            RenameHeroType = $"UPDATE {workflows} SET [HeroType] = @NewName WHERE [HeroType] = @OldName;",
             InsertEvent =
                 $"INSERT INTO {events} ([WorkflowId], [Name], [EventKey], [Payload], [TraceParent], [CreatedAt]) " +
                 "VALUES (@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt); SELECT CAST(SCOPE_IDENTITY() AS bigint);",

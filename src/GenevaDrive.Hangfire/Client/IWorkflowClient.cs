@@ -156,6 +156,18 @@ public interface IWorkflowClient
     Task<WorkflowInfo> ControlAsync(long workflowId, WorkflowCommand command, DbConnection connection, DbTransaction transaction,
         CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// After giving a hero class a <see cref="HeroNameAttribute"/> (or renaming the one it has), moves the workflows
+    /// stored under its former name — by default its full class name — to the new one, so they are found by hero
+    /// again and count as ongoing. Run it once, after every process uses the new name (idempotent).
+    /// </summary>
+    /// <typeparam name="THero">The hero class, as it is named now.</typeparam>
+    /// <param name="formerName">The name its workflows are stored under, e.g. <c>"MyApp.Users.User"</c>.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>How many workflows were moved.</returns>
+    Task<int> MigrateHeroTypeNameAsync<THero>(string formerName, CancellationToken cancellationToken = default)
+        where THero : class;
+
     /// <summary>Every event the workflow received, oldest first, with when and by which step execution it was taken.</summary>
     /// <param name="workflowId">The workflow.</param>
     /// <param name="cancellationToken">Cancels the call.</param>

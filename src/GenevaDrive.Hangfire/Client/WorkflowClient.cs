@@ -166,6 +166,14 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         return new EventDelivery { WorkflowId = workflowId, EventName = eventName, EventId = key, Outcome = delivery.Outcome };
     }
 
+    public Task<int> MigrateHeroTypeNameAsync<THero>(string formerName, CancellationToken cancellationToken = default)
+        where THero : class
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(formerName);
+        var name = HeroTypes.NameOf(typeof(THero));
+        return formerName == name ? Task.FromResult(0) : Store.RenameHeroTypeAsync(formerName, name, cancellationToken);
+    }
+
     public async Task<IReadOnlyList<WorkflowEventInfo>> GetEventsAsync(long workflowId, CancellationToken cancellationToken = default) =>
         (await Store.GetEventsAsync(workflowId, cancellationToken).ConfigureAwait(false)).Select(WorkflowEventInfo.From).ToList();
 

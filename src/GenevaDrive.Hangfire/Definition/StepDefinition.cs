@@ -63,10 +63,23 @@ internal sealed class StepDefinition
     /// <summary>True when the condition says the step should not run now.</summary>
     public bool ShouldSkip() => ConditionKind switch
     {
-        StepConditionKind.SkipIf => Condition!(),
-        StepConditionKind.OnlyIf => !Condition!(),
+        StepConditionKind.SkipIf => Holds(Condition!),
+        StepConditionKind.OnlyIf => !Holds(Condition!),
         _ => false,
     };
+
+    /// <summary>A condition that reads a hero who no longer exists (under <c>MayProceedWithoutHero</c>) does not hold.</summary>
+    public static bool Holds(Func<bool> condition)
+    {
+        try
+        {
+            return condition();
+        }
+        catch (HeroMissingException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>Everything that must be identical between two instances of the same workflow type.</summary>
     public string Shape =>

@@ -107,13 +107,17 @@ public abstract class Workflow<THero> : Workflow
     /// <summary>
     /// The hero this workflow is about.
     /// </summary>
-    /// <exception cref="InvalidOperationException">
-    /// The hero is not loaded: inside <see cref="Define"/> (which must not depend on the hero), or when the
-    /// workflow may proceed without a hero and the hero was deleted (use <see cref="HeroOrDefault"/> then).
+    /// <exception cref="HeroMissingException">
+    /// The workflow may proceed without its hero, and the hero was deleted: a condition reading it does not hold,
+    /// a body reading it fails (read <see cref="HeroOrDefault"/> where the step can do without it).
     /// </exception>
-    protected THero Hero => HeroOrDefault ?? throw new InvalidOperationException(HeroLoaded
-        ? $"The hero of workflow {GetType().Name} #{WorkflowId} no longer exists. This workflow may proceed without its hero; read HeroOrDefault and handle null."
-        : $"The hero of workflow {GetType().Name} is not loaded yet. Read Hero inside step bodies and conditions, not in Define: the shape of Define must not depend on the hero.");
+    /// <exception cref="InvalidOperationException">
+    /// The hero is not loaded: inside <see cref="Define"/> (which must not depend on the hero).
+    /// </exception>
+    protected THero Hero => HeroOrDefault ?? (HeroLoaded
+        ? throw new HeroMissingException(GetType().Name, WorkflowId)
+        : throw new InvalidOperationException(
+            $"The hero of workflow {GetType().Name} is not loaded yet. Read Hero inside step bodies and conditions, not in Define: the shape of Define must not depend on the hero."));
 
     /// <summary>The hero, or <see langword="null"/> when it is not loaded or no longer exists.</summary>
     protected THero? HeroOrDefault => (THero?)HeroObject;

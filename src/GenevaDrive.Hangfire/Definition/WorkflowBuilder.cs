@@ -26,6 +26,7 @@ public sealed partial class WorkflowBuilder
     private readonly List<CancelCondition> _cancelConditions = [];
     private readonly List<ClassExceptionPolicy> _policies = [];
     private readonly StepHooks _hooks = new();
+    private readonly List<string> _errors = [];
     private bool _mayProceedWithoutHero;
     private string _queue = "default";
 
@@ -187,17 +188,17 @@ public sealed partial class WorkflowBuilder
         var source = new SourceLocation(sourceFile, sourceLine);
         if (name is null)
         {
-            throw Error(null, source, "a resumable step needs a name; its saved cursor belongs to that name, so it must be stable across deployments");
+            return Fail(null, source, "a resumable step needs a name; its saved cursor belongs to that name, so it must be stable across deployments");
         }
 
         if (maxRunTime is { } slice && slice <= TimeSpan.Zero)
         {
-            throw Error(name, source, $"maxRunTime is {slice}, which is not positive; give the time one attempt may run (e.g. TimeSpan.FromMinutes(5)), or leave it out for no limit");
+            return Fail(name, source, $"maxRunTime is {slice}, which is not positive; give the time one attempt may run (e.g. TimeSpan.FromMinutes(5)), or leave it out for no limit");
         }
 
         if (checkpointEvery is { } every && every < TimeSpan.Zero)
         {
-            throw Error(name, source, $"checkpointEvery is {every}, which is negative; use TimeSpan.Zero to save after every item, or leave it out for the default of {DefaultCheckpointEvery}");
+            return Fail(name, source, $"checkpointEvery is {every}, which is negative; use TimeSpan.Zero to save after every item, or leave it out for the default of {DefaultCheckpointEvery}");
         }
 
         return Add(name, original!, _ => throw new InvalidOperationException($"Resumable step '{name}' runs through its iteration."),
@@ -236,17 +237,17 @@ public sealed partial class WorkflowBuilder
         var stepName = name ?? (eventName is null ? null : $"wait_for_{eventName}");
         if (EventNameProblem(eventName) is { } problem)
         {
-            throw Error(stepName, source, problem);
+            return Fail(stepName, source, problem);
         }
 
         if (timeout <= TimeSpan.Zero)
         {
-            throw Error(stepName, source, $"WaitFor's timeout is {timeout}, which is not positive; give how long to wait, e.g. TimeSpan.FromDays(3)");
+            return Fail(stepName, source, $"WaitFor's timeout is {timeout}, which is not positive; give how long to wait, e.g. TimeSpan.FromDays(3)");
         }
 
         if (!Enum.IsDefined(onTimeout))
         {
-            throw Error(stepName, source, $"onTimeout {(int)onTimeout} is not defined; use WaitTimeout.Pause, Cancel, Continue or Skip");
+            return Fail(stepName, source, $"onTimeout {(int)onTimeout} is not defined; use WaitTimeout.Pause, Cancel, Continue or Skip");
         }
 
         return Add(stepName, (Func<Task<StepResult>>)NoBody, _ => Task.FromResult(StepResult.Completed()), null, skipIf, null, null,
@@ -281,7 +282,7 @@ public sealed partial class WorkflowBuilder
         var source = new SourceLocation(sourceFile, sourceLine);
         if (condition is null)
         {
-            throw Error(null, source, "CancelIf needs a condition; pass a function returning true when the workflow should be canceled");
+            return Fail(null, source, "CancelIf needs a condition; pass a function returning true when the workflow should be canceled");
         }
 
         _cancelConditions.Add(new CancelCondition(condition, source));
@@ -323,7 +324,7 @@ public sealed partial class WorkflowBuilder
         {
             if (type is null || !typeof(Exception).IsAssignableFrom(type))
             {
-                throw Error(null, source,
+                return Fail(null, source,
                     $"OnException expected an Exception subclass, got {type?.FullName ?? "null"}; pass typeof(SomeException)");
             }
 
@@ -332,7 +333,7 @@ public sealed partial class WorkflowBuilder
 
         if (matchers.Count == 0)
         {
-            throw Error(null, source, "OnException was given no exception types; pass at least one, or use OnException(policy) for a blanket policy");
+            return Fail(null, source, "OnException was given no exception types; pass at least one, or use OnException(policy) for a blanket policy");
         }
 
         return AddPolicy(matchers, policy, source);
@@ -354,7 +355,7 @@ public sealed partial class WorkflowBuilder
         var source = new SourceLocation(sourceFile, sourceLine);
         if (string.IsNullOrWhiteSpace(exceptionTypeName))
         {
-            throw Error(null, source, "OnException needs a non-empty exception type name such as \"System.TimeoutException\"");
+            return Fail(null, source, "OnException needs a non-empty exception type name such as \"System.TimeoutException\"");
         }
 
         return AddPolicy([new ExceptionMatcher.Named(exceptionTypeName.Trim())], policy, source);
@@ -372,7 +373,7 @@ public sealed partial class WorkflowBuilder
         var source = new SourceLocation(sourceFile, sourceLine);
         if (predicate is null)
         {
-            throw Error(null, source, "OnException needs a predicate; pass a function that returns true for the exceptions to handle");
+            return Fail(null, source, "OnException needs a predicate; pass a function that returns true for the exceptions to handle");
         }
 
         return AddPolicy([new ExceptionMatcher.Predicate(predicate)], policy, source);
@@ -402,7 +403,7 @@ public sealed partial class WorkflowBuilder
     {
         if (queue is null || !QueueNamePattern().IsMatch(queue))
         {
-            throw Error(null, new SourceLocation(sourceFile, sourceLine),
+            return Fail(null, new SourceLocation(sourceFile, sourceLine),
                 $"queue name '{queue}' is invalid; Hangfire queue names use only lower-case letters, digits, '_' and '-', e.g. \"critical\"");
         }
 
@@ -444,6 +445,12 @@ public sealed partial class WorkflowBuilder
 
     internal WorkflowDefinition Build(Type workflowType, Type heroType)
     {
+        if (_errors.Count > 0)
+        {
+            // Every broken rule of the workflow, reported together.
+            throw new StepConfigurationException(_errors.ToArray());
+        }
+
         var ordered = Order();
         var shape = string.Join(Environment.NewLine, new[]
             {
@@ -530,22 +537,22 @@ public sealed partial class WorkflowBuilder
 
         if (original is null)
         {
-            throw Error(stepName, source, "a step needs a body; pass a lambda or a method");
+            return Fail(stepName, source, "a step needs a body; pass a lambda or a method");
         }
 
         if (string.IsNullOrWhiteSpace(stepName) || stepName.Trim() != stepName)
         {
-            throw Error(stepName, source, "step names must be non-empty and must not start or end with white space");
+            return Fail(stepName, source, "step names must be non-empty and must not start or end with white space");
         }
 
         if (stepName.Length > MaxStepNameLength)
         {
-            throw Error(stepName, source, $"the step name is {stepName.Length} characters long; the limit is {MaxStepNameLength}");
+            return Fail(stepName, source, $"the step name is {stepName.Length} characters long; the limit is {MaxStepNameLength}");
         }
 
         if (_byName.TryGetValue(stepName, out var existing))
         {
-            throw Error(stepName, source,
+            return Fail(stepName, source,
                 $"a step with this name is already defined at {existing.Source}; step names must be unique within a workflow (including inherited steps), so rename one of them");
         }
 
@@ -553,29 +560,29 @@ public sealed partial class WorkflowBuilder
         {
             if (target is not null && !_byName.ContainsKey(target))
             {
-                throw Error(stepName, source,
+                return Fail(stepName, source,
                     $"{option} refers to '{target}', which is not defined yet; a step can only be placed relative to a step declared before it (declared so far: {DeclaredNames()})");
             }
         }
 
         if (wait is { } w && w < TimeSpan.Zero)
         {
-            throw Error(stepName, source, $"wait is {w}, which is negative; use TimeSpan.Zero or leave it out to run the step right after the previous one");
+            return Fail(stepName, source, $"wait is {w}, which is negative; use TimeSpan.Zero or leave it out to run the step right after the previous one");
         }
 
         if (onException is not null && onException.Problems().FirstOrDefault() is { } policyProblem)
         {
-            throw Error(stepName, source, "onException " + policyProblem);
+            return Fail(stepName, source, "onException " + policyProblem);
         }
 
         if (beforeStep is not null && afterStep is not null)
         {
-            throw Error(stepName, source, "beforeStep and afterStep cannot both be given; choose one position");
+            return Fail(stepName, source, "beforeStep and afterStep cannot both be given; choose one position");
         }
 
         if (skipIf is not null && onlyIf is not null)
         {
-            throw Error(stepName, source, "skipIf and onlyIf cannot both be given; express the condition in one of them");
+            return Fail(stepName, source, "skipIf and onlyIf cannot both be given; express the condition in one of them");
         }
 
         var step = new StepDefinition
@@ -607,12 +614,12 @@ public sealed partial class WorkflowBuilder
     {
         if (policy is null)
         {
-            throw Error(null, source, "OnException needs a policy such as ExceptionPolicy.Reattempt()");
+            return Fail(null, source, "OnException needs a policy such as ExceptionPolicy.Reattempt()");
         }
 
         if (policy.Problems().FirstOrDefault() is { } problem)
         {
-            throw Error(null, source, "the workflow-level exception policy " + problem);
+            return Fail(null, source, "the workflow-level exception policy " + problem);
         }
 
         _policies.Add(new ClassExceptionPolicy { Matchers = matchers, Policy = policy, Source = source });
@@ -621,6 +628,13 @@ public sealed partial class WorkflowBuilder
 
     private string DeclaredNames() =>
         _declared.Count == 0 ? "none" : string.Join(", ", _declared.Select(s => $"'{s.Name}'"));
+
+    /// <summary>Records a broken rule (reported with every other one when the workflow is built) and goes on.</summary>
+    private WorkflowBuilder Fail(string? stepName, SourceLocation source, string rule)
+    {
+        _errors.Add(Error(stepName, source, rule).Message);
+        return this;
+    }
 
     private StepConfigurationException Error(string? stepName, SourceLocation source, string rule)
     {

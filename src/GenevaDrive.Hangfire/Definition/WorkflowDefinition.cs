@@ -66,5 +66,5 @@ internal sealed class WorkflowDefinition
         Steps.Find(name) ?? throw new StepNotDefinedException(Name, name, Steps.Names);
 
     /// <summary>True when any cancel condition holds (checked in declaration order, stopping at the first).</summary>
-    public bool ShouldCancel() => CancelConditions.Any(c => c.Condition());
+    public bool ShouldCancel() => CancelConditions.Any(c => StepDefinition.Holds(c.Condition));
 }

@@ -103,6 +103,7 @@ internal sealed class WorkflowRegistry
             {
                 var instance = (Workflow)ActivatorUtilities.CreateInstance(scope.ServiceProvider, type);
                 var definition = BuildDefinition(instance);
+                Heroes.HeroTypes.NameOf(definition.HeroType);
                 lock (_gate)
                 {
                     _definitions[type] = definition;
@@ -116,6 +117,10 @@ internal sealed class WorkflowRegistry
             {
                 errors.Add($"Workflow '{NameOf(type)}' could not be constructed to validate its definition: {e.Message}");
             }
+            catch (ArgumentException e)
+            {
+                errors.Add($"Workflow '{NameOf(type)}': {e.Message}");
+            }
         }
 
         if (errors.Count > 0)
@@ -124,7 +129,6 @@ internal sealed class WorkflowRegistry
         }
     }
 
-    /// <summary>The validated definition of <paramref name="workflowType"/> (for decisions and the dashboard).</summary>
     /// <summary>The validated definition of <paramref name="workflowType"/>, or null before validation.</summary>
     public WorkflowDefinition? TryGetDefinition(Type workflowType)
     {
@@ -134,6 +138,7 @@ internal sealed class WorkflowRegistry
         }
     }
 
+    /// <summary>The validated definition of <paramref name="workflowType"/> (for decisions and the dashboard).</summary>
     public WorkflowDefinition GetDefinition(Type workflowType)
     {
         lock (_gate)

@@ -8,8 +8,27 @@ internal static class HeroTypes
 {
     public const int MaxIdLength = 200;
 
-    /// <summary>The stored hero type name.</summary>
-    public static string NameOf(Type heroType) => heroType.FullName ?? heroType.Name;
+    /// <summary>The stored hero type name: its <see cref="HeroNameAttribute"/>, or else its full name.</summary>
+    /// <exception cref="ArgumentException">The attribute's name breaks a rule (the message names it).</exception>
+    public static string NameOf(Type heroType) => Names.GetOrAdd(heroType, static type =>
+    {
+        if (type.GetCustomAttributes(typeof(HeroNameAttribute), inherit: false) is not [HeroNameAttribute attribute])
+        {
+            return type.FullName ?? type.Name;
+        }
+
+        var name = attribute.Name;
+        if (string.IsNullOrWhiteSpace(name) || name.Trim() != name || name.Length > MaxIdLength || name.Any(char.IsControl))
+        {
+            throw new ArgumentException(
+                $"[HeroName(\"{EchoedValue.Of(name)}\")] on {type.FullName} is not a usable name: give 1 to {MaxIdLength} characters without control characters " +
+                "or surrounding white space, e.g. [HeroName(\"user\")].", nameof(heroType));
+        }
+
+        return name;
+    });
+
+    private static readonly ConcurrentDictionary<Type, string> Names = new();
 
     public static string GetId<THero>(IServiceProvider services, THero hero)
         where THero : class

@@ -124,6 +124,9 @@ internal sealed class StorageStatements
     /// </summary>
     public required string Checkpoint { get; init; }
 
+    /// <summary>@OldName, @NewName → moves workflows stored under a hero type's old name to its new one; returns rows affected.</summary>
+    public required string RenameHeroType { get; init; }
+
     /// <summary>@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt → inserts an event and returns its id.</summary>
     public required string InsertEvent { get; init; }
 

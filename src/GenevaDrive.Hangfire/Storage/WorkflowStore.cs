@@ -525,6 +525,15 @@ internal sealed class WorkflowStore
         (await ListAsync<string?>(Sql.SelectReattemptMetadataSinceLastSuccess, new { WorkflowId = workflowId, StepName = stepName }, ct)
             .ConfigureAwait(false)).Count;
 
+    /// <summary>Moves every workflow stored under the hero type name <paramref name="oldName"/> to <paramref name="newName"/>.</summary>
+    public Task<int> RenameHeroTypeAsync(string oldName, string newName, CancellationToken ct = default) =>
+        RetryAsync(async token =>
+        {
+            await using var connection = await OpenAsync(token).ConfigureAwait(false);
+            return await connection.ExecuteAsync(Command(Sql.RenameHeroType, new { OldName = oldName, NewName = newName }, null, token))
+                .ConfigureAwait(false);
+        }, ct);
+
     // ---- External events ---------------------------------------------------------------------------
 
     /// <summary>

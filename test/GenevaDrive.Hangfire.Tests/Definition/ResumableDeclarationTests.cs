@@ -94,3 +94,26 @@ public sealed class ResumableDeclarationTests
         });
     }
 }
+
+/// <summary>Every broken rule of a workflow is reported together.</summary>
+public sealed class AllRulesTogetherTests
+{
+    [Test]
+    public void SeveralBrokenRules_AreReportedTogether_EachWithItsStepAndFix()
+    {
+        var error = Definitions.Fails(s => s
+            .Step("a", () => Task.CompletedTask, wait: TimeSpan.FromSeconds(-1))
+            .Step("b", () => Task.CompletedTask, skipIf: () => true, onlyIf: () => true)
+            .UseQueue("Not A Queue")
+            .Step("c", () => Task.CompletedTask));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(error.Errors, Has.Count.EqualTo(3));
+            Assert.That(error.Message, Does.StartWith("3 workflow configuration errors:"));
+            Assert.That(error.Errors[0], Does.Contain("step 'a'").And.Contain("wait is -00:00:01"));
+            Assert.That(error.Errors[1], Does.Contain("step 'b'").And.Contain("skipIf and onlyIf cannot both be given"));
+            Assert.That(error.Errors[2], Does.Contain("queue name 'Not A Queue' is invalid"));
+        });
+    }
+}

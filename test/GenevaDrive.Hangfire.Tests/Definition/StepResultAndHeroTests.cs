@@ -60,7 +60,7 @@ public sealed class StepResultAndHeroTests
         var workflow = new ProbeWorkflow();
         workflow.SetHero(null);
 
-        var error = Assert.Throws<InvalidOperationException>(() => workflow.ReadHero())!;
+        var error = Assert.Throws<HeroMissingException>(() => workflow.ReadHero())!;
 
         Assert.Multiple(() =>
         {

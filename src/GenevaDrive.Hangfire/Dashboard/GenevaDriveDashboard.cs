@@ -31,7 +31,9 @@ internal static class GenevaDriveDashboard
 
             s_installed = true;
             DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows", _ => new WorkflowsPage(RuntimeFor));
-            DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows/(?<id>\\d+)", match => new WorkflowPage(RuntimeFor, long.Parse(match.Groups["id"].Value, System.Globalization.CultureInfo.InvariantCulture)));
+            // An id too large for a long names no workflow: the page says so (404), it does not fail.
+            DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows/(?<id>\\d+)", match => new WorkflowPage(RuntimeFor,
+                long.TryParse(match.Groups["id"].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : -1));
             DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/(?<action>pause|resume|cancel|skip)", Command);
             DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/event", DeliverEvent);
 
@@ -52,12 +54,17 @@ internal static class GenevaDriveDashboard
         }
     }
 
+    // One indexed count of one state per metric (the navigation badge asks only for paused workflows).
     private static long Count(JobStorage storage, WorkflowState state) =>
-        RuntimeFor(storage).Store.CountByStateAsync().GetAwaiter().GetResult()[state];
+        RuntimeFor(storage).Store.CountInStateAsync(state).GetAwaiter().GetResult();
 
     private static bool Command(DashboardContext context)
     {
-        var id = long.Parse(context.UriMatch.Groups["id"].Value, System.Globalization.CultureInfo.InvariantCulture);
+        if (!long.TryParse(context.UriMatch.Groups["id"].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id))
+        {
+            return false;
+        }
+
         var Runtime = RuntimeFor(context.Storage);
         var client = Runtime.Client;
         try
@@ -76,6 +83,8 @@ internal static class GenevaDriveDashboard
         catch (Exception e) when (e is InvalidWorkflowStateException or WorkflowNotFoundException)
         {
             DashboardLog.CommandRefused(Runtime.DashboardLogger, context.UriMatch.Groups["action"].Value, id, e.Message);
+            // The 422 answer has no body; the page the operator returns to shows why.
+            Runtime.Refusals.Record(id, context.UriMatch.Groups["action"].Value, e.Message);
             return false;
         }
     }
@@ -86,7 +95,11 @@ internal static class GenevaDriveDashboard
     /// </summary>
     private static bool DeliverEvent(DashboardContext context)
     {
-        var id = long.Parse(context.UriMatch.Groups["id"].Value, System.Globalization.CultureInfo.InvariantCulture);
+        if (!long.TryParse(context.UriMatch.Groups["id"].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id))
+        {
+            return false;
+        }
+
         var runtime = RuntimeFor(context.Storage);
         var name = context.Request.GetFormValuesAsync("name").GetAwaiter().GetResult().FirstOrDefault()?.Trim() ?? string.Empty;
         var text = context.Request.GetFormValuesAsync("payload").GetAwaiter().GetResult().FirstOrDefault();
@@ -108,11 +121,18 @@ internal static class GenevaDriveDashboard
             var delivery = runtime.Client.SendEventAsync(id, name, payload, $"dashboard-{Guid.NewGuid():N}").GetAwaiter().GetResult();
             DashboardLog.CommandApplied(runtime.DashboardLogger, id, delivery.Outcome == EventDeliveryOutcome.WorkflowEnded ? WorkflowState.Finished : WorkflowState.Ready,
                 $"event '{name}' ({delivery.Outcome})");
-            return delivery.Outcome != EventDeliveryOutcome.WorkflowEnded;
+            if (delivery.Outcome == EventDeliveryOutcome.WorkflowEnded)
+            {
+                runtime.Refusals.Record(id, "event", $"Workflow {id} has ended; the event '{name}' was not kept.");
+                return false;
+            }
+
+            return true;
         }
         catch (Exception e) when (e is ArgumentException or WorkflowNotFoundException)
         {
             DashboardLog.CommandRefused(runtime.DashboardLogger, "event", id, e.Message);
+            runtime.Refusals.Record(id, "event", e.Message);
             return false;
         }
     }

@@ -14,14 +14,19 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
     public override void Execute()
     {
         _runtime = runtimeFor(Storage);
-        var workflow = _runtime.Store.GetWorkflowAsync(workflowId).GetAwaiter().GetResult();
+        var workflow = workflowId > 0 ? _runtime.Store.GetWorkflowAsync(workflowId).GetAwaiter().GetResult() : null;
         Layout = new LayoutPage(workflow is null ? "Workflow not found" : $"{workflow.Type} #{workflow.Id}");
+        if (workflow is null)
+        {
+            Context.Response.StatusCode = 404;
+        }
+
         var html = new StringBuilder();
         html.Append("<div class=\"row\"><div class=\"col-md-12\">");
         html.Append($"<p><a href=\"{E(Url.To("/genevadrive/workflows"))}\">← Workflows</a></p>");
         if (workflow is null)
         {
-            html.Append($"<h1 class=\"page-header\">Workflow #{workflowId}</h1><div class=\"alert alert-warning\">This workflow does not exist (it may have been cleaned up).</div></div></div>");
+            html.Append($"<h1 class=\"page-header\">Workflow #{E(workflowId > 0 ? workflowId.ToString(CultureInfo.InvariantCulture) : "?")}</h1><div class=\"alert alert-warning\">This workflow does not exist (it may have been cleaned up).</div></div></div>");
             WriteLiteral(html.ToString());
             return;
         }
@@ -30,6 +35,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         var events = _runtime.Store.GetEventsAsync(workflow.Id).GetAwaiter().GetResult();
         var waiting = history.LastOrDefault() is { State: "scheduled", WaitingFor: { } awaited } gated ? (awaited, gated) : default;
         html.Append($"<h1 class=\"page-header\">{E(workflow.Type)} #{workflow.Id} {StateLabel(workflow.State)}</h1>");
+        AppendRefusal(html, workflow);
         AppendCommands(html, workflow.WorkflowState);
         html.Append("<dl class=\"dl-horizontal genevadrive-summary\">")
             .Append($"<dt>Hero</dt><dd>{E(workflow.HeroType)} <code>{E(workflow.HeroId)}</code></dd>")
@@ -38,19 +44,91 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             .Append($"<dt>Current step</dt><dd>{E(workflow.CurrentStepName ?? "—")}</dd>")
             .Append($"<dt>Next step</dt><dd>{E(workflow.NextStepName ?? "—")}</dd>")
             .Append(waiting.awaited is null ? string.Empty
-                : $"<dt>Waiting for</dt><dd class=\"genevadrive-waiting\">event <code>{E(waiting.awaited)}</code> since {Time(waiting.gated!.CreatedAt)}, " +
-                  $"until {Time(waiting.gated.WaitUntil)} (then {E(waiting.gated.ParsedMetadata.Wait?.OnTimeout.ToString() ?? "it is armed when it runs")})</dd>")
-            .Append($"<dt>Created</dt><dd>{Time(workflow.CreatedAt)}</dd>")
-            .Append($"<dt>Updated</dt><dd>{Time(workflow.UpdatedAt)}</dd>")
-            .Append($"<dt>Transitioned</dt><dd>{Time(workflow.TransitionedAt)}</dd>")
+                : $"<dt>Waiting for</dt><dd class=\"genevadrive-waiting\">event <code>{E(waiting.awaited)}</code> since {When(waiting.gated!.CreatedAt)}, " +
+                  $"until {When(waiting.gated.WaitUntil)} (then {E(waiting.gated.ParsedMetadata.Wait?.OnTimeout.ToString() ?? "it is armed when it runs")})</dd>")
+            .Append($"<dt>Created</dt><dd>{When(workflow.CreatedAt)}</dd>")
+            .Append($"<dt>Updated</dt><dd>{When(workflow.UpdatedAt)}</dd>")
+            .Append($"<dt>Transitioned</dt><dd>{When(workflow.TransitionedAt)}</dd>")
             .Append("</dl>");
 
         AppendSteps(html, workflow, history);
         AppendEvents(html, workflow, events);
+        AppendTimeline(html, history);
         AppendHistory(html, history);
         html.Append("</div></div>");
         WriteLiteral(html.ToString());
     }
+
+    /// <summary>
+    /// The attempts on one time axis, drawn as inline SVG: a thin grey bar from when each was created to when it was
+    /// due or started (its wait), then a bar from start to end coloured by outcome; the last 60 attempts.
+    /// </summary>
+    private void AppendTimeline(StringBuilder html, IReadOnlyList<Storage.StepExecutionRecord> history)
+    {
+        var shown = history.Skip(Math.Max(0, history.Count - 60)).ToList();
+        if (shown.Count == 0)
+        {
+            return;
+        }
+
+        var now = DateTime.UtcNow;
+        DateTime End(Storage.StepExecutionRecord e) => e.FinishedAt ?? (e.StartedAt is not null ? now : e.ScheduledFor);
+        var start = shown.Min(e => e.CreatedAt);
+        var end = shown.Max(e => End(e) > e.ScheduledFor ? End(e) : e.ScheduledFor);
+        var span = Math.Max(1, (end - start).TotalMilliseconds);
+        const int width = 900, label = 170, row = 20;
+        double X(DateTime t) => label + ((t - start).TotalMilliseconds / span * (width - label - 10));
+        var svg = new StringBuilder();
+        svg.Append(CultureInfo.InvariantCulture, $"<svg class=\"genevadrive-timeline\" role=\"img\" aria-label=\"Timeline of the attempts\" width=\"{width}\" height=\"{(shown.Count * row) + 24}\" xmlns=\"http://www.w3.org/2000/svg\" style=\"font:11px sans-serif\">");
+        for (var i = 0; i < shown.Count; i++)
+        {
+            var e = shown[i];
+            var y = i * row;
+            var began = e.StartedAt ?? e.ScheduledFor;
+            var finished = End(e);
+            var color = e.Outcome switch
+            {
+                "success" => "#5cb85c",
+                "reattempted" or "suspended" or "rescheduled" => "#f0ad4e",
+                "failed" or "recovered" => "#d9534f",
+                "skipped" => "#5bc0de",
+                null => e.State == "in_progress" ? "#337ab7" : "#cccccc",
+                _ => "#999999",
+            };
+            var title = $"{e.StepName} #{e.Id}: {e.State}{(e.Outcome is null ? string.Empty : "/" + e.Outcome)}; created {e.CreatedAt:u}, due {e.ScheduledFor:u}" +
+                        (e.StartedAt is { } st ? $", started {st:u}" : string.Empty) + (e.FinishedAt is { } fi ? $", finished {fi:u}" : string.Empty);
+            svg.Append(CultureInfo.InvariantCulture, $"<g class=\"genevadrive-attempt\" data-outcome=\"{E(e.Outcome ?? e.State)}\"><title>{E(title)}</title>")
+                .Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{y + 14}\">{E(Truncate(e.StepName, 24))}</text>")
+                .Append(CultureInfo.InvariantCulture, $"<rect x=\"{X(e.CreatedAt):0.#}\" y=\"{y + 8}\" width=\"{Math.Max(1, X(began) - X(e.CreatedAt)):0.#}\" height=\"3\" fill=\"#dddddd\"/>")
+                .Append(CultureInfo.InvariantCulture, $"<rect x=\"{X(began):0.#}\" y=\"{y + 3}\" width=\"{Math.Max(3, X(finished) - X(began)):0.#}\" height=\"13\" rx=\"2\" fill=\"{color}\"/></g>");
+        }
+
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{label}\" y=\"{(shown.Count * row) + 16}\" fill=\"#777\">{E(start.ToString("u", CultureInfo.InvariantCulture))}</text>")
+            .Append(CultureInfo.InvariantCulture, $"<text x=\"{width - 10}\" y=\"{(shown.Count * row) + 16}\" fill=\"#777\" text-anchor=\"end\">{E(end.ToString("u", CultureInfo.InvariantCulture))}</text></svg>");
+        html.Append("<h3>Timeline</h3>").Append(svg);
+    }
+
+    /// <summary>After a refused command, why (the command's own message, or what the workflow's state allows).</summary>
+    private void AppendRefusal(StringBuilder html, Storage.WorkflowRecord workflow)
+    {
+        if (Query("refused") is not { Length: > 0 } action || action.Length > 20)
+        {
+            return;
+        }
+
+        var reason = _runtime.Refusals.Find(workflow.Id, action) ?? action switch
+        {
+            "resume" => $"Only a paused workflow can be resumed; this one is {workflow.State}.",
+            "pause" => $"Only a ready or performing workflow can be paused; this one is {workflow.State}.",
+            "skip" => $"Only a ready or paused workflow can skip its step; this one is {workflow.State}.",
+            "cancel" => $"Only a ready, performing or paused workflow can be canceled; this one is {workflow.State}.",
+            _ => $"The workflow is {workflow.State}.",
+        };
+        html.Append($"<div class=\"alert alert-danger genevadrive-refused\"><strong>{E(action)} was refused.</strong> {E(reason)}</div>");
+    }
+
+    /// <summary>A time as Hangfire's pages show it: in the viewer's local time, with the exact time on hover.</summary>
+    private string When(DateTime? utc) => utc is { } t ? Html.LocalTime(t).ToString() : "<span class=\"text-muted\">—</span>";
 
     private void AppendCommands(StringBuilder html, WorkflowState state)
     {
@@ -88,12 +166,20 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         html.Append("<div class=\"btn-toolbar genevadrive-commands\" style=\"margin-bottom:15px\">");
         foreach (var (action, text, style, confirm) in buttons)
         {
-            html.Append($"<button type=\"button\" class=\"btn btn-sm {style} genevadrive-{action}\" data-ajax=\"{E(Url.To($"/genevadrive/workflows/{workflowId}/{action}"))}\"")
+            html.Append($"<button type=\"button\" class=\"btn btn-sm {style} genevadrive-{action}\" data-genevadrive-command=\"{E(Url.To($"/genevadrive/workflows/{workflowId}/{action}"))}\"")
+                .Append($" data-action=\"{E(action)}\"")
                 .Append(confirm is null ? string.Empty : $" data-confirm=\"{E(confirm)}\"")
-                .Append($" data-loading-text=\"{E(text)}…\">{E(text)}</button>");
+                .Append($">{E(text)}</button>");
         }
 
         html.Append("</div>");
+        // Hangfire's data-ajax buttons do nothing visible when a command is refused (422): these reload with the reason.
+        html.Append("<script>document.querySelectorAll('[data-genevadrive-command]').forEach(function (button) {")
+            .Append("button.addEventListener('click', function () { if (button.dataset.confirm && !confirm(button.dataset.confirm)) { return; }")
+            .Append("button.disabled = true; var headers = {}; var h = document.querySelector('meta[name=\"csrf-header\"]'), t = document.querySelector('meta[name=\"csrf-token\"]');")
+            .Append("if (h && t) { headers[h.content] = t.content; }")
+            .Append("fetch(button.dataset.genevadriveCommand, { method: 'POST', headers: headers }).then(function (r) {")
+            .Append("var url = location.pathname; if (!r.ok) { url += '?refused=' + encodeURIComponent(button.dataset.action); } location.href = url; }); }); });</script>");
     }
 
     private void AppendSteps(StringBuilder html, Storage.WorkflowRecord workflow, IReadOnlyList<Storage.StepExecutionRecord> history)
@@ -136,8 +222,8 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             html.Append("<table class=\"table table-condensed genevadrive-events\"><thead><tr><th>Event</th><th>Id</th><th>Received</th><th>Taken</th><th>By execution</th><th>Payload</th></tr></thead><tbody>");
             foreach (var e in events)
             {
-                html.Append($"<tr><td>{E(e.Name)}</td><td><code>{E(e.EventKey)}</code></td><td>{Time(e.CreatedAt)}</td>")
-                    .Append($"<td>{(e.ConsumedAt is null ? "<span class=\"label label-info\">kept</span>" : Time(e.ConsumedAt))}</td>")
+                html.Append($"<tr><td>{E(e.Name)}</td><td><code>{E(e.EventKey)}</code></td><td>{When(e.CreatedAt)}</td>")
+                    .Append($"<td>{(e.ConsumedAt is null ? "<span class=\"label label-info\">kept</span>" : When(e.ConsumedAt))}</td>")
                     .Append($"<td>{(e.ConsumedByExecutionId is { } by ? by.ToString(CultureInfo.InvariantCulture) : "—")}</td>")
                     .Append($"<td><code>{E(Truncate(e.Payload ?? "—", 200))}</code></td></tr>");
             }
@@ -181,7 +267,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             var error = e.ErrorClassName is null
                 ? string.Empty
                 : $"<strong>{E(e.ErrorClassName)}</strong><br/><span class=\"genevadrive-error\">{E(Truncate(e.ErrorMessage, 400))}</span>";
-            var job = e.JobId is null ? "—" : $"<a href=\"{E(Url.JobDetails(e.JobId))}\">#{E(e.JobId)}</a>";
+            var job = e.JobId is null ? "—" : Html.JobIdLink(e.JobId).ToString();
             var attempt = $"<span title=\"Idempotency key {E(StepContext.BuildIdempotencyKey(e.WorkflowId, e.StepName, e.Attempt))}\">{e.Attempt.ToString(CultureInfo.InvariantCulture)}</span>" +
                           $" <small class=\"text-muted\">run {runs[e.StepName].ToString(CultureInfo.InvariantCulture)}</small>";
             var backoff = e.ParsedMetadata.Backoff;
@@ -189,8 +275,8 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
                                : $"<span class=\"genevadrive-cursor\">cursor <code>{E(Truncate(e.Cursor ?? "none", 120))}</code>, {e.Checkpoints.ToString(CultureInfo.InvariantCulture)} checkpoint(s)</span>") +
                            (backoff is null ? string.Empty : $"<span class=\"genevadrive-backoff\">next attempt by {E(backoff)}</span>");
             html.Append($"<tr><td>{e.Id}</td><td>{E(e.StepName)}</td><td>{attempt}</td>")
-                .Append($"<td>{StateLabel(e.State)}</td><td>{E(e.Outcome)}</td><td>{Time(e.ScheduledFor)}</td><td>{Time(e.StartedAt)}</td>")
-                .Append($"<td>{Time(e.FinishedAt)}</td><td>{progress}</td><td>{error}</td><td>{job}</td></tr>");
+                .Append($"<td>{StateLabel(e.State)}</td><td>{E(e.Outcome)}</td><td>{When(e.ScheduledFor)}</td><td>{When(e.StartedAt)}</td>")
+                .Append($"<td>{When(e.FinishedAt)}</td><td>{progress}</td><td>{error}</td><td>{job}</td></tr>");
         }
 
         html.Append("</tbody></table>");

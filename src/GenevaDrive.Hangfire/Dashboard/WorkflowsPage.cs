@@ -1,39 +1,45 @@
 using System.Globalization;
 using System.Text;
 using GenevaDrive.Execution;
+using GenevaDrive.Storage;
 using Hangfire.Dashboard;
 using Hangfire.Dashboard.Pages;
 using static GenevaDrive.Dashboard.Html;
 
 namespace GenevaDrive.Dashboard;
 
-/// <summary>The Workflows page: counts by state, a list filterable by state and type, newest first, paged.</summary>
+/// <summary>
+/// The Workflows page: counts by state, a list filterable by state and type or searched by hero id, newest first,
+/// paged with Hangfire's own pager and per-page selector (<c>from</c> and <c>count</c>, as Hangfire's pages do).
+/// Query values it cannot use are ignored: the page never fails on them.
+/// </summary>
 internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime> runtimeFor) : RazorPage
 {
-    private const int PageSize = 25;
+    private const int DefaultPerPage = 25;
+    private const int MaxPerPage = 1000;
 
     public override void Execute()
     {
         var runtime = runtimeFor(Storage);
         Layout = new LayoutPage("Workflows");
-        var stateFilter = ParseState(Query("state"));
-        var typeFilter = string.IsNullOrWhiteSpace(Query("type")) ? null : Query("type");
-        var page = int.TryParse(Query("page"), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p > 0 ? p : 1;
+        var filter = new Filter(ParseState(Query("state")), Clean(Query("type")), Clean(Query("hero")));
+        var from = int.TryParse(Query("from"), NumberStyles.None, CultureInfo.InvariantCulture, out var f) ? f : 0;
+        var count = int.TryParse(Query("count"), NumberStyles.None, CultureInfo.InvariantCulture, out var c) && c is > 0 and <= MaxPerPage ? c : DefaultPerPage;
         var counts = runtime.Store.CountByStateAsync().GetAwaiter().GetResult();
-        var result = runtime.Store.GetPageAsync(stateFilter, typeFilter, (page - 1) * PageSize, PageSize).GetAwaiter().GetResult();
+        var (items, total) = filter.Hero is { } heroId ? SearchByHero(runtime, heroId, filter, from, count) : Page(runtime, filter, from, count);
 
         var html = new StringBuilder();
         html.Append("<div class=\"row\"><div class=\"col-md-12\"><h1 class=\"page-header\">Workflows</h1>");
         html.Append("<ul class=\"nav nav-pills genevadrive-states\">");
-        html.Append(Pill("All", null, typeFilter, stateFilter is null, counts.Values.Sum()));
-        foreach (var (state, count) in counts)
+        html.Append(Pill("All", filter with { State = null }, filter.State is null, counts.Values.Sum()));
+        foreach (var (state, stateCount) in counts)
         {
-            html.Append(Pill(state.ToStored(), state, typeFilter, stateFilter == state, count));
+            html.Append(Pill(state.ToStored(), filter with { State = state }, filter.State == state, stateCount));
         }
 
         html.Append("</ul>");
         html.Append("<form class=\"form-inline genevadrive-filter\" method=\"get\" style=\"margin:15px 0\">");
-        if (stateFilter is { } s)
+        if (filter.State is { } s)
         {
             html.Append($"<input type=\"hidden\" name=\"state\" value=\"{E(s.ToStored())}\" />");
         }
@@ -41,70 +47,69 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
         html.Append("<label for=\"genevadrive-type\">Type&nbsp;</label><select id=\"genevadrive-type\" name=\"type\" class=\"form-control input-sm\"><option value=\"\">all types</option>");
         foreach (var name in runtime.Registry.Types.Select(runtime.Registry.NameOf).OrderBy(n => n, StringComparer.Ordinal))
         {
-            html.Append($"<option value=\"{E(name)}\"{(name == typeFilter ? " selected" : string.Empty)}>{E(name)}</option>");
+            html.Append($"<option value=\"{E(name)}\"{(name == filter.Type ? " selected" : string.Empty)}>{E(name)}</option>");
         }
 
-        html.Append("</select> <button type=\"submit\" class=\"btn btn-sm btn-default\">Filter</button></form>");
+        html.Append("</select> <label for=\"genevadrive-hero\">&nbsp;Hero id&nbsp;</label>")
+            .Append($"<input id=\"genevadrive-hero\" name=\"hero\" class=\"form-control input-sm genevadrive-hero-search\" placeholder=\"e.g. 42\" value=\"{E(filter.Hero)}\" /> ")
+            .Append("<button type=\"submit\" class=\"btn btn-sm btn-default\">Filter</button></form>");
 
-        if (result.Items.Count == 0)
+        var pager = new FilteredPager(from, count, total, Url.To("/genevadrive/workflows"), filter);
+        if (items.Count == 0)
         {
-            html.Append("<div class=\"alert alert-info\">No workflows match.</div>");
+            html.Append(filter.Hero is { } searched
+                ? $"<div class=\"alert alert-info genevadrive-empty\">No workflow is about a hero with id <code>{E(searched)}</code>.</div>"
+                : "<div class=\"alert alert-info genevadrive-empty\">No workflows match.</div>");
         }
         else
         {
             html.Append("<div class=\"table-responsive\"><table class=\"table table-hover genevadrive-workflows\"><thead><tr>")
                 .Append("<th>Id</th><th>Type</th><th>Hero</th><th>State</th><th>Current step</th><th>Next step</th><th>Created</th><th>Updated</th></tr></thead><tbody>");
-            foreach (var w in result.Items)
+            foreach (var w in items)
             {
                 var link = Url.To($"/genevadrive/workflows/{w.Id}");
                 html.Append($"<tr><td><a href=\"{E(link)}\">#{w.Id}</a></td><td><a href=\"{E(link)}\">{E(w.Type)}</a></td>")
                     .Append($"<td>{E(w.HeroType)} {E(w.HeroId)}</td><td>{StateLabel(w.State)}</td>")
-                    .Append($"<td>{E(w.CurrentStepName)}</td><td>{E(w.NextStepName)}</td><td>{Time(w.CreatedAt)}</td><td>{Time(w.UpdatedAt)}</td></tr>");
+                    .Append($"<td>{E(w.CurrentStepName)}</td><td>{E(w.NextStepName)}</td><td>{Html.RelativeTime(w.CreatedAt)}</td><td>{Html.RelativeTime(w.UpdatedAt)}</td></tr>");
             }
 
             html.Append("</tbody></table></div>");
-            var pages = (int)Math.Max(1, (result.Total + PageSize - 1) / PageSize);
-            html.Append($"<div class=\"genevadrive-pager\">Page {page} of {pages} ({result.Total} workflows) ");
-            if (page > 1)
-            {
-                html.Append($"<a class=\"btn btn-sm btn-default\" href=\"{E(PageLink(stateFilter, typeFilter, page - 1))}\">Newer</a> ");
-            }
-
-            if (page < pages)
-            {
-                html.Append($"<a class=\"btn btn-sm btn-default\" href=\"{E(PageLink(stateFilter, typeFilter, page + 1))}\">Older</a>");
-            }
-
-            html.Append("</div>");
         }
 
-        html.Append("</div></div>");
+        html.Append("<div class=\"genevadrive-pager\">")
+            .Append(CultureInfo.InvariantCulture, $"<p class=\"text-muted\">Page {pager.CurrentPage} of {Math.Max(1, pager.TotalPageCount)} ({total} workflows)</p>")
+            .Append(Html.Paginator(pager).ToString())
+            .Append(Html.PerPageSelector(pager).ToString())
+            .Append("</div></div></div>");
         WriteLiteral(html.ToString());
     }
 
-    private string Pill(string text, WorkflowState? state, string? type, bool active, long count) =>
-        $"<li class=\"{(active ? "active" : string.Empty)}\"><a href=\"{E(PageLink(state, type, 1))}\">{E(text)} <span class=\"badge\">{count}</span></a></li>";
-
-    private string PageLink(WorkflowState? state, string? type, int page)
+    private static (IReadOnlyList<WorkflowRecord> Items, long Total) Page(GenevaDriveRuntime runtime, Filter filter, int from, int count)
     {
-        var query = new List<string>();
-        if (state is { } s)
-        {
-            query.Add("state=" + Uri.EscapeDataString(s.ToStored()));
-        }
-
-        if (type is not null)
-        {
-            query.Add("type=" + Uri.EscapeDataString(type));
-        }
-
-        if (page > 1)
-        {
-            query.Add("page=" + page.ToString(CultureInfo.InvariantCulture));
-        }
-
-        return Url.To("/genevadrive/workflows") + (query.Count > 0 ? "?" + string.Join("&", query) : string.Empty);
+        var page = runtime.Store.GetPageAsync(filter.State, filter.Type, from, count).GetAwaiter().GetResult();
+        return (page.Items, page.Total);
     }
+
+    /// <summary>Workflows about a hero with that id, of every registered hero type (each lookup uses the hero index).</summary>
+    private static (IReadOnlyList<WorkflowRecord> Items, long Total) SearchByHero(GenevaDriveRuntime runtime, string heroId, Filter filter, int from, int count)
+    {
+        var heroTypes = runtime.Registry.Types
+            .Select(t => runtime.Registry.TryGetDefinition(t)?.HeroType)
+            .OfType<Type>()
+            .Select(Heroes.HeroTypes.NameOf)
+            .Distinct(StringComparer.Ordinal);
+        var found = heroTypes
+            .SelectMany(type => runtime.Store.GetByHeroAsync(type, heroId).GetAwaiter().GetResult())
+            .Where(w => (filter.State is null || w.WorkflowState == filter.State) && (filter.Type is null || w.Type == filter.Type))
+            .OrderByDescending(w => w.Id)
+            .ToList();
+        return (found.Skip(from).Take(count).ToList(), found.Count);
+    }
+
+    private string Pill(string text, Filter filter, bool active, long count) =>
+        $"<li class=\"{(active ? "active" : string.Empty)}\"><a href=\"{E(Url.To("/genevadrive/workflows") + filter.Query(leading: '?'))}\">{E(text)} <span class=\"badge\">{count}</span></a></li>";
+
+    private static string? Clean(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
     private static WorkflowState? ParseState(string? value)
     {
@@ -116,5 +121,54 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
         {
             return null;
         }
+    }
+
+    /// <summary>The list's filters, kept across pages.</summary>
+    private sealed record Filter(WorkflowState? State, string? Type, string? Hero)
+    {
+        public string Query(char leading)
+        {
+            var parts = new List<string>();
+            if (State is { } state)
+            {
+                parts.Add("state=" + Uri.EscapeDataString(state.ToStored()));
+            }
+
+            if (Type is not null)
+            {
+                parts.Add("type=" + Uri.EscapeDataString(Type));
+            }
+
+            if (Hero is not null)
+            {
+                parts.Add("hero=" + Uri.EscapeDataString(Hero));
+            }
+
+            return parts.Count == 0 ? string.Empty : leading + string.Join("&", parts);
+        }
+    }
+
+    /// <summary>
+    /// Hangfire's pager, keeping the filters in its links. Its per-page links append <c>?from=0&amp;count=N</c> to
+    /// <see cref="Pager.BasePageUrl"/>, so the base ends with a harmless <c>&amp;keep</c> that absorbs that <c>?</c>.
+    /// </summary>
+    private sealed class FilteredPager : Pager
+    {
+        private readonly string _list;
+        private readonly Filter _filter;
+
+        public FilteredPager(int from, int perPage, long total, string list, Filter filter)
+            : base(from, perPage, DefaultPerPage, total)
+        {
+            _list = list;
+            _filter = filter;
+            BasePageUrl = list + (filter.Query('?') is { Length: > 0 } query ? query + "&keep" : string.Empty);
+        }
+
+        public override string PageUrl(int page) =>
+            page < 1 || page > TotalPageCount
+                ? "#"
+                : _list + "?" + (_filter.Query('\0') is { Length: > 0 } query ? query[1..] + "&" : string.Empty) +
+                  string.Create(CultureInfo.InvariantCulture, $"from={(page - 1) * RecordsPerPage}&count={RecordsPerPage}");
     }
 }

@@ -161,6 +161,9 @@ internal sealed class GenevaDriveRuntime : IDisposable
     }
 
     /// <summary>Releases the storage's connection pool.</summary>
+    /// <summary>Why the last dashboard commands were refused, for the page the operator returns to.</summary>
+    public Dashboard.CommandRefusals Refusals { get; } = new();
+
     /// <summary>The <c>genevadrive.workflows</c> gauge (workflows by state).</summary>
     public Execution.WorkflowStateGauge StateGauge { get; private set; } = null!;
 

@@ -905,6 +905,15 @@ internal sealed class WorkflowStore
     }
 
     /// <summary>The number of workflows in each state (every state present, zero when none).</summary>
+    /// <summary>How many workflows are in <paramref name="state"/> (one indexed count).</summary>
+    public Task<long> CountInStateAsync(WorkflowState state, CancellationToken ct = default) =>
+        RetryAsync(async token =>
+        {
+            await using var connection = await OpenAsync(token).ConfigureAwait(false);
+            return await connection.ExecuteScalarAsync<long>(Command(Sql.CountWorkflows[StorageStatements.FilterShape(true, false)],
+                new { State = state.ToStored() }, null, token)).ConfigureAwait(false);
+        }, ct);
+
     public async Task<IReadOnlyDictionary<WorkflowState, long>> CountByStateAsync(CancellationToken ct = default)
     {
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);

@@ -132,7 +132,8 @@ public sealed partial class DashboardTests
 
         var (_, paused) = await GetAsync("/hangfire/genevadrive/workflows?state=paused");
         var (_, byType) = await GetAsync("/hangfire/genevadrive/workflows?type=hooks");
-        var (_, page2) = await GetAsync("/hangfire/genevadrive/workflows?state=ready&page=2");
+        var (_, page2) = await GetAsync("/hangfire/genevadrive/workflows?state=ready&from=25&count=25");
+        var (_, perPage) = await GetAsync("/hangfire/genevadrive/workflows?state=ready&count=10");
 
         Assert.Multiple(() =>
         {
@@ -141,6 +142,9 @@ public sealed partial class DashboardTests
             Assert.That(Regex.Matches(byType, "<tr><td><a href").Count, Is.EqualTo(1));
             Assert.That(page2, Does.Contain("Page 2 of 2 (30 workflows)"));
             Assert.That(Regex.Matches(page2, "<tr><td><a href").Count, Is.EqualTo(5));
+            Assert.That(perPage, Does.Contain("Page 1 of 3 (30 workflows)"), "Hangfire's per-page selector's count");
+            Assert.That(perPage, Does.Contain("workflows?state=ready&amp;from=10&amp;count=10"), "the pager's links keep the filter");
+            Assert.That(perPage, Does.Contain("btn-group paginator"), "Hangfire's own paginator");
         });
     }
 
@@ -229,11 +233,105 @@ public sealed partial class DashboardTests
     public async Task UnknownWorkflow_SaysSo()
     {
         var (status, body) = await GetAsync("/hangfire/genevadrive/workflows/987654");
+        var (overflowStatus, overflow) = await GetAsync("/hangfire/genevadrive/workflows/99999999999999999999999");
 
         Assert.Multiple(() =>
         {
-            Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(status, Is.EqualTo(HttpStatusCode.NotFound));
             Assert.That(body, Does.Contain("This workflow does not exist"));
+            Assert.That(overflowStatus, Is.EqualTo(HttpStatusCode.NotFound), "an id too large for a long is not an error");
+            Assert.That(overflow, Does.Contain("This workflow does not exist"));
+        });
+    }
+
+    [TestCase("?from=-1")]
+    [TestCase("?from=2147483647&count=1000")]
+    [TestCase("?from=99999999999999999999")]
+    [TestCase("?count=0")]
+    [TestCase("?count=abc")]
+    [TestCase("?count=100000000")]
+    [TestCase("?page=99999999999")]
+    [TestCase("?state=bogus&type=%00%01")]
+    [TestCase("?hero=%3Cscript%3E")]
+    [TestCase("/0")]
+    [TestCase("/123/../../x")]
+    public async Task BadQueryValues_NeverAnswer500(string tail)
+    {
+        await StartAsync("bad-values");
+
+        var (status, body) = await GetAsync("/hangfire/genevadrive/workflows" + tail);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That((int)status, Is.LessThan(500), body);
+            Assert.That(body, Does.Not.Contain("<script>"), "values are encoded");
+        });
+    }
+
+    [Test]
+    public async Task HeroSearch_FindsTheHerosWorkflows()
+    {
+        var wanted = await StartAsync("needle-42");
+        await StartAsync("haystack");
+
+        var (_, found) = await GetAsync("/hangfire/genevadrive/workflows?hero=needle-42");
+        var (_, none) = await GetAsync("/hangfire/genevadrive/workflows?hero=nobody");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(Regex.Matches(found, "<tr><td><a href").Count, Is.EqualTo(1));
+            Assert.That(found, Does.Contain($">#{wanted.Id}<"));
+            Assert.That(found, Does.Contain("value=\"needle-42\""), "the search box keeps the value");
+            Assert.That(none, Does.Contain("No workflow is about a hero with id <code>nobody</code>."));
+        });
+    }
+
+    [Test]
+    public async Task RefusedCommand_TheWorkflowPageSaysWhy_AndTheBadgeCountsPausedWorkflows()
+    {
+        var workflow = await StartAsync("refused");
+        var paused = await StartAsync("paused-one");
+        await _workflows.PauseAsync(paused.Id);
+
+        var status = await CommandAsync($"/hangfire/genevadrive/workflows/{workflow.Id}/resume");
+        var (_, page) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}?refused=resume");
+        var (_, list) = await GetAsync("/hangfire/genevadrive/workflows");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(status, Is.EqualTo(HttpStatusCode.UnprocessableEntity));
+            Assert.That(page, Does.Contain("<strong>resume was refused.</strong> Cannot resume a ready workflow"));
+            Assert.That(page, Does.Contain("data-genevadrive-command="), "the buttons report a refusal instead of hanging");
+            Assert.That(Regex.IsMatch(list, "<span data-metric=\"genevadrive:paused\" class=\"metric [^\"]*\">1</span>"), Is.True,
+                "the navigation badge shows the paused count");
+        });
+    }
+
+    [Test]
+    public async Task WorkflowPage_DrawsATimelineOfTheAttempts_AndUsesHangfiresTimeAndJobHelpers()
+    {
+        var workflow = await StartAsync("timeline");
+        var store = new GenevaDrive.Storage.WorkflowStore(_db.Dialect, TimeProvider.System);
+        var first = (await store.GetCurrentExecutionAsync(workflow.Id))!;
+        var claim = await store.ClaimAsync(first.Id, "17", TimeSpan.FromMinutes(5));
+        await store.FinalizeAsync(first.Id, claim.Execution!.LeaseToken!, new GenevaDrive.Storage.StepCompletion
+        {
+            ExecutionState = StepExecutionState.Completed,
+            Outcome = StepOutcome.Success,
+            WorkflowState = WorkflowState.Ready,
+            NextStepName = "second",
+            Schedule = new GenevaDrive.Storage.NextStep("second", TimeSpan.FromHours(2)),
+        });
+
+        var (_, page) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(page, Does.Contain("<svg class=\"genevadrive-timeline\""));
+            Assert.That(Regex.Matches(page, "<g class=\"genevadrive-attempt\"").Count, Is.EqualTo(2));
+            Assert.That(page, Does.Contain("data-outcome=\"success\"").And.Contain("data-outcome=\"scheduled\""));
+            Assert.That(page, Does.Contain("data-moment-local="), "Hangfire's local-time helper renders the times");
+            Assert.That(page, Does.Contain("/jobs/details/17"), "Hangfire's job link helper");
         });
     }
 

@@ -16,7 +16,7 @@ namespace GenevaDrive.Dashboard;
 internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime> runtimeFor) : RazorPage
 {
     private const int DefaultPerPage = 25;
-    private const int MaxPerPage = 1000;
+    private const int MaxPerPage = 5000;
 
     public override void Execute()
     {

@@ -8,16 +8,19 @@ internal static class Html
 {
     public static string E(object? value) => WebUtility.HtmlEncode(Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty);
 
-    public static string Time(DateTime? utc) =>
-        utc is { } t ? $"<span title=\"{E(t.ToString("O", CultureInfo.InvariantCulture))}\">{E(t.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture))}</span>" : "<span class=\"text-muted\">—</span>";
-
-    public static string StateLabel(string state) => state switch
+    /// <summary>
+    /// The Hangfire job state whose colour a workflow or step execution state borrows, so that Hangfire's own
+    /// <c>HtmlHelper.StateLabel</c> draws it: waiting is blue, running amber, paused or failed red, done green,
+    /// canceled or skipped grey.
+    /// </summary>
+    public static string HangfireStateFor(string state) => state switch
     {
-        "ready" or "scheduled" => $"<span class=\"label label-info\">{E(state)}</span>",
-        "performing" or "in_progress" => $"<span class=\"label label-warning\">{E(state)}</span>",
-        "paused" or "failed" => $"<span class=\"label label-danger\">{E(state)}</span>",
-        "finished" or "completed" => $"<span class=\"label label-success\">{E(state)}</span>",
-        _ => $"<span class=\"label label-default\">{E(state)}</span>",
+        "ready" => "Enqueued",
+        "scheduled" => "Scheduled",
+        "performing" or "in_progress" => "Processing",
+        "paused" or "failed" => "Failed",
+        "finished" or "completed" => "Succeeded",
+        _ => "Deleted",
     };
 
     public static string Truncate(string? text, int length) =>

@@ -34,7 +34,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         var history = _runtime.Store.GetHistoryAsync(workflow.Id).GetAwaiter().GetResult();
         var events = _runtime.Store.GetEventsAsync(workflow.Id).GetAwaiter().GetResult();
         var waiting = history.LastOrDefault() is { State: "scheduled", WaitingFor: { } awaited } gated ? (awaited, gated) : default;
-        html.Append($"<h1 class=\"page-header\">{E(workflow.Type)} #{workflow.Id} {StateLabel(workflow.State)}</h1>");
+        html.Append($"<h1 class=\"page-header\">{E(workflow.Type)} #{workflow.Id} {Label(workflow.State)}</h1>");
         AppendRefusal(html, workflow);
         AppendCommands(html, workflow.WorkflowState);
         html.Append("<dl class=\"dl-horizontal genevadrive-summary\">")
@@ -127,6 +127,9 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         html.Append($"<div class=\"alert alert-danger genevadrive-refused\"><strong>{E(action)} was refused.</strong> {E(reason)}</div>");
     }
 
+    /// <summary>A state drawn by Hangfire's own state label, in the colour of the job state it resembles.</summary>
+    private string Label(string state) => Html.StateLabel(HangfireStateFor(state), state).ToString();
+
     /// <summary>A time as Hangfire's pages show it: in the viewer's local time, with the exact time on hover.</summary>
     private string When(DateTime? utc) => utc is { } t ? Html.LocalTime(t).ToString() : "<span class=\"text-muted\">—</span>";
 
@@ -204,7 +207,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             html.Append($"<tr><td>{marker}</td><td>{E(step.Name)}</td><td>{E(wait)}</td>")
                 .Append($"<td>{E(step.ConditionKind == Definition.StepConditionKind.None ? "—" : step.ConditionKind.ToString())}</td>")
                 .Append($"<td>{E(step.ExceptionPolicy?.ToString() ?? "workflow policy")}</td>")
-                .Append($"<td>{(last is null ? "—" : StateLabel(last.State) + " " + E(last.Outcome))}</td></tr>");
+                .Append($"<td>{(last is null ? "—" : Label(last.State) + " " + E(last.Outcome))}</td></tr>");
         }
 
         html.Append("</tbody></table>");
@@ -275,7 +278,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
                                : $"<span class=\"genevadrive-cursor\">cursor <code>{E(Truncate(e.Cursor ?? "none", 120))}</code>, {e.Checkpoints.ToString(CultureInfo.InvariantCulture)} checkpoint(s)</span>") +
                            (backoff is null ? string.Empty : $"<span class=\"genevadrive-backoff\">next attempt by {E(backoff)}</span>");
             html.Append($"<tr><td>{e.Id}</td><td>{E(e.StepName)}</td><td>{attempt}</td>")
-                .Append($"<td>{StateLabel(e.State)}</td><td>{E(e.Outcome)}</td><td>{When(e.ScheduledFor)}</td><td>{When(e.StartedAt)}</td>")
+                .Append($"<td>{Label(e.State)}</td><td>{E(e.Outcome)}</td><td>{When(e.ScheduledFor)}</td><td>{When(e.StartedAt)}</td>")
                 .Append($"<td>{When(e.FinishedAt)}</td><td>{progress}</td><td>{error}</td><td>{job}</td></tr>");
         }
 

@@ -69,7 +69,7 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
             {
                 var link = Url.To($"/genevadrive/workflows/{w.Id}");
                 html.Append($"<tr><td><a href=\"{E(link)}\">#{w.Id}</a></td><td><a href=\"{E(link)}\">{E(w.Type)}</a></td>")
-                    .Append($"<td>{E(w.HeroType)} {E(w.HeroId)}</td><td>{StateLabel(w.State)}</td>")
+                    .Append($"<td>{E(w.HeroType)} {E(w.HeroId)}</td><td>{Label(w.State)}</td>")
                     .Append($"<td>{E(w.CurrentStepName)}</td><td>{E(w.NextStepName)}</td><td>{Html.RelativeTime(w.CreatedAt)}</td><td>{Html.RelativeTime(w.UpdatedAt)}</td></tr>");
             }
 
@@ -105,6 +105,9 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
             .ToList();
         return (found.Skip(from).Take(count).ToList(), found.Count);
     }
+
+    /// <summary>A state drawn by Hangfire's own state label, in the colour of the job state it resembles.</summary>
+    private string Label(string state) => Html.StateLabel(HangfireStateFor(state), state).ToString();
 
     private string Pill(string text, Filter filter, bool active, long count) =>
         $"<li class=\"{(active ? "active" : string.Empty)}\"><a href=\"{E(Url.To("/genevadrive/workflows") + filter.Query(leading: '?'))}\">{E(text)} <span class=\"badge\">{count}</span></a></li>";

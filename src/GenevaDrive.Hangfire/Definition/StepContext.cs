@@ -10,7 +10,6 @@ public sealed class StepContext
         StepName = stepName;
         StepExecutionId = stepExecutionId;
         Attempt = attempt;
-        IdempotencyKey = BuildIdempotencyKey(workflowId, stepName, attempt);
     }
 
     /// <summary>The stable name of the workflow type.</summary>
@@ -50,7 +49,9 @@ public sealed class StepContext
     /// name and <see cref="Attempt"/>: <c>gd-{workflowId}-{hash of the step name}-{attempt}</c>, at most 60
     /// ASCII characters.
     /// </summary>
-    public string IdempotencyKey { get; }
+    public string IdempotencyKey => _idempotencyKey ??= BuildIdempotencyKey(WorkflowId, StepName, Attempt);
+
+    private string? _idempotencyKey;
 
     internal static string BuildIdempotencyKey(long workflowId, string stepName, int attempt)
     {

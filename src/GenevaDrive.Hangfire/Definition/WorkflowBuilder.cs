@@ -59,6 +59,8 @@ public sealed partial class WorkflowBuilder
 
     /// <summary>Declares a step named <paramref name="name"/> whose body returns flow control.</summary>
     /// <inheritdoc cref="Step(string, Func{CancellationToken, Task}, TimeSpan?, Func{bool}?, Func{bool}?, ExceptionPolicy?, string?, string?, string, int)"/>
+    // A lambda that only throws fits every body shape; it binds here rather than being ambiguous (C# 13 and later).
+    [OverloadResolutionPriority(1)]
     public WorkflowBuilder Step(string name, Func<CancellationToken, Task<StepResult>> body, TimeSpan? wait = null,
         Func<bool>? skipIf = null, Func<bool>? onlyIf = null, ExceptionPolicy? onException = null,
         string? beforeStep = null, string? afterStep = null,
@@ -75,6 +77,8 @@ public sealed partial class WorkflowBuilder
 
     /// <summary>Declares a step named <paramref name="name"/> whose body takes no token and returns flow control.</summary>
     /// <inheritdoc cref="Step(string, Func{CancellationToken, Task}, TimeSpan?, Func{bool}?, Func{bool}?, ExceptionPolicy?, string?, string?, string, int)"/>
+    // A lambda that only throws fits every body shape; it binds here rather than being ambiguous (C# 13 and later).
+    [OverloadResolutionPriority(1)]
     public WorkflowBuilder Step(string name, Func<Task<StepResult>> body, TimeSpan? wait = null,
         Func<bool>? skipIf = null, Func<bool>? onlyIf = null, ExceptionPolicy? onException = null,
         string? beforeStep = null, string? afterStep = null,
@@ -101,6 +105,8 @@ public sealed partial class WorkflowBuilder
         Add(null, body, Adapt(body), wait, skipIf, onlyIf, onException, beforeStep, afterStep, sourceFile, sourceLine);
 
     /// <inheritdoc cref="Step(Func{CancellationToken, Task}, TimeSpan?, Func{bool}?, Func{bool}?, ExceptionPolicy?, string?, string?, string, int)"/>
+    // A lambda that only throws fits every body shape; it binds here rather than being ambiguous (C# 13 and later).
+    [OverloadResolutionPriority(1)]
     public WorkflowBuilder Step(Func<CancellationToken, Task<StepResult>> body, TimeSpan? wait = null,
         Func<bool>? skipIf = null, Func<bool>? onlyIf = null, ExceptionPolicy? onException = null,
         string? beforeStep = null, string? afterStep = null,
@@ -115,6 +121,8 @@ public sealed partial class WorkflowBuilder
         Add(null, body, Adapt(body), wait, skipIf, onlyIf, onException, beforeStep, afterStep, sourceFile, sourceLine);
 
     /// <inheritdoc cref="Step(Func{CancellationToken, Task}, TimeSpan?, Func{bool}?, Func{bool}?, ExceptionPolicy?, string?, string?, string, int)"/>
+    // A lambda that only throws fits every body shape; it binds here rather than being ambiguous (C# 13 and later).
+    [OverloadResolutionPriority(1)]
     public WorkflowBuilder Step(Func<Task<StepResult>> body, TimeSpan? wait = null,
         Func<bool>? skipIf = null, Func<bool>? onlyIf = null, ExceptionPolicy? onException = null,
         string? beforeStep = null, string? afterStep = null,

@@ -117,3 +117,36 @@ public sealed class AllRulesTogetherTests
         });
     }
 }
+
+/// <summary>Every lambda shape compiles as a step body, including one that only throws.</summary>
+public sealed class ThrowOnlyBodyTests
+{
+    [Test]
+    public void ThrowOnlyLambdas_CompileAndTheirExceptionReachesThePolicy()
+    {
+        var definition = Definitions.Of(s => s
+            .Step("no_token", () => throw new InvalidOperationException("not yet"))
+            .Step("with_token", ct => throw new TimeoutException("later"))
+            .Step(() => throw new NotSupportedException("anonymous")));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(definition.Steps.Names, Is.EqualTo(new[] { "no_token", "with_token", "step_3" }));
+            Assert.ThrowsAsync<InvalidOperationException>(() => definition.Steps[0].Run());
+            Assert.ThrowsAsync<TimeoutException>(() => definition.Steps[1].Run());
+            Assert.ThrowsAsync<NotSupportedException>(() => definition.Steps[2].Run());
+        });
+    }
+
+    [Test]
+    public async Task TaskOfStepResultLambdas_StillKeepTheirResult()
+    {
+        var definition = Definitions.Of(s => s
+            .Step("flow", () => Task.FromResult(StepResult.Skip()))
+            .Step("plain", () => Task.CompletedTask)
+            .Step("sync", () => StepResult.Finished()));
+
+        Assert.That(new[] { (await definition.Steps[0].Run()).Kind, (await definition.Steps[1].Run()).Kind, (await definition.Steps[2].Run()).Kind },
+            Is.EqualTo(new[] { StepResultKind.Skip, StepResultKind.Completed, StepResultKind.Finished }));
+    }
+}

@@ -14,15 +14,7 @@ internal sealed class PostgreSqlDialect : SqlDialect
     /// <summary>The advisory lock key that serializes installers ("GenevaDr" in ASCII).</summary>
     private const long InstallLockKey = 0x47656E6576614472;
 
-    private const string WorkflowColumns =
-        "\"Id\", \"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", \"StateReason\", " +
-        "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\"";
 
-    private const string ExecutionColumns =
-        "\"Id\", \"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"CompletedAt\", " +
-        "\"FailedAt\", \"CanceledAt\", \"SkippedAt\", \"FinishedAt\", \"ErrorClassName\", \"ErrorMessage\", \"ErrorBacktrace\", " +
-        "\"JobId\", \"DispatchedAt\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", " +
-        "\"Attempt\", \"Cursor\", \"Checkpoints\", \"WaitingFor\", \"WaitUntil\"";
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly string _schema;
@@ -118,90 +110,25 @@ internal sealed class PostgreSqlDialect : SqlDialect
 
     private static StorageStatements BuildStatements(string s)
     {
-        var workflows = $"\"{s}\".\"Workflows\"";
-        var executions = $"\"{s}\".\"StepExecutions\"";
-        var events = $"\"{s}\".\"WorkflowEvents\"";
-        return new StorageStatements
+        var flavor = new SqlFlavor
         {
-            InsertWorkflow =
-                $"INSERT INTO {workflows} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", \"StateReason\", " +
-                "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\") VALUES (@Type, @HeroType, @HeroId, @State, @CurrentStepName, " +
-                "@NextStepName, @AllowMultiple, @PausedByJobId, @StateReason, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt, @TraceParent) RETURNING \"Id\";",
-            InsertStepExecution =
-                $"INSERT INTO {executions} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", \"DispatchedAt\", " +
-                "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", \"Attempt\", \"Cursor\", \"WaitingFor\", \"WaitUntil\") VALUES (@WorkflowId, @StepName, " +
-                "@State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, @CreatedAt, " +
-                "@UpdatedAt, @Attempt, @Cursor, @WaitingFor, @WaitUntil) RETURNING \"Id\";",
-            SelectWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id;",
-            LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"Id\" = @Id FOR UPDATE;",
-            SelectStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WHERE \"Id\" = @Id;",
-            LockStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WHERE \"Id\" = @Id FOR UPDATE;",
-            LockActiveStepExecution =
-                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"State\" IN ('scheduled', 'in_progress') FOR UPDATE;",
-            SelectActiveStepExecution =
-                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"State\" IN ('scheduled', 'in_progress');",
-            UpdateWorkflow =
-                $"UPDATE {workflows} SET \"State\" = @State, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, \"PausedByJobId\" = @PausedByJobId, \"StateReason\" = @StateReason, " +
-                "\"StartedAt\" = @StartedAt, \"TransitionedAt\" = @TransitionedAt, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;",
-            UpdateStepExecution =
-                $"UPDATE {executions} SET \"State\" = @State, \"Outcome\" = @Outcome, \"ScheduledFor\" = @ScheduledFor, \"StartedAt\" = @StartedAt, " +
-                "\"CompletedAt\" = @CompletedAt, \"FailedAt\" = @FailedAt, \"CanceledAt\" = @CanceledAt, \"SkippedAt\" = @SkippedAt, " +
-                "\"FinishedAt\" = @FinishedAt, \"ErrorClassName\" = @ErrorClassName, \"ErrorMessage\" = @ErrorMessage, " +
-                "\"ErrorBacktrace\" = @ErrorBacktrace, \"JobId\" = @JobId, \"DispatchedAt\" = @DispatchedAt, \"LeaseToken\" = @LeaseToken, \"HeartbeatAt\" = @HeartbeatAt, " +
-                "\"LeaseExpiresAt\" = @LeaseExpiresAt, \"Metadata\" = @Metadata, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;",
-            SetStepExecutionJobId =
-                $"UPDATE {executions} SET \"JobId\" = @JobId, \"DispatchedAt\" = @Now, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';",
-            Heartbeat =
-                $"UPDATE {executions} SET \"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now " +
-                "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;",
-            SelectWorkflowState = $"SELECT \"State\" FROM {workflows} WHERE \"Id\" = @Id;",
-            SelectLatestStepExecutionId = $"SELECT MAX(\"Id\") FROM {executions} WHERE \"WorkflowId\" = @WorkflowId;",
-            Checkpoint =
-                $"UPDATE {executions} SET \"Cursor\" = @Cursor, \"Checkpoints\" = \"Checkpoints\" + 1, \"UpdatedAt\" = @Now " +
-                "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;",
-            SelectLatestStepExecutionOfStep =
-                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName ORDER BY \"Id\" DESC LIMIT 1;",
-            RenameHeroType = $"UPDATE {workflows} SET \"HeroType\" = @NewName WHERE \"HeroType\" = @OldName;",
-            InsertEvent =
-                $"INSERT INTO {events} (\"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\") " +
-                "VALUES (@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt) RETURNING \"Id\";",
-            SelectEventByKey =
-                $"SELECT \"Id\", \"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\", \"ConsumedByExecutionId\" FROM {events} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"EventKey\" = @EventKey;",
-            SelectUnconsumedEvent =
-                $"SELECT \"Id\", \"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\", \"ConsumedByExecutionId\" FROM {events} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"ConsumedAt\" IS NULL ORDER BY \"Id\" LIMIT 1;",
-            SelectLatestConsumedEvent =
-                $"SELECT \"Id\", \"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\", \"ConsumedByExecutionId\" FROM {events} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"ConsumedAt\" IS NOT NULL ORDER BY \"Id\" DESC LIMIT 1;",
-            ConsumeEvent =
-                $"UPDATE {events} SET \"ConsumedAt\" = @Now, \"ConsumedByExecutionId\" = @ExecutionId WHERE \"Id\" = @Id AND \"ConsumedAt\" IS NULL;",
-            SelectEventsOfWorkflow = $"SELECT \"Id\", \"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\", \"ConsumedByExecutionId\" FROM {events} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"Id\";",
-            DeleteEventsOfWorkflows = $"DELETE FROM {events} WHERE \"WorkflowId\" = ANY(@Ids);",
-            SelectOngoingWorkflowId =
-                $"SELECT \"Id\" FROM {workflows} WHERE \"Type\" = @Type AND \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId " +
-                "AND \"State\" IN ('ready', 'performing', 'paused') AND NOT \"AllowMultiple\" LIMIT 1;",
-            SelectReattemptMetadataSinceLastSuccess =
-                $"SELECT \"Metadata\" FROM {executions} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName " +
-                "AND \"Outcome\" = 'reattempted' AND \"Id\" > COALESCE((SELECT MAX(\"Id\") FROM " + executions +
-                " WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName AND \"Outcome\" IN ('success', 'skipped')), 0);",
-            SelectWorkflowsPage = StorageStatements.ForEachFilterShape(
-                $"SELECT {WorkflowColumns} FROM {workflows}{{where}} ORDER BY \"Id\" DESC LIMIT @Limit OFFSET @Offset;", "\"State\" = @State", "\"Type\" = @Type"),
-            CountWorkflows = StorageStatements.ForEachFilterShape($"SELECT COUNT(*) FROM {workflows}{{where}};", "\"State\" = @State", "\"Type\" = @Type"),
-            SelectWorkflowsByHero =
-                $"SELECT {WorkflowColumns} FROM {workflows} WHERE \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId ORDER BY \"Id\";",
-            SelectStepExecutionHistory =
-                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"CreatedAt\", \"Id\";",
-            CountWorkflowsByState = $"SELECT \"State\", COUNT(*) AS \"Count\" FROM {workflows} GROUP BY \"State\";",
-            SelectDueScheduledStepExecutions =
-                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"State\" = 'scheduled' AND \"ScheduledFor\" <= @Cutoff " +
-                $"AND \"WorkflowId\" IN (SELECT \"Id\" FROM {workflows} WHERE \"State\" = 'ready') ORDER BY \"ScheduledFor\", \"Id\" LIMIT @Limit;",
-            SelectExpiredLeases =
-                $"SELECT {ExecutionColumns} FROM {executions} WHERE \"State\" = 'in_progress' AND \"LeaseExpiresAt\" < @Now " +
-                "ORDER BY \"LeaseExpiresAt\", \"Id\" LIMIT @Limit;",
-            LockEndedWorkflowIds =
-                $"SELECT \"Id\" FROM {workflows} WHERE \"State\" IN ('finished', 'canceled') AND \"TransitionedAt\" < @Cutoff " +
-                "ORDER BY \"Id\" LIMIT @Limit FOR UPDATE SKIP LOCKED;",
-            DeleteStepExecutionsOfWorkflows =
-                $"DELETE FROM {executions} WHERE \"Id\" IN (SELECT \"Id\" FROM {executions} WHERE \"WorkflowId\" = ANY(@Ids) LIMIT @Limit);",
-            DeleteWorkflows = $"DELETE FROM {workflows} WHERE \"Id\" = ANY(@Ids);",
+            Workflows = $"\"{s}\".\"Workflows\"",
+            Executions = $"\"{s}\".\"StepExecutions\"",
+            Events = $"\"{s}\".\"WorkflowEvents\"",
+            LockClause = " FOR UPDATE",
+            ReturnsId = " RETURNING \"Id\";",
+            NotAllowMultiple = "NOT \"AllowMultiple\"",
+            Page = "LIMIT @Limit OFFSET @Offset",
+            // One array parameter carries the ids, so a batch is not bounded by a parameter limit.
+            InIds = "= ANY(@Ids)",
         };
+        return SqlTemplate.Build(flavor, shared => shared with
+        {
+            // SKIP LOCKED: a row another transaction holds (a late claim) waits for the next cleanup instead of blocking this one.
+            LockEndedWorkflowIds = SqlTemplate.Render(flavor,
+                "SELECT \"Id\" FROM {W} WHERE \"State\" IN ('finished', 'canceled') AND \"TransitionedAt\" < @Cutoff ORDER BY \"Id\" LIMIT @Limit FOR UPDATE SKIP LOCKED;"),
+            DeleteStepExecutionsOfWorkflows = SqlTemplate.Render(flavor,
+                "DELETE FROM {E} WHERE \"Id\" IN (SELECT \"Id\" FROM {E} WHERE \"WorkflowId\" = ANY(@Ids) LIMIT @Limit);"),
+        });
     }
 }

@@ -14,15 +14,7 @@ namespace GenevaDrive.SqlServer;
 /// </summary>
 internal sealed class SqlServerDialect : SqlDialect
 {
-    private const string WorkflowColumns =
-        "[Id], [Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], [PausedByJobId], [StateReason], " +
-        "[CreatedAt], [UpdatedAt], [StartedAt], [TransitionedAt], [TraceParent]";
 
-    private const string ExecutionColumns =
-        "[Id], [WorkflowId], [StepName], [State], [Outcome], [ScheduledFor], [StartedAt], [CompletedAt], " +
-        "[FailedAt], [CanceledAt], [SkippedAt], [FinishedAt], [ErrorClassName], [ErrorMessage], [ErrorBacktrace], " +
-        "[JobId], [DispatchedAt], [LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt], " +
-        "[Attempt], [Cursor], [Checkpoints], [WaitingFor], [WaitUntil]";
 
     private readonly string _connectionString;
     private readonly string _schema;
@@ -211,95 +203,31 @@ internal sealed class SqlServerDialect : SqlDialect
 
     internal static StorageStatements BuildStatements(string s)
     {
-        var workflows = $"[{s}].[Workflows]";
-        var executions = $"[{s}].[StepExecutions]";
-        var events = $"[{s}].[WorkflowEvents]";
-        return new StorageStatements
+        var flavor = new SqlFlavor
         {
-            InsertWorkflow =
-                $"INSERT INTO {workflows} ([Type], [HeroType], [HeroId], [State], [CurrentStepName], [NextStepName], [AllowMultiple], [PausedByJobId], [StateReason], " +
-                "[CreatedAt], [UpdatedAt], [StartedAt], [TransitionedAt], [TraceParent]) VALUES (@Type, @HeroType, @HeroId, @State, " +
-                "@CurrentStepName, @NextStepName, @AllowMultiple, @PausedByJobId, @StateReason, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt, @TraceParent); " +
-                "SELECT CAST(SCOPE_IDENTITY() AS bigint);",
-            InsertStepExecution =
-                $"INSERT INTO {executions} ([WorkflowId], [StepName], [State], [Outcome], [ScheduledFor], [StartedAt], [JobId], [DispatchedAt], " +
-                "[LeaseToken], [HeartbeatAt], [LeaseExpiresAt], [Metadata], [CreatedAt], [UpdatedAt], [Attempt], [Cursor], [WaitingFor], [WaitUntil]) VALUES (@WorkflowId, " +
-                "@StepName, @State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, @Metadata, " +
-                "@CreatedAt, @UpdatedAt, @Attempt, @Cursor, @WaitingFor, @WaitUntil); SELECT CAST(SCOPE_IDENTITY() AS bigint);",
-            SelectWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WHERE [Id] = @Id;",
-            LockWorkflow = $"SELECT {WorkflowColumns} FROM {workflows} WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK) WHERE [Id] = @Id;",
-            SelectStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WHERE [Id] = @Id;",
-            LockStepExecution = $"SELECT {ExecutionColumns} FROM {executions} WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK) WHERE [Id] = @Id;",
-            LockActiveStepExecution =
-                $"SELECT {ExecutionColumns} FROM {executions} WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK) WHERE [WorkflowId] = @WorkflowId AND [State] IN ('scheduled', 'in_progress');",
-            SelectActiveStepExecution =
-                $"SELECT {ExecutionColumns} FROM {executions} WHERE [WorkflowId] = @WorkflowId AND [State] IN ('scheduled', 'in_progress');",
-            UpdateWorkflow =
-                $"UPDATE {workflows} SET [State] = @State, [CurrentStepName] = @CurrentStepName, [NextStepName] = @NextStepName, [PausedByJobId] = @PausedByJobId, [StateReason] = @StateReason, " +
-                "[StartedAt] = @StartedAt, [TransitionedAt] = @TransitionedAt, [UpdatedAt] = @UpdatedAt WHERE [Id] = @Id;",
-            UpdateStepExecution =
-                $"UPDATE {executions} SET [State] = @State, [Outcome] = @Outcome, [ScheduledFor] = @ScheduledFor, [StartedAt] = @StartedAt, " +
-                "[CompletedAt] = @CompletedAt, [FailedAt] = @FailedAt, [CanceledAt] = @CanceledAt, [SkippedAt] = @SkippedAt, " +
-                "[FinishedAt] = @FinishedAt, [ErrorClassName] = @ErrorClassName, [ErrorMessage] = @ErrorMessage, " +
-                "[ErrorBacktrace] = @ErrorBacktrace, [JobId] = @JobId, [DispatchedAt] = @DispatchedAt, [LeaseToken] = @LeaseToken, [HeartbeatAt] = @HeartbeatAt, " +
-                "[LeaseExpiresAt] = @LeaseExpiresAt, [Metadata] = @Metadata, [UpdatedAt] = @UpdatedAt WHERE [Id] = @Id;",
-            SetStepExecutionJobId =
-                $"UPDATE {executions} SET [JobId] = @JobId, [DispatchedAt] = @Now, [UpdatedAt] = @Now WHERE [Id] = @Id AND [State] = 'scheduled';",
-            Heartbeat =
-                $"UPDATE {executions} SET [HeartbeatAt] = @Now, [LeaseExpiresAt] = @LeaseExpiresAt, [UpdatedAt] = @Now " +
-                "WHERE [Id] = @Id AND [State] = 'in_progress' AND [LeaseToken] = @LeaseToken;",
-            SelectWorkflowState = $"SELECT [State] FROM {workflows} WHERE [Id] = @Id;",
-            SelectLatestStepExecutionId = $"SELECT MAX([Id]) FROM {executions} WHERE [WorkflowId] = @WorkflowId;",
-            Checkpoint =
-                $"UPDATE {executions} SET [Cursor] = @Cursor, [Checkpoints] = [Checkpoints] + 1, [UpdatedAt] = @Now " +
-                "WHERE [Id] = @Id AND [State] = 'in_progress' AND [LeaseToken] = @LeaseToken;",
-            SelectLatestStepExecutionOfStep =
-                $"SELECT TOP (1) {ExecutionColumns} FROM {executions} WHERE [WorkflowId] = @WorkflowId AND [StepName] = @StepName ORDER BY [Id] DESC;",
-            RenameHeroType = $"UPDATE {workflows} SET [HeroType] = @NewName WHERE [HeroType] = @OldName;",
-            InsertEvent =
-                $"INSERT INTO {events} ([WorkflowId], [Name], [EventKey], [Payload], [TraceParent], [CreatedAt]) " +
-                "VALUES (@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt); SELECT CAST(SCOPE_IDENTITY() AS bigint);",
-            SelectEventByKey =
-                $"SELECT [Id], [WorkflowId], [Name], [EventKey], [Payload], [TraceParent], [CreatedAt], [ConsumedAt], [ConsumedByExecutionId] FROM {events} WHERE [WorkflowId] = @WorkflowId AND [Name] = @Name AND [EventKey] = @EventKey;",
-            SelectUnconsumedEvent =
-                $"SELECT TOP (1) [Id], [WorkflowId], [Name], [EventKey], [Payload], [TraceParent], [CreatedAt], [ConsumedAt], [ConsumedByExecutionId] FROM {events} WHERE [WorkflowId] = @WorkflowId AND [Name] = @Name AND [ConsumedAt] IS NULL ORDER BY [Id];",
-            SelectLatestConsumedEvent =
-                $"SELECT TOP (1) [Id], [WorkflowId], [Name], [EventKey], [Payload], [TraceParent], [CreatedAt], [ConsumedAt], [ConsumedByExecutionId] FROM {events} WHERE [WorkflowId] = @WorkflowId AND [Name] = @Name AND [ConsumedAt] IS NOT NULL ORDER BY [Id] DESC;",
-            ConsumeEvent =
-                $"UPDATE {events} SET [ConsumedAt] = @Now, [ConsumedByExecutionId] = @ExecutionId WHERE [Id] = @Id AND [ConsumedAt] IS NULL;",
-            SelectEventsOfWorkflow = $"SELECT [Id], [WorkflowId], [Name], [EventKey], [Payload], [TraceParent], [CreatedAt], [ConsumedAt], [ConsumedByExecutionId] FROM {events} WHERE [WorkflowId] = @WorkflowId ORDER BY [Id];",
-            DeleteEventsOfWorkflows = $"DELETE FROM {events} WHERE [WorkflowId] IN @Ids;",
-            SelectOngoingWorkflowId =
-                $"SELECT TOP (1) [Id] FROM {workflows} WHERE [Type] = @Type AND [HeroType] = @HeroType AND [HeroId] = @HeroId " +
-                "AND [State] IN ('ready', 'performing', 'paused') AND [AllowMultiple] = 0;",
-            SelectReattemptMetadataSinceLastSuccess =
-                $"SELECT [Metadata] FROM {executions} WHERE [WorkflowId] = @WorkflowId AND [StepName] = @StepName " +
-                "AND [Outcome] = 'reattempted' AND [Id] > COALESCE((SELECT MAX([Id]) FROM " + executions +
-                " WHERE [WorkflowId] = @WorkflowId AND [StepName] = @StepName AND [Outcome] IN ('success', 'skipped')), 0);",
-            SelectWorkflowsPage = StorageStatements.ForEachFilterShape(
-                $"SELECT {WorkflowColumns} FROM {workflows}{{where}} ORDER BY [Id] DESC OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;", "[State] = @State", "[Type] = @Type"),
-            CountWorkflows = StorageStatements.ForEachFilterShape($"SELECT COUNT_BIG(*) FROM {workflows}{{where}};", "[State] = @State", "[Type] = @Type"),
-            SelectWorkflowsByHero =
-                $"SELECT {WorkflowColumns} FROM {workflows} WHERE [HeroType] = @HeroType AND [HeroId] = @HeroId ORDER BY [Id];",
-            SelectStepExecutionHistory =
-                $"SELECT {ExecutionColumns} FROM {executions} WHERE [WorkflowId] = @WorkflowId ORDER BY [CreatedAt], [Id];",
-            CountWorkflowsByState = $"SELECT [State], COUNT_BIG(*) AS [Count] FROM {workflows} GROUP BY [State];",
-            SelectDueScheduledStepExecutions =
-                $"SELECT TOP (@Limit) {ExecutionColumns} FROM {executions} WHERE [State] = 'scheduled' AND [ScheduledFor] <= @Cutoff " +
-                $"AND [WorkflowId] IN (SELECT [Id] FROM {workflows} WHERE [State] = 'ready') ORDER BY [ScheduledFor], [Id];",
-            SelectExpiredLeases =
-                $"SELECT TOP (@Limit) {ExecutionColumns} FROM {executions} WHERE [State] = 'in_progress' AND [LeaseExpiresAt] < @Now " +
-                "ORDER BY [LeaseExpiresAt], [Id];",
-            // READPAST: a row another transaction holds (a late claim) waits for the next cleanup instead of blocking this one.
-            LockEndedWorkflowIds =
-                $"SELECT TOP (@Limit) [Id] FROM {workflows} WITH (UPDLOCK, ROWLOCK, READPAST, READCOMMITTEDLOCK) WHERE [State] IN ('finished', 'canceled') AND [TransitionedAt] < @Cutoff ORDER BY [Id];",
+            Workflows = $"[{s}].[Workflows]",
+            Executions = $"[{s}].[StepExecutions]",
+            Events = $"[{s}].[WorkflowEvents]",
+            BracketQuotes = true,
+            // The latest committed row even under READ_COMMITTED_SNAPSHOT, locked to the end of the transaction.
+            LockHint = " WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK)",
+            // SCOPE_IDENTITY, not a bare OUTPUT clause, which fails once a table has a trigger.
+            ReturnsId = "; SELECT CAST(SCOPE_IDENTITY() AS bigint);",
+            TopLimits = true,
+            NotAllowMultiple = "\"AllowMultiple\" = 0",
+            Count = "COUNT_BIG(*)",
+            Page = "OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY",
             // Dapper expands @Ids into one parameter per id (at most 2,000, under SQL Server's 2,100); no compatibility-level-dependent built-ins.
-            DeleteStepExecutionsOfWorkflows =
-                $"DELETE TOP (@Limit) FROM {executions} WHERE [WorkflowId] IN @Ids;",
-            DeleteWorkflows =
-                $"DELETE FROM {workflows} WHERE [Id] IN @Ids;",
+            InIds = "IN @Ids",
+        };
+        return SqlTemplate.Build(flavor, shared => shared with
+        {
+            // READPAST: a row another transaction holds (a late claim) waits for the next cleanup instead of blocking this one.
+            LockEndedWorkflowIds = SqlTemplate.Render(flavor,
+                "SELECT TOP (@Limit) \"Id\" FROM {W} WITH (UPDLOCK, ROWLOCK, READPAST, READCOMMITTEDLOCK) WHERE \"State\" IN ('finished', 'canceled') AND \"TransitionedAt\" < @Cutoff ORDER BY \"Id\";"),
+            DeleteStepExecutionsOfWorkflows = SqlTemplate.Render(flavor, "DELETE TOP (@Limit) FROM {E} WHERE \"WorkflowId\" IN @Ids;"),
             CleanupSessionSetup = "SET DEADLOCK_PRIORITY LOW; SET LOCK_TIMEOUT 10000;",
             CleanupSessionReset = "SET DEADLOCK_PRIORITY NORMAL; SET LOCK_TIMEOUT -1;",
-        };
+        });
     }
 }

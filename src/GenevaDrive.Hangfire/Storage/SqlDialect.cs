@@ -80,7 +80,7 @@ internal abstract class SqlDialect : IDisposable
 /// The runtime statements. Parameter names are shared by all databases; each dialect writes its own
 /// text (quoting, lock hints, row limits, identity retrieval). Nothing outside the dialects builds SQL.
 /// </summary>
-internal sealed class StorageStatements
+internal sealed record StorageStatements
 {
     /// <summary>Inserts a workflow from a <see cref="WorkflowRecord"/> and returns its id.</summary>
     public required string InsertWorkflow { get; init; }

@@ -1,0 +1,180 @@
+using System.Text.RegularExpressions;
+
+namespace GenevaDrive.Storage;
+
+/// <summary>
+/// What a database changes in the shared statements: how identifiers are quoted, how a row is locked, how rows
+/// are limited, how an insert returns its identity, and how a list of ids is passed.
+/// </summary>
+internal sealed record SqlFlavor
+{
+    /// <summary>The quoted names of the three tables (schema or prefix applied).</summary>
+    public required string Workflows { get; init; }
+
+    /// <inheritdoc cref="Workflows"/>
+    public required string Executions { get; init; }
+
+    /// <inheritdoc cref="Workflows"/>
+    public required string Events { get; init; }
+
+    /// <summary>True to quote identifiers as <c>[Name]</c> instead of <c>"Name"</c>.</summary>
+    public bool BracketQuotes { get; init; }
+
+    /// <summary>A table hint after the table name of a locking read (SQL Server), or empty.</summary>
+    public string LockHint { get; init; } = "";
+
+    /// <summary>A clause at the end of a locking read (<c> FOR UPDATE</c> on PostgreSQL), or empty.</summary>
+    public string LockClause { get; init; } = "";
+
+    /// <summary>Ends an INSERT so that it returns the new row's <c>Id</c>.</summary>
+    public required string ReturnsId { get; init; }
+
+    /// <summary>True when rows are limited by <c>TOP (n)</c> after SELECT; otherwise by <c>LIMIT n</c> at the end.</summary>
+    public bool TopLimits { get; init; }
+
+    /// <summary>The condition "not AllowMultiple".</summary>
+    public required string NotAllowMultiple { get; init; }
+
+    /// <summary>The count aggregate (<c>COUNT_BIG(*)</c> on SQL Server).</summary>
+    public string Count { get; init; } = "COUNT(*)";
+
+    /// <summary>After <c>ORDER BY …</c> of a page: skip <c>@Offset</c> rows and take <c>@Limit</c>.</summary>
+    public required string Page { get; init; }
+
+    /// <summary>The predicate on a column for "is one of @Ids".</summary>
+    public required string InIds { get; init; }
+}
+
+/// <summary>
+/// The statements every database shares, written once. Identifiers are written <c>"Quoted"</c> and turned into the
+/// flavor's quoting; <c>{top:n}</c> and <c>{limit:n}</c> mark a row limit, <c>{hint}</c> and <c>{lock}</c> a locking
+/// read. Each dialect adds what truly differs (its cleanup statements) and keeps them in its own file.
+/// </summary>
+internal static partial class SqlTemplate
+{
+    public const string WorkflowColumns =
+        "\"Id\", \"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", \"StateReason\", " +
+        "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\"";
+
+    public const string ExecutionColumns =
+        "\"Id\", \"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"CompletedAt\", " +
+        "\"FailedAt\", \"CanceledAt\", \"SkippedAt\", \"FinishedAt\", \"ErrorClassName\", \"ErrorMessage\", \"ErrorBacktrace\", " +
+        "\"JobId\", \"DispatchedAt\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", " +
+        "\"Attempt\", \"Cursor\", \"Checkpoints\", \"WaitingFor\", \"WaitUntil\"";
+
+    public const string EventColumns =
+        "\"Id\", \"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\", \"ConsumedByExecutionId\"";
+
+    /// <summary>
+    /// Builds the runtime statements for a database; <paramref name="cleanup"/> supplies the cleanup statements,
+    /// which differ in how they skip locked rows and bound a delete.
+    /// </summary>
+    public static StorageStatements Build(SqlFlavor f, Func<StorageStatements, StorageStatements> cleanup)
+    {
+        string S(string template) => Render(f, template);
+        const string active = "\"State\" IN ('scheduled', 'in_progress')";
+        var statements = new StorageStatements
+        {
+            InsertWorkflow = S(
+                "INSERT INTO {W} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", " +
+                "\"StateReason\", \"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\") VALUES (@Type, @HeroType, @HeroId, @State, " +
+                "@CurrentStepName, @NextStepName, @AllowMultiple, @PausedByJobId, @StateReason, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt, @TraceParent){returnsId}"),
+            InsertStepExecution = S(
+                "INSERT INTO {E} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", \"DispatchedAt\", " +
+                "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", \"Attempt\", \"Cursor\", \"WaitingFor\", \"WaitUntil\") " +
+                "VALUES (@WorkflowId, @StepName, @State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, " +
+                "@LeaseExpiresAt, @Metadata, @CreatedAt, @UpdatedAt, @Attempt, @Cursor, @WaitingFor, @WaitUntil){returnsId}"),
+            SelectWorkflow = S($"SELECT {WorkflowColumns} FROM {{W}} WHERE \"Id\" = @Id;"),
+            LockWorkflow = S($"SELECT {WorkflowColumns} FROM {{W}}{{hint}} WHERE \"Id\" = @Id{{lock}};"),
+            SelectStepExecution = S($"SELECT {ExecutionColumns} FROM {{E}} WHERE \"Id\" = @Id;"),
+            LockStepExecution = S($"SELECT {ExecutionColumns} FROM {{E}}{{hint}} WHERE \"Id\" = @Id{{lock}};"),
+            LockActiveStepExecution = S($"SELECT {ExecutionColumns} FROM {{E}}{{hint}} WHERE \"WorkflowId\" = @WorkflowId AND {active}{{lock}};"),
+            SelectActiveStepExecution = S($"SELECT {ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId AND {active};"),
+            UpdateWorkflow = S(
+                "UPDATE {W} SET \"State\" = @State, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, \"PausedByJobId\" = @PausedByJobId, " +
+                "\"StateReason\" = @StateReason, \"StartedAt\" = @StartedAt, \"TransitionedAt\" = @TransitionedAt, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;"),
+            // The cursor and checkpoint count are written only by checkpoints, never by a full-row update.
+            UpdateStepExecution = S(
+                "UPDATE {E} SET \"State\" = @State, \"Outcome\" = @Outcome, \"ScheduledFor\" = @ScheduledFor, \"StartedAt\" = @StartedAt, " +
+                "\"CompletedAt\" = @CompletedAt, \"FailedAt\" = @FailedAt, \"CanceledAt\" = @CanceledAt, \"SkippedAt\" = @SkippedAt, " +
+                "\"FinishedAt\" = @FinishedAt, \"ErrorClassName\" = @ErrorClassName, \"ErrorMessage\" = @ErrorMessage, \"ErrorBacktrace\" = @ErrorBacktrace, " +
+                "\"JobId\" = @JobId, \"DispatchedAt\" = @DispatchedAt, \"LeaseToken\" = @LeaseToken, \"HeartbeatAt\" = @HeartbeatAt, " +
+                "\"LeaseExpiresAt\" = @LeaseExpiresAt, \"Metadata\" = @Metadata, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;"),
+            SetStepExecutionJobId = S("UPDATE {E} SET \"JobId\" = @JobId, \"DispatchedAt\" = @Now, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';"),
+            Heartbeat = S(
+                "UPDATE {E} SET \"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now " +
+                "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;"),
+            SelectWorkflowState = S("SELECT \"State\" FROM {W} WHERE \"Id\" = @Id;"),
+            SelectLatestStepExecutionId = S("SELECT MAX(\"Id\") FROM {E} WHERE \"WorkflowId\" = @WorkflowId;"),
+            Checkpoint = S(
+                "UPDATE {E} SET \"Cursor\" = @Cursor, \"Checkpoints\" = \"Checkpoints\" + 1, \"UpdatedAt\" = @Now " +
+                "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;"),
+            SelectLatestStepExecutionOfStep = S(
+                $"SELECT {{top:1}}{ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName ORDER BY \"Id\" DESC{{limit:1}};"),
+            RenameHeroType = S("UPDATE {W} SET \"HeroType\" = @NewName WHERE \"HeroType\" = @OldName;"),
+            InsertEvent = S(
+                "INSERT INTO {V} (\"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\") " +
+                "VALUES (@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt){returnsId}"),
+            SelectEventByKey = S($"SELECT {EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"EventKey\" = @EventKey;"),
+            SelectUnconsumedEvent = S(
+                $"SELECT {{top:1}}{EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"ConsumedAt\" IS NULL ORDER BY \"Id\"{{limit:1}};"),
+            SelectLatestConsumedEvent = S(
+                $"SELECT {{top:1}}{EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"ConsumedAt\" IS NOT NULL ORDER BY \"Id\" DESC{{limit:1}};"),
+            ConsumeEvent = S("UPDATE {V} SET \"ConsumedAt\" = @Now, \"ConsumedByExecutionId\" = @ExecutionId WHERE \"Id\" = @Id AND \"ConsumedAt\" IS NULL;"),
+            SelectEventsOfWorkflow = S($"SELECT {EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"Id\";"),
+            DeleteEventsOfWorkflows = S("DELETE FROM {V} WHERE \"WorkflowId\" {inIds};"),
+            SelectOngoingWorkflowId = S(
+                "SELECT {top:1}\"Id\" FROM {W} WHERE \"Type\" = @Type AND \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId " +
+                "AND \"State\" IN ('ready', 'performing', 'paused') AND {notAllowMultiple}{limit:1};"),
+            SelectReattemptMetadataSinceLastSuccess = S(
+                "SELECT \"Metadata\" FROM {E} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName AND \"Outcome\" = 'reattempted' " +
+                "AND \"Id\" > COALESCE((SELECT MAX(\"Id\") FROM {E} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName " +
+                "AND \"Outcome\" IN ('success', 'skipped')), 0);"),
+            SelectWorkflowsPage = StorageStatements.ForEachFilterShape(
+                S($"SELECT {WorkflowColumns} FROM {{W}}{{where}} ORDER BY \"Id\" DESC {{page}};"), S("\"State\" = @State"), S("\"Type\" = @Type")),
+            CountWorkflows = StorageStatements.ForEachFilterShape(S("SELECT {count} FROM {W}{where};"), S("\"State\" = @State"), S("\"Type\" = @Type")),
+            SelectWorkflowsByHero = S($"SELECT {WorkflowColumns} FROM {{W}} WHERE \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId ORDER BY \"Id\";"),
+            SelectStepExecutionHistory = S($"SELECT {ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"CreatedAt\", \"Id\";"),
+            CountWorkflowsByState = S("SELECT \"State\", {count} AS \"Count\" FROM {W} GROUP BY \"State\";"),
+            SelectDueScheduledStepExecutions = S(
+                $"SELECT {{top:@Limit}}{ExecutionColumns} FROM {{E}} WHERE \"State\" = 'scheduled' AND \"ScheduledFor\" <= @Cutoff " +
+                "AND \"WorkflowId\" IN (SELECT \"Id\" FROM {W} WHERE \"State\" = 'ready') ORDER BY \"ScheduledFor\", \"Id\"{limit:@Limit};"),
+            SelectExpiredLeases = S(
+                $"SELECT {{top:@Limit}}{ExecutionColumns} FROM {{E}} WHERE \"State\" = 'in_progress' AND \"LeaseExpiresAt\" < @Now " +
+                "ORDER BY \"LeaseExpiresAt\", \"Id\"{limit:@Limit};"),
+            DeleteWorkflows = S("DELETE FROM {W} WHERE \"Id\" {inIds};"),
+            LockEndedWorkflowIds = "",
+            DeleteStepExecutionsOfWorkflows = "",
+        };
+        return cleanup(statements);
+    }
+
+    /// <summary>Fills a template in the flavor's SQL (also used by the dialects for their own statements).</summary>
+    public static string Render(SqlFlavor f, string template)
+    {
+        var text = template
+            .Replace("{W}", f.Workflows, StringComparison.Ordinal)
+            .Replace("{E}", f.Executions, StringComparison.Ordinal)
+            .Replace("{V}", f.Events, StringComparison.Ordinal)
+            .Replace("{hint}", f.LockHint, StringComparison.Ordinal)
+            .Replace("{lock}", f.LockClause, StringComparison.Ordinal)
+            .Replace("{returnsId}", f.ReturnsId, StringComparison.Ordinal)
+            .Replace("{notAllowMultiple}", f.NotAllowMultiple, StringComparison.Ordinal)
+            .Replace("{count}", f.Count, StringComparison.Ordinal)
+            .Replace("{page}", f.Page, StringComparison.Ordinal)
+            .Replace("{inIds}", f.InIds, StringComparison.Ordinal);
+        text = TopMarker().Replace(text, m => f.TopLimits ? $"TOP ({m.Groups[1].Value}) " : string.Empty);
+        text = LimitMarker().Replace(text, m => f.TopLimits ? string.Empty : $" LIMIT {m.Groups[1].Value}");
+        return f.BracketQuotes ? QuotedIdentifier().Replace(text, "[$1]") : text;
+    }
+
+    [GeneratedRegex(@"\{top:([^}]+)\}", RegexOptions.CultureInvariant)]
+    private static partial Regex TopMarker();
+
+    [GeneratedRegex(@"\{limit:([^}]+)\}", RegexOptions.CultureInvariant)]
+    private static partial Regex LimitMarker();
+
+    // Identifiers only: the statements hold no double-quoted string literals (literals are single-quoted).
+    [GeneratedRegex("\"([A-Za-z_][A-Za-z0-9_]*)\"", RegexOptions.CultureInvariant)]
+    private static partial Regex QuotedIdentifier();
+}

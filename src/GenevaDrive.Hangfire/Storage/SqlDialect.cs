@@ -78,7 +78,8 @@ internal abstract class SqlDialect : IDisposable
 
 /// <summary>
 /// The runtime statements. Parameter names are shared by all databases; each dialect writes its own
-/// text (quoting, lock hints, row limits, identity retrieval). Nothing outside the dialects builds SQL.
+/// text from the shared <see cref="SqlTemplate"/> (quoting, lock hints, row limits, identity retrieval) plus its own
+/// cleanup statements. Nothing outside the template and the dialects builds SQL.
 /// </summary>
 internal sealed record StorageStatements
 {

@@ -215,6 +215,7 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
 
     private async Task<ControlResult> SkipInAsync(long workflowId, WorkflowStore.CallerTransaction? caller, CancellationToken cancellationToken)
     {
+        await runtime.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
         var workflow = await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false)
             ?? throw new WorkflowNotFoundException(workflowId);
         var definition = DefinitionOf(workflow.Type);
@@ -313,7 +314,7 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
     {
         ArgumentNullException.ThrowIfNull(workflowType);
         ArgumentNullException.ThrowIfNull(hero);
-        runtime.EnsureInitialized();
+        await runtime.EnsureInitializedAsync(CancellationToken.None).ConfigureAwait(false);
         if (runtime.Registry.TryGetDefinition(workflowType) is null)
         {
             throw new ArgumentException(

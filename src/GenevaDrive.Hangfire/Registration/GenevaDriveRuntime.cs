@@ -17,7 +17,7 @@ namespace GenevaDrive;
 /// </summary>
 internal sealed class GenevaDriveRuntime : IDisposable
 {
-    private readonly object _initGate = new();
+    private readonly SemaphoreSlim _initGate = new(1, 1);
     private readonly Func<IRecurringJobManager>? _recurringJobs;
     private readonly Func<JobStorage> _jobStorage;
     private volatile bool _initialized;
@@ -98,7 +98,24 @@ internal sealed class GenevaDriveRuntime : IDisposable
             return;
         }
 
-        lock (_initGate)
+        // Blocks only before start-up finished: from Hangfire's synchronous filter API, or the container-free
+        // UseGenevaDrive call. The host's start-up and the client initialize asynchronously.
+        EnsureInitializedAsync(CancellationToken.None).GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// Validates every workflow, installs or upgrades the schema (when the storage option says so), and registers
+    /// the recurring jobs and the dashboard, once. Run by the host's start-up; the client awaits it as a fallback.
+    /// </summary>
+    public async Task EnsureInitializedAsync(CancellationToken ct)
+    {
+        if (_initialized)
+        {
+            return;
+        }
+
+        await _initGate.WaitAsync(ct).ConfigureAwait(false);
+        try
         {
             if (_initialized)
             {
@@ -106,11 +123,15 @@ internal sealed class GenevaDriveRuntime : IDisposable
             }
 
             Registry.ValidateAll(Services);
-            Dialect.PrepareAsync(CancellationToken.None).GetAwaiter().GetResult();
+            await Dialect.PrepareAsync(ct).ConfigureAwait(false);
             RegisterRecurringJobs();
             RegisterWithDashboard();
             _initialized = true;
             RuntimeLog.Ready(Logger, Registry.Types.Count, Dialect.Name);
+        }
+        finally
+        {
+            _initGate.Release();
         }
     }
 

@@ -65,11 +65,7 @@ public static class GenevaDriveServiceCollectionExtensions
 
     private sealed class GenevaDriveStartup(GenevaDriveRuntime runtime) : IHostedService
     {
-        public Task StartAsync(CancellationToken cancellationToken)
-        {
-            runtime.EnsureInitialized();
-            return Task.CompletedTask;
-        }
+        public Task StartAsync(CancellationToken cancellationToken) => runtime.EnsureInitializedAsync(cancellationToken);
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }

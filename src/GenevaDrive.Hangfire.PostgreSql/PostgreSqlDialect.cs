@@ -31,6 +31,8 @@ internal sealed class PostgreSqlDialect : SqlDialect
         Sql = BuildStatements(_schema);
     }
 
+    public override int ContractVersion => StorageContract.Version;
+
     public override string Name => "PostgreSQL";
 
     public override int? CommandTimeoutSeconds { get; }

@@ -107,6 +107,8 @@ internal sealed class SqlServerDialect : SqlDialect
         }
     }
 
+    public override int ContractVersion => StorageContract.Version;
+
     public override string Name => "SQL Server";
 
     public override StorageStatements Sql { get; }

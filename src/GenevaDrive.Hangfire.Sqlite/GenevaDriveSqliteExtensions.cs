@@ -19,4 +19,19 @@ public static class GenevaDriveSqliteExtensions
         configure?.Invoke(storage);
         return options.UseStorage("SQLite", () => new SqliteDialect(connectionString, storage));
     }
+
+    /// <summary>
+    /// The SQLite dialect itself, for code that builds on the storage contract — a storage package that wraps or
+    /// extends it, or a test of the contract. Applications call <see cref="UseSqlite"/> instead.
+    /// </summary>
+    /// <param name="connectionString">A Microsoft.Data.Sqlite connection string.</param>
+    /// <param name="configure">Adjusts the storage options.</param>
+    /// <returns>A new dialect; dispose it when done.</returns>
+    public static GenevaDrive.Storage.SqlDialect CreateSqliteDialect(string connectionString, Action<SqliteWorkflowStorageOptions>? configure = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        var storage = new SqliteWorkflowStorageOptions();
+        configure?.Invoke(storage);
+        return new SqliteDialect(connectionString, storage);
+    }
 }

@@ -34,6 +34,8 @@ internal sealed class SqliteDialect : SqlDialect
         Sql = BuildStatements(_prefix);
     }
 
+    public override int ContractVersion => StorageContract.Version;
+
     public override string Name => "SQLite";
 
     public override int? CommandTimeoutSeconds { get; }

@@ -163,7 +163,7 @@ public sealed class GenevaDriveOptions
     }
 
     /// <summary>Chooses the storage. Called by <c>UseSqlServer</c>, <c>UsePostgreSql</c> and <c>UseSqlite</c>.</summary>
-    internal GenevaDriveOptions UseStorage(string name, Func<SqlDialect> factory)
+    public GenevaDriveOptions UseStorage(string name, Func<SqlDialect> factory)
     {
         if (StorageFactory is not null)
         {

@@ -41,6 +41,14 @@ internal sealed class GenevaDriveRuntime : IDisposable
         }
 
         Dialect = options.StorageFactory!();
+        if (Dialect.ContractVersion != StorageContract.Version)
+        {
+            throw new InvalidOperationException(
+                $"The {Dialect.Name} storage ({Dialect.GetType().Assembly.GetName().Name} {Dialect.GetType().Assembly.GetName().Version}) implements GenevaDrive storage contract " +
+                $"{Dialect.ContractVersion}, but this GenevaDrive.Hangfire ({typeof(GenevaDriveRuntime).Assembly.GetName().Version}) needs contract {StorageContract.Version}. " +
+                "Use the storage package of the same version as GenevaDrive.Hangfire.");
+        }
+
         // Finalize tries for at least half the lease: giving up means a body that succeeded runs again.
         var finalizeBudget = options.LeaseTimeout / 2 > options.TransientFaultBudget ? options.LeaseTimeout / 2 : options.TransientFaultBudget;
         Store = new WorkflowStore(Dialect, options.TimeProvider, options.TransientFaultBudget, finalizeBudget, LoggerFactory.CreateLogger(LogCategories.Storage));

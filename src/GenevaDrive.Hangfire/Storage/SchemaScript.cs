@@ -11,15 +11,17 @@ namespace GenevaDrive.Storage;
 /// migrations above the database's recorded version, in order, inside one guarded transaction.
 /// Migrations only add.
 /// </summary>
-internal sealed class SchemaScript
+public sealed class SchemaScript
 {
     private SchemaScript(IReadOnlyList<(int Version, IReadOnlyList<string> Statements)> migrations)
     {
         Migrations = migrations;
     }
 
+    /// <summary>The migrations in order, each with its version and its statements.</summary>
     public IReadOnlyList<(int Version, IReadOnlyList<string> Statements)> Migrations { get; }
 
+    /// <summary>The version the script brings a database to (its last migration).</summary>
     public int LatestVersion => Migrations[^1].Version;
 
     /// <summary>Loads the script from <paramref name="assembly"/> and fills in the validated placeholders.</summary>
@@ -37,6 +39,10 @@ internal sealed class SchemaScript
         return Parse(text);
     }
 
+    /// <summary>Parses a script whose placeholders are already filled in.</summary>
+    /// <param name="text">The script: <c>-- @migration N</c> lines (1, 2, 3, …) and statements separated by <c>GO</c> lines.</param>
+    /// <returns>The parsed script.</returns>
+    /// <exception cref="InvalidOperationException">The migrations are not numbered 1, 2, 3, … or there are none.</exception>
     public static SchemaScript Parse(string text)
     {
         var migrations = new List<(int, IReadOnlyList<string>)>();

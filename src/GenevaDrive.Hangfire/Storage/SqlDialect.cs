@@ -3,12 +3,23 @@ using System.Data.Common;
 namespace GenevaDrive.Storage;
 
 /// <summary>
-/// What differs between databases: SQL text, connections, how a locking transaction starts, and how a
-/// unique-index violation looks. Everything else (the transactions' logic) is shared in
+/// The public storage contract, version <see cref="StorageContract.Version"/>: what differs between databases —
+/// SQL text, connections, how a locking transaction starts, how a unique-index violation and a transient fault
+/// look, how the schema is installed. A storage package subclasses it (building its statements with
+/// <see cref="SqlTemplate"/>), and registers it with <c>GenevaDriveOptions.UseStorage</c>. The tables, columns
+/// and parameter names it must provide are those of <see cref="StorageStatements"/> and the built-in install
+/// scripts; <c>StorageConformance.RunAsync</c> in GenevaDrive.Hangfire.Testing checks a storage end to end. Everything else (the transactions' logic) is shared in
 /// <see cref="WorkflowStore"/>. One subclass per database package.
 /// </summary>
-internal abstract class SqlDialect : IDisposable
+public abstract class SqlDialect : IDisposable
 {
+    /// <summary>
+    /// The storage contract this dialect was built against: return <see cref="StorageContract.Version"/>. The
+    /// constant is compiled into the storage package, so GenevaDrive can tell at start-up that a storage package
+    /// was built for another version of the core, and say so, instead of failing on the first step.
+    /// </summary>
+    public abstract int ContractVersion { get; }
+
     /// <summary>The database's display name, e.g. "PostgreSQL".</summary>
     public abstract string Name { get; }
 
@@ -81,7 +92,7 @@ internal abstract class SqlDialect : IDisposable
 /// text from the shared <see cref="SqlTemplate"/> (quoting, lock hints, row limits, identity retrieval) plus its own
 /// cleanup statements. Nothing outside the template and the dialects builds SQL.
 /// </summary>
-internal sealed record StorageStatements
+public sealed record StorageStatements
 {
     /// <summary>Inserts a workflow from a <see cref="WorkflowRecord"/> and returns its id.</summary>
     public required string InsertWorkflow { get; init; }
@@ -227,4 +238,16 @@ internal sealed record StorageStatements
 
     /// <summary>Undoes <see cref="CleanupSessionSetup"/> before the connection returns to the pool; null for none.</summary>
     public string? CleanupSessionReset { get; init; }
+}
+
+/// <summary>
+/// The version of the storage contract (<see cref="SqlDialect"/>, <see cref="StorageStatements"/>, the tables and
+/// columns behind them). It changes whenever a storage package must change with the core — a new statement, a new
+/// column — so storage packages are used with the core of the same contract version (in practice: the same
+/// package version); GenevaDrive checks it at start-up.
+/// </summary>
+public static class StorageContract
+{
+    /// <summary>The contract this core implements.</summary>
+    public const int Version = 1;
 }

@@ -6,7 +6,7 @@ namespace GenevaDrive.Storage;
 /// Validates schema names and table prefixes once, at configuration time. Only validated identifiers
 /// are ever placed into SQL text; everything else travels as parameters.
 /// </summary>
-internal static partial class SqlIdentifier
+public static partial class SqlIdentifier
 {
     /// <summary>Returns <paramref name="value"/> when it is a plain identifier, else throws naming the rule and the fix.</summary>
     public static string ValidateSchemaName(string? value, string optionName)

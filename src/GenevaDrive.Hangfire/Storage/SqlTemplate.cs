@@ -6,7 +6,7 @@ namespace GenevaDrive.Storage;
 /// What a database changes in the shared statements: how identifiers are quoted, how a row is locked, how rows
 /// are limited, how an insert returns its identity, and how a list of ids is passed.
 /// </summary>
-internal sealed record SqlFlavor
+public sealed record SqlFlavor
 {
     /// <summary>The quoted names of the three tables (schema or prefix applied).</summary>
     public required string Workflows { get; init; }
@@ -50,18 +50,21 @@ internal sealed record SqlFlavor
 /// flavor's quoting; <c>{top:n}</c> and <c>{limit:n}</c> mark a row limit, <c>{hint}</c> and <c>{lock}</c> a locking
 /// read. Each dialect adds what truly differs (its cleanup statements) and keeps them in its own file.
 /// </summary>
-internal static partial class SqlTemplate
+public static partial class SqlTemplate
 {
+    /// <summary>Every column of the Workflows table, as the store reads them.</summary>
     public const string WorkflowColumns =
         "\"Id\", \"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", \"StateReason\", " +
         "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\"";
 
+    /// <summary>Every column of the StepExecutions table, as the store reads them.</summary>
     public const string ExecutionColumns =
         "\"Id\", \"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"CompletedAt\", " +
         "\"FailedAt\", \"CanceledAt\", \"SkippedAt\", \"FinishedAt\", \"ErrorClassName\", \"ErrorMessage\", \"ErrorBacktrace\", " +
         "\"JobId\", \"DispatchedAt\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", " +
         "\"Attempt\", \"Cursor\", \"Checkpoints\", \"WaitingFor\", \"WaitUntil\"";
 
+    /// <summary>Every column of the WorkflowEvents table, as the store reads them.</summary>
     public const string EventColumns =
         "\"Id\", \"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\", \"ConsumedByExecutionId\"";
 

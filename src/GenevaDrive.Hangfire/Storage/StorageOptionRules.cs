@@ -1,7 +1,7 @@
 namespace GenevaDrive.Storage;
 
 /// <summary>Validation shared by the storage packages' options.</summary>
-internal static class StorageOptionRules
+public static class StorageOptionRules
 {
     /// <summary>A command timeout is positive, or null for the provider's default.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is zero or negative.</exception>

@@ -90,7 +90,7 @@ function Invoke-Test {
 function Write-TestSummary([string] $ResultsDir) {
     $passed = 0; $failed = 0; $skipped = 0
     foreach ($trx in Get-ChildItem $ResultsDir -Filter '*.trx' -Recurse -ErrorAction SilentlyContinue) {
-        $counters = ([xml](Get-Content -Raw $trx.FullName)).TestRun.ResultSummary.Counters
+        $counters = ([xml](Get-Content -LiteralPath $trx.FullName -Raw)).TestRun.ResultSummary.Counters
         $passed += [int]$counters.passed; $failed += [int]$counters.failed + [int]$counters.error
         $skipped += [int]$counters.total - [int]$counters.executed
     }

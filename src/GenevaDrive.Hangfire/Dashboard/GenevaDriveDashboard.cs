@@ -119,8 +119,7 @@ internal static class GenevaDriveDashboard
             }
 
             var delivery = runtime.Client.SendEventAsync(id, name, payload, $"dashboard-{Guid.NewGuid():N}").GetAwaiter().GetResult();
-            DashboardLog.CommandApplied(runtime.DashboardLogger, id, delivery.Outcome == EventDeliveryOutcome.WorkflowEnded ? WorkflowState.Finished : WorkflowState.Ready,
-                $"event '{name}' ({delivery.Outcome})");
+            DashboardLog.EventSent(runtime.DashboardLogger, name, id, delivery.Outcome);
             if (delivery.Outcome == EventDeliveryOutcome.WorkflowEnded)
             {
                 runtime.Refusals.Record(id, "event", $"Workflow {id} has ended; the event '{name}' was not kept.");

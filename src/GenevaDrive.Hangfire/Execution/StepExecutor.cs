@@ -169,7 +169,7 @@ internal sealed class StepExecutor
             {
                 taken = await _store.GetUnconsumedEventAsync(workflow.Id, gate.EventName, ct).ConfigureAwait(false);
                 TraceEvent(taken);
-                if (taken is null && await WaitFurtherAsync(definition, step, execution, gate) is { } waiting)
+                if (taken is null && WaitFurther(definition, step, execution, gate) is { } waiting)
                 {
                     return waiting;
                 }
@@ -277,19 +277,19 @@ internal sealed class StepExecutor
     /// No event yet: wait (further) when the gate is not armed or its time has not come, or apply the timeout. Null
     /// means the step runs without the event (<see cref="WaitTimeout.Continue"/> for a step with a body).
     /// </summary>
-    private Task<StepDecision?> WaitFurtherAsync(WorkflowDefinition definition, StepDefinition step, StepExecutionRecord execution, WaitGate gate)
+    private StepDecision? WaitFurther(WorkflowDefinition definition, StepDefinition step, StepExecutionRecord execution, WaitGate gate)
     {
         var now = UtcTimes.Now(_time);
         if (gate.Until is not { } until || execution.WaitingFor is null || now < until)
         {
             var deadline = gate.Until is { } armed && execution.WaitingFor is not null ? armed : now + gate.Timeout;
-            return Task.FromResult<StepDecision?>(Decide(StepExecutionState.Completed, StepOutcome.Rescheduled, WorkflowState.Ready, step.Name,
+            return Decide(StepExecutionState.Completed, StepOutcome.Rescheduled, WorkflowState.Ready, step.Name,
                 new NextStep(step.Name, deadline - now, gate with { Until = deadline }),
-                $"Waiting for event '{gate.EventName}' until {deadline:u} (on timeout: {gate.OnTimeout})"));
+                $"Waiting for event '{gate.EventName}' until {deadline:u} (on timeout: {gate.OnTimeout})");
         }
 
         var text = $"No '{gate.EventName}' event came by {until:u}";
-        return Task.FromResult<StepDecision?>(gate.OnTimeout switch
+        return gate.OnTimeout switch
         {
             WaitTimeout.Cancel => Decide(StepExecutionState.Canceled, StepOutcome.Canceled, WorkflowState.Canceled, null, null, $"{text}; workflow canceled"),
             WaitTimeout.Skip => Continue(definition, step, StepExecutionState.Skipped, StepOutcome.Skipped, null, $"{text}; step skipped"),
@@ -298,7 +298,7 @@ internal sealed class StepExecutor
             WaitTimeout.Continue => null,
             _ => Decide(StepExecutionState.Canceled, StepOutcome.WorkflowPaused, WorkflowState.Paused, step.Name, null,
                 $"{text}; workflow paused (Resume waits again for {gate.Timeout})"),
-        });
+        };
     }
 
     /// <summary>A run whose gate took an event records it, so finalize marks the event consumed (not when the run was interrupted).</summary>
@@ -319,14 +319,24 @@ internal sealed class StepExecutor
     {
         var count = await _store.CountReattemptsAsync(workflow.Id, step.Name, ct).ConfigureAwait(false);
         var backoff = result.Backoff!;
-        var wait = backoff.DelayFor(count + 1, HashCode.Combine(workflow.Id, StringComparer.Ordinal.GetHashCode(step.Name)));
         var metadata = StepExecutionMetadata.Empty;
         metadata.ReattemptReason = ReattemptReasons.FlowControl;
-        metadata.Backoff = $"{backoff}: reattempt {count + 1} waits {wait:g}";
+        var wait = PlanBackoff(backoff, count + 1, workflow, step, metadata);
         var at = UtcTimes.Now(_time) + wait;
         return Rewinding(result.Rewind, Decide(StepExecutionState.Completed, StepOutcome.Reattempted, WorkflowState.Ready, step.Name,
             new NextStep(step.Name, wait),
             $"Reattempt {count + 1} requested by the step, scheduled for {at:HH:mm:ss} (wait {wait:g} by {backoff})", metadata.ToJson()));
+    }
+
+    /// <summary>
+    /// The wait a backoff plans for reattempt number <paramref name="reattempt"/> (its random choices repeatable per
+    /// workflow and step), recorded in the attempt's metadata for the history.
+    /// </summary>
+    private static TimeSpan PlanBackoff(Backoff backoff, int reattempt, WorkflowRecord workflow, StepDefinition step, StepExecutionMetadata metadata)
+    {
+        var wait = backoff.DelayFor(reattempt, HashCode.Combine(workflow.Id, StringComparer.Ordinal.GetHashCode(step.Name)));
+        metadata.Backoff = $"{backoff}: reattempt {reattempt} waits {wait:g}";
+        return wait;
     }
 
     /// <summary>
@@ -397,14 +407,8 @@ internal sealed class StepExecutor
                 metadata.ReattemptReason = reason;
                 // The backoff is driven by the consecutive exception-caused reattempt count (this is reattempt count + 1);
                 // its random choices are repeatable per workflow and step.
-                var wait = policy.Backoff is { } backoff
-                    ? backoff.DelayFor(count + 1, HashCode.Combine(workflow.Id, StringComparer.Ordinal.GetHashCode(step.Name)))
-                    : policy.Wait ?? TimeSpan.Zero;
+                var wait = policy.Backoff is { } backoff ? PlanBackoff(backoff, count + 1, workflow, step, metadata) : policy.Wait ?? TimeSpan.Zero;
                 var at = UtcTimes.Now(_time) + wait;
-                if (policy.Backoff is { } usedBackoff)
-                {
-                    metadata.Backoff = $"{usedBackoff}: reattempt {count + 1} waits {wait:g}";
-                }
 
                 return WithError(Rewinding(policy.Rewind, Decide(StepExecutionState.Completed, StepOutcome.Reattempted, WorkflowState.Ready, step.Name,
                     new NextStep(step.Name, wait),

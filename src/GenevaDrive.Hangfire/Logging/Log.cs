@@ -123,6 +123,9 @@ internal static partial class DashboardLog
 
     [LoggerMessage(701, LogLevel.Information, "Dashboard: {Action} of workflow {WorkflowId} refused: {Reason}")]
     public static partial void CommandRefused(ILogger logger, string action, long workflowId, string reason);
+
+    [LoggerMessage(702, LogLevel.Information, "Dashboard: event {EventName} sent to workflow {WorkflowId}: {Outcome}.")]
+    public static partial void EventSent(ILogger logger, string eventName, long workflowId, EventDeliveryOutcome outcome);
 }
 
 /// <summary>Storage (8xx).</summary>

@@ -499,12 +499,9 @@ internal sealed class WorkflowStore
     /// How many times in a row the step was reattempted because of exceptions (policy or precondition)
     /// since it last succeeded or was skipped. Reattempts the step asked for itself do not count.
     /// </summary>
-    public async Task<int> CountExceptionReattemptsAsync(long workflowId, string stepName, CancellationToken ct = default)
-    {
-        var metadata = await ListAsync<string?>(Sql.SelectReattemptMetadataSinceLastSuccess,
-            new { WorkflowId = workflowId, StepName = stepName }, ct).ConfigureAwait(false);
-        return metadata.Count(m => ReattemptReasons.CountsTowardLimit(StepExecutionMetadata.Parse(m).ReattemptReason));
-    }
+    public async Task<int> CountExceptionReattemptsAsync(long workflowId, string stepName, CancellationToken ct = default) =>
+        (await ReattemptMetadataSinceLastSuccessAsync(workflowId, stepName, ct).ConfigureAwait(false))
+        .Count(m => ReattemptReasons.CountsTowardLimit(StepExecutionMetadata.Parse(m).ReattemptReason));
 
     /// <summary>
     /// Saves a resumable step's cursor (JSON) in its in-progress execution, fenced by the lease token: a run
@@ -522,8 +519,10 @@ internal sealed class WorkflowStore
 
     /// <summary>How many times in a row the step was reattempted, for any reason, since it last succeeded or was skipped.</summary>
     public async Task<int> CountReattemptsAsync(long workflowId, string stepName, CancellationToken ct = default) =>
-        (await ListAsync<string?>(Sql.SelectReattemptMetadataSinceLastSuccess, new { WorkflowId = workflowId, StepName = stepName }, ct)
-            .ConfigureAwait(false)).Count;
+        (await ReattemptMetadataSinceLastSuccessAsync(workflowId, stepName, ct).ConfigureAwait(false)).Count;
+
+    private Task<IReadOnlyList<string?>> ReattemptMetadataSinceLastSuccessAsync(long workflowId, string stepName, CancellationToken ct) =>
+        ListAsync<string?>(Sql.SelectReattemptMetadataSinceLastSuccess, new { WorkflowId = workflowId, StepName = stepName }, ct);
 
     /// <summary>Moves every workflow stored under the hero type name <paramref name="oldName"/> to <paramref name="newName"/>.</summary>
     public Task<int> RenameHeroTypeAsync(string oldName, string newName, CancellationToken ct = default) =>

@@ -91,16 +91,20 @@ public sealed class KillNineTests(string database)
         return process;
     }
 
+    /// <summary>Starts a workflow through a client with no Hangfire server, so the worker process is the one to run it.</summary>
+    private async Task<long> StartWorkflowAsync<TWorkflow>(string ticket)
+        where TWorkflow : Workflow
+    {
+        await using var client = Server(start: false);
+        return (await client.Client.StartAsync<TWorkflow>(new Ticket(ticket))).Id;
+    }
+
     private string[] Entries(int pid) => Directory.GetFiles(_markers, $"enter-{pid}-*.txt");
 
     [Test]
     public async Task WorkerKilledMidStep_StepIsReattemptedAfterTheLease_AndTheWorkflowCompletes()
     {
-        long workflowId;
-        await using (var client = Server(start: false))
-        {
-            workflowId = (await client.Client.StartAsync<CrashableWorkflow>(new Ticket("T-1"))).Id;
-        }
+        var workflowId = await StartWorkflowAsync<CrashableWorkflow>("T-1");
 
         _worker = StartWorker();
         await HangfireTestServer.WaitUntilAsync(() => Task.FromResult(Entries(_worker.Id).Length == 1 || _worker.HasExited), Timeout,
@@ -143,11 +147,7 @@ public sealed class KillNineTests(string database)
     [Test]
     public async Task WorkerKilledMidIteration_TheNextAttemptResumesFromTheLastCheckpoint()
     {
-        long workflowId;
-        await using (var client = Server(start: false))
-        {
-            workflowId = (await client.Client.StartAsync<ResumableCrashWorkflow>(new Ticket("R-1"))).Id;
-        }
+        var workflowId = await StartWorkflowAsync<ResumableCrashWorkflow>("R-1");
 
         _worker = StartWorker();
         var workerPid = _worker.Id;
@@ -197,11 +197,7 @@ public sealed class KillNineTests(string database)
     [Test]
     public async Task WorkerFrozenMidIteration_ItsLateCheckpointIsRefused_AndTheStepFinishesFromTheCursor()
     {
-        long workflowId;
-        await using (var client = Server(start: false))
-        {
-            workflowId = (await client.Client.StartAsync<ResumableCrashWorkflow>(new Ticket("F-1"))).Id;
-        }
+        var workflowId = await StartWorkflowAsync<ResumableCrashWorkflow>("F-1");
 
         _worker = StartWorker(slowItemMilliseconds: 300);
         var workerPid = _worker.Id;

@@ -197,6 +197,14 @@ public sealed class KillNineTests(string database)
     [Test]
     public async Task WorkerFrozenMidIteration_ItsLateCheckpointIsRefused_AndTheStepFinishesFromTheCursor()
     {
+        if (database == "sqlite")
+        {
+            // SQLite allows one writer per file: a process frozen while it holds the file's write lock (Hangfire's or the
+            // workflows') blocks every other process on that file until it is woken, so no rescuer can run. The stale
+            // checkpoint's refusal is covered on SQLite by StoreCheckpointTests; the frozen process runs on PostgreSQL.
+            Assert.Ignore("A process frozen with SIGSTOP can hold SQLite's single write lock and block every other process; this scenario runs on PostgreSQL.");
+        }
+
         var workflowId = await StartWorkflowAsync<ResumableCrashWorkflow>("F-1");
 
         _worker = StartWorker(slowItemMilliseconds: 300);

@@ -43,6 +43,8 @@ public sealed class KillNineTests(string database)
         }
 
         _worker?.Dispose();
+        // NUnit keeps one fixture instance for all its tests: the next test must not see this worker.
+        _worker = null;
         if (_db is null)
         {
             // The set-up was ignored (no PostgreSQL here): nothing was created.

@@ -37,6 +37,7 @@ internal sealed class SqlServerDialect : SqlDialect
     private static readonly Dictionary<string, int> AnsiColumns = new(StringComparer.Ordinal)
     {
         ["State"] = 20, ["Outcome"] = 20, ["LeaseToken"] = 64, ["TraceParent"] = 100,
+        ["ExecutionState"] = 20, ["WorkflowState"] = 20, ["ExecutionOutcome"] = 20, ["ExecutionLeaseToken"] = 64,
     };
 
     /// <summary>Text stored as <c>nvarchar(n)</c>: sent with the column's size (one plan for every length); the rest as <c>nvarchar(max)</c>.</summary>

@@ -8,6 +8,27 @@ using Hangfire;
 // The benchmark: GenevaDrive steps side by side with plain Hangfire jobs, on PostgreSQL (GENEVADRIVE_TEST_POSTGRES,
 // which build.ps1 bench points at a throwaway cluster with fsync on) and SQLite, alternating the order of the two
 // variants over the repetitions. Prints medians [min–max] and the ratios; writes artifacts/bench/bench-report.{md,json}.
+if (args.Length > 0 && args[0] == "profile")
+{
+    // Where the step path allocates: the GenevaDrive throughput workload under a sampling allocation profile.
+    var profiled = args.Length > 1 ? args[1] : "sqlite";
+    var pgProfile = profiled == "postgresql" ? Environment.GetEnvironmentVariable("GENEVADRIVE_TEST_POSTGRES") : null;
+    await Scenarios.ThroughputAsync(profiled, "genevadrive", pgProfile, 0);
+    using var profile = new AllocationProfile();
+    var measured = await Scenarios.ThroughputAsync(profiled, args.Length > 2 ? args[2] : "genevadrive", pgProfile, 1);
+    foreach (var m in measured)
+    {
+        Console.WriteLine($"{m.Metric}: {m.Value:0.0}");
+    }
+
+    foreach (var (type, bytes) in profile.Top(40))
+    {
+        Console.WriteLine($"{bytes / 1024.0 / (Scenarios.Workflows * Scenarios.StepsPerWorkflow),8:0.0} KB/unit  {type}");
+    }
+
+    return 0;
+}
+
 var repetitions = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3;
 var postgres = Environment.GetEnvironmentVariable("GENEVADRIVE_TEST_POSTGRES");
 var databases = postgres is null ? new[] { "sqlite" } : new[] { "postgresql", "sqlite" };

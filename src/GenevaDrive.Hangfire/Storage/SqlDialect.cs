@@ -124,7 +124,34 @@ public sealed record StorageStatements
     /// <summary>Updates the mutable columns of a step execution from a <see cref="StepExecutionRecord"/>.</summary>
     public required string UpdateStepExecution { get; init; }
 
-    /// <summary>@Id, @JobId, @Now → records the Hangfire job of a scheduled execution.</summary>
+    /// <summary>
+    /// @WorkflowId, @ExecutionId → the workflow, then the step execution (only if it belongs to that workflow), each
+    /// locked for update until the transaction ends: two result sets in one round trip, in the lock order every
+    /// transaction keeps.
+    /// </summary>
+    public required string LockWorkflowAndStepExecution { get; init; }
+
+    /// <summary>
+    /// The claim of a scheduled execution of a ready workflow, in one round trip: @ExecutionId, @JobId, @LeaseToken,
+    /// @Now, @LeaseExpiresAt → the execution goes in progress under the lease; @WorkflowId, @StepName → the workflow
+    /// goes performing on that step (its pause and state reason cleared).
+    /// </summary>
+    public required string StartStepExecution { get; init; }
+
+    /// <summary>
+    /// The finalize of a run, in one round trip: @ExecutionId, @ExecutionState, @ExecutionOutcome, @CompletedAt,
+    /// @FailedAt, @CanceledAt, @SkippedAt, @FinishedAt, @ErrorClassName, @ErrorMessage, @ErrorBacktrace,
+    /// @ExecutionMetadata, @ExecutionLeaseToken, @Now → closes the execution (its lease expiry cleared);
+    /// @WorkflowId, @WorkflowState, @CurrentStepName, @NextStepName, @PausedByJobId, @StateReason, @TransitionedAt
+    /// → moves its workflow on. The store may append <see cref="InsertStepExecution"/> for the next step.
+    /// </summary>
+    public required string FinishStepExecution { get; init; }
+
+    /// <summary>
+    /// @Id, @JobId, @Now → records the Hangfire job of a scheduled execution; returns rows affected. Always run on its
+    /// own, outside any transaction, so a dialect may make it a transaction of its own with relaxed durability (the
+    /// job id is a hint the reconciler can do without).
+    /// </summary>
     public required string SetStepExecutionJobId { get; init; }
 
     /// <summary>@Id, @LeaseToken, @Now, @LeaseExpiresAt → refreshes a lease still held; returns rows affected.</summary>

@@ -103,6 +103,22 @@ public static partial class SqlTemplate
                 "\"FinishedAt\" = @FinishedAt, \"ErrorClassName\" = @ErrorClassName, \"ErrorMessage\" = @ErrorMessage, \"ErrorBacktrace\" = @ErrorBacktrace, " +
                 "\"JobId\" = @JobId, \"DispatchedAt\" = @DispatchedAt, \"LeaseToken\" = @LeaseToken, \"HeartbeatAt\" = @HeartbeatAt, " +
                 "\"LeaseExpiresAt\" = @LeaseExpiresAt, \"Metadata\" = @Metadata, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;"),
+            LockWorkflowAndStepExecution = S(
+                $"SELECT {WorkflowColumns} FROM {{W}}{{hint}} WHERE \"Id\" = @WorkflowId{{lock}}; " +
+                $"SELECT {ExecutionColumns} FROM {{E}}{{hint}} WHERE \"Id\" = @ExecutionId AND \"WorkflowId\" = @WorkflowId{{lock}};"),
+            StartStepExecution = S(
+                "UPDATE {E} SET \"State\" = 'in_progress', \"StartedAt\" = @Now, \"JobId\" = @JobId, \"LeaseToken\" = @LeaseToken, " +
+                "\"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now WHERE \"Id\" = @ExecutionId; " +
+                "UPDATE {W} SET \"State\" = 'performing', \"CurrentStepName\" = @StepName, \"NextStepName\" = @StepName, \"PausedByJobId\" = NULL, " +
+                "\"StateReason\" = NULL, \"TransitionedAt\" = NULL, \"UpdatedAt\" = @Now WHERE \"Id\" = @WorkflowId;"),
+            FinishStepExecution = S(
+                "UPDATE {E} SET \"State\" = @ExecutionState, \"Outcome\" = @ExecutionOutcome, \"CompletedAt\" = @CompletedAt, \"FailedAt\" = @FailedAt, " +
+                "\"CanceledAt\" = @CanceledAt, \"SkippedAt\" = @SkippedAt, \"FinishedAt\" = @FinishedAt, \"ErrorClassName\" = @ErrorClassName, " +
+                "\"ErrorMessage\" = @ErrorMessage, \"ErrorBacktrace\" = @ErrorBacktrace, \"Metadata\" = @ExecutionMetadata, " +
+                "\"LeaseToken\" = @ExecutionLeaseToken, \"LeaseExpiresAt\" = NULL, \"UpdatedAt\" = @Now WHERE \"Id\" = @ExecutionId; " +
+                "UPDATE {W} SET \"State\" = @WorkflowState, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, " +
+                "\"PausedByJobId\" = @PausedByJobId, \"StateReason\" = @StateReason, \"TransitionedAt\" = @TransitionedAt, \"UpdatedAt\" = @Now " +
+                "WHERE \"Id\" = @WorkflowId;"),
             SetStepExecutionJobId = S("UPDATE {E} SET \"JobId\" = @JobId, \"DispatchedAt\" = @Now, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';"),
             Heartbeat = S(
                 "UPDATE {E} SET \"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now " +

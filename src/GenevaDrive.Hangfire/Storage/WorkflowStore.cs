@@ -83,6 +83,9 @@ internal sealed class WorkflowStore
 
     private StorageStatements Sql => _dialect.Sql;
 
+    // The finalize batch that also schedules the next step, joined once.
+    private string? _finishAndInsert;
+
     private DateTime Now => UtcTimes.Now(_time);
 
     // ---- Starting ----------------------------------------------------------------------------------
@@ -291,10 +294,33 @@ internal sealed class WorkflowStore
                 workflow, execution);
         }
 
+        var wasReady = workflow.WorkflowState == WorkflowState.Ready;
         execution.TransitionTo(StepExecutionState.InProgress, lease.Now);
         TakeLease(execution, lease);
-        await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
-        await MarkPerformingAsync(connection, tx, workflow, execution.StepName, lease.Now, ct).ConfigureAwait(false);
+        ColumnLimits.Apply(execution);
+        if (wasReady)
+        {
+            // The common claim: both rows change in one round trip, writing only the columns a claim changes.
+            TransitionWorkflow(workflow, WorkflowState.Performing, lease.Now);
+            workflow.CurrentStepName = execution.StepName;
+            workflow.NextStepName = execution.StepName;
+            await connection.ExecuteAsync(Command(Sql.StartStepExecution, new
+            {
+                ExecutionId = execution.Id,
+                execution.JobId,
+                execution.LeaseToken,
+                lease.Now,
+                execution.LeaseExpiresAt,
+                WorkflowId = workflow.Id,
+                execution.StepName,
+            }, tx, ct)).ConfigureAwait(false);
+        }
+        else
+        {
+            await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
+            await MarkPerformingAsync(connection, tx, workflow, execution.StepName, lease.Now, ct).ConfigureAwait(false);
+        }
+
         return resumed
             ? new ClaimResult(ClaimOutcome.Retried, $"Job {lease.JobId} was requeued after its deletion paused workflow {workflow.Id}; the workflow resumed and step execution {execution.Id} runs.", workflow, execution)
             : new ClaimResult(ClaimOutcome.Claimed, $"Claimed step execution {execution.Id}.", workflow, execution);
@@ -464,7 +490,7 @@ internal sealed class WorkflowStore
         }
         // The token stays on the closed row: it tells a repeat of this finalize that the result is its own.
         execution.LeaseToken = leaseToken;
-        await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
+        ColumnLimits.Apply(execution);
 
         TransitionWorkflow(workflow, completion.WorkflowState, now);
         workflow.CurrentStepName = null;
@@ -480,15 +506,27 @@ internal sealed class WorkflowStore
             workflow.StateReason = $"Step '{execution.StepName}' (step execution {execution.Id}, job {execution.JobId ?? "none"}): {completion.Reason ?? completion.Outcome.ToStored()}";
         }
 
-        await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
+        FitColumns(workflow);
 
+        // Both rows and the next step's execution are written in one round trip, only the columns a finalize changes.
         StepExecutionRecord? next = null;
         if (completion.Schedule is { } schedule && completion.WorkflowState == WorkflowState.Ready)
         {
-            next = await InsertScheduledAsync(connection, tx, workflow.Id, schedule.Name, now + schedule.Wait, now, ct,
+            next = await PrepareScheduledAsync(connection, tx, workflow.Id, schedule.Name, now + schedule.Wait, now, ct,
                 completion.HandOverToJobId,
                 schedule.Name == execution.StepName ? Succession.After(execution, completion.RewindCursor) : Succession.First,
                 Armed(schedule.Gate, now + schedule.Wait)).ConfigureAwait(false);
+        }
+
+        var finish = new FinishParameters(execution, workflow, now, next);
+        if (next is null)
+        {
+            await connection.ExecuteAsync(Command(Sql.FinishStepExecution, finish, tx, ct)).ConfigureAwait(false);
+        }
+        else
+        {
+            next.Id = await ReadInsertedIdAsync(connection, Command(_finishAndInsert ??= Sql.FinishStepExecution + " " + Sql.InsertStepExecution, finish, tx, ct))
+                .ConfigureAwait(false);
         }
 
         await CommitAsync(tx, "finalize", ct).ConfigureAwait(false);
@@ -955,6 +993,30 @@ internal sealed class WorkflowStore
         var connection = await OpenAsync(ct).ConfigureAwait(false);
         try
         {
+            if (workflowIdHint is { } hinted)
+            {
+                // The job's arguments named the workflow: both rows are locked in one round trip, workflow first.
+                var batchTx = await BeginAsync(connection, ct).ConfigureAwait(false);
+                WorkflowRecord? lockedWorkflow;
+                StepExecutionRecord? lockedExecution;
+                using (var grid = await connection.QueryMultipleAsync(Command(Sql.LockWorkflowAndStepExecution,
+                           new { WorkflowId = hinted, ExecutionId = executionId }, batchTx, ct)).ConfigureAwait(false))
+                {
+                    lockedWorkflow = await grid.ReadSingleOrDefaultAsync<WorkflowRecord>().ConfigureAwait(false);
+                    lockedExecution = await grid.ReadSingleOrDefaultAsync<StepExecutionRecord>().ConfigureAwait(false);
+                }
+
+                if (lockedWorkflow is not null && lockedExecution is not null && lockedExecution.WorkflowId == hinted)
+                {
+                    return new LockedExecution(connection, batchTx, lockedWorkflow, lockedExecution);
+                }
+
+                // The hint did not hold (a hand-made job, or rows gone): start over the careful way.
+                await batchTx.DisposeAsync().ConfigureAwait(false);
+                await connection.DisposeAsync().ConfigureAwait(false);
+                return await LockExecutionAsync(executionId, null, ct).ConfigureAwait(false);
+            }
+
             var workflowId = workflowIdHint;
             if (workflowId is null)
             {
@@ -1088,6 +1150,17 @@ internal sealed class WorkflowStore
         string stepName, DateTime scheduledFor, DateTime now, CancellationToken ct, string? jobId = null, Succession? succession = null,
         WaitGate? gate = null)
     {
+        var execution = await PrepareScheduledAsync(connection, tx, workflowId, stepName, scheduledFor, now, ct, jobId, succession, gate)
+            .ConfigureAwait(false);
+        execution.Id = await ScalarAsync<long>(connection, tx, Sql.InsertStepExecution, execution, ct).ConfigureAwait(false);
+        return execution;
+    }
+
+    /// <summary>The row of a step's next scheduled execution, not inserted yet (the id is set when it is).</summary>
+    private async Task<StepExecutionRecord> PrepareScheduledAsync(DbConnection connection, DbTransaction tx, long workflowId,
+        string stepName, DateTime scheduledFor, DateTime now, CancellationToken ct, string? jobId, Succession? succession,
+        WaitGate? gate)
+    {
         var from = succession ?? Succession.First;
         gate ??= from.Gate;
         string? metadata = null;
@@ -1124,8 +1197,25 @@ internal sealed class WorkflowStore
             UpdatedAt = now,
         };
         ColumnLimits.Apply(execution);
-        execution.Id = await ScalarAsync<long>(connection, tx, Sql.InsertStepExecution, execution, ct).ConfigureAwait(false);
         return execution;
+    }
+
+    /// <summary>Runs a batch whose last statement is an insert returning the new id, and reads that id.</summary>
+    private static async Task<long> ReadInsertedIdAsync(DbConnection connection, CommandDefinition command)
+    {
+        await using var reader = await connection.ExecuteReaderAsync(command).ConfigureAwait(false);
+        long? id = null;
+        do
+        {
+            // Statements without rows (the updates) come first in some providers' result sets; the insert's id is the one row.
+            while (reader.FieldCount > 0 && await reader.ReadAsync(command.CancellationToken).ConfigureAwait(false))
+            {
+                id = Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+        while (await reader.NextResultAsync(command.CancellationToken).ConfigureAwait(false));
+
+        return id ?? throw new InvalidOperationException("The insert of the next step execution returned no id.");
     }
 
     private async Task<StepExecutionRecord> InsertClaimedAsync(DbConnection connection, DbTransaction tx, long workflowId,
@@ -1195,9 +1285,14 @@ internal sealed class WorkflowStore
 
     private Task UpdateAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow, CancellationToken ct)
     {
+        FitColumns(workflow);
+        return connection.ExecuteAsync(Command(Sql.UpdateWorkflow, workflow, tx, ct));
+    }
+
+    private static void FitColumns(WorkflowRecord workflow)
+    {
         workflow.PausedByJobId = workflow.PausedByJobId is null ? null : ColumnLimits.JobId(workflow.PausedByJobId);
         workflow.StateReason = ColumnLimits.Fit(workflow.StateReason, ColumnLimits.StateReasonLength);
-        return connection.ExecuteAsync(Command(Sql.UpdateWorkflow, workflow, tx, ct));
     }
 
     private Task<T?> SingleAsync<T>(DbConnection connection, DbTransaction? tx, string sql, object parameters,

@@ -116,3 +116,7 @@ GO
 ALTER TABLE "{S}"."StepExecutions" ADD COLUMN IF NOT EXISTS "WaitUntil" timestamptz NULL;
 GO
 ALTER TABLE "{S}"."Workflows" ADD COLUMN IF NOT EXISTS "TraceParent" varchar(100) NULL;
+
+-- @migration 8
+-- The dashboard lists one state newest first: read backwards from this index, a page costs its own rows only.
+CREATE INDEX IF NOT EXISTS "IX_Workflows_State_Id" ON "{S}"."Workflows" ("State", "Id");

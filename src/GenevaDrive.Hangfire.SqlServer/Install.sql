@@ -163,3 +163,8 @@ ALTER TABLE [{S}].[StepExecutions] ADD [WaitUntil] datetime2(7) NULL;
 GO
 IF COL_LENGTH(N'[{S}].[Workflows]', N'TraceParent') IS NULL
 ALTER TABLE [{S}].[Workflows] ADD [TraceParent] varchar(100) NULL;
+
+-- @migration 8
+-- The dashboard lists one state newest first: read backwards from this index, a page costs its own rows only.
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Workflows_State_Id' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
+CREATE NONCLUSTERED INDEX [IX_Workflows_State_Id] ON [{S}].[Workflows] ([State], [Id]);

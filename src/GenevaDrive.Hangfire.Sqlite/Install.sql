@@ -115,3 +115,7 @@ GO
 ALTER TABLE "{P}StepExecutions" ADD COLUMN "WaitUntil" TEXT NULL;
 GO
 ALTER TABLE "{P}Workflows" ADD COLUMN "TraceParent" TEXT NULL;
+
+-- @migration 8
+-- The dashboard lists one state newest first: an index on the state alone is ordered by rowid (the Id) within it.
+CREATE INDEX IF NOT EXISTS "IX_{P}Workflows_State_Id" ON "{P}Workflows" ("State", "Id");

@@ -32,18 +32,21 @@ if (args.Length > 0 && args[0] == "profile")
 var repetitions = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3;
 var postgres = Environment.GetEnvironmentVariable("GENEVADRIVE_TEST_POSTGRES");
 var databases = postgres is null ? new[] { "sqlite" } : new[] { "postgresql", "sqlite" };
-if (args.Length > 1)
+if (args.Length > 1 && args[1] != "all")
 {
     // e.g. "3 postgresql": one database only, to re-measure after a change.
     databases = databases.Where(d => d == args[1]).ToArray();
 }
+
+// A third argument: "noscale" skips the pre-loaded store, "scaleonly" measures only it.
+var scale = args.Length > 2 ? args[2] : "scale";
 if (postgres is null)
 {
     Console.WriteLine("GENEVADRIVE_TEST_POSTGRES is not set: measuring SQLite only (build.ps1 bench starts a throwaway PostgreSQL).");
 }
 
 var results = new List<Measurement>();
-foreach (var database in databases)
+foreach (var database in scale == "scaleonly" ? [] : databases)
 {
     for (var rep = 0; rep < repetitions; rep++)
     {
@@ -60,7 +63,15 @@ foreach (var database in databases)
     }
 }
 
-var report = Report.Build(results, repetitions);
+if (scale != "noscale")
+{
+    foreach (var database in databases)
+    {
+        results.AddRange(await Scale.RunAsync(database, database == "postgresql" ? postgres : null, repetitions));
+    }
+}
+
+var report = Report.Build(results, repetitions) + Report.BuildScale(results, repetitions) + Scale.Plans;
 Console.WriteLine();
 Console.WriteLine(report);
 var folder = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "artifacts", "bench"));
@@ -170,7 +181,7 @@ internal static class Scenarios
         ];
     }
 
-    private static async Task WaitAsync(Func<bool> condition, string what)
+    public static async Task WaitAsync(Func<bool> condition, string what)
     {
         var deadline = Stopwatch.StartNew();
         while (!condition())
@@ -195,14 +206,14 @@ internal static class Report
         text.AppendLine($"{Environment.ProcessorCount} cores, .NET {Environment.Version}, {Rig.Workers} workers, {Rig.Poll.TotalMilliseconds:0} ms queue poll, " +
                         $"{repetitions} repetitions alternating the order; medians [min–max]. Ratio = GenevaDrive ÷ plain Hangfire " +
                         "(for 'lower is better' metrics the ratio is inverted to plain ÷ GenevaDrive, so above 1 is always better).");
-        foreach (var database in results.Select(r => r.Database).Distinct())
+        foreach (var database in results.Where(r => r.Variant is "hangfire" or "genevadrive").Select(r => r.Database).Distinct())
         {
             text.AppendLine();
             text.AppendLine($"## {database}");
             text.AppendLine();
             text.AppendLine("| metric | plain Hangfire | GenevaDrive | ratio |");
             text.AppendLine("|---|---|---|---|");
-            foreach (var metric in results.Where(r => r.Database == database).Select(r => r.Metric).Distinct())
+            foreach (var metric in results.Where(r => r.Database == database && r.Variant is "hangfire" or "genevadrive").Select(r => r.Metric).Distinct())
             {
                 var plain = Values(results, database, "hangfire", metric);
                 var steps = Values(results, database, "genevadrive", metric);
@@ -213,6 +224,33 @@ internal static class Report
         }
 
         return text.ToString();
+    }
+
+    /// <summary>The pre-loaded store against the empty one, GenevaDrive only; ratio above 1 is better, as in the main table.</summary>
+    public static string BuildScale(IReadOnlyList<Measurement> results, int repetitions)
+    {
+        var text = new StringBuilder();
+        foreach (var database in results.Where(r => r.Variant is "loaded").Select(r => r.Database).Distinct())
+        {
+            text.AppendLine();
+            text.AppendLine($"## {database}: empty store vs {Scale.Preloaded:N0} ended workflows and {Scale.Preloaded * 4L:N0} step executions pre-loaded");
+            text.AppendLine();
+            text.AppendLine($"GenevaDrive only, {repetitions} repetitions alternating the order; ratio = loaded ÷ empty (inverted for 'lower is better'). " +
+                            "Dashboard pages are timed over HTTP, median and max of 15 requests after 2 warm-up requests.");
+            text.AppendLine();
+            text.AppendLine("| metric | empty | loaded | ratio |");
+            text.AppendLine("|---|---|---|---|");
+            foreach (var metric in results.Where(r => r.Database == database && r.Variant == "loaded").Select(r => r.Metric).Distinct())
+            {
+                var empty = Values(results, database, "empty", metric);
+                var loaded = Values(results, database, "loaded", metric);
+                var lower = results.First(r => r.Metric == metric).LowerIsBetter;
+                var ratio = lower ? Median(empty) / Median(loaded) : Median(loaded) / Median(empty);
+                text.AppendLine($"| {metric} | {Describe(empty)} | {Describe(loaded)} | {ratio:0.00} |");
+            }
+        }
+
+        return text.AppendLine().ToString();
     }
 
     private static double[] Values(IEnumerable<Measurement> results, string database, string variant, string metric) =>

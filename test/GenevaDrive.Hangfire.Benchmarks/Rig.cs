@@ -17,6 +17,7 @@ namespace GenevaDrive.Benchmarks;
 internal sealed class Rig : IAsyncDisposable
 {
     public const int Workers = 4;
+    public const string SqlitePrefix = "GenevaDrive_";
     public static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(100);
 
     private static int s_sequence;
@@ -24,12 +25,29 @@ internal sealed class Rig : IAsyncDisposable
     private readonly string? _sqliteFolder;
     private BackgroundJobServer? _server;
 
-    private Rig(ServiceProvider services, JobStorage storage, string? sqliteFolder)
+    private Rig(ServiceProvider services, JobStorage storage, string? sqliteFolder, string database, string? postgres, string run)
     {
         _services = services;
         Storage = storage;
         _sqliteFolder = sqliteFolder;
+        Database = database;
+        Postgres = postgres;
+        Run = run;
     }
+
+    /// <summary>"postgresql" or "sqlite".</summary>
+    public string Database { get; }
+
+    /// <summary>The PostgreSQL connection string (null on SQLite).</summary>
+    public string? Postgres { get; }
+
+    private string Run { get; }
+
+    /// <summary>The GenevaDrive schema of this run on PostgreSQL.</summary>
+    public string Schema => "gdb_" + Run;
+
+    /// <summary>The GenevaDrive database file of this run on SQLite.</summary>
+    public string SqliteConnectionString => $"Data Source={Path.Combine(_sqliteFolder!, "workflows.db")}";
 
     public JobStorage Storage { get; }
 
@@ -69,7 +87,7 @@ internal sealed class Rig : IAsyncDisposable
             }
             else
             {
-                o.UseSqlite($"Data Source={Path.Combine(folder!, "workflows.db")}");
+                o.UseSqlite($"Data Source={Path.Combine(folder!, "workflows.db")}", s => s.TablePrefix = SqlitePrefix);
             }
 
             o.AddWorkflow<FourStepWorkflow>().AddWorkflow<ChainWorkflow>()
@@ -83,7 +101,7 @@ internal sealed class Rig : IAsyncDisposable
             await hosted.StartAsync(CancellationToken.None);
         }
 
-        return new Rig(provider, storage, folder);
+        return new Rig(provider, storage, folder, database, postgres, run);
     }
 
     public void StartServer() =>
@@ -97,6 +115,19 @@ internal sealed class Rig : IAsyncDisposable
                 ServerName = "bench-" + Guid.NewGuid().ToString("N")[..6],
             },
             Storage);
+
+    public void StopServer()
+    {
+        if (_server is null)
+        {
+            return;
+        }
+
+        _server.SendStop();
+        _server.WaitForShutdown(TimeSpan.FromSeconds(15));
+        _server.Dispose();
+        _server = null;
+    }
 
     /// <summary>Commits of the whole PostgreSQL database so far (null on SQLite).</summary>
     public static async Task<long?> CommitsAsync(string? postgres)
@@ -115,13 +146,7 @@ internal sealed class Rig : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_server is not null)
-        {
-            _server.SendStop();
-            _server.WaitForShutdown(TimeSpan.FromSeconds(15));
-            _server.Dispose();
-        }
-
+        StopServer();
         await _services.DisposeAsync();
         if (_sqliteFolder is not null)
         {

@@ -54,9 +54,11 @@ internal static class GenevaDriveDashboard
         }
     }
 
-    // One indexed count of one state per metric (the navigation badge asks only for paused workflows).
-    private static long Count(JobStorage storage, WorkflowState state) =>
-        RuntimeFor(storage).Store.CountInStateAsync(state).GetAwaiter().GetResult();
+    // The navigation badge (paused workflows, the ones that need an operator) is one indexed count of that state, always
+    // live; the other metrics come from the dashboard's counts (cached with the list's pills on a large store).
+    private static long Count(JobStorage storage, WorkflowState state) => state == WorkflowState.Paused
+        ? RuntimeFor(storage).Store.CountInStateAsync(state).GetAwaiter().GetResult()
+        : RuntimeFor(storage).Counts.GetAsync().GetAwaiter().GetResult().ByState()[state];
 
     private static bool Command(DashboardContext context)
     {

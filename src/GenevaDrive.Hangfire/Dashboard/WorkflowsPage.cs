@@ -25,8 +25,9 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
         var filter = new Filter(ParseState(Query("state")), Clean(Query("type")), Clean(Query("hero")));
         var from = int.TryParse(Query("from"), NumberStyles.None, CultureInfo.InvariantCulture, out var f) ? f : 0;
         var count = int.TryParse(Query("count"), NumberStyles.None, CultureInfo.InvariantCulture, out var c) && c is > 0 and <= MaxPerPage ? c : DefaultPerPage;
-        var counts = runtime.Store.CountByStateAsync().GetAwaiter().GetResult();
-        var (items, total) = filter.Hero is { } heroId ? SearchByHero(runtime, heroId, filter, from, count) : Page(runtime, filter, from, count);
+        var snapshot = runtime.Counts.GetAsync().GetAwaiter().GetResult();
+        var counts = snapshot.ByState();
+        var (items, total) = filter.Hero is { } heroId ? SearchByHero(runtime, heroId, filter, from, count) : Page(runtime, filter, from, count, snapshot);
 
         var html = new StringBuilder();
         html.Append("<div class=\"row\"><div class=\"col-md-12\"><h1 class=\"page-header\">Workflows</h1>");
@@ -38,6 +39,14 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
         }
 
         html.Append("</ul>");
+        if (!snapshot.Fresh)
+        {
+            // A large store: counting every workflow takes too long for each page, so the counts come from the latest count.
+            html.Append(CultureInfo.InvariantCulture,
+                    $"<p class=\"text-muted genevadrive-counts-age\">Counts as of {Html.RelativeTime(snapshot.TakenAt)} (counting takes {snapshot.Took.TotalMilliseconds:0} ms on this store, ")
+                .Append(CultureInfo.InvariantCulture, $"so it runs in the background at most every {WorkflowCounts.MaxAge.TotalSeconds:0} s).</p>");
+        }
+
         html.Append("<form class=\"form-inline genevadrive-filter\" method=\"get\" style=\"margin:15px 0\">");
         if (filter.State is { } s)
         {
@@ -84,10 +93,13 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
         WriteLiteral(html.ToString());
     }
 
-    private static (IReadOnlyList<WorkflowRecord> Items, long Total) Page(GenevaDriveRuntime runtime, Filter filter, int from, int count)
+    /// <summary>A page of the list; its total comes from the counts (live on a small store, the latest count on a large one).</summary>
+    private static (IReadOnlyList<WorkflowRecord> Items, long Total) Page(GenevaDriveRuntime runtime, Filter filter, int from, int count,
+        WorkflowCounts.Snapshot counts)
     {
-        var page = runtime.Store.GetPageAsync(filter.State, filter.Type, from, count).GetAwaiter().GetResult();
-        return (page.Items, page.Total);
+        var page = runtime.Store.GetPageItemsAsync(filter.State, filter.Type, from, count).GetAwaiter().GetResult();
+        // Never fewer than the rows this page shows (a cached count may lag behind new workflows).
+        return (page.Items, Math.Max(counts.Total(filter.State, filter.Type), from + page.Items.Count));
     }
 
     /// <summary>Workflows about a hero with that id, of every registered hero type (each lookup uses the hero index).</summary>

@@ -62,6 +62,7 @@ internal sealed class GenevaDriveRuntime : IDisposable
         _recurringJobs = recurringJobs ?? (dispatcher is null ? () => services.GetService<IRecurringJobManager>() ?? new RecurringJobManager() : null);
         Client = new WorkflowClient(this);
         StateGauge = new Execution.WorkflowStateGauge(Store, options.TimeProvider);
+        Counts = new Dashboard.WorkflowCounts(Store, options.TimeProvider);
         StateGauge.Register(Dialect.Name);
     }
 
@@ -192,6 +193,9 @@ internal sealed class GenevaDriveRuntime : IDisposable
     /// <summary>Releases the storage's connection pool.</summary>
     /// <summary>Why the last dashboard commands were refused, for the page the operator returns to.</summary>
     public Dashboard.CommandRefusals Refusals { get; } = new();
+
+    /// <summary>The dashboard's counts of workflows by type and state (cached on a large store).</summary>
+    public Dashboard.WorkflowCounts Counts { get; private set; } = null!;
 
     /// <summary>The <c>genevadrive.workflows</c> gauge (workflows by state).</summary>
     public Execution.WorkflowStateGauge StateGauge { get; private set; } = null!;

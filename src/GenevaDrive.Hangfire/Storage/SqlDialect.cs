@@ -239,8 +239,8 @@ public sealed record StorageStatements
     /// <summary>@WorkflowId → executions in creation order.</summary>
     public required string SelectStepExecutionHistory { get; init; }
 
-    /// <summary>→ (State, Count) rows.</summary>
-    public required string CountWorkflowsByState { get; init; }
+    /// <summary>→ (Type, State, Count) rows: how many workflows of each type are in each state.</summary>
+    public required string CountWorkflowsByTypeAndState { get; init; }
 
     /// <summary>@Cutoff, @Limit → scheduled executions of ready workflows due at or before the cutoff, oldest first.</summary>
     public required string SelectDueScheduledStepExecutions { get; init; }

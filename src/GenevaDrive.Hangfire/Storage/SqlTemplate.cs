@@ -154,7 +154,7 @@ public static partial class SqlTemplate
             CountWorkflows = StorageStatements.ForEachFilterShape(S("SELECT {count} FROM {W}{where};"), S("\"State\" = @State"), S("\"Type\" = @Type")),
             SelectWorkflowsByHero = S($"SELECT {WorkflowColumns} FROM {{W}} WHERE \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId ORDER BY \"Id\";"),
             SelectStepExecutionHistory = S($"SELECT {ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"CreatedAt\", \"Id\";"),
-            CountWorkflowsByState = S("SELECT \"State\", {count} AS \"Count\" FROM {W} GROUP BY \"State\";"),
+            CountWorkflowsByTypeAndState = S("SELECT \"Type\", \"State\", {count} AS \"Count\" FROM {W} GROUP BY \"Type\", \"State\";"),
             SelectDueScheduledStepExecutions = S(
                 $"SELECT {{top:@Limit}}{ExecutionColumns} FROM {{E}} WHERE \"State\" = 'scheduled' AND \"ScheduledFor\" <= @Cutoff " +
                 "AND \"WorkflowId\" IN (SELECT \"Id\" FROM {W} WHERE \"State\" = 'ready') ORDER BY \"ScheduledFor\", \"Id\"{limit:@Limit};"),

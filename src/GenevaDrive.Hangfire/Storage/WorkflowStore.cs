@@ -928,20 +928,25 @@ internal sealed class WorkflowStore
 
     /// <summary>Workflows filtered by state and type (either may be null), newest first, with the total count.</summary>
     public Task<WorkflowPage> GetPageAsync(WorkflowState? state, string? type, int offset, int limit, CancellationToken ct = default) =>
-        RetryAsync(token => GetPageOnceAsync(state, type, offset, limit, token), ct);
+        RetryAsync(token => GetPageOnceAsync(state, type, offset, limit, true, token), ct);
 
-    private async Task<WorkflowPage> GetPageOnceAsync(WorkflowState? state, string? type, int offset, int limit, CancellationToken ct)
+    /// <summary>One page of workflows, as <see cref="GetPageAsync"/>, without counting the total (its <c>Total</c> is -1).</summary>
+    public Task<WorkflowPage> GetPageItemsAsync(WorkflowState? state, string? type, int offset, int limit, CancellationToken ct = default) =>
+        RetryAsync(token => GetPageOnceAsync(state, type, offset, limit, false, token), ct);
+
+    private async Task<WorkflowPage> GetPageOnceAsync(WorkflowState? state, string? type, int offset, int limit, bool countTotal, CancellationToken ct)
     {
         var filter = new { State = state?.ToStored(), Type = type, Offset = offset, Limit = limit };
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         // One statement per filter shape, so each gets a plan of its own (no catch-all "@x IS NULL OR …").
         var shape = StorageStatements.FilterShape(state is not null, type is not null);
         var items = await connection.QueryAsync<WorkflowRecord>(Command(Sql.SelectWorkflowsPage[shape], filter, null, ct)).ConfigureAwait(false);
-        var total = await connection.ExecuteScalarAsync<long>(Command(Sql.CountWorkflows[shape], filter, null, ct)).ConfigureAwait(false);
+        var total = countTotal
+            ? await connection.ExecuteScalarAsync<long>(Command(Sql.CountWorkflows[shape], filter, null, ct)).ConfigureAwait(false)
+            : -1;
         return new WorkflowPage(items.ToList(), total);
     }
 
-    /// <summary>The number of workflows in each state (every state present, zero when none).</summary>
     /// <summary>How many workflows are in <paramref name="state"/> (one indexed count).</summary>
     public Task<long> CountInStateAsync(WorkflowState state, CancellationToken ct = default) =>
         RetryAsync(async token =>
@@ -951,19 +956,27 @@ internal sealed class WorkflowStore
                 new { State = state.ToStored() }, null, token)).ConfigureAwait(false);
         }, ct);
 
+    /// <summary>The number of workflows in each state (every state present, zero when none).</summary>
     public async Task<IReadOnlyDictionary<WorkflowState, long>> CountByStateAsync(CancellationToken ct = default)
     {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        var rows = await connection.QueryAsync<(string State, long Count)>(Command(Sql.CountWorkflowsByState, null, null, ct))
-            .ConfigureAwait(false);
         var counts = Enum.GetValues<WorkflowState>().ToDictionary(s => s, _ => 0L);
-        foreach (var (state, count) in rows)
+        foreach (var ((_, state), count) in await CountByTypeAndStateAsync(ct).ConfigureAwait(false))
         {
-            counts[StateNames.ParseWorkflowState(state)] = count;
+            counts[state] += count;
         }
 
         return counts;
     }
+
+    /// <summary>How many workflows of each type are in each state (one grouped count of the whole table).</summary>
+    public Task<IReadOnlyDictionary<(string Type, WorkflowState State), long>> CountByTypeAndStateAsync(CancellationToken ct = default) =>
+        RetryAsync<IReadOnlyDictionary<(string Type, WorkflowState State), long>>(async token =>
+        {
+            await using var connection = await OpenAsync(token).ConfigureAwait(false);
+            var rows = await connection.QueryAsync<(string Type, string State, long Count)>(Command(Sql.CountWorkflowsByTypeAndState, null, null, token))
+                .ConfigureAwait(false);
+            return rows.ToDictionary(r => (r.Type, StateNames.ParseWorkflowState(r.State)), r => r.Count);
+        }, ct);
 
     // ---- Helpers -----------------------------------------------------------------------------------
 

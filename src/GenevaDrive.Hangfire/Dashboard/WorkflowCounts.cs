@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using GenevaDrive.Execution;
+using GenevaDrive.Storage;
+
+namespace GenevaDrive.Dashboard;
+
+/// <summary>
+/// The dashboard's counts of workflows by type and state: the state pills, the list's totals and the metrics. On a
+/// small store they are counted afresh for every page. Once one count takes longer than <see cref="CheapCount"/>
+/// (a large store: the grouped count reads the whole table) the page shows the latest counts with their age, and
+/// a stale snapshot (older than <see cref="MaxAge"/>) is recounted in the background, one count at a time, so no
+/// page ever waits for it after the first.
+/// </summary>
+internal sealed class WorkflowCounts(WorkflowStore store, TimeProvider time, TimeSpan? cheapCount = null)
+{
+    private readonly TimeSpan _cheapCount = cheapCount ?? CheapCount;
+
+    /// <summary>A count faster than this is repeated for every page (the counts are exact).</summary>
+    public static readonly TimeSpan CheapCount = TimeSpan.FromMilliseconds(15);
+
+    /// <summary>How old cached counts may get before a page starts a recount in the background.</summary>
+    public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(30);
+
+    private Snapshot? _latest;
+    private int _recounting;
+
+    /// <summary>The counts at one moment, and how long taking them took.</summary>
+    public sealed record Snapshot(IReadOnlyDictionary<(string Type, WorkflowState State), long> Counts, DateTime TakenAt, TimeSpan Took)
+    {
+        /// <summary>True when these counts were taken for this page (exact); false when they are cached.</summary>
+        public bool Fresh { get; init; }
+
+        /// <summary>Workflows in each state, every state present.</summary>
+        public IReadOnlyDictionary<WorkflowState, long> ByState()
+        {
+            var counts = Enum.GetValues<WorkflowState>().ToDictionary(s => s, _ => 0L);
+            foreach (var ((_, state), count) in Counts)
+            {
+                counts[state] += count;
+            }
+
+            return counts;
+        }
+
+        /// <summary>Workflows matching a list filter (either part may be null).</summary>
+        public long Total(WorkflowState? state, string? type) =>
+            Counts.Where(c => (state is null || c.Key.State == state) && (type is null || c.Key.Type == type)).Sum(c => c.Value);
+    }
+
+    /// <summary>The counts to show now: taken afresh on a small store, otherwise the latest (a stale one is recounted behind).</summary>
+    public async Task<Snapshot> GetAsync(CancellationToken ct = default)
+    {
+        var latest = Volatile.Read(ref _latest);
+        if (latest is null || latest.Took < _cheapCount)
+        {
+            return await CountAsync(ct).ConfigureAwait(false) with { Fresh = true };
+        }
+
+        if (time.GetUtcNow().UtcDateTime - latest.TakenAt > MaxAge && Interlocked.CompareExchange(ref _recounting, 1, 0) == 0)
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await CountAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // The next page tries again; until then it shows the counts it has, with their age.
+                }
+                finally
+                {
+                    Volatile.Write(ref _recounting, 0);
+                }
+            }, CancellationToken.None);
+        }
+
+        return latest;
+    }
+
+    private async Task<Snapshot> CountAsync(CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var counts = await store.CountByTypeAndStateAsync(ct).ConfigureAwait(false);
+        var snapshot = new Snapshot(counts, time.GetUtcNow().UtcDateTime, clock.Elapsed);
+        Volatile.Write(ref _latest, snapshot);
+        return snapshot;
+    }
+}

@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using GenevaDrive.Dashboard;
+using GenevaDrive.Execution;
+
+namespace GenevaDrive.Tests.Storage;
+
+/// <summary>The dashboard's counts: exact on a small store; on a large one the latest count, recounted in the background when stale.</summary>
+public sealed class WorkflowCountsTests(string database) : StorageTestBase(database)
+{
+    [Test]
+    public async Task OnASmallStore_EveryPageCountsAfresh()
+    {
+        var counts = new WorkflowCounts(Store, Clock);
+        await StartAsync("a");
+        var first = await counts.GetAsync();
+        await StartAsync("b");
+        await Store.CreateAsync(Spec("c", type: "billing"));
+
+        var second = await counts.GetAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(first.Fresh, Is.True);
+            Assert.That(first.ByState()[WorkflowState.Ready], Is.EqualTo(1));
+            Assert.That(second.Fresh, Is.True);
+            Assert.That(second.ByState()[WorkflowState.Ready], Is.EqualTo(3));
+            Assert.That(second.Total(null, "signup"), Is.EqualTo(2));
+            Assert.That(second.Total(WorkflowState.Ready, "billing"), Is.EqualTo(1));
+            Assert.That(second.Total(WorkflowState.Paused, null), Is.Zero);
+        });
+    }
+
+    [Test]
+    public async Task WhenCountingIsSlow_PagesGetTheLatestCount_AndAStaleOneIsRecountedBehindThem()
+    {
+        // Every count counts as slow: the behaviour of a store with millions of workflows.
+        var counts = new WorkflowCounts(Store, Clock, cheapCount: TimeSpan.Zero);
+        await StartAsync("a");
+        var first = await counts.GetAsync();
+        await StartAsync("b");
+
+        var cached = await counts.GetAsync();
+        Clock.Advance(WorkflowCounts.MaxAge + TimeSpan.FromSeconds(1));
+        var stale = await counts.GetAsync();
+        var recounted = await EventuallyAsync(counts, s => s.ByState()[WorkflowState.Ready] == 2);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(first.Fresh, Is.True, "the first page has nothing cached and counts");
+            Assert.That(cached.Fresh, Is.False);
+            Assert.That(cached.ByState()[WorkflowState.Ready], Is.EqualTo(1), "within its age the cached count is shown as it was");
+            Assert.That(cached.TakenAt, Is.EqualTo(first.TakenAt));
+            Assert.That(stale.ByState()[WorkflowState.Ready], Is.EqualTo(1), "a stale count is shown while the recount runs behind");
+            Assert.That(recounted.TakenAt, Is.EqualTo(Now), "the recount is stamped with its own time, which the page shows");
+        });
+    }
+
+    private static async Task<WorkflowCounts.Snapshot> EventuallyAsync(WorkflowCounts counts, Func<WorkflowCounts.Snapshot, bool> condition)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var snapshot = await counts.GetAsync();
+            if (condition(snapshot))
+            {
+                return snapshot;
+            }
+
+            if (deadline.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                Assert.Fail("The background recount never landed.");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+}

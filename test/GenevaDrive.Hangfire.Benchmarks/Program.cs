@@ -51,11 +51,17 @@ foreach (var database in scale == "scaleonly" ? [] : databases)
     for (var rep = 0; rep < repetitions; rep++)
     {
         // Alternate which variant goes first, so warm-up and drift fall on both.
-        var order = rep % 2 == 0 ? new[] { "hangfire", "genevadrive" } : new[] { "genevadrive", "hangfire" };
+        var order = rep % 2 == 0 ? new[] { "hangfire", "genevadrive", "chains" } : new[] { "chains", "genevadrive", "hangfire" };
         foreach (var variant in order)
         {
             var pg = database == "postgresql" ? postgres : null;
             results.AddRange(await Scenarios.ThroughputAsync(database, variant, pg, rep));
+            if (variant == "chains")
+            {
+                Console.WriteLine($"{database} rep {rep + 1}/{repetitions} {variant}: done");
+                continue;
+            }
+
             results.Add(await Scenarios.StartRateAsync(database, variant, pg, rep));
             results.AddRange(await Scenarios.LinkLatencyAsync(database, variant, pg, rep));
             Console.WriteLine($"{database} rep {rep + 1}/{repetitions} {variant}: done");
@@ -105,6 +111,17 @@ internal static class Scenarios
                 rig.Jobs.Enqueue<PlainJobs>(j => j.Noop());
             }
         }
+        else if (variant == "chains")
+        {
+            // 500 chains of 4 jobs, each job enqueueing the next with a step job's arguments: the same Hangfire work during the
+            // run as the workflows' steps (job creation, argument (de)serialization), without GenevaDrive's rows.
+            units = Workflows * StepsPerWorkflow;
+            for (var i = 0; i < Workflows; i++)
+            {
+                var workflowId = (long)i;
+                rig.Jobs.Enqueue<PlainJobs>(j => j.Chain(workflowId * 4, "bench_four", workflowId, "step_0"));
+            }
+        }
         else
         {
             units = Workflows * StepsPerWorkflow;
@@ -123,14 +140,23 @@ internal static class Scenarios
         var seconds = clock.Elapsed.TotalSeconds;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         var commitsAfter = await Rig.CommitsAsync(postgres);
+        // The chains are compared with the workflows under metrics of their own ("… vs 4-job chains"), recorded on the plain side.
+        var suffix = variant == "chains" ? " vs 4-job chains" : string.Empty;
+        var side = variant == "chains" ? "hangfire" : variant;
         var list = new List<Measurement>
         {
-            new(database, variant, rep, "throughput (units/s)", units / seconds, false),
-            new(database, variant, rep, "allocated per unit (KB)", allocated / 1024.0 / units, true),
+            new(database, side, rep, "throughput (units/s)" + suffix, units / seconds, false),
+            new(database, side, rep, "allocated per unit (KB)" + suffix, allocated / 1024.0 / units, true),
         };
         if (commitsBefore is { } before && commitsAfter is { } after)
         {
-            list.Add(new(database, variant, rep, "database commits per unit (run)", (after - before) / (double)units, true));
+            list.Add(new(database, side, rep, "database commits per unit (run)" + suffix, (after - before) / (double)units, true));
+        }
+
+        if (variant == "genevadrive")
+        {
+            // The same run against the chains.
+            list.AddRange(list.ToArray().Select(m => m with { Metric = m.Metric + " vs 4-job chains" }));
         }
 
         return list;

@@ -29,6 +29,20 @@ public sealed class PlainJobs(BenchProbe probe, IBackgroundJobClient client)
 {
     public void Noop() => probe.Complete();
 
+    /// <summary>
+    /// A 4-job chain, each job enqueueing the next: the plain Hangfire shape of a 4-step workflow, with the arguments
+    /// of a step job (execution id, workflow name, workflow id, step name), which Hangfire deserializes on every state change.
+    /// </summary>
+    public void Chain(long executionId, string workflowName, long workflowId, string stepName)
+    {
+        probe.Complete();
+        var index = stepName[^1] - '0';
+        if (index + 1 < 4)
+        {
+            client.Enqueue<PlainJobs>(j => j.Chain(executionId + 1, workflowName, workflowId, $"step_{index + 1}"));
+        }
+    }
+
     public void Link(int index, int total)
     {
         probe.Link(index);

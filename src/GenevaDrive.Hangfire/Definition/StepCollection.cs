@@ -6,17 +6,29 @@ namespace GenevaDrive.Definition;
 internal sealed class StepCollection : IReadOnlyList<StepDefinition>
 {
     private readonly List<StepDefinition> _ordered;
-    private readonly Dictionary<string, int> _indexByName;
+    private Dictionary<string, int>? _indexByName;
 
     public StepCollection(IEnumerable<StepDefinition> ordered)
     {
         _ordered = ordered.ToList();
-        _indexByName = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (var i = 0; i < _ordered.Count; i++)
-        {
-            _indexByName.Add(_ordered[i].Name, i);
-        }
     }
+
+    // Built on first use; a run's collection borrows the validated definition's (same names, same order).
+    private Dictionary<string, int> Index => _indexByName ??= BuildIndex(_ordered);
+
+    private static Dictionary<string, int> BuildIndex(List<StepDefinition> ordered)
+    {
+        var index = new Dictionary<string, int>(ordered.Count, StringComparer.Ordinal);
+        for (var i = 0; i < ordered.Count; i++)
+        {
+            index.Add(ordered[i].Name, i);
+        }
+
+        return index;
+    }
+
+    /// <summary>Uses the name index of <paramref name="sameNames"/>, whose steps have the same names in the same order.</summary>
+    public void ShareIndexOf(StepCollection sameNames) => _indexByName = sameNames.Index;
 
     public int Count => _ordered.Count;
 
@@ -28,11 +40,11 @@ internal sealed class StepCollection : IReadOnlyList<StepDefinition>
 
     public IEnumerable<string> Names => _ordered.Select(s => s.Name);
 
-    public bool Contains(string name) => _indexByName.ContainsKey(name);
+    public bool Contains(string name) => Index.ContainsKey(name);
 
-    public StepDefinition? Find(string name) => _indexByName.TryGetValue(name, out var i) ? _ordered[i] : null;
+    public StepDefinition? Find(string name) => Index.TryGetValue(name, out var i) ? _ordered[i] : null;
 
-    public int IndexOf(string name) => _indexByName.TryGetValue(name, out var i) ? i : -1;
+    public int IndexOf(string name) => Index.TryGetValue(name, out var i) ? i : -1;
 
     /// <summary>The step after <paramref name="name"/>; the first step for <see langword="null"/>;
     /// <see langword="null"/> after the last step or for an unknown name.</summary>

@@ -88,5 +88,14 @@ internal sealed class StepDefinition
         (WaitEvent is null ? string.Empty : $"|waitFor={WaitEvent}|timeout={WaitTimeout.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture)}|onTimeout={OnTimeout}") +
         (Resumable is null ? string.Empty : $"|resumable={CursorType?.FullName}|slice={MaxRunTime?.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}|every={CheckpointEvery.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
 
+    /// <summary>The same as comparing <see cref="Shape"/>, field by field, without building the text.</summary>
+    public bool HasSameShapeAs(StepDefinition other) =>
+        Name == other.Name && Wait == other.Wait && ConditionKind == other.ConditionKind &&
+        (ReferenceEquals(ExceptionPolicy, other.ExceptionPolicy) || ExceptionPolicy?.ToString() == other.ExceptionPolicy?.ToString()) &&
+        BeforeStep == other.BeforeStep && AfterStep == other.AfterStep &&
+        WaitEvent == other.WaitEvent && (WaitEvent is null || (WaitTimeout == other.WaitTimeout && OnTimeout == other.OnTimeout)) &&
+        (Resumable is null) == (other.Resumable is null) &&
+        (Resumable is null || (CursorType == other.CursorType && MaxRunTime == other.MaxRunTime && CheckpointEvery == other.CheckpointEvery));
+
     public override string ToString() => $"step '{Name}' ({Source})";
 }

@@ -460,14 +460,6 @@ public sealed partial class WorkflowBuilder
         }
 
         var ordered = Order();
-        var shape = string.Join(Environment.NewLine, new[]
-            {
-                $"workflow={WorkflowName}", $"queue={_queue}", $"mayProceedWithoutHero={_mayProceedWithoutHero}",
-                $"cancelIf={_cancelConditions.Count}", _hooks.Shape,
-            }
-            .Concat(_policies.Select(p => "policy " + p.Shape))
-            .Concat(ordered.Select(s => "step " + s.Shape)));
-
         return new WorkflowDefinition
         {
             Name = WorkflowName,
@@ -479,7 +471,6 @@ public sealed partial class WorkflowBuilder
             Hooks = _hooks,
             MayProceedWithoutHero = _mayProceedWithoutHero,
             Queue = _queue,
-            Shape = shape,
         };
     }
 

@@ -26,7 +26,49 @@ internal sealed class WorkflowDefinition
 
     public required string Queue { get; init; }
 
-    public required string Shape { get; init; }
+    private string? _shape;
+
+    /// <summary>Everything that must be identical between two instances of the same type, as text (for messages and start-up).</summary>
+    public string Shape => _shape ??= string.Join(Environment.NewLine, new[]
+        {
+            $"workflow={Name}", $"queue={Queue}", $"mayProceedWithoutHero={MayProceedWithoutHero}",
+            $"cancelIf={CancelConditions.Count}", Hooks.Shape,
+        }
+        .Concat(ExceptionPolicies.Select(p => "policy " + p.Shape))
+        .Concat(Steps.Select(s => "step " + s.Shape)));
+
+    /// <summary>
+    /// Whether this definition has the same <see cref="Shape"/> as <paramref name="other"/>, compared field by field
+    /// (every step run checks its instance's definition against the validated one; no text is built for that).
+    /// </summary>
+    public bool HasSameShapeAs(WorkflowDefinition other)
+    {
+        if (Name != other.Name || Queue != other.Queue || MayProceedWithoutHero != other.MayProceedWithoutHero ||
+            CancelConditions.Count != other.CancelConditions.Count || Hooks.Before.Count != other.Hooks.Before.Count ||
+            Hooks.Around.Count != other.Hooks.Around.Count || Hooks.After.Count != other.Hooks.After.Count ||
+            ExceptionPolicies.Count != other.ExceptionPolicies.Count || Steps.Count != other.Steps.Count)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < ExceptionPolicies.Count; i++)
+        {
+            if (ExceptionPolicies[i].Shape != other.ExceptionPolicies[i].Shape)
+            {
+                return false;
+            }
+        }
+
+        for (var i = 0; i < Steps.Count; i++)
+        {
+            if (!Steps[i].HasSameShapeAs(other.Steps[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>
     /// The policy for an exception thrown by <paramref name="step"/> (or its conditions):

@@ -122,7 +122,7 @@ internal sealed class StepExecutor
         Workflow instance;
         try
         {
-            instance = (Workflow)ActivatorUtilities.CreateInstance(services, type);
+            instance = _registry.Create(services, type);
             instance.WorkflowId = workflow.Id;
             definition = _registry.BindTo(instance);
         }

@@ -182,6 +182,53 @@ public sealed class WorkflowRegistryTests
             .And.Contain("must not depend on instance state"));
     }
 
+    [NonParallelizable]
+    [TestCase("none", false)]
+    [TestCase("queue", true)]
+    [TestCase("cancelIf", true)]
+    [TestCase("classPolicy", true)]
+    [TestCase("hook", true)]
+    [TestCase("withoutHero", true)]
+    [TestCase("wait", true)]
+    [TestCase("condition", true)]
+    [TestCase("policy", true)]
+    [TestCase("timeout", true)]
+    [TestCase("onTimeout", true)]
+    [TestCase("name", true)]
+    [TestCase("order", true)]
+    public void BoundDefinition_ThatDiffersInAnyPartOfItsShape_IsRefused_AsItsTextWouldBe(string vary, bool differs)
+    {
+        VaryingShapeWorkflow.Vary = "none";
+        var registry = Validated(typeof(VaryingShapeWorkflow));
+        var reference = registry.GetDefinition(typeof(VaryingShapeWorkflow));
+        try
+        {
+            VaryingShapeWorkflow.Vary = vary;
+            if (differs)
+            {
+                Assert.Throws<StepConfigurationException>(() => registry.BindTo(new VaryingShapeWorkflow()));
+            }
+            else
+            {
+                Assert.That(registry.BindTo(new VaryingShapeWorkflow()).Shape, Is.EqualTo(reference.Shape));
+            }
+
+            // The field-by-field check every step run makes agrees with the text the start-up check and the message use.
+            var builder = new WorkflowBuilder("varying");
+            ((Workflow)new VaryingShapeWorkflow()).DefineSteps(builder);
+            var built = builder.Build(typeof(VaryingShapeWorkflow), typeof(User));
+            var referenceBuilder = new WorkflowBuilder("varying");
+            VaryingShapeWorkflow.Vary = "none";
+            ((Workflow)new VaryingShapeWorkflow()).DefineSteps(referenceBuilder);
+            var baseline = referenceBuilder.Build(typeof(VaryingShapeWorkflow), typeof(User));
+            Assert.That(built.HasSameShapeAs(baseline), Is.EqualTo(built.Shape == baseline.Shape).And.EqualTo(!differs));
+        }
+        finally
+        {
+            VaryingShapeWorkflow.Vary = "none";
+        }
+    }
+
     [Test]
     public void GetDefinition_OfAnUnvalidatedType_ExplainsWhy()
     {

@@ -142,3 +142,43 @@ public sealed class InjectedWorkflow(IGreeter greeter) : Workflow<User>
     protected override void Define(WorkflowBuilder steps) =>
         steps.Step("greet", ct => greeter.GreetAsync(Hero.Email, ct));
 }
+
+/// <summary>A workflow whose Define changes one part of its shape when told to (instances built after the change).</summary>
+public sealed class VaryingShapeWorkflow : Workflow<User>
+{
+    public static string Vary { get; set; } = "none";
+
+    protected override void Define(WorkflowBuilder steps)
+    {
+        var v = Vary;
+        if (v == "queue")
+        {
+            steps.UseQueue("other");
+        }
+
+        if (v == "cancelIf")
+        {
+            steps.CancelIf(() => false);
+        }
+
+        if (v == "classPolicy")
+        {
+            steps.OnException<TimeoutException>(ExceptionPolicy.Cancel);
+        }
+
+        if (v == "hook")
+        {
+            steps.BeforeEachStep((_, _) => Task.CompletedTask);
+        }
+
+        if (v == "withoutHero")
+        {
+            steps.MayProceedWithoutHero();
+        }
+
+        steps.Step("first", () => Task.CompletedTask, wait: v == "wait" ? TimeSpan.FromMinutes(2) : TimeSpan.FromMinutes(1),
+            skipIf: v == "condition" ? () => false : null, onException: v == "policy" ? ExceptionPolicy.Cancel : null);
+        steps.WaitFor("approved", v == "timeout" ? TimeSpan.FromHours(2) : TimeSpan.FromHours(1), v == "onTimeout" ? WaitTimeout.Cancel : WaitTimeout.Pause);
+        steps.Step(v == "name" ? "renamed" : "last", () => Task.CompletedTask, afterStep: v == "order" ? "first" : null);
+    }
+}

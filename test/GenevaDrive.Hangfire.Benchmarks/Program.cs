@@ -134,11 +134,13 @@ internal static class Scenarios
         GC.Collect();
         var commitsBefore = await Rig.CommitsAsync(postgres);
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var cpuBefore = Cpu.Read();
         var clock = Stopwatch.StartNew();
         rig.StartServer();
         await WaitAsync(() => rig.Probe.Done >= units, $"{units} units of {variant} on {database}");
         var seconds = clock.Elapsed.TotalSeconds;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+        var cpu = Cpu.Read() - cpuBefore;
         var commitsAfter = await Rig.CommitsAsync(postgres);
         // The chains are compared with the workflows under metrics of their own ("… vs 4-job chains"), recorded on the plain side.
         var suffix = variant == "chains" ? " vs 4-job chains" : string.Empty;
@@ -147,7 +149,13 @@ internal static class Scenarios
         {
             new(database, side, rep, "throughput (units/s)" + suffix, units / seconds, false),
             new(database, side, rep, "allocated per unit (KB)" + suffix, allocated / 1024.0 / units, true),
+            new(database, side, rep, "CPU per unit, this process (ms)" + suffix, cpu.Process.TotalMilliseconds / units, true),
         };
+        if (cpu.Others is { } others)
+        {
+            // On this machine the only other busy process during a run is the database server.
+            list.Add(new(database, side, rep, "CPU per unit, other processes (ms)" + suffix, others.TotalMilliseconds / units, true));
+        }
         if (commitsBefore is { } before && commitsAfter is { } after)
         {
             list.Add(new(database, side, rep, "database commits per unit (run)" + suffix, (after - before) / (double)units, true));
@@ -220,6 +228,27 @@ internal static class Scenarios
             await Task.Delay(20);
         }
     }
+}
+
+/// <summary>CPU time used by this process, and by every other process on the machine (Linux's /proc/stat), so far.</summary>
+internal readonly record struct Cpu(TimeSpan Process, TimeSpan? Others)
+{
+    public static Cpu Read()
+    {
+        var process = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+        TimeSpan? machine = null;
+        if (File.Exists("/proc/stat"))
+        {
+            // "cpu  user nice system idle iowait irq softirq steal …" in clock ticks (USER_HZ, 100 per second).
+            var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var busy = new[] { 1, 2, 3, 6, 7, 8 }.Sum(i => long.Parse(fields[i], CultureInfo.InvariantCulture));
+            machine = TimeSpan.FromMilliseconds(busy * 10.0);
+        }
+
+        return new Cpu(process, machine - process);
+    }
+
+    public static Cpu operator -(Cpu after, Cpu before) => new(after.Process - before.Process, after.Others - before.Others);
 }
 
 internal static class Report

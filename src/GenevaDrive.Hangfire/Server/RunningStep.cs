@@ -252,7 +252,7 @@ internal sealed class RunningStep
             jobException?.InnerException ?? jobException ?? new InvalidOperationException("The step job ended without running the step."));
         try
         {
-            return _runtime.Runner.FinalizeAsync(Claim, decision).GetAwaiter().GetResult();
+            return WorkflowStore.Blocking(() => _runtime.Runner.FinalizeAsync(Claim, decision));
         }
         catch (Exception e) when (decision.Completion.Outcome == StepOutcome.Interrupted)
         {

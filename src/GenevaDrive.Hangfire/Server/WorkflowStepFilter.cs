@@ -43,10 +43,9 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
         _runtime.EnsureInitialized();
         var claim = ReadExecutionId(context.BackgroundJob.Job.Args, out var executionId) is { } problem
             ? new ClaimResult(ClaimOutcome.NotFound, problem + " Nothing runs; delete this job.")
-            : _runtime.Runner.ClaimAsync(executionId, context.BackgroundJob.Id, CancellationToken.None,
+            : WorkflowStore.Blocking(() => _runtime.Runner.ClaimAsync(executionId, context.BackgroundJob.Id, CancellationToken.None,
                 // The job's arguments carry the workflow id: the claim locks its row directly (checked against the execution).
-                context.BackgroundJob.Job.Args.Count > 2 && context.BackgroundJob.Job.Args[2] is long workflowId && workflowId > 0 ? workflowId : null)
-                .GetAwaiter().GetResult();
+                context.BackgroundJob.Job.Args.Count > 2 && context.BackgroundJob.Job.Args[2] is long workflowId && workflowId > 0 ? workflowId : null));
         var run = new RunningStep(_runtime, claim);
         context.Items[RunningStep.ItemKey] = run;
         run.Begin(context.BackgroundJob.Id);

@@ -47,9 +47,43 @@ internal sealed class WorkflowStore
 
     private async Task CommitAsync(DbTransaction tx, string operation, CancellationToken ct)
     {
-        await tx.CommitAsync(ct).ConfigureAwait(false);
+        if (t_blocking)
+        {
+            tx.Commit();
+        }
+        else
+        {
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+        }
+
         await InjectAsync(operation + ".committed").ConfigureAwait(false);
     }
+
+    [ThreadStatic]
+    private static bool t_blocking;
+
+    /// <summary>
+    /// Runs a store operation for a caller that blocks on it anyway (a Hangfire worker thread in the step job filter,
+    /// whose interface is synchronous). On this thread the claim and finalize path then uses the provider's synchronous
+    /// I/O: the operation completes on the worker thread itself instead of waking it from a pool thread after every
+    /// round trip. The logic is the same either way; a retry after a transient fault continues asynchronously.
+    /// </summary>
+    internal static T Blocking<T>(Func<Task<T>> operation)
+    {
+        var previous = t_blocking;
+        t_blocking = true;
+        try
+        {
+            return operation().GetAwaiter().GetResult();
+        }
+        finally
+        {
+            t_blocking = previous;
+        }
+    }
+
+    private static async Task<int> ExecuteAsync(DbConnection connection, CommandDefinition command) =>
+        t_blocking ? connection.Execute(command) : await connection.ExecuteAsync(command).ConfigureAwait(false);
 
     private Task<T> RetryAsync<T>(Func<CancellationToken, Task<T>> operation, CancellationToken ct) =>
         _retry.ExecuteAsync((_, token) => operation(token), ct);
@@ -195,7 +229,7 @@ internal sealed class WorkflowStore
         RetryAsync(async token =>
         {
             await using var connection = await OpenAsync(token).ConfigureAwait(false);
-            return await connection.ExecuteAsync(Command(Sql.SetStepExecutionJobId,
+            return await ExecuteAsync(connection, Command(Sql.SetStepExecutionJobId,
                 new { Id = executionId, JobId = ColumnLimits.JobId(jobId), Now }, null, token)).ConfigureAwait(false) == 1;
         }, ct);
 
@@ -304,7 +338,7 @@ internal sealed class WorkflowStore
             TransitionWorkflow(workflow, WorkflowState.Performing, lease.Now);
             workflow.CurrentStepName = execution.StepName;
             workflow.NextStepName = execution.StepName;
-            await connection.ExecuteAsync(Command(Sql.StartStepExecution, new
+            await ExecuteAsync(connection, Command(Sql.StartStepExecution, new
             {
                 ExecutionId = execution.Id,
                 execution.JobId,
@@ -521,7 +555,7 @@ internal sealed class WorkflowStore
         var finish = new FinishParameters(execution, workflow, now, next);
         if (next is null)
         {
-            await connection.ExecuteAsync(Command(Sql.FinishStepExecution, finish, tx, ct)).ConfigureAwait(false);
+            await ExecuteAsync(connection, Command(Sql.FinishStepExecution, finish, tx, ct)).ConfigureAwait(false);
         }
         else
         {
@@ -985,7 +1019,15 @@ internal sealed class WorkflowStore
         var connection = _dialect.CreateConnection();
         try
         {
-            await connection.OpenAsync(ct).ConfigureAwait(false);
+            if (t_blocking)
+            {
+                connection.Open();
+            }
+            else
+            {
+                await connection.OpenAsync(ct).ConfigureAwait(false);
+            }
+
             return connection;
         }
         catch
@@ -1012,9 +1054,16 @@ internal sealed class WorkflowStore
                 var batchTx = await BeginAsync(connection, ct).ConfigureAwait(false);
                 WorkflowRecord? lockedWorkflow;
                 StepExecutionRecord? lockedExecution;
-                using (var grid = await connection.QueryMultipleAsync(Command(Sql.LockWorkflowAndStepExecution,
-                           new { WorkflowId = hinted, ExecutionId = executionId }, batchTx, ct)).ConfigureAwait(false))
+                var locking = Command(Sql.LockWorkflowAndStepExecution, new { WorkflowId = hinted, ExecutionId = executionId }, batchTx, ct);
+                if (t_blocking)
                 {
+                    using var grid = connection.QueryMultiple(locking);
+                    lockedWorkflow = grid.ReadSingleOrDefault<WorkflowRecord>();
+                    lockedExecution = grid.ReadSingleOrDefault<StepExecutionRecord>();
+                }
+                else
+                {
+                    using var grid = await connection.QueryMultipleAsync(locking).ConfigureAwait(false);
                     lockedWorkflow = await grid.ReadSingleOrDefaultAsync<WorkflowRecord>().ConfigureAwait(false);
                     lockedExecution = await grid.ReadSingleOrDefaultAsync<StepExecutionRecord>().ConfigureAwait(false);
                 }
@@ -1072,6 +1121,13 @@ internal sealed class WorkflowStore
     {
         public async ValueTask DisposeAsync()
         {
+            if (t_blocking)
+            {
+                Transaction?.Dispose();
+                Connection.Dispose();
+                return;
+            }
+
             if (Transaction is not null)
             {
                 await Transaction.DisposeAsync().ConfigureAwait(false);
@@ -1216,6 +1272,11 @@ internal sealed class WorkflowStore
     /// <summary>Runs a batch whose last statement is an insert returning the new id, and reads that id.</summary>
     private static async Task<long> ReadInsertedIdAsync(DbConnection connection, CommandDefinition command)
     {
+        if (t_blocking)
+        {
+            return ReadInsertedId(connection, command);
+        }
+
         await using var reader = await connection.ExecuteReaderAsync(command).ConfigureAwait(false);
         long? id = null;
         do
@@ -1227,6 +1288,22 @@ internal sealed class WorkflowStore
             }
         }
         while (await reader.NextResultAsync(command.CancellationToken).ConfigureAwait(false));
+
+        return id ?? throw new InvalidOperationException("The insert of the next step execution returned no id.");
+    }
+
+    private static long ReadInsertedId(DbConnection connection, CommandDefinition command)
+    {
+        using var reader = connection.ExecuteReader(command);
+        long? id = null;
+        do
+        {
+            while (reader.FieldCount > 0 && reader.Read())
+            {
+                id = Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+        while (reader.NextResult());
 
         return id ?? throw new InvalidOperationException("The insert of the next step execution returned no id.");
     }

@@ -86,6 +86,39 @@ public sealed class StoreClaimAndFinalizeTests(string database) : StorageTestBas
     }
 
     [Test]
+    public async Task ForABlockingCaller_ClaimFinalizeAndTheJobId_CompleteOnTheCallingThread()
+    {
+        // The step job filter blocks a Hangfire worker on these calls: they must not need a pool thread to finish.
+        var created = await StartAsync("blocking");
+        var thread = Environment.CurrentManagedThreadId;
+        var synchronous = new List<string>();
+        Task<T> Observe<T>(string name, Task<T> task)
+        {
+            if (task.IsCompleted && Environment.CurrentManagedThreadId == thread)
+            {
+                synchronous.Add(name);
+            }
+
+            return task;
+        }
+
+        var claim = WorkflowStore.Blocking(() => Observe("claim",
+            Store.ClaimAsync(created.FirstExecution!.Id, "job-1", Lease, workflowIdHint: created.Workflow.Id)));
+        var finalize = WorkflowStore.Blocking(() => Observe("finalize",
+            Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, Success("second"), workflowIdHint: created.Workflow.Id)));
+        var recorded = WorkflowStore.Blocking(() => Observe("job id", Store.SetJobIdAsync(finalize.NextExecution!.Id, "job-2")));
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(claim.Outcome, Is.EqualTo(ClaimOutcome.Claimed));
+            Assert.That(finalize.Outcome, Is.EqualTo(FinalizeOutcome.Applied));
+            Assert.That(recorded, Is.True);
+            Assert.That((await ExecutionAsync(finalize.NextExecution!.Id)).JobId, Is.EqualTo("job-2"));
+            Assert.That(synchronous, Is.EqualTo(new[] { "claim", "finalize", "job id" }));
+        });
+    }
+
+    [Test]
     public async Task Claim_WithAWrongWorkflowHint_FallsBackAndClaimsTheRightRows()
     {
         var other = await StartAsync("other-hero");

@@ -69,6 +69,11 @@ foreach (var database in scale == "scaleonly" ? [] : databases)
     }
 }
 
+foreach (var database in scale == "scaleonly" ? [] : databases)
+{
+    results.Add(await Floor.DurableCommitAsync(database, database == "postgresql" ? postgres : null));
+}
+
 if (scale != "noscale")
 {
     foreach (var database in databases)
@@ -77,7 +82,7 @@ if (scale != "noscale")
     }
 }
 
-var report = Report.Build(results, repetitions) + Report.BuildScale(results, repetitions) + Scale.Plans;
+var report = Report.Build(results, repetitions) + Report.BuildFloor(results) + Report.BuildScale(results, repetitions) + Scale.Plans;
 Console.WriteLine();
 Console.WriteLine(report);
 var folder = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "artifacts", "bench"));
@@ -151,7 +156,7 @@ internal static class Scenarios
             new(database, side, rep, "allocated per unit (KB)" + suffix, allocated / 1024.0 / units, true),
             new(database, side, rep, "CPU per unit, this process (ms)" + suffix, cpu.Process.TotalMilliseconds / units, true),
         };
-        if (cpu.Others is { } others)
+        if (cpu.Others is { } others && postgres is not null)
         {
             // On this machine the only other busy process during a run is the database server.
             list.Add(new(database, side, rep, "CPU per unit, other processes (ms)" + suffix, others.TotalMilliseconds / units, true));
@@ -276,6 +281,32 @@ internal static class Report
                 var ratio = lower ? Median(plain) / Median(steps) : Median(steps) / Median(plain);
                 text.AppendLine($"| {metric} | {Describe(plain)} | {Describe(steps)} | {ratio:0.00} |");
             }
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>What one durable commit costs on each database: the unit of what GenevaDrive adds per step and per start.</summary>
+    public static string BuildFloor(IReadOnlyList<Measurement> results)
+    {
+        var floor = results.Where(r => r.Variant == "floor").ToList();
+        if (floor.Count == 0)
+        {
+            return string.Empty;
+        }
+
+        var text = new StringBuilder();
+        text.AppendLine();
+        text.AppendLine("## One durable commit");
+        text.AppendLine();
+        text.AppendLine("A single-row UPDATE committed on its own, 300 times in a row (median): the price of each synchronous commit GenevaDrive adds " +
+                        "(per step: the claim and the finalize; per start: the workflow with its first execution).");
+        text.AppendLine();
+        text.AppendLine("| database | one durable commit (ms) |");
+        text.AppendLine("|---|---|");
+        foreach (var m in floor)
+        {
+            text.AppendLine($"| {m.Database} | {m.Value:0.00} |");
         }
 
         return text.ToString();

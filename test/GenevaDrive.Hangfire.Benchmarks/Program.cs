@@ -45,6 +45,7 @@ if (postgres is null)
     Console.WriteLine("GENEVADRIVE_TEST_POSTGRES is not set: measuring SQLite only (build.ps1 bench starts a throwaway PostgreSQL).");
 }
 
+Commands.Start();
 var results = new List<Measurement>();
 foreach (var database in scale == "scaleonly" ? [] : databases)
 {
@@ -140,12 +141,14 @@ internal static class Scenarios
         var commitsBefore = await Rig.CommitsAsync(postgres);
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var cpuBefore = Cpu.Read();
+        var commandsBefore = Commands.Count;
         var clock = Stopwatch.StartNew();
         rig.StartServer();
         await WaitAsync(() => rig.Probe.Done >= units, $"{units} units of {variant} on {database}");
         var seconds = clock.Elapsed.TotalSeconds;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         var cpu = Cpu.Read() - cpuBefore;
+        var commands = Commands.Count - commandsBefore;
         var commitsAfter = await Rig.CommitsAsync(postgres);
         // The chains are compared with the workflows under metrics of their own ("… vs 4-job chains"), recorded on the plain side.
         var suffix = variant == "chains" ? " vs 4-job chains" : string.Empty;
@@ -156,6 +159,11 @@ internal static class Scenarios
             new(database, side, rep, "allocated per unit (KB)" + suffix, allocated / 1024.0 / units, true),
             new(database, side, rep, "CPU per unit, this process (ms)" + suffix, cpu.Process.TotalMilliseconds / units, true),
         };
+        if (postgres is not null)
+        {
+            list.Add(new(database, side, rep, "database round trips per unit (run)" + suffix, commands / (double)units, true));
+        }
+
         if (cpu.Others is { } others && postgres is not null)
         {
             // On this machine the only other busy process during a run is the database server.

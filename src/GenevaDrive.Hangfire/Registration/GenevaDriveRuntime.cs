@@ -52,7 +52,21 @@ internal sealed class GenevaDriveRuntime : IDisposable
         // Finalize tries for at least half the lease: giving up means a body that succeeded runs again.
         var finalizeBudget = options.LeaseTimeout / 2 > options.TransientFaultBudget ? options.LeaseTimeout / 2 : options.TransientFaultBudget;
         Store = new WorkflowStore(Dialect, options.TimeProvider, options.TransientFaultBudget, finalizeBudget, LoggerFactory.CreateLogger(LogCategories.Storage));
-        var client = jobClient ?? (() => services.GetService<IBackgroundJobClient>() ?? new BackgroundJobClient());
+        // Without a client in the container, one client per Hangfire storage is made and reused (not one per step).
+        (JobStorage Storage, BackgroundJobClient Client)? fallback = null;
+        IBackgroundJobClient Fallback()
+        {
+            var current = JobStorage.Current;
+            if (fallback is not { } made || !ReferenceEquals(made.Storage, current))
+            {
+                made = (current, new BackgroundJobClient(current));
+                fallback = made;
+            }
+
+            return made.Client;
+        }
+
+        var client = jobClient ?? (() => services.GetService<IBackgroundJobClient>() ?? Fallback());
         var storage = jobStorage ?? (() => services.GetService<JobStorage>() ?? JobStorage.Current);
         _jobStorage = storage;
         Dispatcher = dispatcher?.Invoke(this) ?? new HangfireStepJobDispatcher(client, storage, Registry, Store, options.TimeProvider,

@@ -61,6 +61,9 @@ internal sealed class PostgreSqlDialect : SqlDialect
 
     public string SchemaName => _schema;
 
+    /// <summary>The connection string the dialect's connections use, with the settings it adds (no password).</summary>
+    internal string ConnectionString => _dataSource.ConnectionString;
+
     public override DbConnection CreateConnection() => _dataSource.CreateConnection();
 
     public override void Dispose() => _dataSource.Dispose();

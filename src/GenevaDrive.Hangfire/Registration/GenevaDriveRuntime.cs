@@ -75,8 +75,8 @@ internal sealed class GenevaDriveRuntime : IDisposable
         Maintenance = new Execution.WorkflowMaintenance(Store, Dispatcher, options, LoggerFactory.CreateLogger(LogCategories.Reconciler));
         _recurringJobs = recurringJobs ?? (dispatcher is null ? () => services.GetService<IRecurringJobManager>() ?? new RecurringJobManager() : null);
         Client = new WorkflowClient(this);
-        StateGauge = new Execution.WorkflowStateGauge(Store, options.TimeProvider);
-        Counts = new Dashboard.WorkflowCounts(Store, options.TimeProvider);
+        Counts = new Execution.WorkflowCounts(Store, options.TimeProvider);
+        StateGauge = new Execution.WorkflowStateGauge(Counts);
         StateGauge.Register(Dialect.Name);
     }
 
@@ -208,8 +208,8 @@ internal sealed class GenevaDriveRuntime : IDisposable
     /// <summary>Why the last dashboard commands were refused, for the page the operator returns to.</summary>
     public Dashboard.CommandRefusals Refusals { get; } = new();
 
-    /// <summary>The dashboard's counts of workflows by type and state (cached on a large store).</summary>
-    public Dashboard.WorkflowCounts Counts { get; private set; } = null!;
+    /// <summary>The counts of workflows by type and state, shared by the dashboard and the gauge (cached on a large store).</summary>
+    public Execution.WorkflowCounts Counts { get; private set; } = null!;
 
     /// <summary>The <c>genevadrive.workflows</c> gauge (workflows by state).</summary>
     public Execution.WorkflowStateGauge StateGauge { get; private set; } = null!;

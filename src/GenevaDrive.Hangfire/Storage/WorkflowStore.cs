@@ -1,3 +1,4 @@
+using System.Data;
 using System.Data.Common;
 using Dapper;
 using GenevaDrive.Execution;
@@ -328,16 +329,13 @@ internal sealed class WorkflowStore
                 workflow, execution);
         }
 
-        var wasReady = workflow.WorkflowState == WorkflowState.Ready;
         execution.TransitionTo(StepExecutionState.InProgress, lease.Now);
         TakeLease(execution, lease);
         ColumnLimits.Apply(execution);
-        if (wasReady)
+        if (workflow.WorkflowState == WorkflowState.Ready)
         {
             // The common claim: both rows change in one round trip, writing only the columns a claim changes.
-            TransitionWorkflow(workflow, WorkflowState.Performing, lease.Now);
-            workflow.CurrentStepName = execution.StepName;
-            workflow.NextStepName = execution.StepName;
+            MarkPerforming(workflow, execution.StepName, lease.Now);
             await ExecuteAsync(connection, Command(Sql.StartStepExecution, new
             {
                 ExecutionId = execution.Id,
@@ -1180,6 +1178,13 @@ internal sealed class WorkflowStore
     private async Task MarkPerformingAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow, string stepName,
         DateTime now, CancellationToken ct)
     {
+        MarkPerforming(workflow, stepName, now);
+        await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The workflow runs <paramref name="stepName"/> (in memory; the caller writes it).</summary>
+    private static void MarkPerforming(WorkflowRecord workflow, string stepName, DateTime now)
+    {
         if (workflow.WorkflowState != WorkflowState.Performing)
         {
             TransitionWorkflow(workflow, WorkflowState.Performing, now);
@@ -1188,7 +1193,6 @@ internal sealed class WorkflowStore
         workflow.CurrentStepName = stepName;
         workflow.NextStepName = stepName;
         workflow.UpdatedAt = now;
-        await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
     }
 
     private static void TakeLease(StepExecutionRecord execution, Lease lease)
@@ -1284,13 +1288,17 @@ internal sealed class WorkflowStore
             // Statements without rows (the updates) come first in some providers' result sets; the insert's id is the one row.
             while (reader.FieldCount > 0 && await reader.ReadAsync(command.CancellationToken).ConfigureAwait(false))
             {
-                id = Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture);
+                id = IdOf(reader);
             }
         }
         while (await reader.NextResultAsync(command.CancellationToken).ConfigureAwait(false));
 
-        return id ?? throw new InvalidOperationException("The insert of the next step execution returned no id.");
+        return id ?? throw NoInsertedId();
     }
+
+    private static long IdOf(IDataRecord row) => Convert.ToInt64(row.GetValue(0), System.Globalization.CultureInfo.InvariantCulture);
+
+    private static InvalidOperationException NoInsertedId() => new("The insert of the next step execution returned no id.");
 
     private static long ReadInsertedId(DbConnection connection, CommandDefinition command)
     {
@@ -1300,12 +1308,12 @@ internal sealed class WorkflowStore
         {
             while (reader.FieldCount > 0 && reader.Read())
             {
-                id = Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture);
+                id = IdOf(reader);
             }
         }
         while (reader.NextResult());
 
-        return id ?? throw new InvalidOperationException("The insert of the next step execution returned no id.");
+        return id ?? throw NoInsertedId();
     }
 
     private async Task<StepExecutionRecord> InsertClaimedAsync(DbConnection connection, DbTransaction tx, long workflowId,

@@ -90,6 +90,35 @@ public sealed class StorageOptionsTests
     }
 
     [Test]
+    public void PostgreSql_PreparesStatementsAndSkipsThePoolReset_UnlessTheConnectionStringSaysOtherwise()
+    {
+        using var defaults = new GenevaDrive.PostgreSql.PostgreSqlDialect("Host=localhost", new PostgreSqlWorkflowStorageOptions());
+        using var chosen = new GenevaDrive.PostgreSql.PostgreSqlDialect("Host=localhost;Max Auto Prepare=0", new PostgreSqlWorkflowStorageOptions());
+        var byDefault = new Npgsql.NpgsqlConnectionStringBuilder(defaults.ConnectionString);
+        var byUser = new Npgsql.NpgsqlConnectionStringBuilder(chosen.ConnectionString);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(byDefault.MaxAutoPrepare, Is.EqualTo(32));
+            Assert.That(byDefault.NoResetOnClose, Is.True);
+            Assert.That(byDefault.Enlist, Is.False);
+            Assert.That(byUser.MaxAutoPrepare, Is.Zero, "behind a pooler without prepared statements the user turns it off");
+        });
+    }
+
+    [Test]
+    public void PostgreSql_RecordsTheJobIdInATransactionOfItsOwn_WithoutWaitingForTheWalFlush()
+    {
+        using var postgres = new GenevaDrive.PostgreSql.PostgreSqlDialect("Host=localhost", new PostgreSqlWorkflowStorageOptions());
+        var sql = postgres.Sql.SetStepExecutionJobId;
+
+        // SET LOCAL ends with its transaction: the relaxed commit cannot leak into the pooled connection's next use.
+        Assert.That(sql, Does.StartWith("BEGIN; SET LOCAL synchronous_commit TO OFF; UPDATE ").And.EndWith(" COMMIT;"));
+        Assert.That(new GenevaDrive.Sqlite.SqliteDialect("Data Source=x.db", new SqliteWorkflowStorageOptions()).Sql.SetStepExecutionJobId,
+            Does.StartWith("UPDATE "), "no other database relaxes anything");
+    }
+
+    [Test]
     public void CommandTimeout_MustBePositive_AndReachesEveryDialect()
     {
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => new PostgreSqlWorkflowStorageOptions { CommandTimeout = TimeSpan.Zero })!;

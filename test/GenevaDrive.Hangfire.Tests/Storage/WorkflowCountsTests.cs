@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using GenevaDrive.Dashboard;
 using GenevaDrive.Execution;
 
 namespace GenevaDrive.Tests.Storage;
@@ -52,6 +51,27 @@ public sealed class WorkflowCountsTests(string database) : StorageTestBase(datab
             Assert.That(cached.TakenAt, Is.EqualTo(first.TakenAt));
             Assert.That(stale.ByState()[WorkflowState.Ready], Is.EqualTo(1), "a stale count is shown while the recount runs behind");
             Assert.That(recounted.TakenAt, Is.EqualTo(Now), "the recount is stamped with its own time, which the page shows");
+        });
+    }
+
+    [Test]
+    public async Task Peek_NeverWaits_ItStartsTheFirstCountBehindAndShowsItOnceDone()
+    {
+        var counts = new WorkflowCounts(Store, Clock);
+        await StartAsync("a");
+
+        var before = counts.Peek();
+        var deadline = Stopwatch.StartNew();
+        WorkflowCounts.Snapshot? after;
+        while ((after = counts.Peek()) is null && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(before, Is.Null, "nothing was counted yet, and a scrape does not wait for it");
+            Assert.That(after?.ByState()[WorkflowState.Ready], Is.EqualTo(1), "the count it started lands");
         });
     }
 

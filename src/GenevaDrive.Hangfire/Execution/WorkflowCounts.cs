@@ -1,12 +1,12 @@
 using System.Diagnostics;
-using GenevaDrive.Execution;
 using GenevaDrive.Storage;
 
-namespace GenevaDrive.Dashboard;
+namespace GenevaDrive.Execution;
 
 /// <summary>
-/// The dashboard's counts of workflows by type and state: the state pills, the list's totals and the metrics. On a
-/// small store they are counted afresh for every page. Once one count takes longer than <see cref="CheapCount"/>
+/// The counts of workflows by type and state, one snapshot per runtime shared by the dashboard (the state pills, the
+/// list's totals and the metrics) and the <c>genevadrive.workflows</c> gauge. On a small store the dashboard counts
+/// afresh for every page. Once one count takes longer than <see cref="CheapCount"/>
 /// (a large store: the grouped count reads the whole table) the page shows the latest counts with their age, and
 /// a stale snapshot (older than <see cref="MaxAge"/>) is recounted in the background, one count at a time, so no
 /// page ever waits for it after the first.
@@ -56,7 +56,27 @@ internal sealed class WorkflowCounts(WorkflowStore store, TimeProvider time, Tim
             return await CountAsync(ct).ConfigureAwait(false) with { Fresh = true };
         }
 
-        if (time.GetUtcNow().UtcDateTime - latest.TakenAt > MaxAge && Interlocked.CompareExchange(ref _recounting, 1, 0) == 0)
+        RecountIfStale(latest);
+        return latest;
+    }
+
+    /// <summary>
+    /// The latest counts without waiting (null before the first count), starting a recount in the background when
+    /// there are none or they are older than <see cref="MaxAge"/>: what a metrics scrape reads.
+    /// </summary>
+    public Snapshot? Peek()
+    {
+        var latest = Volatile.Read(ref _latest);
+        RecountIfStale(latest);
+        return latest;
+    }
+
+    /// <summary>Counts now and keeps the result as the latest.</summary>
+    public Task<Snapshot> RecountAsync(CancellationToken ct = default) => CountAsync(ct);
+
+    private void RecountIfStale(Snapshot? latest)
+    {
+        if ((latest is null || time.GetUtcNow().UtcDateTime - latest.TakenAt > MaxAge) && Interlocked.CompareExchange(ref _recounting, 1, 0) == 0)
         {
             _ = Task.Run(async () =>
             {
@@ -66,7 +86,7 @@ internal sealed class WorkflowCounts(WorkflowStore store, TimeProvider time, Tim
                 }
                 catch (Exception)
                 {
-                    // The next page tries again; until then it shows the counts it has, with their age.
+                    // The next reader tries again; until then it gets the counts there are, with their age.
                 }
                 finally
                 {
@@ -74,8 +94,6 @@ internal sealed class WorkflowCounts(WorkflowStore store, TimeProvider time, Tim
                 }
             }, CancellationToken.None);
         }
-
-        return latest;
     }
 
     private async Task<Snapshot> CountAsync(CancellationToken ct)

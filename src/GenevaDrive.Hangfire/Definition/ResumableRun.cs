@@ -15,6 +15,9 @@ internal enum Suspension
     Refused,
 }
 
+/// <summary>A cursor as JSON (the JSON text <c>null</c> is a cursor too, so "nothing to save" is a null <see cref="CursorJson"/>).</summary>
+internal sealed record CursorJson(string? Json);
+
 /// <summary>Ends a resumable step's attempt at a checkpoint; the executor turns it into the attempt's outcome.</summary>
 internal sealed class StepSuspendedException(Suspension suspension, string message) : Exception(message)
 {
@@ -63,6 +66,12 @@ internal sealed class ResumableRun
 
     /// <summary>Set when the attempt ended at a checkpoint (even if user code swallowed the exception).</summary>
     public Suspension? Suspended { get; private set; }
+
+    /// <summary>
+    /// The cursor the iteration moved past its last save, read when the attempt ends: the engine saves it with the
+    /// attempt's close (same transaction, same lease check), so a finished item stays counted however the attempt ends.
+    /// </summary>
+    public Func<CursorJson?>? UnsavedCursor { get; set; }
 
     public bool TimeSliceUsedUp => _sliceEnds is { } ends && _time.GetUtcNow() >= ends;
 

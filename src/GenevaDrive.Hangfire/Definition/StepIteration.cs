@@ -37,6 +37,7 @@ public sealed class StepIteration<TCursor>
         _run = run;
         _savedJson = run.StartCursorJson;
         Cursor = run.StartCursorJson is null ? default : Deserialize(run.StartCursorJson, run.StepName);
+        run.UnsavedCursor = UnsavedCursorJson;
     }
 
     /// <summary>Where the work stands: the cursor saved by the last checkpoint of an earlier attempt, or <see langword="default"/> on the first run.</summary>
@@ -48,7 +49,10 @@ public sealed class StepIteration<TCursor>
     /// <summary>How many checkpoints this attempt has saved so far.</summary>
     public int Checkpoints => _run.Checkpoints;
 
-    /// <summary>Moves the cursor without saving it; the next checkpoint saves it.</summary>
+    /// <summary>
+    /// Moves the cursor without saving it. The next checkpoint saves it; so does the end of this attempt, whatever
+    /// ends it (a stop, an exception, a time slice), unless the run lost its lease.
+    /// </summary>
     /// <param name="cursor">Where the work now stands.</param>
     public void SetCursor(TCursor cursor)
     {
@@ -144,43 +148,16 @@ public sealed class StepIteration<TCursor>
     private async Task DoItemAsync<TItem>(TItem item, Func<TItem, TCursor> cursorOf, Func<TItem, CancellationToken, Task> action,
         CancellationToken ct)
     {
-        try
-        {
-            await action(item, ct).ConfigureAwait(false);
-        }
-        catch (Exception) when (_run.StopRequested)
-        {
-            // Stopped mid-item: keep what the finished items achieved, then let the stop go on.
-            await SaveBeforeStoppingAsync().ConfigureAwait(false);
-            throw;
-        }
+        // An item that throws (or is cancelled) is not done: the cursor stays before it and it runs again.
+        await action(item, ct).ConfigureAwait(false);
 
+        // The item returned, so it is done. Its cursor moves here, in memory and without an await in between, so
+        // no stop can split "returned" from "counted": whatever ends the attempt from now on (a stop, a cancelled
+        // save, an exception in the next item or in the source), the engine saves this cursor when it closes the
+        // attempt, in the same transaction and under the same lease.
         SetCursor(cursorOf(item));
-        if (_run.StopRequested)
-        {
-            await SaveBeforeStoppingAsync().ConfigureAwait(false);
-            _run.StopIfRequested();
-        }
-
+        _run.StopIfRequested();
         await SaveAsync(force: false, ct).ConfigureAwait(false);
-    }
-
-    private async Task SaveBeforeStoppingAsync()
-    {
-        // The step's token may have fired already; the save gets a short budget of its own.
-        using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            await SaveAsync(force: false, budget.Token, final: true).ConfigureAwait(false);
-        }
-        catch (StepSuspendedException)
-        {
-            throw;
-        }
-        catch (Exception) when (_run.StopRequested)
-        {
-            // The last cursor stays unsaved: the next attempt repeats the items since the checkpoint before.
-        }
     }
 
     private async Task SaveAsync(bool force, CancellationToken ct, bool final = false)
@@ -200,6 +177,9 @@ public sealed class StepIteration<TCursor>
         _savedJson = json;
         _dirty = false;
     }
+
+    /// <summary>The cursor moved since the last save, as JSON; null when there is nothing to save.</summary>
+    private CursorJson? UnsavedCursorJson() => _dirty ? new CursorJson(Serialize(Cursor, _run.StepName)) : null;
 
     private static string Serialize(TCursor? cursor, string stepName)
     {

@@ -188,11 +188,18 @@ internal sealed class StepExecutor
             precondition?.Dispose();
         }
 
-        StepResult result;
         var resumable = step.Resumable is null
             ? null
             : new ResumableRun(_store, execution.Id, execution.LeaseToken ?? string.Empty, step.Name, execution.Cursor, _time, step.MaxRunTime,
                 step.CheckpointEvery, ct);
+        var decision = await RunBodyAsync(definition, step, workflow, execution, instance, resumable, taken, ct).ConfigureAwait(false);
+        return WithUnsavedCursor(decision, resumable);
+    }
+
+    private async Task<StepDecision> RunBodyAsync(WorkflowDefinition definition, StepDefinition step, WorkflowRecord workflow,
+        StepExecutionRecord execution, Workflow instance, ResumableRun? resumable, WorkflowEventRecord? taken, CancellationToken ct)
+    {
+        StepResult result;
         try
         {
             var context = new StepContext(definition.Name, workflow.Id, step.Name, execution.Id, execution.Attempt);
@@ -299,6 +306,32 @@ internal sealed class StepExecutor
             _ => Decide(StepExecutionState.Canceled, StepOutcome.WorkflowPaused, WorkflowState.Paused, step.Name, null,
                 $"{text}; workflow paused (Resume waits again for {gate.Timeout})"),
         };
+    }
+
+    /// <summary>
+    /// A resumable step's attempt, however it ended, hands the cursor it moved past its last checkpoint to finalize,
+    /// which saves it with the attempt's close: an item whose body returned is never repeated (unless the lease was
+    /// lost, when nothing this run did is recorded). A step that starts over (<c>rewind</c>) needs no cursor.
+    /// </summary>
+    private static StepDecision WithUnsavedCursor(StepDecision decision, ResumableRun? resumable)
+    {
+        if (resumable?.UnsavedCursor is not { } unsaved || resumable.Suspended == Suspension.Refused || decision.Completion.RewindCursor)
+        {
+            return decision;
+        }
+
+        CursorJson? cursor;
+        try
+        {
+            cursor = unsaved();
+        }
+        catch (InvalidOperationException)
+        {
+            // A cursor that cannot be serialized failed its own checkpoint already; the last saved one stands.
+            return decision;
+        }
+
+        return cursor is null ? decision : decision with { Completion = decision.Completion with { UnsavedCursor = cursor } };
     }
 
     /// <summary>A run whose gate took an event records it, so finalize marks the event consumed (not when the run was interrupted).</summary>

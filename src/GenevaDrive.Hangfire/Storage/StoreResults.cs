@@ -95,6 +95,12 @@ internal sealed record StepCompletion
     /// <summary>When the step runs again, it starts over instead of resuming from its saved cursor (<c>Reattempt(rewind: true)</c>).</summary>
     public bool RewindCursor { get; init; }
 
+    /// <summary>
+    /// A resumable step's cursor that its run moved past the last checkpoint: finalize saves it on the closed
+    /// execution (under the lease, in the same transaction) before anything else, so the next attempt starts after it.
+    /// </summary>
+    public Definition.CursorJson? UnsavedCursor { get; init; }
+
     /// <summary>The event the run's gate took; finalize marks it consumed by this execution.</summary>
     public long? ConsumeEventId { get; init; }
 }

@@ -499,6 +499,14 @@ internal sealed class WorkflowStore
         }
 
         var now = Now;
+        if (completion.UnsavedCursor is { } unsaved)
+        {
+            // The items the run finished after its last checkpoint stay done, however the attempt ended.
+            await ExecuteAsync(connection, Command(Sql.Checkpoint,
+                new { Id = execution.Id, LeaseToken = leaseToken, Cursor = unsaved.Json, Now = now }, tx, ct)).ConfigureAwait(false);
+            execution.Cursor = unsaved.Json;
+        }
+
         ApplyError(execution, completion);
         if (workflow.WorkflowState != WorkflowState.Performing)
         {

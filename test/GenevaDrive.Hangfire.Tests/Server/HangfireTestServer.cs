@@ -120,6 +120,9 @@ internal sealed class HangfireTestServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Asks the Hangfire server to stop (as a graceful shutdown does) without waiting for it.</summary>
+    public void SendStop() => _server?.SendStop();
+
     public async ValueTask DisposeAsync()
     {
         _server?.SendStop();

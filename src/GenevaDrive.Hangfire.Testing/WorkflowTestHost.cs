@@ -82,7 +82,11 @@ public sealed class WorkflowTestHost : IAsyncDisposable
     public IReadOnlyList<(long StepExecutionId, string StepName, DateTime ScheduledFor)> DispatchedSteps => _dispatcher.Dispatched;
 
     /// <summary>Creates a host: configure storage, workflows and heroes as in the application.</summary>
-    /// <param name="configure">The GenevaDrive options; a fake clock starting now is used unless one is set.</param>
+    /// <param name="configure">
+    /// The GenevaDrive options; a fake clock starting now is used unless one is set, and
+    /// <see cref="GenevaDriveOptions.UndefinedStepGracePeriod"/> is zero (a step this build does not define pauses its
+    /// workflow at once: no other version runs in a test) unless set.
+    /// </param>
     /// <param name="configureServices">Services the workflows and hero loaders need.</param>
     /// <returns>The host, with workflows validated and the schema prepared.</returns>
     public static WorkflowTestHost Create(Action<GenevaDriveOptions> configure, Action<IServiceCollection>? configureServices = null)
@@ -93,6 +97,10 @@ public sealed class WorkflowTestHost : IAsyncDisposable
         var start = DateTimeOffset.UtcNow;
         FakeTimeProvider? clock = new(start.AddTicks(-(start.Ticks % TimeSpan.TicksPerSecond)));
         options.TimeProvider = clock;
+        // One build runs here, so no other version can take a step it does not define: such a step pauses its workflow
+        // at once (a test of a rolling deploy sets a grace period of its own).
+        options.UndefinedStepGracePeriod = TimeSpan.Zero;
+        options.CheckDefinitionDriftAtStartup = false;
         configure(options);
         if (!ReferenceEquals(options.TimeProvider, clock))
         {

@@ -195,12 +195,44 @@ public interface IWorkflowClient
     /// <exception cref="InvalidWorkflowStateException">The workflow is performing, finished or canceled.</exception>
     Task<WorkflowInfo> CancelAsync(long workflowId, CancellationToken cancellationToken = default);
 
-    /// <summary>Skips the current step of a ready or paused workflow and schedules the next (finishing after the last).</summary>
+    /// <summary>
+    /// Skips the current step of a ready or paused workflow and schedules the next (finishing after the last). A step
+    /// stored under a name this build declares renamed is followed by the step after the renamed one; a retired step by
+    /// the step its declaration names.
+    /// </summary>
     /// <param name="workflowId">The workflow.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The workflow after the change.</returns>
     /// <exception cref="InvalidWorkflowStateException">The workflow is performing, finished or canceled.</exception>
+    /// <exception cref="StepNotDefinedException">
+    /// The current step is neither defined nor declared renamed or retired in this build, so the step after it is unknown:
+    /// nothing changes (a skip never finishes such a workflow). Jump it to a defined step instead (<see cref="JumpToAsync"/>).
+    /// </exception>
     Task<WorkflowInfo> SkipAsync(long workflowId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Moves a ready or paused workflow to the step <paramref name="stepName"/> — earlier (to run steps again) or later —
+    /// and runs it now (a step that waits for an event waits again). The scheduled execution, if any, is recorded as
+    /// skipped; the history and the workflow's reason say who jumped from where to where; the workflow then goes on from
+    /// that step as usual.
+    /// </summary>
+    /// <param name="workflowId">The workflow.</param>
+    /// <param name="stepName">A step this build defines (a former name declared with <c>steps.Renamed</c> is accepted too).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The workflow after the change.</returns>
+    /// <exception cref="InvalidWorkflowStateException">The workflow is performing, finished or canceled.</exception>
+    /// <exception cref="StepNotDefinedException">The workflow's type defines no step <paramref name="stepName"/>; nothing changes.</exception>
+    Task<WorkflowInfo> JumpToAsync(long workflowId, string stepName, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The definition drift report: in-flight workflows (ready, performing, paused) standing at a step — or of a type —
+    /// that this build neither defines nor declares (<see cref="DriftKind.StepNotDefined"/>,
+    /// <see cref="DriftKind.WorkflowNotRegistered"/>), and those at declared former or retired names, by type, step and
+    /// state. One grouped query over the in-flight rows.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The report.</returns>
+    Task<DefinitionDrift> GetDefinitionDriftAsync(CancellationToken cancellationToken = default);
 
     /// <summary>The workflow, or null.</summary>
     /// <param name="workflowId">The workflow.</param>

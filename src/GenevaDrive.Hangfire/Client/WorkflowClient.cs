@@ -213,18 +213,68 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         return WorkflowInfo.From(result.Workflow, runtime.Registry);
     }
 
-    private async Task<ControlResult> SkipInAsync(long workflowId, WorkflowStore.CallerTransaction? caller, CancellationToken cancellationToken)
+    /// <summary>
+    /// Skips in the workflow's own lock (in the caller's transaction when given): the step after the current one is
+    /// decided from the locked row, through the declared evolution, and a name this build cannot place is refused.
+    /// </summary>
+    private async Task<ControlResult> SkipInAsync(long workflowId, WorkflowStore.CallerTransaction? caller, CancellationToken cancellationToken,
+        string? actor = null)
     {
         await runtime.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
-        var workflow = await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false)
-            ?? throw new WorkflowNotFoundException(workflowId);
-        var definition = DefinitionOf(workflow.Type);
-        return await Store.SkipAsync(workflowId, step => definition.Steps.NextAfter(step)?.Schedule(), cancellationToken, caller).ConfigureAwait(false);
+        return await Store.SkipAsync(workflowId,
+            (workflow, step) => DefinitionOf(workflow.Type).NextAfterStored(step, workflow.Id, "skip the current step of")?.Schedule(),
+            cancellationToken, caller, actor).ConfigureAwait(false);
     }
 
-    public async Task<WorkflowInfo> PauseAsync(long workflowId, CancellationToken cancellationToken = default)
+    public Task<WorkflowInfo> JumpToAsync(long workflowId, string stepName, CancellationToken cancellationToken = default) =>
+        JumpToAsync(workflowId, stepName, null, cancellationToken);
+
+    /// <summary>Jumps a workflow to a defined step, recording who (<paramref name="actor"/>; null for code).</summary>
+    internal async Task<WorkflowInfo> JumpToAsync(long workflowId, string stepName, string? actor, CancellationToken cancellationToken)
     {
-        var result = await Store.PauseAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        if (string.IsNullOrWhiteSpace(stepName))
+        {
+            throw new ArgumentException($"JumpToAsync needs the name of a step of workflow {workflowId}; '{stepName}' is empty.", nameof(stepName));
+        }
+
+        await runtime.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
+        var result = await Store.SkipAsync(workflowId, (workflow, _) =>
+        {
+            var definition = DefinitionOf(workflow.Type);
+            var target = definition.Resolve(stepName);
+            if (target.Kind is not (StepNameKind.Defined or StepNameKind.Renamed))
+            {
+                throw new StepNotDefinedException(definition.Name, stepName, definition.Steps.Names);
+            }
+
+            var step = target.Step!;
+            return step.WaitEvent is null ? new NextStep(step.Name, TimeSpan.Zero) : step.Schedule();
+        }, cancellationToken, null, actor, jump: true).ConfigureAwait(false);
+        await AfterSkipAsync(workflowId, result, "jumped", cancellationToken).ConfigureAwait(false);
+        return WorkflowInfo.From(result.Workflow, runtime.Registry);
+    }
+
+    public async Task<DefinitionDrift> GetDefinitionDriftAsync(CancellationToken cancellationToken = default)
+    {
+        await runtime.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
+        return await runtime.Drift.CheckAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task AfterSkipAsync(long workflowId, ControlResult result, string what, CancellationToken cancellationToken)
+    {
+        runtime.Dispatcher.RemovePending(result.Ended?.JobId, $"workflow {workflowId} {what}");
+        if (result.Execution is { } execution)
+        {
+            await runtime.Dispatcher.DispatchAsync(result.Workflow, execution, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public Task<WorkflowInfo> PauseAsync(long workflowId, CancellationToken cancellationToken = default) => PauseAsync(workflowId, null, cancellationToken);
+
+    /// <summary>Pauses, recording who (<paramref name="actor"/>; null for code).</summary>
+    internal async Task<WorkflowInfo> PauseAsync(long workflowId, string? actor, CancellationToken cancellationToken)
+    {
+        var result = await Store.PauseAsync(workflowId, cancellationToken, actor: actor).ConfigureAwait(false);
         if (result.Execution is { State: "scheduled" } pending)
         {
             // A running step's job is left alone: its heartbeat stops it.
@@ -233,9 +283,12 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         return WorkflowInfo.From(result.Workflow, runtime.Registry);
     }
 
-    public async Task<WorkflowInfo> ResumeAsync(long workflowId, CancellationToken cancellationToken = default)
+    public Task<WorkflowInfo> ResumeAsync(long workflowId, CancellationToken cancellationToken = default) => ResumeAsync(workflowId, null, cancellationToken);
+
+    /// <summary>Resumes, recording who (<paramref name="actor"/>; null for code).</summary>
+    internal async Task<WorkflowInfo> ResumeAsync(long workflowId, string? actor, CancellationToken cancellationToken)
     {
-        var result = await Store.ResumeAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        var result = await Store.ResumeAsync(workflowId, cancellationToken, actor: actor).ConfigureAwait(false);
         if (result.Execution is { } execution)
         {
             await runtime.Dispatcher.DispatchAsync(result.Workflow, execution, cancellationToken).ConfigureAwait(false);
@@ -244,22 +297,23 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         return WorkflowInfo.From(result.Workflow, runtime.Registry);
     }
 
-    public async Task<WorkflowInfo> CancelAsync(long workflowId, CancellationToken cancellationToken = default)
+    public Task<WorkflowInfo> CancelAsync(long workflowId, CancellationToken cancellationToken = default) => CancelAsync(workflowId, null, cancellationToken);
+
+    /// <summary>Cancels, recording who (<paramref name="actor"/>; null for code).</summary>
+    internal async Task<WorkflowInfo> CancelAsync(long workflowId, string? actor, CancellationToken cancellationToken)
     {
-        var result = await Store.CancelAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        var result = await Store.CancelAsync(workflowId, cancellationToken, actor: actor).ConfigureAwait(false);
         runtime.Dispatcher.RemovePending(result.Ended?.JobId, $"workflow {workflowId} canceled");
         return WorkflowInfo.From(result.Workflow, runtime.Registry);
     }
 
-    public async Task<WorkflowInfo> SkipAsync(long workflowId, CancellationToken cancellationToken = default)
-    {
-        var result = await SkipInAsync(workflowId, null, cancellationToken).ConfigureAwait(false);
-        runtime.Dispatcher.RemovePending(result.Ended?.JobId, $"step skipped in workflow {workflowId}");
-        if (result.Execution is { } execution)
-        {
-            await runtime.Dispatcher.DispatchAsync(result.Workflow, execution, cancellationToken).ConfigureAwait(false);
-        }
+    public Task<WorkflowInfo> SkipAsync(long workflowId, CancellationToken cancellationToken = default) => SkipAsync(workflowId, null, cancellationToken);
 
+    /// <summary>Skips the current step, recording who (<paramref name="actor"/>; null for code).</summary>
+    internal async Task<WorkflowInfo> SkipAsync(long workflowId, string? actor, CancellationToken cancellationToken)
+    {
+        var result = await SkipInAsync(workflowId, null, cancellationToken, actor).ConfigureAwait(false);
+        await AfterSkipAsync(workflowId, result, "skipped a step", cancellationToken).ConfigureAwait(false);
         return WorkflowInfo.From(result.Workflow, runtime.Registry);
     }
 

@@ -34,7 +34,8 @@ internal static class GenevaDriveDashboard
             // An id too large for a long names no workflow: the page says so (404), it does not fail.
             DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows/(?<id>\\d+)", match => new WorkflowPage(RuntimeFor,
                 long.TryParse(match.Groups["id"].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : -1));
-            DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/(?<action>pause|resume|cancel|skip)", Command);
+            DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/(?<action>pause|resume|cancel|skip|jump)", Command);
+            DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/bulk", context => BulkActions.Apply(context, RuntimeFor(context.Storage)));
             DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/event", DeliverEvent);
 
             var metrics = Enum.GetValues<WorkflowState>().Select(state => new DashboardMetric(
@@ -67,27 +68,41 @@ internal static class GenevaDriveDashboard
             return false;
         }
 
-        var Runtime = RuntimeFor(context.Storage);
-        var client = Runtime.Client;
+        var runtime = RuntimeFor(context.Storage);
+        var action = context.UriMatch.Groups["action"].Value;
+        var step = action == "jump" ? context.Request.GetFormValuesAsync("step").GetAwaiter().GetResult().FirstOrDefault()?.Trim() : null;
+        if (Apply(runtime, id, action, step, DashboardActor.Of(context)) is { } refusal)
+        {
+            // The 422 answer has no body; the page the operator returns to shows why.
+            runtime.Refusals.Record(id, action, refusal);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Applies one operator command to one workflow, recorded as <paramref name="actor"/>'s; the refusal's reason, or null when applied.</summary>
+    internal static string? Apply(GenevaDriveRuntime runtime, long id, string action, string? step, string actor)
+    {
+        var client = (Client.WorkflowClient)runtime.Client;
         try
         {
-            var task = context.UriMatch.Groups["action"].Value switch
+            var task = action switch
             {
-                "pause" => client.PauseAsync(id),
-                "resume" => client.ResumeAsync(id),
-                "cancel" => client.CancelAsync(id),
-                _ => client.SkipAsync(id),
+                "pause" => client.PauseAsync(id, actor, CancellationToken.None),
+                "resume" => client.ResumeAsync(id, actor, CancellationToken.None),
+                "cancel" => client.CancelAsync(id, actor, CancellationToken.None),
+                "jump" => client.JumpToAsync(id, step ?? string.Empty, actor, CancellationToken.None),
+                _ => client.SkipAsync(id, actor, CancellationToken.None),
             };
             var workflow = task.GetAwaiter().GetResult();
-            DashboardLog.CommandApplied(Runtime.DashboardLogger, id, workflow.State, context.UriMatch.Groups["action"].Value);
-            return true;
+            DashboardLog.CommandApplied(runtime.DashboardLogger, id, workflow.State, $"{action}{(step is null ? "" : " to " + step)} by {actor}");
+            return null;
         }
-        catch (Exception e) when (e is InvalidWorkflowStateException or WorkflowNotFoundException)
+        catch (Exception e) when (e is InvalidWorkflowStateException or WorkflowNotFoundException or StepNotDefinedException or ArgumentException)
         {
-            DashboardLog.CommandRefused(Runtime.DashboardLogger, context.UriMatch.Groups["action"].Value, id, e.Message);
-            // The 422 answer has no body; the page the operator returns to shows why.
-            Runtime.Refusals.Record(id, context.UriMatch.Groups["action"].Value, e.Message);
-            return false;
+            DashboardLog.CommandRefused(runtime.DashboardLogger, action, id, e.Message);
+            return e.Message;
         }
     }
 

@@ -36,7 +36,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         var waiting = history.LastOrDefault() is { State: "scheduled", WaitingFor: { } awaited } gated ? (awaited, gated) : default;
         html.Append($"<h1 class=\"page-header\">{E(workflow.Type)} #{workflow.Id} {Label(workflow.State)}</h1>");
         AppendRefusal(html, workflow);
-        AppendCommands(html, workflow.WorkflowState);
+        AppendCommands(html, workflow);
         html.Append("<dl class=\"dl-horizontal genevadrive-summary\">")
             .Append($"<dt>Hero</dt><dd>{E(workflow.HeroType)} <code>{E(workflow.HeroId)}</code></dd>")
             .Append($"<dt>State</dt><dd class=\"genevadrive-state\">{E(workflow.State)}</dd>")
@@ -133,8 +133,9 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
     /// <summary>A time as Hangfire's pages show it: in the viewer's local time, with the exact time on hover.</summary>
     private string When(DateTime? utc) => utc is { } t ? Html.LocalTime(t).ToString() : "<span class=\"text-muted\">—</span>";
 
-    private void AppendCommands(StringBuilder html, WorkflowState state)
+    private void AppendCommands(StringBuilder html, Storage.WorkflowRecord workflow)
     {
+        var state = workflow.WorkflowState;
         if (IsReadOnly)
         {
             return;
@@ -151,9 +152,19 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             buttons.Add(("resume", "Resume", "btn-primary", null));
         }
 
-        if (state is WorkflowState.Ready or WorkflowState.Paused)
+        var definition = _runtime.Registry.FindType(workflow.Type) is { } type ? _runtime.Registry.GetDefinition(type) : null;
+        var standing = workflow.CurrentStepName ?? workflow.NextStepName;
+        if (state is WorkflowState.Ready or WorkflowState.Paused && definition is not null && standing is not null)
         {
-            buttons.Add(("skip", "Skip step", "btn-default", "Skip the current step and schedule the next one?"));
+            // The confirmation names where the workflow goes; a step this build cannot place offers Jump instead (a skip would be refused).
+            var resolved = definition.Resolve(standing);
+            if (resolved.Kind != Definition.StepNameKind.Unknown)
+            {
+                var next = definition.NextAfterStored(standing, workflow.Id, "skip the current step of");
+                buttons.Add(("skip", "Skip step", "btn-default", next is null
+                    ? $"Skip '{standing}', the last step, and finish this workflow?"
+                    : $"Skip '{standing}' and continue at '{next.Name}'{(next.Wait is { } w && w > TimeSpan.Zero ? $" (after its wait of {w})" : string.Empty)}?"));
+            }
         }
 
         if (state is WorkflowState.Ready or WorkflowState.Paused or WorkflowState.Performing)
@@ -183,6 +194,36 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             .Append("if (h && t) { headers[h.content] = t.content; }")
             .Append("fetch(button.dataset.genevadriveCommand, { method: 'POST', headers: headers }).then(function (r) {")
             .Append("var url = location.pathname; if (!r.ok) { url += '?refused=' + encodeURIComponent(button.dataset.action); } location.href = url; }); }); });</script>");
+        if (state is WorkflowState.Ready or WorkflowState.Paused && definition is not null)
+        {
+            AppendJump(html, workflow, definition, standing);
+        }
+    }
+
+    /// <summary>Jump to any defined step (earlier, to run steps again, or later): a form posting the step, recorded with the operator.</summary>
+    private void AppendJump(StringBuilder html, Storage.WorkflowRecord workflow, Definition.WorkflowDefinition definition, string? standing)
+    {
+        var undefined = standing is not null && definition.Resolve(standing).Kind == Definition.StepNameKind.Unknown;
+        if (undefined)
+        {
+            html.Append($"<div class=\"alert alert-warning genevadrive-undefined-step\">Step <code>{E(standing)}</code> is not defined in this build, so the step after it is unknown: ")
+                .Append("a skip is refused. Jump the workflow to the step it should continue at, or deploy a build that defines or retires it.</div>");
+        }
+
+        html.Append($"<form class=\"form-inline genevadrive-jump\" data-url=\"{E(Url.To($"/genevadrive/workflows/{workflow.Id}/jump"))}\" style=\"margin-bottom:15px\">")
+            .Append("<label>Jump to step&nbsp;</label><select name=\"step\" class=\"form-control input-sm\">");
+        foreach (var name in definition.Steps.Names)
+        {
+            html.Append($"<option value=\"{E(name)}\"{(name == standing ? " selected" : string.Empty)}>{E(name)}</option>");
+        }
+
+        html.Append("</select> <button type=\"submit\" class=\"btn btn-sm btn-default\">Jump</button></form>")
+            .Append("<script>document.querySelectorAll('form.genevadrive-jump').forEach(function (form) {")
+            .Append("form.addEventListener('submit', function (e) { e.preventDefault(); var step = form.querySelector('[name=step]').value;")
+            .Append("if (!confirm('Jump to \\'' + step + '\\' and run it now? The scheduled step, if any, is recorded as skipped.')) { return; } var headers = {};")
+            .Append("var h = document.querySelector('meta[name=\"csrf-header\"]'), t = document.querySelector('meta[name=\"csrf-token\"]'); if (h && t) { headers[h.content] = t.content; }")
+            .Append("fetch(form.dataset.url, { method: 'POST', headers: headers, body: new URLSearchParams(new FormData(form)) }).then(function (r) {")
+            .Append("var url = location.pathname; if (!r.ok) { url += '?refused=jump'; } location.href = url; }); }); });</script>");
     }
 
     private void AppendSteps(StringBuilder html, Storage.WorkflowRecord workflow, IReadOnlyList<Storage.StepExecutionRecord> history)

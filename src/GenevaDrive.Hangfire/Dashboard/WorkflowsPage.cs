@@ -22,12 +22,14 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
     {
         var runtime = runtimeFor(Storage);
         Layout = new LayoutPage("Workflows");
-        var filter = new Filter(ParseState(Query("state")), Clean(Query("type")), Clean(Query("hero")));
+        var filter = new Filter(ParseState(Query("state")), Clean(Query("type")), Clean(Query("hero")), Clean(Query("at")));
         var from = int.TryParse(Query("from"), NumberStyles.None, CultureInfo.InvariantCulture, out var f) ? f : 0;
         var count = int.TryParse(Query("count"), NumberStyles.None, CultureInfo.InvariantCulture, out var c) && c is > 0 and <= MaxPerPage ? c : DefaultPerPage;
         var snapshot = runtime.Counts.GetAsync().GetAwaiter().GetResult();
         var counts = snapshot.ByState();
-        var (items, total) = filter.Hero is { } heroId ? SearchByHero(runtime, heroId, filter, from, count) : Page(runtime, filter, from, count, snapshot);
+        var (items, total) = filter.Hero is { } heroId ? SearchByHero(runtime, heroId, filter, from, count)
+            : filter is { Type: { } atType, AtStep: { } atStep } ? AtStep(runtime, atType, atStep, filter, from, count)
+            : Page(runtime, filter, from, count, snapshot);
 
         var html = new StringBuilder();
         html.Append("<div class=\"row\"><div class=\"col-md-12\"><h1 class=\"page-header\">Workflows</h1>");
@@ -39,6 +41,8 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
         }
 
         html.Append("</ul>");
+        html.Append(BulkActions.ResultAlert(Clean(Query("bulk"))));
+        AppendDrift(html, runtime);
         if (!snapshot.Fresh)
         {
             // A large store: counting every workflow takes too long for each page, so the counts come from the latest count.
@@ -51,6 +55,11 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
         if (filter.State is { } s)
         {
             html.Append($"<input type=\"hidden\" name=\"state\" value=\"{E(s.ToStored())}\" />");
+        }
+
+        if (filter.AtStep is { } at)
+        {
+            html.Append($"<span class=\"label label-default genevadrive-at-step\">in flight at step {E(at)}</span> <input type=\"hidden\" name=\"at\" value=\"{E(at)}\" /> ");
         }
 
         html.Append("<label for=\"genevadrive-type\">Type&nbsp;</label><select id=\"genevadrive-type\" name=\"type\" class=\"form-control input-sm\"><option value=\"\">all types</option>");
@@ -72,14 +81,27 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
         }
         else
         {
+            if (!IsReadOnly)
+            {
+                var steps = filter.Type is { } typeName && runtime.Registry.FindType(typeName) is { } registered
+                    ? runtime.Registry.GetDefinition(registered).Steps.Names
+                    : null;
+                BulkActions.Render(html, Url.To("/genevadrive/workflows/bulk"), filter.State?.ToStored(), filter.Type, filter.AtStep, total, steps,
+                    allowAll: filter.Hero is null);
+            }
+
             html.Append("<div class=\"table-responsive\"><table class=\"table table-hover genevadrive-workflows\"><thead><tr>")
-                .Append("<th>Id</th><th>Type</th><th>Hero</th><th>State</th><th>Current step</th><th>Next step</th><th>Created</th><th>Updated</th></tr></thead><tbody>");
+                .Append("<th>Id</th><th>Type</th><th>Hero</th><th>State</th><th>Current step</th><th>Next step</th><th>Created</th><th>Updated</th>")
+                .Append(IsReadOnly ? string.Empty : "<th><input type=\"checkbox\" class=\"genevadrive-select-all\" title=\"Select every row on this page\" /></th>")
+                .Append("</tr></thead><tbody>");
             foreach (var w in items)
             {
                 var link = Url.To($"/genevadrive/workflows/{w.Id}");
                 html.Append($"<tr><td><a href=\"{E(link)}\">#{w.Id}</a></td><td><a href=\"{E(link)}\">{E(w.Type)}</a></td>")
                     .Append($"<td>{E(w.HeroType)} {E(w.HeroId)}</td><td>{Label(w.State)}</td>")
-                    .Append($"<td>{E(w.CurrentStepName)}</td><td>{E(w.NextStepName)}</td><td>{Html.RelativeTime(w.CreatedAt)}</td><td>{Html.RelativeTime(w.UpdatedAt)}</td></tr>");
+                    .Append($"<td>{E(w.CurrentStepName)}</td><td>{E(w.NextStepName)}</td><td>{Html.RelativeTime(w.CreatedAt)}</td><td>{Html.RelativeTime(w.UpdatedAt)}</td>")
+                    .Append(IsReadOnly ? string.Empty : $"<td><input type=\"checkbox\" class=\"genevadrive-select\" value=\"{w.Id}\" title=\"Select #{w.Id}\" /></td>")
+                    .Append("</tr>");
             }
 
             html.Append("</tbody></table></div>");
@@ -100,6 +122,55 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
         var page = runtime.Store.GetPageItemsAsync(filter.State, filter.Type, from, count).GetAwaiter().GetResult();
         // Never fewer than the rows this page shows (a cached count may lag behind new workflows).
         return (page.Items, Math.Max(counts.Total(filter.State, filter.Type), from + page.Items.Count));
+    }
+
+    /// <summary>In-flight workflows of a type at one step (the drift report's links); the total comes from the latest report.</summary>
+    private static (IReadOnlyList<WorkflowRecord> Items, long Total) AtStep(GenevaDriveRuntime runtime, string type, string step, Filter filter, int from, int count)
+    {
+        var items = runtime.Store.GetInFlightAtStepAsync(type, step, from, count).GetAwaiter().GetResult()
+            .Where(w => filter.State is null || w.WorkflowState == filter.State).ToList();
+        var reported = runtime.Drift.Latest?.Steps.Where(d => d.WorkflowName == type && d.StepName == step && (filter.State is null || d.State == filter.State))
+            .Sum(d => d.Count) ?? 0;
+        return (items, Math.Max(reported, from + items.Count));
+    }
+
+    /// <summary>
+    /// The drift banner: in-flight workflows at steps (or of types) this build neither defines nor declares, each group
+    /// linked to its list (where bulk actions can jump them). The first visit checks; later ones show the latest report
+    /// and refresh it in the background.
+    /// </summary>
+    private void AppendDrift(StringBuilder html, GenevaDriveRuntime runtime)
+    {
+        DefinitionDrift? report;
+        try
+        {
+            report = runtime.Drift.Peek() ?? runtime.Drift.CheckAsync().GetAwaiter().GetResult();
+        }
+        catch (System.Data.Common.DbException)
+        {
+            // The banner is advice: a database hiccup must not cost the operator the list.
+            return;
+        }
+
+        var problems = report.Problems.GroupBy(p => (p.WorkflowName, p.StepName, p.Kind)).ToList();
+        if (problems.Count == 0)
+        {
+            return;
+        }
+
+        html.Append("<div class=\"alert alert-warning genevadrive-drift\"><strong>Definition drift:</strong> ")
+            .Append(CultureInfo.InvariantCulture, $"{report.ProblemCount} in-flight workflow(s) stand at steps this build cannot run or place. ")
+            .Append("Deploy a build that defines them, declare <code>steps.Renamed</code> / <code>steps.Retired</code>, or select them and jump them to a defined step.<ul>");
+        foreach (var group in problems)
+        {
+            var (workflow, step, kind) = group.Key;
+            var states = string.Join(", ", group.OrderBy(g => g.State).Select(g => $"{g.Count} {g.State.ToStored()}"));
+            var why = kind == DriftKind.WorkflowNotRegistered ? "workflow type not registered in this build" : "step not defined in this build";
+            var link = Url.To("/genevadrive/workflows") + $"?type={Uri.EscapeDataString(workflow)}&at={Uri.EscapeDataString(step)}";
+            html.Append($"<li><a href=\"{E(link)}\">{E(workflow)} › {E(step)}</a>: {E(states)} ({E(why)})</li>");
+        }
+
+        html.Append(CultureInfo.InvariantCulture, $"</ul><small class=\"text-muted\">Checked {Html.RelativeTime(report.CheckedAt.UtcDateTime)}.</small></div>");
     }
 
     /// <summary>Workflows about a hero with that id, of every registered hero type (each lookup uses the hero index).</summary>
@@ -139,7 +210,7 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
     }
 
     /// <summary>The list's filters, kept across pages.</summary>
-    private sealed record Filter(WorkflowState? State, string? Type, string? Hero)
+    private sealed record Filter(WorkflowState? State, string? Type, string? Hero, string? AtStep = null)
     {
         public string Query(char leading)
         {
@@ -157,6 +228,11 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
             if (Hero is not null)
             {
                 parts.Add("hero=" + Uri.EscapeDataString(Hero));
+            }
+
+            if (AtStep is not null && Type is not null)
+            {
+                parts.Add("at=" + Uri.EscapeDataString(AtStep));
             }
 
             return parts.Count == 0 ? string.Empty : leading + string.Join("&", parts);

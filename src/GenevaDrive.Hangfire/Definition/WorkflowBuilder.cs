@@ -453,6 +453,7 @@ public sealed partial class WorkflowBuilder
 
     internal WorkflowDefinition Build(Type workflowType, Type heroType)
     {
+        var evolution = BuildEvolution();
         if (_errors.Count > 0)
         {
             // Every broken rule of the workflow, reported together.
@@ -471,6 +472,7 @@ public sealed partial class WorkflowBuilder
             Hooks = _hooks,
             MayProceedWithoutHero = _mayProceedWithoutHero,
             Queue = _queue,
+            Evolution = evolution,
         };
     }
 

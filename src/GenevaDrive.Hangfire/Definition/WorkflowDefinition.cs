@@ -26,6 +26,29 @@ internal sealed class WorkflowDefinition
 
     public required string Queue { get; init; }
 
+    /// <summary>Former names and retired steps: how this build reads step names that earlier builds stored.</summary>
+    public StepEvolution Evolution { get; init; } = StepEvolution.None;
+
+    /// <summary>What a stored step name means to this build.</summary>
+    public StepResolution Resolve(string storedName) => Evolution.Resolve(Steps, storedName);
+
+    /// <summary>
+    /// The step a workflow goes to when the step stored as <paramref name="storedName"/> is skipped or ends: the live
+    /// step after it (after the step it was renamed to), or where a retired step's workflows continue. Null when the
+    /// workflow rightly finishes (after the last step, or a retired step declared to finish).
+    /// </summary>
+    /// <exception cref="StepNotDefinedException">This build neither defines nor declares the name, so what follows it is unknown.</exception>
+    public StepDefinition? NextAfterStored(string storedName, long workflowId, string action)
+    {
+        var resolved = Resolve(storedName);
+        return resolved.Kind switch
+        {
+            StepNameKind.Defined or StepNameKind.Renamed => Steps.NextAfter(resolved.Step!.Name),
+            StepNameKind.Retired => resolved.Step,
+            _ => throw StepNotDefinedException.CannotContinue(Name, storedName, Steps.Names, workflowId, action),
+        };
+    }
+
     private string? _shape;
 
     /// <summary>Everything that must be identical between two instances of the same type, as text (for messages and start-up).</summary>
@@ -35,7 +58,8 @@ internal sealed class WorkflowDefinition
             $"cancelIf={CancelConditions.Count}", Hooks.Shape,
         }
         .Concat(ExceptionPolicies.Select(p => "policy " + p.Shape))
-        .Concat(Steps.Select(s => "step " + s.Shape)));
+        .Concat(Steps.Select(s => "step " + s.Shape))
+        .Concat(Evolution.ShapeLines()));
 
     /// <summary>
     /// Whether this definition has the same <see cref="Shape"/> as <paramref name="other"/>, compared field by field
@@ -46,7 +70,8 @@ internal sealed class WorkflowDefinition
         if (Name != other.Name || Queue != other.Queue || MayProceedWithoutHero != other.MayProceedWithoutHero ||
             CancelConditions.Count != other.CancelConditions.Count || Hooks.Before.Count != other.Hooks.Before.Count ||
             Hooks.Around.Count != other.Hooks.Around.Count || Hooks.After.Count != other.Hooks.After.Count ||
-            ExceptionPolicies.Count != other.ExceptionPolicies.Count || Steps.Count != other.Steps.Count)
+            ExceptionPolicies.Count != other.ExceptionPolicies.Count || Steps.Count != other.Steps.Count ||
+            (!(Evolution.IsEmpty && other.Evolution.IsEmpty) && !Evolution.ShapeLines().SequenceEqual(other.Evolution.ShapeLines())))
         {
             return false;
         }

@@ -30,6 +30,15 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(102, LogLevel.Debug, "GenevaDrive found no Hangfire storage to serve dashboard pages for.")]
     public static partial void NoDashboardStorage(ILogger logger, Exception exception);
+
+
+    [LoggerMessage(103, LogLevel.Warning,
+        "Definition drift: {Count} {State} workflow(s) of '{Workflow}' stand at step '{Step}': {Why}. Deploy a build that defines it, declare " +
+        "steps.Renamed/steps.Retired, or jump them to a defined step (IWorkflowClient.GetDefinitionDriftAsync, the Workflows page).")]
+    public static partial void DefinitionDrift(ILogger logger, long count, string state, string workflow, string step, string why);
+
+    [LoggerMessage(104, LogLevel.Warning, "The definition drift check failed; it runs again at the next dashboard visit or metrics scrape.")]
+    public static partial void DefinitionDriftFailed(ILogger logger, Exception exception);
 }
 
 /// <summary>Claim → run → finalize (2xx).</summary>
@@ -49,6 +58,11 @@ internal static partial class ExecutorLog
 
     [LoggerMessage(204, LogLevel.Warning, "Step execution {StepExecutionId} lost its lease before finishing; its result ({Result}) was discarded.")]
     public static partial void ResultDiscarded(ILogger logger, long stepExecutionId, string result);
+
+    [LoggerMessage(205, LogLevel.Warning,
+        "Released a step this build cannot run: {What} ({Build}). A worker that defines it takes it (retried every {RetryDelay}); " +
+        "its workflow pauses if none has by {PausesAt:u}. Logged once per step and process.")]
+    public static partial void UndefinedStepReleased(ILogger logger, string what, string build, TimeSpan retryDelay, DateTime pausesAt);
 }
 
 /// <summary>A step while it runs: heartbeat and fencing (3xx).</summary>

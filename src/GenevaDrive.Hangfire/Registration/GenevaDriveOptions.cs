@@ -48,6 +48,30 @@ public sealed class GenevaDriveOptions
     public TimeSpan StuckScheduledThreshold { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
+    /// How long a step that this build does not define (or a workflow type it does not register) is handed back to
+    /// other workers before its workflow pauses. During a rolling deploy, old and new builds share the queues: a
+    /// worker that picks up a step only the other build defines releases it unrun and uncounted, and it is
+    /// dispatched again after <see cref="UndefinedStepRetryDelay"/> until a worker that defines it takes it. Only
+    /// when none has for this long does the workflow pause, with a reason saying that no running version defines the step.
+    /// <value>The default value is 15 minutes.</value>
+    /// </summary>
+    public TimeSpan UndefinedStepGracePeriod { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// Whether start-up checks the in-flight workflows against this build's definitions in the background and logs a
+    /// warning for each type and step it can neither run nor place (see <see cref="IWorkflowClient.GetDefinitionDriftAsync"/>).
+    /// <value>The default value is <see langword="true"/>.</value>
+    /// </summary>
+    public bool CheckDefinitionDriftAtStartup { get; set; } = true;
+
+    /// <summary>
+    /// How long a released step (see <see cref="UndefinedStepGracePeriod"/>) waits before it is dispatched again.
+    /// Hangfire runs it at the first schedule poll after that (<c>SchedulePollingInterval</c>, 15 s by default).
+    /// <value>The default value is 5 seconds.</value>
+    /// </summary>
+    public TimeSpan UndefinedStepRetryDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// How long past its time a step's job may stay Scheduled before the reconciler moves that same job to its
     /// queue (Hangfire's schedule poller can stall, e.g. on a lock orphaned by a database restart).
     /// </summary>
@@ -198,6 +222,16 @@ public sealed class GenevaDriveOptions
         if (StuckScheduledThreshold <= TimeSpan.Zero)
         {
             errors.Add($"StuckScheduledThreshold must be positive. Given: {StuckScheduledThreshold}.");
+        }
+
+        if (UndefinedStepGracePeriod < TimeSpan.Zero)
+        {
+            errors.Add($"UndefinedStepGracePeriod must not be negative (TimeSpan.Zero pauses at once, as a single-version fleet may want). Given: {UndefinedStepGracePeriod}.");
+        }
+
+        if (UndefinedStepRetryDelay <= TimeSpan.Zero)
+        {
+            errors.Add($"UndefinedStepRetryDelay must be positive. Given: {UndefinedStepRetryDelay}.");
         }
 
         if (!Enum.IsDefined(StuckRecoveryAction))

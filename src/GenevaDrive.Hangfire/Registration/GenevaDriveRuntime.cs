@@ -78,6 +78,8 @@ internal sealed class GenevaDriveRuntime : IDisposable
         Counts = new Execution.WorkflowCounts(Store, options.TimeProvider);
         StateGauge = new Execution.WorkflowStateGauge(Counts);
         StateGauge.Register(Dialect.Name);
+        Drift = new Execution.DefinitionDriftCheck(Registry, Store, options.TimeProvider, Logger);
+        Drift.RegisterGauge(Dialect.Name);
     }
 
     public GenevaDriveOptions Options { get; }
@@ -151,6 +153,11 @@ internal sealed class GenevaDriveRuntime : IDisposable
             RegisterWithDashboard();
             _initialized = true;
             RuntimeLog.Ready(Logger, Registry.Types.Count, Dialect.Name);
+            if (Options.CheckDefinitionDriftAtStartup)
+            {
+                // In the background: a large store's check must not hold up start-up.
+                _ = Task.Run(Drift.LogAtStartupAsync, CancellationToken.None);
+            }
         }
         finally
         {
@@ -214,8 +221,12 @@ internal sealed class GenevaDriveRuntime : IDisposable
     /// <summary>The <c>genevadrive.workflows</c> gauge (workflows by state).</summary>
     public Execution.WorkflowStateGauge StateGauge { get; private set; } = null!;
 
+    /// <summary>The definition drift report (in-flight workflows at steps this build cannot run), latest and on demand.</summary>
+    public Execution.DefinitionDriftCheck Drift { get; private set; } = null!;
+
     public void Dispose()
     {
+        Drift.Stop();
         StateGauge.Stop();
         Dialect.Dispose();
     }

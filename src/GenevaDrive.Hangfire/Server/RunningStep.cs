@@ -187,7 +187,7 @@ internal sealed class RunningStep
             }
         }
 
-        if (Decision.Completion.Outcome == StepOutcome.Interrupted)
+        if (Decision.Completion.Outcome == StepOutcome.Interrupted && !Decision.Released)
         {
             // Hangfire requeues a job its server stopped (and re-runs one an operator requeued): that same job
             // runs the new attempt. A fenced run's job ends here, so the new attempt gets a job of its own.

@@ -242,6 +242,18 @@ public sealed record StorageStatements
     /// <summary>→ (Type, State, Count) rows: how many workflows of each type are in each state.</summary>
     public required string CountWorkflowsByTypeAndState { get; init; }
 
+    /// <summary>
+    /// → (Type, StepName, State, Count) rows: how many in-flight workflows (ready, performing, paused) of each type stand
+    /// at each step (the current step, else the next one); read through the state index (version 2).
+    /// </summary>
+    public required string CountInFlightWorkflowsByStep { get; init; }
+
+    /// <summary>
+    /// @Type, @StepName, @Offset, @Limit → in-flight workflows (ready, performing, paused) of the type standing at the step
+    /// (the current step, else the next one), newest first: the drift report's list and the dashboard's step filter (version 2).
+    /// </summary>
+    public required string SelectInFlightWorkflowsAtStep { get; init; }
+
     /// <summary>@Cutoff, @Limit → scheduled executions of ready workflows due at or before the cutoff, oldest first.</summary>
     public required string SelectDueScheduledStepExecutions { get; init; }
 
@@ -276,5 +288,5 @@ public sealed record StorageStatements
 public static class StorageContract
 {
     /// <summary>The contract this core implements.</summary>
-    public const int Version = 1;
+    public const int Version = 2;
 }

@@ -155,6 +155,12 @@ public static partial class SqlTemplate
             SelectWorkflowsByHero = S($"SELECT {WorkflowColumns} FROM {{W}} WHERE \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId ORDER BY \"Id\";"),
             SelectStepExecutionHistory = S($"SELECT {ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"CreatedAt\", \"Id\";"),
             CountWorkflowsByTypeAndState = S("SELECT \"Type\", \"State\", {count} AS \"Count\" FROM {W} GROUP BY \"Type\", \"State\";"),
+            SelectInFlightWorkflowsAtStep = S(
+                $"SELECT {WorkflowColumns} FROM {{W}} WHERE \"State\" IN ('ready', 'performing', 'paused') AND \"Type\" = @Type " +
+                "AND COALESCE(\"CurrentStepName\", \"NextStepName\") = @StepName ORDER BY \"Id\" DESC {page};"),
+            CountInFlightWorkflowsByStep = S(
+                "SELECT \"Type\", COALESCE(\"CurrentStepName\", \"NextStepName\") AS \"StepName\", \"State\", {count} AS \"Count\" FROM {W} " +
+                "WHERE \"State\" IN ('ready', 'performing', 'paused') GROUP BY \"Type\", COALESCE(\"CurrentStepName\", \"NextStepName\"), \"State\";"),
             SelectDueScheduledStepExecutions = S(
                 $"SELECT {{top:@Limit}}{ExecutionColumns} FROM {{E}} WHERE \"State\" = 'scheduled' AND \"ScheduledFor\" <= @Cutoff " +
                 "AND \"WorkflowId\" IN (SELECT \"Id\" FROM {W} WHERE \"State\" = 'ready') ORDER BY \"ScheduledFor\", \"Id\"{limit:@Limit};"),

@@ -76,6 +76,23 @@ internal sealed class StepExecutionMetadata
         set => _root["consumed_event"] = value;
     }
 
+    /// <summary>
+    /// For an execution released because the worker's build does not define its step: when the first release of the
+    /// run of releases happened (the grace period counts from there).
+    /// </summary>
+    public DateTime? UndefinedSince
+    {
+        get => _root["undefined_since"] is JsonValue v && v.TryGetValue<DateTime>(out var at) ? DateTime.SpecifyKind(at, DateTimeKind.Utc) : null;
+        set => _root["undefined_since"] = value;
+    }
+
+    /// <summary>Who did what, for a change an operator made (a skip, a jump, a bulk action).</summary>
+    public string? Operator
+    {
+        get => _root["operator"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+        set => _root["operator"] = value;
+    }
+
     /// <summary>Adds the keys of <paramref name="json"/> over these (the result of a run over what its row already held).</summary>
     public StepExecutionMetadata Overlay(string? json)
     {

@@ -101,6 +101,12 @@ internal sealed record StepCompletion
     /// </summary>
     public Definition.CursorJson? UnsavedCursor { get; init; }
 
+    /// <summary>
+    /// The live step the run ran as when its row names the step by a former name (<c>steps.Renamed</c>): a new
+    /// execution of that step continues this one's logical attempt and cursor.
+    /// </summary>
+    public string? RanAs { get; init; }
+
     /// <summary>The event the run's gate took; finalize marks it consumed by this execution.</summary>
     public long? ConsumeEventId { get; init; }
 }

@@ -554,7 +554,9 @@ internal sealed class WorkflowStore
         {
             next = await PrepareScheduledAsync(connection, tx, workflow.Id, schedule.Name, now + schedule.Wait, now, ct,
                 completion.HandOverToJobId,
-                schedule.Name == execution.StepName ? Succession.After(execution, completion.RewindCursor) : Succession.First,
+                schedule.Name == execution.StepName || schedule.Name == completion.RanAs
+                    ? Succession.After(execution, completion.RewindCursor)
+                    : Succession.First,
                 Armed(schedule.Gate, now + schedule.Wait)).ConfigureAwait(false);
         }
 
@@ -594,6 +596,20 @@ internal sealed class WorkflowStore
             return await connection.ExecuteAsync(Command(Sql.Checkpoint,
                 new { Id = executionId, LeaseToken = leaseToken, Cursor = cursor, Now }, null, token)).ConfigureAwait(false) == 1;
         }, ct);
+
+    /// <summary>
+    /// When the run of releases that <paramref name="execution"/> continues began: the execution just before it was
+    /// released because a worker did not define its step (the same step), so the grace period counts from that
+    /// release's mark. Null when <paramref name="execution"/> is not such a continuation.
+    /// </summary>
+    public async Task<DateTime?> UndefinedSinceAsync(long workflowId, StepExecutionRecord execution, CancellationToken ct = default)
+    {
+        var history = await GetHistoryAsync(workflowId, ct).ConfigureAwait(false);
+        var previous = history.LastOrDefault(h => h.Id < execution.Id);
+        return previous is not null && previous.StepName == execution.StepName && previous.StepOutcome == StepOutcome.Interrupted
+            ? StepExecutionMetadata.Parse(previous.Metadata).UndefinedSince
+            : null;
+    }
 
     /// <summary>How many times in a row the step was reattempted, for any reason, since it last succeeded or was skipped.</summary>
     public async Task<int> CountReattemptsAsync(long workflowId, string stepName, CancellationToken ct = default) =>
@@ -688,7 +704,9 @@ internal sealed class WorkflowStore
     /// <param name="ct">Cancels the operation.</param>
     /// <param name="pausedByJobId">The deleted step job that caused the pause; requeueing it resumes the workflow.</param>
     /// <param name="caller">The caller's transaction to join, or null for one of the store's own.</param>
-    public Task<ControlResult> PauseAsync(long workflowId, CancellationToken ct = default, string? pausedByJobId = null, CallerTransaction? caller = null) =>
+    /// <param name="actor">Who asked (an operator named by the dashboard), for the workflow's reason; null for code.</param>
+    public Task<ControlResult> PauseAsync(long workflowId, CancellationToken ct = default, string? pausedByJobId = null, CallerTransaction? caller = null,
+        string? actor = null) =>
         UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
         {
             if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Performing))
@@ -702,9 +720,9 @@ internal sealed class WorkflowStore
             TransitionWorkflow(workflow, WorkflowState.Paused, now);
             workflow.PausedByJobId = pausedByJobId;
             workflow.StateReason = running
-                ? $"Paused through IWorkflowClient.PauseAsync while step '{active?.StepName}' ran: its token fires at its next heartbeat, the attempt is closed when it returns, and Resume runs the step again."
+                ? $"Paused {(actor is null ? "through IWorkflowClient.PauseAsync" : "by " + actor)} while step '{active?.StepName}' ran: its token fires at its next heartbeat, the attempt is closed when it returns, and Resume runs the step again."
                 : pausedByJobId is null
-                ? "Paused through IWorkflowClient.PauseAsync (from code or the dashboard)."
+                ? actor is null ? "Paused through IWorkflowClient.PauseAsync (from code)." : $"Paused by {actor}."
                 : $"Step job {pausedByJobId} of step '{active?.StepName ?? workflow.NextStepName}' was deleted; resume the workflow, or requeue that job, to run the step.";
             workflow.NextStepName = active?.StepName ?? workflow.NextStepName;
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
@@ -715,7 +733,7 @@ internal sealed class WorkflowStore
     /// Resumes a paused workflow: re-uses its still-scheduled execution, or schedules its next step now.
     /// A paused workflow with nothing left to run finishes.
     /// </summary>
-    public Task<ControlResult> ResumeAsync(long workflowId, CancellationToken ct = default, CallerTransaction? caller = null) =>
+    public Task<ControlResult> ResumeAsync(long workflowId, CancellationToken ct = default, CallerTransaction? caller = null, string? actor = null) =>
         UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
         {
             if (workflow.WorkflowState != WorkflowState.Paused)
@@ -745,12 +763,17 @@ internal sealed class WorkflowStore
                 TransitionWorkflow(workflow, WorkflowState.Finished, now);
             }
 
+            if (actor is not null)
+            {
+                workflow.StateReason = $"Resumed by {actor}.";
+            }
+
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
             return new ControlResult(workflow, active);
         }, ct, caller);
 
     /// <summary>Cancels a ready or paused workflow and its scheduled execution.</summary>
-    public Task<ControlResult> CancelAsync(long workflowId, CancellationToken ct = default, CallerTransaction? caller = null) =>
+    public Task<ControlResult> CancelAsync(long workflowId, CancellationToken ct = default, CallerTransaction? caller = null, string? actor = null) =>
         UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
         {
             if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Paused or WorkflowState.Performing))
@@ -776,7 +799,7 @@ internal sealed class WorkflowStore
 
             TransitionWorkflow(workflow, WorkflowState.Canceled, now);
             workflow.CurrentStepName = null;
-            workflow.StateReason = "Canceled through IWorkflowClient.CancelAsync (from code or the dashboard).";
+            workflow.StateReason = actor is null ? "Canceled through IWorkflowClient.CancelAsync (from code)." : $"Canceled by {actor}.";
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
             return new ControlResult(workflow, null, active);
         }, ct, caller);
@@ -786,20 +809,36 @@ internal sealed class WorkflowStore
     /// <paramref name="nextAfter"/> says), finishing the workflow after the last step.
     /// </summary>
     public Task<ControlResult> SkipAsync(long workflowId, Func<string, NextStep?> nextAfter, CancellationToken ct = default, CallerTransaction? caller = null) =>
+        SkipAsync(workflowId, (_, step) => nextAfter(step), ct, caller);
+
+    /// <summary>
+    /// Skips the current step of a ready or paused workflow (the locked row is handed to <paramref name="nextAfter"/>,
+    /// which names the step that follows, or null to finish the workflow, or throws to refuse and change nothing), or
+    /// jumps it to the step <paramref name="nextAfter"/> names (<paramref name="jump"/>). The history records it: the
+    /// skipped execution and the new one carry who did it and what (<paramref name="actor"/>; null for code).
+    /// </summary>
+    public Task<ControlResult> SkipAsync(long workflowId, Func<WorkflowRecord, string, NextStep?> nextAfter, CancellationToken ct,
+        CallerTransaction? caller, string? actor = null, bool jump = false) =>
         UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
         {
+            var verb = jump ? "jump" : "skip a step of";
             if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Paused))
             {
-                throw new InvalidWorkflowStateException($"Cannot skip a step of a {workflow.State} workflow (workflow {workflow.Id}); only ready or paused workflows can skip.");
+                throw new InvalidWorkflowStateException($"Cannot {verb} a {workflow.State} workflow (workflow {workflow.Id}); only ready or paused workflows can {(jump ? "jump" : "skip")}.");
             }
 
             var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
                 new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
             var skipped = active?.StepName ?? workflow.NextStepName;
+            // Decided before anything changes: a refusal (a step this build cannot place) leaves the workflow as it was.
+            var next = skipped is null && !jump ? null : nextAfter(workflow, skipped ?? string.Empty);
+            var who = actor ?? "code";
+            var what = jump ? $"jumped from '{skipped}' to '{next?.Name}'" : $"skipped '{skipped}'";
             if (active is not null)
             {
                 active.TransitionTo(StepExecutionState.Skipped, now);
                 active.Outcome = StepOutcome.Skipped.ToStored();
+                active.Metadata = WithOperator(active.Metadata, $"{who} {what}");
                 await UpdateAsync(connection, tx, active, ct).ConfigureAwait(false);
             }
 
@@ -808,23 +847,32 @@ internal sealed class WorkflowStore
                 TransitionWorkflow(workflow, WorkflowState.Ready, now);
             }
 
-            var next = skipped is null ? null : nextAfter(skipped);
             StepExecutionRecord? scheduled = null;
             if (next is null)
             {
                 TransitionWorkflow(workflow, WorkflowState.Finished, now);
                 workflow.NextStepName = null;
+                workflow.StateReason = $"Finished: {who} {what}, its last step.";
             }
             else
             {
                 workflow.NextStepName = next.Name;
+                workflow.StateReason = $"{char.ToUpperInvariant(who[0])}{who[1..]} {what}" + (jump ? "." : $"; next step '{next.Name}'.");
                 scheduled = await InsertScheduledAsync(connection, tx, workflow.Id, next.Name, now + next.Wait, now, ct,
-                    gate: Armed(next.Gate, now + next.Wait)).ConfigureAwait(false);
+                    gate: Armed(next.Gate, now + next.Wait), operatorNote: $"{who} {what}").ConfigureAwait(false);
             }
 
+            FitColumns(workflow);
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
             return new ControlResult(workflow, scheduled, active);
         }, ct, caller);
+
+    private static string? WithOperator(string? metadata, string note)
+    {
+        var parsed = StepExecutionMetadata.Parse(metadata);
+        parsed.Operator = ColumnLimits.Fit(note, 400);
+        return parsed.ToJson();
+    }
 
     // ---- Recovery and housekeeping -----------------------------------------------------------------
 
@@ -987,6 +1035,10 @@ internal sealed class WorkflowStore
         return new WorkflowPage(items.ToList(), total);
     }
 
+    /// <summary>In-flight workflows of <paramref name="type"/> standing at <paramref name="stepName"/>, newest first.</summary>
+    public Task<IReadOnlyList<WorkflowRecord>> GetInFlightAtStepAsync(string type, string stepName, int offset, int limit, CancellationToken ct = default) =>
+        ListAsync<WorkflowRecord>(Sql.SelectInFlightWorkflowsAtStep, new { Type = type, StepName = stepName, Offset = offset, Limit = limit }, ct);
+
     /// <summary>How many workflows are in <paramref name="state"/> (one indexed count).</summary>
     public Task<long> CountInStateAsync(WorkflowState state, CancellationToken ct = default) =>
         RetryAsync(async token =>
@@ -1016,6 +1068,16 @@ internal sealed class WorkflowStore
             var rows = await connection.QueryAsync<(string Type, string State, long Count)>(Command(Sql.CountWorkflowsByTypeAndState, null, null, token))
                 .ConfigureAwait(false);
             return rows.ToDictionary(r => (r.Type, StateNames.ParseWorkflowState(r.State)), r => r.Count);
+        }, ct);
+
+    /// <summary>How many in-flight workflows of each type stand at each step, by state (the drift report's one query).</summary>
+    public Task<IReadOnlyList<(string Type, string? StepName, WorkflowState State, long Count)>> CountInFlightByStepAsync(CancellationToken ct = default) =>
+        RetryAsync<IReadOnlyList<(string Type, string? StepName, WorkflowState State, long Count)>>(async token =>
+        {
+            await using var connection = await OpenAsync(token).ConfigureAwait(false);
+            var rows = await connection.QueryAsync<(string Type, string? StepName, string State, long Count)>(
+                Command(Sql.CountInFlightWorkflowsByStep, null, null, token)).ConfigureAwait(false);
+            return rows.Select(r => (r.Type, r.StepName, StateNames.ParseWorkflowState(r.State), r.Count)).ToList();
         }, ct);
 
     // ---- Helpers -----------------------------------------------------------------------------------
@@ -1229,10 +1291,15 @@ internal sealed class WorkflowStore
 
     private async Task<StepExecutionRecord> InsertScheduledAsync(DbConnection connection, DbTransaction tx, long workflowId,
         string stepName, DateTime scheduledFor, DateTime now, CancellationToken ct, string? jobId = null, Succession? succession = null,
-        WaitGate? gate = null)
+        WaitGate? gate = null, string? operatorNote = null)
     {
         var execution = await PrepareScheduledAsync(connection, tx, workflowId, stepName, scheduledFor, now, ct, jobId, succession, gate)
             .ConfigureAwait(false);
+        if (operatorNote is not null)
+        {
+            execution.Metadata = WithOperator(execution.Metadata, operatorNote);
+        }
+
         execution.Id = await ScalarAsync<long>(connection, tx, Sql.InsertStepExecution, execution, ct).ConfigureAwait(false);
         return execution;
     }

@@ -138,6 +138,12 @@ public sealed record StepExecutionInfo
     /// <summary>For a reattempt planned by a backoff: the backoff and the wait it chose, e.g. <c>Exponential(…): reattempt 3 waits 0:00:20</c>.</summary>
     public string? Backoff { get; init; }
 
+    /// <summary>
+    /// Who changed the workflow at this execution, and how, when an operator or code did (e.g. <c>dashboard user 'ana'
+    /// jumped from 'b' to 'c'</c>, <c>code skipped 'b'</c>); otherwise <see langword="null"/>.
+    /// </summary>
+    public string? OperatorNote { get; init; }
+
     internal static StepExecutionInfo From(StepExecutionRecord r) => new()
     {
         Id = r.Id,
@@ -157,6 +163,7 @@ public sealed record StepExecutionInfo
         Cursor = r.Cursor,
         Checkpoints = r.Checkpoints,
         Backoff = r.ParsedMetadata.Backoff,
+        OperatorNote = r.ParsedMetadata.Operator,
     };
 }
 

@@ -59,8 +59,21 @@ public sealed class TwoHostsTests
                 }
             }
 
-            await HangfireTestServer.WaitUntilAsync(() => Task.FromResult(tagA.Runs.Count == 6 && tagB.Runs.Count == 6),
-                TimeSpan.FromSeconds(45), "both hosts to run their 3 workflows × 2 steps");
+            // A body that has run is not yet a finalized step: wait for the workflows' recorded state, not for the bodies.
+            await HangfireTestServer.WaitUntilAsync(async () =>
+                {
+                    foreach (var (name, id) in started)
+                    {
+                        var host = name == "A" ? hostA : hostB;
+                        if ((await host.Services.GetRequiredService<IWorkflowClient>().GetAsync(id))?.State != WorkflowState.Finished)
+                        {
+                            return false;
+                        }
+                    }
+
+                    return true;
+                },
+                TimeSpan.FromSeconds(45), "both hosts to finish their 3 workflows × 2 steps");
             var finishedA = await Task.WhenAll(started.Where(s => s.Host == "A").Select(s => hostA.Services.GetRequiredService<IWorkflowClient>().GetAsync(s.Id)));
             var finishedB = await Task.WhenAll(started.Where(s => s.Host == "B").Select(s => hostB.Services.GetRequiredService<IWorkflowClient>().GetAsync(s.Id)));
             await hostA.StopAsync();
@@ -72,6 +85,7 @@ public sealed class TwoHostsTests
                     "host A ran exactly its own workflows");
                 Assert.That(tagB.Runs.Select(r => r.WorkflowId).Distinct(), Is.EquivalentTo(started.Where(s => s.Host == "B").Select(s => s.Id)));
                 Assert.That(finishedA.Concat(finishedB).Select(w => w!.State), Has.All.EqualTo(WorkflowState.Finished));
+                Assert.That(tagA.Runs.Count + tagB.Runs.Count, Is.EqualTo(12), "each of the 6 workflows ran its 2 steps once");
                 Assert.That(GlobalJobFilters.Filters.Count(f => f.Instance is WorkflowStepFilter), Is.Zero, "nothing process-wide was installed");
             });
         }

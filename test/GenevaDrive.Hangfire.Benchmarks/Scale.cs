@@ -88,7 +88,30 @@ internal static class Scale
         }
 
         list.AddRange(await DashboardAsync(rig, variant, rep));
+        list.AddRange(await DriftReportAsync(rig, variant, rep));
         return list;
+    }
+
+    /// <summary>The definition drift report (one grouped query of the in-flight rows), as IWorkflowClient answers it: median and max of 15.</summary>
+    private static async Task<IEnumerable<Measurement>> DriftReportAsync(Rig rig, string variant, int rep)
+    {
+        var samples = new List<double>();
+        for (var i = 0; i < DashboardRequests + 2; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            await rig.Workflows.GetDefinitionDriftAsync();
+            if (i >= 2)
+            {
+                samples.Add(clock.Elapsed.TotalMilliseconds);
+            }
+        }
+
+        samples.Sort();
+        return
+        [
+            new(rig.Database, variant, rep, "drift report p50 (ms)", samples[samples.Count / 2], true),
+            new(rig.Database, variant, rep, "drift report max (ms)", samples[^1], true),
+        ];
     }
 
     /// <summary>Ended workflows of the bench type: 98% finished, 1% canceled, 1% paused on a failed last step.</summary>
@@ -190,6 +213,7 @@ internal static class Scale
             ("list, by type", "/hangfire/genevadrive/workflows?type=bench_four"),
             ("list, page 100", "/hangfire/genevadrive/workflows?from=2475&count=25"),
             ("hero search", $"/hangfire/genevadrive/workflows?hero=old-{Preloaded / 3}"),
+            ("list, in flight at a step (drift links)", "/hangfire/genevadrive/workflows?type=bench_four&at=step_3"),
             ("workflow detail", $"/hangfire/genevadrive/workflows/{someWorkflow}"),
             ("Hangfire page with the badge", "/hangfire/servers"),
         };
@@ -248,6 +272,8 @@ internal static class Scale
             ("list page of one state", sql.SelectWorkflowsPage[StorageStatements.FilterShape(true, false)], new { State = "paused", Offset = 0, Limit = 25 }),
             ("count of one state (badge, metrics)", sql.CountWorkflows[StorageStatements.FilterShape(true, false)], new { State = "paused" }),
             ("counts by state (pills, refreshed in the background)", sql.CountWorkflowsByTypeAndState, new { }),
+            ("drift report (in-flight workflows by type, step and state)", sql.CountInFlightWorkflowsByStep, new { }),
+            ("in flight at a step (drift links)", sql.SelectInFlightWorkflowsAtStep, new { Type = "bench_four", StepName = "step_3", Offset = 0, Limit = 25 }),
             ("hero search", sql.SelectWorkflowsByHero, new { HeroType, HeroId = "old-12345" }),
             ("history of a workflow", sql.SelectStepExecutionHistory, new { WorkflowId = 12345L }),
         };

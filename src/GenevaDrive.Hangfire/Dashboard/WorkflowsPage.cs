@@ -92,7 +92,7 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
 
             html.Append("<div class=\"table-responsive\"><table class=\"table table-hover genevadrive-workflows\"><thead><tr>")
                 .Append("<th>Id</th><th>Type</th><th>Hero</th><th>State</th><th>Current step</th><th>Next step</th><th>Created</th><th>Updated</th>")
-                .Append(IsReadOnly ? string.Empty : "<th><input type=\"checkbox\" class=\"genevadrive-select-all\" title=\"Select every row on this page\" /></th>")
+                .Append(IsReadOnly ? string.Empty : "<th><input type=\"checkbox\" class=\"genevadrive-select-all\" aria-label=\"Select every row on this page\" /></th>")
                 .Append("</tr></thead><tbody>");
             foreach (var w in items)
             {
@@ -100,7 +100,7 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
                 html.Append($"<tr><td><a href=\"{E(link)}\">#{w.Id}</a></td><td><a href=\"{E(link)}\">{E(w.Type)}</a></td>")
                     .Append($"<td>{E(w.HeroType)} {E(w.HeroId)}</td><td>{Label(w.State)}</td>")
                     .Append($"<td>{E(w.CurrentStepName)}</td><td>{E(w.NextStepName)}</td><td>{Html.RelativeTime(w.CreatedAt)}</td><td>{Html.RelativeTime(w.UpdatedAt)}</td>")
-                    .Append(IsReadOnly ? string.Empty : $"<td><input type=\"checkbox\" class=\"genevadrive-select\" value=\"{w.Id}\" title=\"Select #{w.Id}\" /></td>")
+                    .Append(IsReadOnly ? string.Empty : $"<td><input type=\"checkbox\" class=\"genevadrive-select\" value=\"{w.Id}\" aria-label=\"Select #{w.Id}\" /></td>")
                     .Append("</tr>");
             }
 

@@ -476,7 +476,7 @@ public sealed partial class DashboardTests
         });
     }
 
-    private sealed class SilentLogProvider : global::Hangfire.Logging.ILogProvider
+    internal sealed class SilentLogProvider : global::Hangfire.Logging.ILogProvider
     {
         public global::Hangfire.Logging.ILog GetLogger(string name) => new SilentLog();
 

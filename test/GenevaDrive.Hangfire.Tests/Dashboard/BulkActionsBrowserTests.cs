@@ -1,0 +1,144 @@
+using System.Security.Claims;
+using GenevaDrive.Server;
+using GenevaDrive.Tests.Execution;
+using GenevaDrive.Tests.Storage;
+using Hangfire;
+using Hangfire.Dashboard;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Playwright;
+
+namespace GenevaDrive.Tests.Dashboard;
+
+/// <summary>
+/// An operator's bulk actions in headless Chromium: select rows and cancel them, then jump every workflow matching a
+/// filter to a step, confirming the dialogs; each change is recorded with the signed-in user's name. Needs Debian's
+/// chromium (apt-get install chromium); ignored without it, failed without it when CI=true.
+/// </summary>
+[NonParallelizable]
+public sealed class BulkActionsBrowserTests
+{
+    private static readonly string ChromiumPath =
+        Environment.GetEnvironmentVariable("GENEVADRIVE_TEST_CHROMIUM") is { Length: > 0 } configured ? configured : "/usr/bin/chromium";
+
+    [Test]
+    public async Task SelectedRowsAndAllMatching_AreChanged_AndRecordedWithTheOperatorsName()
+    {
+        if (!File.Exists(ChromiumPath))
+        {
+            var message = $"The browser test needs Chromium at {ChromiumPath}: run 'apt-get install chromium', or set GENEVADRIVE_TEST_CHROMIUM to a Chromium or Chrome executable.";
+            if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+            {
+                Assert.Fail(message + " CI=true, so this is a failure (.ci/run installs it).");
+            }
+
+            Assert.Ignore(message);
+        }
+
+        await using var db = TestDatabase.Create("sqlite");
+        var accounts = new AccountDirectory();
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(new Probe()).AddSingleton(accounts);
+        builder.Services.AddGenevaDrive(o =>
+        {
+            db.ConfigureStorage(o);
+            o.AddWorkflow<ThreeStepWorkflow>()
+                .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id));
+        });
+        // No Hangfire server: the workflows stay ready at their first step while the operator acts on them.
+        builder.Services.AddHangfire((sp, config) => config.UseInMemoryStorage().UseGenevaDrive(sp));
+        await using var app = builder.Build();
+        app.UseHangfireDashboard("/hangfire", new DashboardOptions { Authorization = [new SignedInAs("ana")] });
+        await app.StartAsync();
+        try
+        {
+            var workflows = app.Services.GetRequiredService<IWorkflowClient>();
+            var ids = new List<long>();
+            for (var i = 0; i < 5; i++)
+            {
+                ids.Add((await workflows.StartAsync<ThreeStepWorkflow>(accounts.Add($"bulk-{i}"))).Id);
+            }
+
+            using var playwright = await Playwright.CreateAsync();
+            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = ChromiumPath,
+                Headless = true,
+                Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            });
+            var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+            var dialogs = new List<string>();
+            page.Dialog += async (_, dialog) =>
+            {
+                dialogs.Add(dialog.Message);
+                await dialog.AcceptAsync();
+            };
+            var baseUrl = app.Urls.First();
+
+            // 1. Two selected rows, canceled.
+            await page.GotoAsync($"{baseUrl}/hangfire/genevadrive/workflows?type=three_steps");
+            await page.Locator($"input.genevadrive-select[value=\"{ids[0]}\"]").CheckAsync();
+            await page.Locator($"input.genevadrive-select[value=\"{ids[1]}\"]").CheckAsync();
+            await page.SelectOptionAsync("#genevadrive-bulk-action", "cancel");
+            await page.Locator("button.genevadrive-bulk-selected").ClickAsync();
+            await page.Locator(".genevadrive-bulk-summary").WaitForAsync(new LocatorWaitForOptions { Timeout = 20_000 });
+            var canceledSummary = await page.Locator(".genevadrive-bulk-summary").InnerTextAsync();
+
+            // 2. Every ready workflow of the type (the three others), jumped to 'third'.
+            await page.GotoAsync($"{baseUrl}/hangfire/genevadrive/workflows?state=ready&type=three_steps");
+            await page.SelectOptionAsync("#genevadrive-bulk-action", "jump");
+            await page.SelectOptionAsync("select.genevadrive-bulk-step", "third");
+            await page.Locator("button.genevadrive-bulk-all").ClickAsync();
+            await page.Locator(".genevadrive-bulk-summary").WaitForAsync(new LocatorWaitForOptions { Timeout = 20_000 });
+            var jumpedSummary = await page.Locator(".genevadrive-bulk-summary").InnerTextAsync();
+            var artifacts = Path.Combine(TestContext.CurrentContext.WorkDirectory, "browser");
+            Directory.CreateDirectory(artifacts);
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(artifacts, "workflows-bulk.png"), FullPage = true });
+
+            var after = new List<WorkflowInfo>();
+            foreach (var id in ids)
+            {
+                after.Add((await workflows.GetAsync(id))!);
+            }
+
+            var jumpedHistory = await workflows.GetHistoryAsync(ids[4]);
+            Assert.Multiple(() =>
+            {
+                Assert.That(dialogs, Has.Count.EqualTo(2));
+                Assert.That(dialogs[0], Does.Contain("Cancel: 2 selected workflow(s)?"));
+                Assert.That(dialogs[1], Does.Contain("Jump to step 'third': ALL 3 workflow(s) matching this filter?"));
+                Assert.That(canceledSummary, Does.Contain("Bulk cancel by dashboard user 'ana': 2 of 2 workflow(s) changed."));
+                Assert.That(jumpedSummary, Does.Contain("Bulk jump to 'third' by dashboard user 'ana': 3 of 3 workflow(s) changed."));
+                Assert.That(after.Take(2).Select(w => w.State), Has.All.EqualTo(WorkflowState.Canceled));
+                Assert.That(after.Take(2).Select(w => w.StateReason), Has.All.EqualTo("Canceled by dashboard user 'ana'."));
+                Assert.That(after.Skip(2).Select(w => (w.State, w.NextStepName)), Has.All.EqualTo((WorkflowState.Ready, "third")));
+                Assert.That(jumpedHistory.Select(h => h.OperatorNote), Has.Member("dashboard user 'ana' jumped from 'first' to 'third'"));
+            });
+        }
+        finally
+        {
+            await app.StopAsync();
+            foreach (var filter in GlobalJobFilters.Filters.Where(f => f.Instance is WorkflowStepFilter).ToList())
+            {
+                GlobalJobFilters.Filters.Remove(filter.Instance);
+            }
+
+            global::Hangfire.Logging.LogProvider.SetCurrentLogProvider(new DashboardTests.SilentLogProvider());
+            JobActivator.Current = new JobActivator();
+        }
+    }
+
+    /// <summary>The host's sign-in, as an app's cookie or OpenID Connect authentication would set it.</summary>
+    private sealed class SignedInAs(string name) : IDashboardAuthorizationFilter
+    {
+        public bool Authorize(DashboardContext context)
+        {
+            context.GetHttpContext().User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, name)], "test"));
+            return true;
+        }
+    }
+}

@@ -190,6 +190,13 @@ public static class StorageConformance
                 "one state's count matches");
             Expect((await store.GetByHeroAsync("ConformanceHero", "hero-5", cancellationToken).ConfigureAwait(false)).Count == 1, "workflows are found by hero");
             Expect(await store.RenameHeroTypeAsync("NoSuchHero", "Other", cancellationToken).ConfigureAwait(false) == 0, "renaming an unused hero type moves nothing");
+            var inFlight = await store.CountInFlightByStepAsync(cancellationToken).ConfigureAwait(false);
+            var atFirst = inFlight.Where(r => r.Type == "conformance" && r.StepName == "first").Sum(r => r.Count);
+            Expect(atFirst > 0 && inFlight.All(r => r.State is WorkflowState.Ready or WorkflowState.Performing or WorkflowState.Paused),
+                "the drift report counts in-flight workflows by type, step and state");
+            var atStep = await store.GetInFlightAtStepAsync("conformance", "first", 0, 100, cancellationToken).ConfigureAwait(false);
+            Expect(atStep.Count == atFirst && atStep.All(w => (w.CurrentStepName ?? w.NextStepName) == "first"),
+                "the workflows in flight at a step are listed");
         }).ConfigureAwait(false);
 
         await Check("cleanup deletes ended workflows with their steps and events, after their retention only", async () =>

@@ -156,6 +156,34 @@ public sealed class ClientApiTests(string database) : EngineTestBase(database)
         });
     }
 
+    /// <summary>A skip reads and locks the workflow in the caller's transaction, so it sees a workflow started in that same transaction.</summary>
+    [Test]
+    public async Task SkipInsideTheCallersTransaction_SeesAWorkflowStartedInIt()
+    {
+        var account = Accounts.Add("skip-in-tx");
+        WorkflowInfo started;
+        WorkflowInfo skipped;
+        await using (var connection = Db.Dialect.CreateConnection())
+        {
+            await connection.OpenAsync();
+            await using var transaction = await Db.Dialect.BeginTransactionAsync(connection, CancellationToken.None);
+            started = await Client.StartAsync<ThreeStepWorkflow>(account, connection, transaction);
+            skipped = await Client.ControlAsync(started.Id, WorkflowCommand.Skip, connection, transaction);
+            await transaction.CommitAsync();
+        }
+
+        var history = await HistoryAsync(started.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(skipped.State, Is.EqualTo(WorkflowState.Ready));
+            Assert.That(skipped.NextStepName, Is.EqualTo("second"));
+            Assert.That(history.Select(h => (h.StepName, h.State)), Is.EqualTo(new[]
+            {
+                ("first", StepExecutionState.Skipped), ("second", StepExecutionState.Scheduled),
+            }));
+        });
+    }
+
     [Test]
     public async Task ResumeInsideTheCallersTransaction_ThenDispatch_RunsTheStep_AndIllegalCommandsAreRefused()
     {

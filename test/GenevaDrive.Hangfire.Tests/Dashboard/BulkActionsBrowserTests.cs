@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using GenevaDrive.Server;
 using GenevaDrive.Tests.Execution;
+using GenevaDrive.Tests.Sample;
 using GenevaDrive.Tests.Storage;
 using Hangfire;
 using Hangfire.Dashboard;
@@ -20,22 +21,10 @@ namespace GenevaDrive.Tests.Dashboard;
 [NonParallelizable]
 public sealed class BulkActionsBrowserTests
 {
-    private static readonly string ChromiumPath =
-        Environment.GetEnvironmentVariable("GENEVADRIVE_TEST_CHROMIUM") is { Length: > 0 } configured ? configured : "/usr/bin/chromium";
-
     [Test]
     public async Task SelectedRowsAndAllMatching_AreChanged_AndRecordedWithTheOperatorsName()
     {
-        if (!File.Exists(ChromiumPath))
-        {
-            var message = $"The browser test needs Chromium at {ChromiumPath}: run 'apt-get install chromium', or set GENEVADRIVE_TEST_CHROMIUM to a Chromium or Chrome executable.";
-            if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
-            {
-                Assert.Fail(message + " CI=true, so this is a failure (.ci/run installs it).");
-            }
-
-            Assert.Ignore(message);
-        }
+        HeadlessChromium.Require();
 
         await using var db = TestDatabase.Create("sqlite");
         var accounts = new AccountDirectory();
@@ -64,12 +53,7 @@ public sealed class BulkActionsBrowserTests
             }
 
             using var playwright = await Playwright.CreateAsync();
-            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-            {
-                ExecutablePath = ChromiumPath,
-                Headless = true,
-                Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-            });
+            await using var browser = await HeadlessChromium.LaunchAsync(playwright);
             var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
             var dialogs = new List<string>();
             page.Dialog += async (_, dialog) =>

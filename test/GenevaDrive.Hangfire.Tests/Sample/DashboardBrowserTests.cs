@@ -9,33 +9,15 @@ namespace GenevaDrive.Tests.Sample;
 [NonParallelizable]
 public sealed class DashboardBrowserTests
 {
-    /// <summary>Debian's Chromium, or the browser named by GENEVADRIVE_TEST_CHROMIUM (e.g. a CI runner's Chrome).</summary>
-    private static readonly string ChromiumPath =
-        Environment.GetEnvironmentVariable("GENEVADRIVE_TEST_CHROMIUM") is { Length: > 0 } configured ? configured : "/usr/bin/chromium";
-
     [Test]
     public async Task ResumingAPausedWorkflowFromTheDashboard_ChangesItsState()
     {
-        if (!File.Exists(ChromiumPath))
-        {
-            var message = $"The browser test needs Chromium at {ChromiumPath}: run 'apt-get install chromium', or set GENEVADRIVE_TEST_CHROMIUM to a Chromium or Chrome executable.";
-            if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
-            {
-                Assert.Fail(message + " CI=true, so this is a failure (.ci/run installs it).");
-            }
-
-            Assert.Ignore(message);
-        }
+        HeadlessChromium.Require();
 
         await using var sample = SampleProcess.Start();
         await sample.WaitForOutputAsync("Dashboard: http://127.0.0.1:", TimeSpan.FromSeconds(60));
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = ChromiumPath,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
+        await using var browser = await HeadlessChromium.LaunchAsync(playwright);
         var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
         var artifacts = Path.Combine(TestContext.CurrentContext.WorkDirectory, "browser");
         Directory.CreateDirectory(artifacts);

@@ -310,7 +310,7 @@ internal sealed class StepExecutor
         }
 
         var text = $"No '{gate.EventName}' event came by {until:u}";
-        return gate.OnTimeout switch
+        return TimingOut(gate, gate.OnTimeout switch
         {
             WaitTimeout.Cancel => Decide(StepExecutionState.Canceled, StepOutcome.Canceled, WorkflowState.Canceled, null, null, $"{text}; workflow canceled"),
             WaitTimeout.Skip => Continue(definition, step, StepExecutionState.Skipped, StepOutcome.Skipped, null, $"{text}; step skipped"),
@@ -319,8 +319,12 @@ internal sealed class StepExecutor
             WaitTimeout.Continue => null,
             _ => Decide(StepExecutionState.Canceled, StepOutcome.WorkflowPaused, WorkflowState.Paused, step.Name, null,
                 $"{text}; workflow paused (Resume waits again for {gate.Timeout})"),
-        };
+        });
     }
+
+    /// <summary>A timeout's decision names its gate, so finalize can look again for the event under the workflow's lock.</summary>
+    private static StepDecision? TimingOut(WaitGate gate, StepDecision? decision) =>
+        decision is null ? null : decision with { Completion = decision.Completion with { TimedOut = gate } };
 
     /// <summary>
     /// A resumable step's attempt, however it ended, hands the cursor it moved past its last checkpoint to finalize,
@@ -675,7 +679,9 @@ internal sealed class StepExecutor
                     await _dispatcher.DispatchAsync(result.Workflow!, next, ct).ConfigureAwait(false);
                 }
 
-                return new FinalizeReport(result.Outcome, decision.ResultText, decision.FailJobWith, result.NextExecution);
+                return result.AppliedInstead is { } instead
+                    ? new FinalizeReport(result.Outcome, instead, null, result.NextExecution)
+                    : new FinalizeReport(result.Outcome, decision.ResultText, decision.FailJobWith, result.NextExecution);
             case FinalizeOutcome.WorkflowChangedOutside:
                 return new FinalizeReport(result.Outcome,
                     $"Workflow {claim.Workflow!.Id} became {result.Workflow!.State} while the step ran; its result was not applied.", null, null);

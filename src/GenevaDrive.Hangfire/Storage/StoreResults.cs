@@ -107,6 +107,12 @@ internal sealed record StepCompletion
     /// </summary>
     public string? RanAs { get; init; }
 
+    /// <summary>
+    /// The gate whose timeout this completion applies (the run found no event by its deadline). Finalize looks again,
+    /// under the workflow's lock: an event that came meanwhile wins, and the step runs again now to take it.
+    /// </summary>
+    public WaitGate? TimedOut { get; init; }
+
     /// <summary>The event the run's gate took; finalize marks it consumed by this execution.</summary>
     public long? ConsumeEventId { get; init; }
 }
@@ -132,7 +138,11 @@ internal sealed record FinalizeResult(
     FinalizeOutcome Outcome,
     WorkflowRecord? Workflow = null,
     StepExecutionRecord? Execution = null,
-    StepExecutionRecord? NextExecution = null);
+    StepExecutionRecord? NextExecution = null)
+{
+    /// <summary>Set when finalize recorded something other than the run's decision (an event came before its timeout was applied), saying what.</summary>
+    public string? AppliedInstead { get; init; }
+}
 
 /// <summary>
 /// The result of an external control operation: the workflow, the execution it kept or created

@@ -475,6 +475,7 @@ internal sealed class WorkflowStore
     private async Task<FinalizeResult> FinalizeOnceAsync(long executionId, string leaseToken, StepCompletion completion,
         long? workflowIdHint, CancellationToken ct)
     {
+        await InjectAsync("finalize.begin").ConfigureAwait(false);
         await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct).ConfigureAwait(false);
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution })
         {
@@ -505,6 +506,26 @@ internal sealed class WorkflowStore
             await ExecuteAsync(connection, Command(Sql.Checkpoint,
                 new { Id = execution.Id, LeaseToken = leaseToken, Cursor = unsaved.Json, Now = now }, tx, ct)).ConfigureAwait(false);
             execution.Cursor = unsaved.Json;
+        }
+
+        string? appliedInstead = null;
+        if (completion.TimedOut is { } expired && workflow.WorkflowState == WorkflowState.Performing &&
+            await SingleAsync<WorkflowEventRecord>(connection, tx, Sql.SelectUnconsumedEvent, new { WorkflowId = workflow.Id, Name = expired.EventName }, ct)
+                .ConfigureAwait(false) is not null)
+        {
+            // The event came after the run looked and before this lock: it is not lost, and the timeout does not apply.
+            // The step runs again now, with its gate, and takes the event.
+            appliedInstead = $"The '{expired.EventName}' event came while its timeout was being applied; the timeout does not apply, and the step runs again now to take it";
+            completion = new StepCompletion
+            {
+                ExecutionState = StepExecutionState.Completed,
+                Outcome = StepOutcome.Rescheduled,
+                WorkflowState = WorkflowState.Ready,
+                NextStepName = execution.StepName,
+                Schedule = new NextStep(execution.StepName, TimeSpan.Zero, expired with { Until = now }),
+                Reason = appliedInstead,
+                RanAs = completion.RanAs,
+            };
         }
 
         ApplyError(execution, completion);
@@ -572,7 +593,7 @@ internal sealed class WorkflowStore
         }
 
         await CommitAsync(tx, "finalize", ct).ConfigureAwait(false);
-        return new FinalizeResult(FinalizeOutcome.Applied, workflow, execution, next);
+        return new FinalizeResult(FinalizeOutcome.Applied, workflow, execution, next) { AppliedInstead = appliedInstead };
     }
 
     /// <summary>

@@ -41,6 +41,42 @@ public sealed class EventTests(string database) : EngineTestBase(database)
         });
     }
 
+    /// <summary>
+    /// The race of a timeout and its event: the timeout's run found no event, and the event is sent after that read and
+    /// before its finalize (a fault point at the start of finalize sends it). The event is not lost and the timeout
+    /// (cancel) does not apply: the step runs again at once, takes the event, and the workflow goes on.
+    /// </summary>
+    [Test]
+    public async Task EventSentWhileItsTimeoutIsApplied_WinsOverTheTimeout_AndIsTakenOnce()
+    {
+        var workflow = await StartAndSendLinkAsync();
+        Host.AdvanceTime(TimeSpan.FromDays(3) + TimeSpan.FromSeconds(1));
+        EventDelivery? delivery = null;
+        Host.Runtime.Store.Faults = async point =>
+        {
+            if (point == "finalize.begin" && delivery is null)
+            {
+                delivery = await Client.SendEventAsync(workflow.Id, "email_confirmed", new Confirmation("late"), eventId: "mail-late");
+            }
+        };
+
+        var timeoutRun = await Host.RunNextStepAsync(workflow.Id, advanceClock: false);
+        Host.Runtime.Store.Faults = null;
+        var afterTimeout = await WorkflowAsync(workflow.Id);
+        await Host.RunToEndAsync(workflow.Id);
+
+        var events = await Client.GetEventsAsync(workflow.Id);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(delivery, Is.Not.Null, "the event was sent between the timeout's read and its finalize");
+            Assert.That(timeoutRun!.Text, Does.Contain("came while its timeout was being applied"));
+            Assert.That(afterTimeout.State, Is.EqualTo(WorkflowState.Ready), "the timeout's cancel did not apply");
+            Assert.That(Probe.Events, Is.EqualTo(new[] { "send_link", "activate:late" }));
+            Assert.That(events.Single().ConsumedByStepExecutionId, Is.Not.Null, "the event was taken, not left for a later wait");
+            Assert.That((await WorkflowAsync(workflow.Id)).State, Is.EqualTo(WorkflowState.Finished));
+        });
+    }
+
     [Test]
     public async Task EventBeforeTheWait_IsKept_AndTakenAsSoonAsTheWorkflowGetsThere()
     {

@@ -110,9 +110,10 @@ internal static class BulkActions
     /// "Apply to selected" and "Apply to all N matching". Hidden in read-only dashboards.
     /// </summary>
     public static void Render(StringBuilder html, string bulkUrl, string? state, string? type, string? atStep, long total, IEnumerable<string>? steps,
-        bool allowAll)
+        bool allowAll, bool totalIsExact)
     {
         html.Append($"<form class=\"form-inline genevadrive-bulk\" data-url=\"{E(bulkUrl)}\" data-total=\"{total.ToString(CultureInfo.InvariantCulture)}\" ")
+            .Append(totalIsExact ? string.Empty : "data-about=\"about \" ")
             .Append(CultureInfo.InvariantCulture, $"data-cap=\"{Cap}\" style=\"margin:0 0 10px\"><label for=\"genevadrive-bulk-action\">Bulk&nbsp;</label>")
             .Append("<select id=\"genevadrive-bulk-action\" name=\"action\" class=\"form-control input-sm\">")
             .Append("<option value=\"resume\">Resume</option><option value=\"pause\">Pause</option><option value=\"skip\">Skip step</option>");
@@ -142,7 +143,8 @@ internal static class BulkActions
             }
         }
 
-        var all = total > Cap ? $"Apply to the newest {Cap} of {total} matching" : $"Apply to all {total} matching";
+        var about = totalIsExact ? string.Empty : "about ";
+        var all = total > Cap ? $"Apply to the newest {Cap} of {about}{total} matching" : $"Apply to all {about}{total} matching";
         html.Append("<button type=\"button\" class=\"btn btn-sm btn-default genevadrive-bulk-selected\">Apply to selected</button> ")
             // A hero search is not a filter the command can repeat: only the rows shown (selected) are offered then.
             .Append(allowAll ? $"<button type=\"button\" class=\"btn btn-sm btn-warning genevadrive-bulk-all\">{E(all)}</button> " : string.Empty)
@@ -159,7 +161,7 @@ internal static class BulkActions
             .Append("if (boxes.length === 0) { result.textContent = 'Select workflows in the list first.'; return; }")
             .Append("boxes.forEach(function (b) { data.append('ids', b.value); }); question = label + ': ' + boxes.length + ' selected workflow(s)?'; }")
             .Append("else { var total = parseInt(form.dataset.total, 10), cap = parseInt(form.dataset.cap, 10);")
-            .Append("question = label + ': ALL ' + total + ' workflow(s) matching this filter' + (total > cap ? ' (the newest ' + cap + ' now; repeat for the rest)' : '') + '?'; }")
+            .Append("question = label + ': ALL ' + (form.dataset.about || '') + total + ' workflow(s) matching this filter' + (total > cap ? ' (the newest ' + cap + ' now; repeat for the rest)' : '') + '?'; }")
             .Append("if (!confirm(question)) { return; } var headers = {};")
             .Append("var h = document.querySelector('meta[name=\"csrf-header\"]'), t = document.querySelector('meta[name=\"csrf-token\"]'); if (h && t) { headers[h.content] = t.content; }")
             .Append("form.querySelectorAll('button').forEach(function (b) { b.disabled = true; });")

@@ -87,7 +87,7 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
                     ? runtime.Registry.GetDefinition(registered).Steps.Names
                     : null;
                 BulkActions.Render(html, Url.To("/genevadrive/workflows/bulk"), filter.State?.ToStored(), filter.Type, filter.AtStep, total, steps,
-                    allowAll: filter.Hero is null);
+                    allowAll: filter.Hero is null, totalIsExact: snapshot.Fresh || filter.Hero is not null);
             }
 
             html.Append("<div class=\"table-responsive\"><table class=\"table table-hover genevadrive-workflows\"><thead><tr>")

@@ -36,6 +36,7 @@ public static class ReadmeUsage
         await workflows.PauseAsync(signup.Id);    // ready → paused; the scheduled step waits
         await workflows.ResumeAsync(signup.Id);   // paused → ready; overdue steps run now, future ones on time
         await workflows.SkipAsync(signup.Id);     // skip the current step, schedule the next
+        await workflows.JumpToAsync(signup.Id, "send_reminder"); // run any defined step now, earlier or later
         var history = await workflows.GetHistoryAsync(signup.Id);
         // README:END
         return same with { NextStepName = history[^1].StepName };

@@ -635,9 +635,12 @@ internal sealed class StepExecutor
 
         var metadata = StepExecutionMetadata.Empty;
         metadata.UndefinedSince = since;
+        // Jittered (up to half again), so the schedule polls of old and new servers do not settle into an order in which
+        // the old server always enqueues, and so fetches, the released job first.
+        var delay = _options.UndefinedStepRetryDelay + (_options.UndefinedStepRetryDelay / 2) * Random.Shared.NextDouble();
         return Decide(StepExecutionState.Canceled, StepOutcome.Interrupted, WorkflowState.Ready, execution.StepName,
-                new NextStep(execution.StepName, _options.UndefinedStepRetryDelay),
-                $"Released unrun: {what} (build {BuildVersion}); it runs again in {_options.UndefinedStepRetryDelay:g} on a worker that defines it, " +
+                new NextStep(execution.StepName, delay),
+                $"Released unrun: {what} (build {BuildVersion}); it runs again in {delay:g} on a worker that defines it, " +
                 $"and the workflow pauses if none has by {since + _options.UndefinedStepGracePeriod:u}", metadata.ToJson())
             with { Released = true };
     }

@@ -65,7 +65,8 @@ public sealed class GenevaDriveOptions
     public bool CheckDefinitionDriftAtStartup { get; set; } = true;
 
     /// <summary>
-    /// How long a released step (see <see cref="UndefinedStepGracePeriod"/>) waits before it is dispatched again.
+    /// How long a released step (see <see cref="UndefinedStepGracePeriod"/>) waits before it is dispatched again, plus a
+    /// random share of up to half of it (so old and new servers do not settle into one order of fetching it).
     /// Hangfire runs it at the first schedule poll after that (<c>SchedulePollingInterval</c>, 15 s by default).
     /// <value>The default value is 5 seconds.</value>
     /// </summary>

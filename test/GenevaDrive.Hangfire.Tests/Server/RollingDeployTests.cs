@@ -119,7 +119,7 @@ public sealed class RollingDeployTests(string database)
         {
             foreach (var id in ids)
             {
-                if (Released(await v1!.Client.GetHistoryAsync(id)) == 0)
+                if (Released(await old.Client.GetHistoryAsync(id)) == 0)
                 {
                     return false;
                 }
@@ -130,23 +130,41 @@ public sealed class RollingDeployTests(string database)
 
         var newBuildBack = Stopwatch.StartNew();
         await using var v2 = Server<RolloutV2>("v2");
-        await HangfireTestServer.WaitUntilAsync(async () =>
+        var finished = false;
+        try
         {
-            foreach (var id in ids)
+            // Which server's workers fetch a released job is chance (each storage wakes its own process's workers first),
+            // so on a loaded machine the new build may need many rounds: the bound is generous.
+            await HangfireTestServer.WaitUntilAsync(async () =>
             {
-                if ((await v1.Client.GetAsync(id))!.State != WorkflowState.Finished)
+                foreach (var id in ids)
                 {
-                    return false;
+                    if ((await old.Client.GetAsync(id))!.State != WorkflowState.Finished)
+                    {
+                        return false;
+                    }
+                }
+
+                return finished = true;
+            }, 2 * Timeout, "every workflow to finish once the new build is back");
+        }
+        finally
+        {
+            if (!finished)
+            {
+                foreach (var id in ids)
+                {
+                    var history = await old.Client.GetHistoryAsync(id);
+                    TestContext.Out.WriteLine($"{database} workflow {id}: {(await old.Client.GetAsync(id))!.State}, {Released(history)} releases, " +
+                                              string.Join(", ", history.TakeLast(3).Select(h => $"{h.StepName}:{h.State}/{h.Outcome} job {h.JobId}")));
                 }
             }
-
-            return true;
-        }, Timeout, "every workflow to finish once the new build is back");
+        }
 
         var histories = new Dictionary<long, IReadOnlyList<StepExecutionInfo>>();
         foreach (var id in ids)
         {
-            histories[id] = await v1.Client.GetHistoryAsync(id);
+            histories[id] = await old.Client.GetHistoryAsync(id);
         }
 
         var released = histories.Values.Sum(Released);

@@ -40,8 +40,8 @@ internal static class HeroTypes
     }
 
     /// <summary>
-    /// Hero ids are stored as text and shown in the dashboard: 1 to <see cref="MaxIdLength"/> characters,
-    /// none of them control characters (a NUL cannot even be stored by PostgreSQL).
+    /// Hero ids are stored as text and shown in the dashboard: 1 to <see cref="MaxIdLength"/> characters, not all white
+    /// space, none of them control characters (a NUL cannot even be stored by PostgreSQL).
     /// </summary>
     /// <exception cref="ArgumentException">The id breaks one of these rules.</exception>
     public static void ValidateId(Type heroType, string? id)
@@ -51,6 +51,13 @@ internal static class HeroTypes
             throw new ArgumentException(
                 $"Hero ids must be 1 to {MaxIdLength} characters; the hero loader for {heroType.Name} returned '{EchoedValue.Of(id)}' " +
                 $"({id?.Length ?? 0} characters). Return a shorter stable key, such as the primary key.", "hero");
+        }
+
+        if (string.IsNullOrWhiteSpace(id))
+        {
+            throw new ArgumentException(
+                $"Hero ids must not be blank; the hero loader for {heroType.Name} returned {id.Length} white-space character(s). " +
+                "Return the hero's stable key, such as the primary key (an unsaved record has none yet: save it first).", "hero");
         }
 
         var control = -1;

@@ -35,6 +35,21 @@ public sealed class ClientTests(string database) : EngineTestBase(database)
         });
     }
 
+    [TestCase(" ")]
+    [TestCase("   ")]
+    public async Task Start_WithABlankHeroId_IsRefused_NamingTheRule(string heroId)
+    {
+        var account = Accounts.Add(heroId);
+
+        var error = Assert.ThrowsAsync<ArgumentException>(() => Client.StartAsync<ThreeStepWorkflow>(account))!;
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(error.Message, Does.Contain("Hero ids must not be blank").And.Contain($"{heroId.Length} white-space character(s)"));
+            Assert.That(await Client.GetByStateAsync(WorkflowState.Ready), Is.Empty, "nothing was written");
+        });
+    }
+
     [Test]
     public void Start_WithAnOverlongHeroId_IsRefused_AndTheMessageEchoesOnlyItsStart()
     {

@@ -32,6 +32,15 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
 {
     private const int PageSize = 500;
 
+    /// <summary>Pages after the head that one run reads, continuing where the last run stopped (a sweep of a backlog).</summary>
+    internal const int SweepPagesPerRun = 3;
+
+    // Where the sweep of due executions stopped: the next run continues after it (null: from the head). A reference,
+    // so two overlapping runs read and write it whole.
+    private volatile SweepPosition? _sweep;
+
+    private sealed record SweepPosition(DateTime ScheduledFor, long Id);
+
     public async Task<ReconcileReport> ReconcileAsync(CancellationToken ct = default)
     {
         int created = 0, recovered = 0, errors = 0;
@@ -62,7 +71,7 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
 
         var now = UtcTimes.Now(options.TimeProvider);
         int moved = 0;
-        foreach (var execution in await store.GetDueScheduledAsync(now, PageSize, ct).ConfigureAwait(false))
+        foreach (var execution in await DueExecutionsAsync(now, ct).ConfigureAwait(false))
         {
             try
             {
@@ -102,6 +111,46 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
         ReconcilerLog.Reconciled(logger, report);
         return report;
     }
+
+    /// <summary>
+    /// The due executions this run looks at: always the oldest page (the likeliest to be stuck), then up to
+    /// <see cref="SweepPagesPerRun"/> pages after where the previous run stopped, so a lost job behind a backlog of
+    /// healthy ones is reached within a few runs instead of only when the head drains.
+    /// </summary>
+    private async Task<IReadOnlyList<StepExecutionRecord>> DueExecutionsAsync(DateTime now, CancellationToken ct)
+    {
+        var head = await store.GetDueScheduledAsync(now, PageSize, ct).ConfigureAwait(false);
+        if (head.Count < PageSize)
+        {
+            _sweep = null;
+            return head;
+        }
+
+        var all = new List<StepExecutionRecord>(head);
+        var after = _sweep is { } continued && Compare((continued.ScheduledFor, continued.Id), Key(head[^1])) > 0
+            ? (continued.ScheduledFor, continued.Id)
+            : Key(head[^1]);
+        for (var page = 0; page < SweepPagesPerRun; page++)
+        {
+            var next = await store.GetDueScheduledAfterAsync(now, after, PageSize, ct).ConfigureAwait(false);
+            all.AddRange(next);
+            if (next.Count < PageSize)
+            {
+                _sweep = null;
+                return all;
+            }
+
+            after = Key(next[^1]);
+        }
+
+        _sweep = new SweepPosition(after.ScheduledFor, after.Id);
+        return all;
+    }
+
+    private static (DateTime ScheduledFor, long Id) Key(StepExecutionRecord execution) => (execution.ScheduledFor, execution.Id);
+
+    private static int Compare((DateTime ScheduledFor, long Id) a, (DateTime ScheduledFor, long Id) b) =>
+        a.ScheduledFor != b.ScheduledFor ? a.ScheduledFor.CompareTo(b.ScheduledFor) : a.Id.CompareTo(b.Id);
 
     private enum Repair
     {

@@ -257,6 +257,12 @@ public sealed record StorageStatements
     /// <summary>@Cutoff, @Limit → scheduled executions of ready workflows due at or before the cutoff, oldest first.</summary>
     public required string SelectDueScheduledStepExecutions { get; init; }
 
+    /// <summary>
+    /// @Cutoff, @AfterScheduledFor, @AfterId, @Limit → the same, after the keyset position (ScheduledFor, Id): the
+    /// reconciler's later pages, continued across runs (version 2).
+    /// </summary>
+    public required string SelectDueScheduledStepExecutionsAfter { get; init; }
+
     /// <summary>@Now, @Limit → in-progress executions whose lease expired.</summary>
     public required string SelectExpiredLeases { get; init; }
 

@@ -947,6 +947,12 @@ internal sealed class WorkflowStore
     public Task<IReadOnlyList<StepExecutionRecord>> GetDueScheduledAsync(DateTime cutoff, int limit, CancellationToken ct = default) =>
         ListAsync<StepExecutionRecord>(Sql.SelectDueScheduledStepExecutions, new { Cutoff = cutoff, Limit = limit }, ct);
 
+    /// <summary>Due scheduled executions of ready workflows after the keyset position <paramref name="after"/>, oldest first.</summary>
+    public Task<IReadOnlyList<StepExecutionRecord>> GetDueScheduledAfterAsync(DateTime cutoff, (DateTime ScheduledFor, long Id) after, int limit,
+        CancellationToken ct = default) =>
+        ListAsync<StepExecutionRecord>(Sql.SelectDueScheduledStepExecutionsAfter,
+            new { Cutoff = cutoff, AfterScheduledFor = after.ScheduledFor, AfterId = after.Id, Limit = limit }, ct);
+
     /// <summary>In-progress executions whose lease has expired.</summary>
     public Task<IReadOnlyList<StepExecutionRecord>> GetExpiredLeasesAsync(int limit, CancellationToken ct = default) =>
         ListAsync<StepExecutionRecord>(Sql.SelectExpiredLeases, new { Now, Limit = limit }, ct);

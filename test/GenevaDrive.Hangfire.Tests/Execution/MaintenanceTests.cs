@@ -49,6 +49,33 @@ public sealed class MaintenanceTests(string database) : StorageTestBase(database
         _maintenance = new WorkflowMaintenance(Store, _dispatcher.Object, _options, NullLogger.Instance);
     }
 
+    /// <summary>
+    /// A lost job behind a backlog: 549 due steps whose jobs wait healthily in their queue, then one whose job is gone,
+    /// then 50 more. The reconciler reads past the oldest page, so the lost one gets a new job in the first run.
+    /// </summary>
+    [Test]
+    public async Task LostJobBehindABacklogOfHealthyOnes_GetsANewJobInTheFirstRun()
+    {
+        StepExecutionRecord? lost = null;
+        for (var i = 0; i < 600; i++)
+        {
+            var execution = await ScheduledWithJobAsync($"backlog-{i}", $"healthy-{i}", "Enqueued");
+            if (i == 549)
+            {
+                _jobStates.Remove($"healthy-{i}"); // its job vanished from Hangfire's storage
+                lost = execution;
+            }
+        }
+
+        var report = await _maintenance.ReconcileAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(report.JobsCreated, Is.EqualTo(1), report.ToString());
+            Assert.That(_dispatched, Is.EqualTo(new[] { lost!.Id }), "only the lost one, found at position 550 of the backlog");
+        });
+    }
+
     private async Task<StepExecutionRecord> ScheduledWithJobAsync(string hero, string? jobId, string? jobState)
     {
         var created = await StartAsync(hero);

@@ -70,17 +70,10 @@ internal static class BulkActions
     /// <summary>The workflows a filter matches (what the list shows), newest first, at most <see cref="Cap"/>.</summary>
     private static IReadOnlyList<long> Matching(GenevaDriveRuntime runtime, string? state, string? type, string? atStep)
     {
-        WorkflowState? parsed = null;
-        if (state is not null)
+        var parsed = WorkflowsPage.ParseState(state);
+        if (state is not null && parsed is null)
         {
-            try
-            {
-                parsed = Execution.StateNames.ParseWorkflowState(state);
-            }
-            catch (FormatException)
-            {
-                return [];
-            }
+            return []; // a state the list would not filter by: never "all states" by accident
         }
 
         var rows = type is not null && atStep is not null

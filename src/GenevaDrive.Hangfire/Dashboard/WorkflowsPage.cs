@@ -197,7 +197,7 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
 
     private static string? Clean(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
-    private static WorkflowState? ParseState(string? value)
+    internal static WorkflowState? ParseState(string? value)
     {
         try
         {

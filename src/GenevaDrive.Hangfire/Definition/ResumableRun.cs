@@ -75,8 +75,6 @@ internal sealed class ResumableRun
 
     public bool TimeSliceUsedUp => _sliceEnds is { } ends && _time.GetUtcNow() >= ends;
 
-    public bool StopRequested => _stop.IsCancellationRequested || TimeSliceUsedUp;
-
     public bool CheckpointDue() => _time.GetUtcNow() - _lastSaved >= _checkpointEvery;
 
     public async Task SaveAsync(string? cursorJson, CancellationToken ct)

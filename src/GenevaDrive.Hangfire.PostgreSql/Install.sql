@@ -120,3 +120,19 @@ ALTER TABLE "{S}"."Workflows" ADD COLUMN IF NOT EXISTS "TraceParent" varchar(100
 -- @migration 8
 -- The dashboard lists one state newest first: read backwards from this index, a page costs its own rows only.
 CREATE INDEX IF NOT EXISTS "IX_Workflows_State_Id" ON "{S}"."Workflows" ("State", "Id");
+
+-- @migration 9
+-- Operation ids of write commands: each command writes one row in its own transaction, so a repeat of the transaction
+-- after a lost commit acknowledgement finds it and returns the first attempt's result. Rows are deleted after a day.
+CREATE TABLE IF NOT EXISTS "{S}"."Operations" (
+    "OperationId" varchar(40) NOT NULL PRIMARY KEY,
+    "WorkflowId" bigint NOT NULL,
+    "Command" varchar(20) NOT NULL,
+    "Outcome" varchar(20) NULL,
+    "ExecutionId" bigint NULL,
+    "EndedExecutionId" bigint NULL,
+    "EventId" bigint NULL,
+    "CreatedAt" timestamptz NOT NULL
+);
+GO
+CREATE INDEX IF NOT EXISTS "IX_Operations_CreatedAt" ON "{S}"."Operations" ("CreatedAt");

@@ -138,6 +138,7 @@ internal sealed class PostgreSqlDialect : SqlDialect
             Workflows = $"\"{s}\".\"Workflows\"",
             Executions = $"\"{s}\".\"StepExecutions\"",
             Events = $"\"{s}\".\"WorkflowEvents\"",
+            Operations = $"\"{s}\".\"Operations\"",
             LockClause = " FOR UPDATE",
             ReturnsId = " RETURNING \"Id\";",
             NotAllowMultiple = "NOT \"AllowMultiple\"",

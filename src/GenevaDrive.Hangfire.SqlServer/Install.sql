@@ -168,3 +168,21 @@ ALTER TABLE [{S}].[Workflows] ADD [TraceParent] varchar(100) NULL;
 -- The dashboard lists one state newest first: read backwards from this index, a page costs its own rows only.
 IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Workflows_State_Id' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
 CREATE NONCLUSTERED INDEX [IX_Workflows_State_Id] ON [{S}].[Workflows] ([State], [Id]);
+
+-- @migration 9
+-- Operation ids of write commands: each command writes one row in its own transaction, so a repeat of the transaction
+-- after a lost commit acknowledgement finds it and returns the first attempt's result. Rows are deleted after a day.
+IF OBJECT_ID(N'[{S}].[Operations]', N'U') IS NULL
+CREATE TABLE [{S}].[Operations] (
+    [OperationId] varchar(40) NOT NULL CONSTRAINT [PK_{S}_Operations] PRIMARY KEY NONCLUSTERED,
+    [WorkflowId] bigint NOT NULL,
+    [Command] varchar(20) NOT NULL,
+    [Outcome] varchar(20) NULL,
+    [ExecutionId] bigint NULL,
+    [EndedExecutionId] bigint NULL,
+    [EventId] bigint NULL,
+    [CreatedAt] datetime2(7) NOT NULL
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Operations_CreatedAt' AND object_id = OBJECT_ID(N'[{S}].[Operations]'))
+CREATE CLUSTERED INDEX [IX_Operations_CreatedAt] ON [{S}].[Operations] ([CreatedAt]);

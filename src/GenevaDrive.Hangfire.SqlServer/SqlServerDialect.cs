@@ -38,6 +38,7 @@ internal sealed class SqlServerDialect : SqlDialect
     {
         ["State"] = 20, ["Outcome"] = 20, ["LeaseToken"] = 64, ["TraceParent"] = 100,
         ["ExecutionState"] = 20, ["WorkflowState"] = 20, ["ExecutionOutcome"] = 20, ["ExecutionLeaseToken"] = 64,
+        ["OperationId"] = 40, ["Command"] = 20,
     };
 
     /// <summary>Text stored as <c>nvarchar(n)</c>: sent with the column's size (one plan for every length); the rest as <c>nvarchar(max)</c>.</summary>
@@ -211,6 +212,7 @@ internal sealed class SqlServerDialect : SqlDialect
             Workflows = $"[{s}].[Workflows]",
             Executions = $"[{s}].[StepExecutions]",
             Events = $"[{s}].[WorkflowEvents]",
+            Operations = $"[{s}].[Operations]",
             BracketQuotes = true,
             // The latest committed row even under READ_COMMITTED_SNAPSHOT, locked to the end of the transaction.
             LockHint = " WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK)",

@@ -119,3 +119,19 @@ ALTER TABLE "{P}Workflows" ADD COLUMN "TraceParent" TEXT NULL;
 -- @migration 8
 -- The dashboard lists one state newest first: an index on the state alone is ordered by rowid (the Id) within it.
 CREATE INDEX IF NOT EXISTS "IX_{P}Workflows_State_Id" ON "{P}Workflows" ("State", "Id");
+
+-- @migration 9
+-- Operation ids of write commands: each command writes one row in its own transaction, so a repeat of the transaction
+-- after a lost commit acknowledgement finds it and returns the first attempt's result. Rows are deleted after a day.
+CREATE TABLE IF NOT EXISTS "{P}Operations" (
+    "OperationId" TEXT NOT NULL PRIMARY KEY,
+    "WorkflowId" INTEGER NOT NULL,
+    "Command" TEXT NOT NULL,
+    "Outcome" TEXT NULL,
+    "ExecutionId" INTEGER NULL,
+    "EndedExecutionId" INTEGER NULL,
+    "EventId" INTEGER NULL,
+    "CreatedAt" TEXT NOT NULL
+);
+GO
+CREATE INDEX IF NOT EXISTS "IX_{P}Operations_CreatedAt" ON "{P}Operations" ("CreatedAt");

@@ -111,6 +111,7 @@ internal sealed class SqliteDialect : SqlDialect
             Workflows = $"\"{p}Workflows\"",
             Executions = $"\"{p}StepExecutions\"",
             Events = $"\"{p}WorkflowEvents\"",
+            Operations = $"\"{p}Operations\"",
             ReturnsId = " RETURNING \"Id\";",
             NotAllowMultiple = "\"AllowMultiple\" = 0",
             Page = "LIMIT @Limit OFFSET @Offset",

@@ -9,11 +9,21 @@ public enum EventDeliveryOutcome
     /// <summary>No step waits for it yet: it is kept, and the first step that waits for an event of its name takes it at once.</summary>
     Kept,
 
-    /// <summary>An event with the same name and id was delivered before; nothing changed.</summary>
+    /// <summary>
+    /// An event with the same name and id was delivered before; nothing new is kept. If a step still waits for the
+    /// original, it is woken again (its first wake-up may have been lost).
+    /// </summary>
     Duplicate,
 
     /// <summary>The workflow has finished or was canceled; the event was not kept.</summary>
     WorkflowEnded,
+
+    /// <summary>
+    /// The step that waited for an event of this name has stopped waiting (its timeout was applied, or an operator skipped
+    /// it) and no step waits now: the event is recorded (the dashboard shows it) but not kept, so a later wait for the
+    /// same name does not take it.
+    /// </summary>
+    TooLate,
 }
 
 /// <summary>The result of sending an event to one workflow.</summary>

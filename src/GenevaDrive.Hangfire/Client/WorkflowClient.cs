@@ -122,7 +122,7 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
     {
         var (key, json, trace) = EventArguments(eventName, payload, eventId);
         var delivery = await Store.DeliverEventAsync(workflowId, eventName, key, json, trace, cancellationToken).ConfigureAwait(false);
-        if (delivery is { Outcome: EventDeliveryOutcome.Delivered, WokenExecution: { } woken, Workflow: { } workflow })
+        if (delivery is { Outcome: EventDeliveryOutcome.Delivered or EventDeliveryOutcome.Duplicate, WokenExecution: { } woken, Workflow: { } workflow })
         {
             // After the commit: the step's job, scheduled for the timeout, goes to its queue now.
             if (woken.JobId is null || !runtime.Dispatcher.MoveToQueue(workflow, woken.JobId))

@@ -198,8 +198,15 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
 
     private static DateTime Later(DateTime a, DateTime b) => a > b ? a : b;
 
+    /// <summary>
+    /// How long a command's operation row is kept: far longer than any retry budget (a repeat looks for its row within
+    /// seconds), short enough that the table stays small. Deleted by every cleanup run, even with cleanup of workflows off.
+    /// </summary>
+    internal static readonly TimeSpan OperationRetention = TimeSpan.FromDays(1);
+
     public async Task<CleanupReport> CleanupAsync(CancellationToken ct = default)
     {
+        await PruneOperationsAsync(ct).ConfigureAwait(false);
         if (options.DeleteCompletedWorkflowsAfter is not { } retention)
         {
             return new CleanupReport(0, 0, 0, Disabled: true);
@@ -237,6 +244,21 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
         var report = new CleanupReport(workflows, executions, batches, Disabled: false);
         ReconcilerLog.CleanedUp(logger, report);
         return report;
+    }
+
+    private async Task PruneOperationsAsync(CancellationToken ct)
+    {
+        var cutoff = UtcTimes.Now(options.TimeProvider) - OperationRetention;
+        try
+        {
+            while (await store.DeleteOperationsBeforeAsync(cutoff, options.HousekeepingBatchSize, ct).ConfigureAwait(false) == options.HousekeepingBatchSize)
+            {
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            ReconcilerLog.CleanupStopped(logger, e, 0);
+        }
     }
 
     /// <summary>

@@ -215,3 +215,35 @@ internal sealed class WorkflowEventRecord
 
     public long? ConsumedByExecutionId { get; set; }
 }
+
+/// <summary>
+/// A row of the Operations table: a write command's operation id, written in the command's own transaction, so a
+/// repeat of that transaction after a lost commit acknowledgement finds it and returns the first attempt's result
+/// instead of applying the command twice. Kept for <c>OperationRetention</c>, then deleted by the cleanup.
+/// </summary>
+internal sealed class OperationRecord
+{
+    private DateTime _createdAt;
+
+    /// <summary>The operation id (32 hex digits), unique per command call.</summary>
+    public string OperationId { get; set; } = "";
+
+    public long WorkflowId { get; set; }
+
+    /// <summary>The command: start, pause, resume, cancel, skip, jump, event.</summary>
+    public string Command { get; set; } = "";
+
+    /// <summary>The command's outcome where it has several (an event delivery's), else null.</summary>
+    public string? Outcome { get; set; }
+
+    /// <summary>The execution the command created or kept (the one to dispatch), if any.</summary>
+    public long? ExecutionId { get; set; }
+
+    /// <summary>The execution the command ended (skipped or canceled), if any.</summary>
+    public long? EndedExecutionId { get; set; }
+
+    /// <summary>The event row a delivery wrote or found.</summary>
+    public long? EventId { get; set; }
+
+    public DateTime CreatedAt { get => _createdAt; set => _createdAt = UtcTimes.AsUtc(value); }
+}

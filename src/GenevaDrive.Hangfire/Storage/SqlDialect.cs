@@ -166,7 +166,10 @@ public sealed record StorageStatements
     /// <summary>@OldName, @NewName → moves workflows stored under a hero type's old name to its new one; returns rows affected.</summary>
     public required string RenameHeroType { get; init; }
 
-    /// <summary>@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt → inserts an event and returns its id.</summary>
+    /// <summary>
+    /// @WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt, @ConsumedAt (set for an event that came too late,
+    /// version 3) → inserts an event and returns its id.
+    /// </summary>
     public required string InsertEvent { get; init; }
 
     /// <summary>@WorkflowId, @Name, @EventKey → that event (a duplicate delivery finds it).</summary>
@@ -175,7 +178,7 @@ public sealed record StorageStatements
     /// <summary>@WorkflowId, @Name → the oldest event of that name not yet consumed.</summary>
     public required string SelectUnconsumedEvent { get; init; }
 
-    /// <summary>@WorkflowId, @Name → the newest consumed event of that name.</summary>
+    /// <summary>@WorkflowId, @Name → the newest event of that name a step consumed (ConsumedByExecutionId set; version 3).</summary>
     public required string SelectLatestConsumedEvent { get; init; }
 
     /// <summary>@Id, @Now, @ExecutionId → marks an event consumed by a step execution (only once).</summary>
@@ -278,6 +281,21 @@ public sealed record StorageStatements
     /// <summary>@Ids → deletes those workflows; returns rows affected.</summary>
     public required string DeleteWorkflows { get; init; }
 
+    /// <summary>
+    /// A write command's operation id and what it did, in the command's transaction (version 3): @OperationId, @WorkflowId,
+    /// @Command, @Outcome, @ExecutionId, @EndedExecutionId, @EventId, @CreatedAt.
+    /// </summary>
+    public required string InsertOperation { get; init; }
+
+    /// <summary>@OperationId → that operation's row (a repeated transaction looks for its own commit; version 3).</summary>
+    public required string SelectOperation { get; init; }
+
+    /// <summary>@Cutoff, @Limit → deletes at most @Limit operation rows written before the cutoff; returns rows affected (version 3).</summary>
+    public required string DeleteOperationsBefore { get; init; }
+
+    /// <summary>@WorkflowId, @Name → the newest execution that waited for an event of that name, no lock (version 3).</summary>
+    public required string SelectLatestWaitForEvent { get; init; }
+
     /// <summary>Run on the cleanup's connection before its transaction (e.g. a low deadlock priority); null for none.</summary>
     public string? CleanupSessionSetup { get; init; }
 
@@ -294,5 +312,5 @@ public sealed record StorageStatements
 public static class StorageContract
 {
     /// <summary>The contract this core implements.</summary>
-    public const int Version = 2;
+    public const int Version = 3;
 }

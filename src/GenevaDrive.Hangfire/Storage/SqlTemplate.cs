@@ -17,6 +17,9 @@ public sealed record SqlFlavor
     /// <inheritdoc cref="Workflows"/>
     public required string Events { get; init; }
 
+    /// <summary>The quoted name of the Operations table (contract version 3).</summary>
+    public required string Operations { get; init; }
+
     /// <summary>True to quote identifiers as <c>[Name]</c> instead of <c>"Name"</c>.</summary>
     public bool BracketQuotes { get; init; }
 
@@ -67,6 +70,10 @@ public static partial class SqlTemplate
     /// <summary>Every column of the WorkflowEvents table, as the store reads them.</summary>
     public const string EventColumns =
         "\"Id\", \"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\", \"ConsumedByExecutionId\"";
+
+    /// <summary>Every column of the Operations table, as the store reads them.</summary>
+    internal const string OperationColumns =
+        "\"OperationId\", \"WorkflowId\", \"Command\", \"Outcome\", \"ExecutionId\", \"EndedExecutionId\", \"EventId\", \"CreatedAt\"";
 
     /// <summary>
     /// Builds the runtime statements for a database; <paramref name="cleanup"/> supplies the cleanup statements,
@@ -132,13 +139,13 @@ public static partial class SqlTemplate
                 $"SELECT {{top:1}}{ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName ORDER BY \"Id\" DESC{{limit:1}};"),
             RenameHeroType = S("UPDATE {W} SET \"HeroType\" = @NewName WHERE \"HeroType\" = @OldName;"),
             InsertEvent = S(
-                "INSERT INTO {V} (\"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\") " +
-                "VALUES (@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt){returnsId}"),
+                "INSERT INTO {V} (\"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\") " +
+                "VALUES (@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt, @ConsumedAt){returnsId}"),
             SelectEventByKey = S($"SELECT {EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"EventKey\" = @EventKey;"),
             SelectUnconsumedEvent = S(
                 $"SELECT {{top:1}}{EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"ConsumedAt\" IS NULL ORDER BY \"Id\"{{limit:1}};"),
             SelectLatestConsumedEvent = S(
-                $"SELECT {{top:1}}{EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"ConsumedAt\" IS NOT NULL ORDER BY \"Id\" DESC{{limit:1}};"),
+                $"SELECT {{top:1}}{EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"ConsumedByExecutionId\" IS NOT NULL ORDER BY \"Id\" DESC{{limit:1}};"),
             ConsumeEvent = S("UPDATE {V} SET \"ConsumedAt\" = @Now, \"ConsumedByExecutionId\" = @ExecutionId WHERE \"Id\" = @Id AND \"ConsumedAt\" IS NULL;"),
             SelectEventsOfWorkflow = S($"SELECT {EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"Id\";"),
             DeleteEventsOfWorkflows = S("DELETE FROM {V} WHERE \"WorkflowId\" {inIds};"),
@@ -172,6 +179,13 @@ public static partial class SqlTemplate
                 $"SELECT {{top:@Limit}}{ExecutionColumns} FROM {{E}} WHERE \"State\" = 'in_progress' AND \"LeaseExpiresAt\" < @Now " +
                 "ORDER BY \"LeaseExpiresAt\", \"Id\"{limit:@Limit};"),
             DeleteWorkflows = S("DELETE FROM {W} WHERE \"Id\" {inIds};"),
+            InsertOperation = S(
+                $"INSERT INTO {{O}} ({OperationColumns}) VALUES (@OperationId, @WorkflowId, @Command, @Outcome, @ExecutionId, @EndedExecutionId, @EventId, @CreatedAt);"),
+            SelectOperation = S($"SELECT {OperationColumns} FROM {{O}} WHERE \"OperationId\" = @OperationId;"),
+            DeleteOperationsBefore = S(
+                "DELETE FROM {O} WHERE \"OperationId\" IN (SELECT {top:@Limit}\"OperationId\" FROM {O} WHERE \"CreatedAt\" < @Cutoff ORDER BY \"CreatedAt\"{limit:@Limit});"),
+            SelectLatestWaitForEvent = S(
+                $"SELECT {{top:1}}{ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId AND \"WaitingFor\" = @Name ORDER BY \"Id\" DESC{{limit:1}};"),
             LockEndedWorkflowIds = "",
             DeleteStepExecutionsOfWorkflows = "",
         };
@@ -185,6 +199,7 @@ public static partial class SqlTemplate
             .Replace("{W}", f.Workflows, StringComparison.Ordinal)
             .Replace("{E}", f.Executions, StringComparison.Ordinal)
             .Replace("{V}", f.Events, StringComparison.Ordinal)
+            .Replace("{O}", f.Operations, StringComparison.Ordinal)
             .Replace("{hint}", f.LockHint, StringComparison.Ordinal)
             .Replace("{lock}", f.LockClause, StringComparison.Ordinal)
             .Replace("{returnsId}", f.ReturnsId, StringComparison.Ordinal)

@@ -128,11 +128,28 @@ internal sealed class WorkflowStore
     /// <summary>Creates the workflow and its first execution in one transaction.</summary>
     /// <exception cref="WorkflowAlreadyExistsException">An ongoing single-instance workflow exists for the hero.</exception>
     public Task<CreatedWorkflow> CreateAsync(NewWorkflow spec, CancellationToken ct = default) =>
-        RetryAsync(async token =>
+        ExactlyOnceAsync("start", 0, async (connection, tx, operation, token) =>
         {
-            await using var connection = await OpenAsync(token).ConfigureAwait(false);
-            return await CreateAsync(spec, connection, null, token).ConfigureAwait(false);
-        }, ct);
+            CreatedWorkflow created;
+            try
+            {
+                created = await InsertWorkflowAsync(connection, tx, spec, token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (_dialect.IsUniqueViolation(e))
+            {
+                await tx.RollbackAsync(token).ConfigureAwait(false);
+                throw await AlreadyExistsAsync(connection, null, spec, e, token).ConfigureAwait(false);
+            }
+
+            operation.WorkflowId = created.Workflow.Id;
+            operation.ExecutionId = created.FirstExecution?.Id;
+            return created;
+        }, async (connection, operation, token) => new CreatedWorkflow(
+            await SingleAsync<WorkflowRecord>(connection, null, Sql.SelectWorkflow, new { Id = operation.WorkflowId }, token).ConfigureAwait(false)
+                ?? throw new WorkflowNotFoundException(operation.WorkflowId),
+            operation.ExecutionId is { } first
+                ? await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = first }, token).ConfigureAwait(false)
+                : null), ct);
 
     /// <summary>
     /// Creates the workflow inside the caller's open connection and transaction, so it commits (or rolls
@@ -607,15 +624,26 @@ internal sealed class WorkflowStore
     /// <summary>
     /// Saves a resumable step's cursor (JSON) in its in-progress execution, fenced by the lease token: a run
     /// whose lease was taken over, or whose attempt was closed, is refused (false) and must stop. Transient
-    /// faults are retried; a repeat after a lost acknowledgement counts the checkpoint twice, nothing worse.
+    /// faults are retried; a repeat after a lost acknowledgement finds the cursor already saved under its lease and
+    /// counts the checkpoint once.
     /// </summary>
     public Task<bool> CheckpointAsync(long executionId, string leaseToken, string? cursor, CancellationToken ct = default) =>
-        RetryAsync(async token =>
+        _retry.ExecuteAsync(async (attempt, token) =>
         {
             await InjectAsync("checkpoint").ConfigureAwait(false);
             await using var connection = await OpenAsync(token).ConfigureAwait(false);
-            return await connection.ExecuteAsync(Command(Sql.Checkpoint,
+            if (attempt > 0 &&
+                await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, token).ConfigureAwait(false)
+                    is { State: "in_progress" } saved && saved.LeaseToken == leaseToken && saved.Cursor == cursor)
+            {
+                // A repeat after a lost acknowledgement: the cursor is already saved under this lease; count it once.
+                return true;
+            }
+
+            var saves = await connection.ExecuteAsync(Command(Sql.Checkpoint,
                 new { Id = executionId, LeaseToken = leaseToken, Cursor = cursor, Now }, null, token)).ConfigureAwait(false) == 1;
+            await InjectAsync("checkpoint.committed").ConfigureAwait(false);
+            return saves;
         }, ct);
 
     /// <summary>
@@ -657,13 +685,21 @@ internal sealed class WorkflowStore
     /// </summary>
     public Task<EventDeliveryRecord> DeliverEventAsync(long workflowId, string name, string eventKey, string? payload, string? traceParent,
         CancellationToken ct = default) =>
-        RetryAsync(async token =>
+        ExactlyOnceAsync("event", workflowId, async (connection, tx, operation, token) =>
         {
-            await using var connection = await OpenAsync(token).ConfigureAwait(false);
-            await using var tx = await BeginAsync(connection, token).ConfigureAwait(false);
             var result = await DeliverEventAsync(connection, tx, workflowId, name, eventKey, payload, traceParent, token).ConfigureAwait(false);
-            await CommitAsync(tx, "event", token).ConfigureAwait(false);
+            operation.Outcome = result.Outcome.ToString();
+            operation.EventId = result.Event?.Id;
+            operation.ExecutionId = result.WokenExecution?.Id;
             return result;
+        }, async (connection, operation, token) =>
+        {
+            var events = await connection.QueryAsync<WorkflowEventRecord>(Command(Sql.SelectEventsOfWorkflow, new { WorkflowId = workflowId }, null, token))
+                .ConfigureAwait(false);
+            return new EventDeliveryRecord(Enum.Parse<EventDeliveryOutcome>(operation.Outcome!),
+                await SingleAsync<WorkflowRecord>(connection, null, Sql.SelectWorkflow, new { Id = workflowId }, token).ConfigureAwait(false),
+                events.FirstOrDefault(e => e.Id == operation.EventId),
+                await ExecutionOrNullAsync(connection, operation.ExecutionId, token).ConfigureAwait(false));
         }, ct);
 
     /// <summary>Delivers an event inside the caller's open connection and transaction (see the other overload).</summary>
@@ -677,33 +713,66 @@ internal sealed class WorkflowStore
             return new EventDeliveryRecord(EventDeliveryOutcome.WorkflowEnded, workflow, null, null);
         }
 
+        var now = Now;
         if (await SingleAsync<WorkflowEventRecord>(connection, tx, Sql.SelectEventByKey, new { WorkflowId = workflowId, Name = name, EventKey = eventKey }, ct)
                 .ConfigureAwait(false) is { } duplicate)
         {
-            return new EventDeliveryRecord(EventDeliveryOutcome.Duplicate, workflow, duplicate, null);
+            // Nothing new is kept; but a step that still waits for the kept original (its wake-up was lost) is woken again.
+            var waiting = duplicate.ConsumedAt is null ? await WakeWaitingStepAsync(connection, tx, workflowId, name, now, ct).ConfigureAwait(false) : null;
+            return new EventDeliveryRecord(EventDeliveryOutcome.Duplicate, workflow, duplicate, waiting);
         }
 
-        var now = Now;
         var record = new WorkflowEventRecord
         {
             WorkflowId = workflowId, Name = name, EventKey = eventKey, Payload = payload, TraceParent = traceParent, CreatedAt = now,
         };
-        record.Id = await ScalarAsync<long>(connection, tx, Sql.InsertEvent, record, ct).ConfigureAwait(false);
         var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution, new { WorkflowId = workflowId }, ct)
             .ConfigureAwait(false);
         if (active is not { State: "scheduled" } || active.WaitingFor != name)
         {
-            return new EventDeliveryRecord(EventDeliveryOutcome.Kept, workflow, record, null);
+            var tooLate = active is not { State: "in_progress" } &&
+                          await SingleAsync<StepExecutionRecord>(connection, tx, Sql.SelectLatestWaitForEvent, new { WorkflowId = workflowId, Name = name }, ct)
+                              .ConfigureAwait(false) is { State: not ("scheduled" or "in_progress") } ended &&
+                          ended.ParsedMetadata.ConsumedEvent is null;
+            if (tooLate)
+            {
+                // The step that waited for it has stopped waiting (its timeout was applied, or it was skipped): the event is
+                // recorded, marked taken by no step, so that a later wait for the same name does not take a stale event.
+                record.ConsumedAt = now;
+            }
+
+            record.Id = await ScalarAsync<long>(connection, tx, Sql.InsertEvent, record, ct).ConfigureAwait(false);
+            return new EventDeliveryRecord(tooLate ? EventDeliveryOutcome.TooLate : EventDeliveryOutcome.Kept, workflow, record, null);
         }
 
+        record.Id = await ScalarAsync<long>(connection, tx, Sql.InsertEvent, record, ct).ConfigureAwait(false);
+        await MoveToNowAsync(connection, tx, active, now, ct).ConfigureAwait(false);
+        return new EventDeliveryRecord(EventDeliveryOutcome.Delivered, workflow, record, active);
+    }
+
+    /// <summary>The scheduled execution that waits for <paramref name="name"/>, moved to now; null when no step waits for it.</summary>
+    private async Task<StepExecutionRecord?> WakeWaitingStepAsync(DbConnection connection, DbTransaction tx, long workflowId, string name, DateTime now,
+        CancellationToken ct)
+    {
+        var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution, new { WorkflowId = workflowId }, ct)
+            .ConfigureAwait(false);
+        if (active is not { State: "scheduled" } || active.WaitingFor != name)
+        {
+            return null;
+        }
+
+        await MoveToNowAsync(connection, tx, active, now, ct).ConfigureAwait(false);
+        return active;
+    }
+
+    private async Task MoveToNowAsync(DbConnection connection, DbTransaction tx, StepExecutionRecord active, DateTime now, CancellationToken ct)
+    {
         if (active.ScheduledFor > now)
         {
             active.ScheduledFor = now;
             active.UpdatedAt = now;
             await UpdateAsync(connection, tx, active, ct).ConfigureAwait(false);
         }
-
-        return new EventDeliveryRecord(EventDeliveryOutcome.Delivered, workflow, record, active);
     }
 
     /// <summary>The oldest event of <paramref name="name"/> the workflow has not consumed yet.</summary>
@@ -728,7 +797,7 @@ internal sealed class WorkflowStore
     /// <param name="actor">Who asked (an operator named by the dashboard), for the workflow's reason; null for code.</param>
     public Task<ControlResult> PauseAsync(long workflowId, CancellationToken ct = default, string? pausedByJobId = null, CallerTransaction? caller = null,
         string? actor = null) =>
-        UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
+        UnderWorkflowLockAsync("pause", workflowId, async (connection, tx, workflow, now) =>
         {
             if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Performing))
             {
@@ -755,7 +824,7 @@ internal sealed class WorkflowStore
     /// A paused workflow with nothing left to run finishes.
     /// </summary>
     public Task<ControlResult> ResumeAsync(long workflowId, CancellationToken ct = default, CallerTransaction? caller = null, string? actor = null) =>
-        UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
+        UnderWorkflowLockAsync("resume", workflowId, async (connection, tx, workflow, now) =>
         {
             if (workflow.WorkflowState != WorkflowState.Paused)
             {
@@ -795,7 +864,7 @@ internal sealed class WorkflowStore
 
     /// <summary>Cancels a ready or paused workflow and its scheduled execution.</summary>
     public Task<ControlResult> CancelAsync(long workflowId, CancellationToken ct = default, CallerTransaction? caller = null, string? actor = null) =>
-        UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
+        UnderWorkflowLockAsync("cancel", workflowId, async (connection, tx, workflow, now) =>
         {
             if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Paused or WorkflowState.Performing))
             {
@@ -840,7 +909,7 @@ internal sealed class WorkflowStore
     /// </summary>
     public Task<ControlResult> SkipAsync(long workflowId, Func<WorkflowRecord, string, NextStep?> nextAfter, CancellationToken ct,
         CallerTransaction? caller, string? actor = null, bool jump = false) =>
-        UnderWorkflowLockAsync(workflowId, async (connection, tx, workflow, now) =>
+        UnderWorkflowLockAsync(jump ? "jump" : "skip", workflowId, async (connection, tx, workflow, now) =>
         {
             var verb = jump ? "jump" : "skip a step of";
             if (workflow.WorkflowState is not (WorkflowState.Ready or WorkflowState.Paused))
@@ -904,12 +973,30 @@ internal sealed class WorkflowStore
     /// </summary>
     public Task<ControlResult?> RecoverExpiredLeaseAsync(long executionId, bool reattempt, CancellationToken ct = default,
         long? workflowIdHint = null) =>
-        RetryAsync(token => RecoverExpiredLeaseOnceAsync(executionId, reattempt, workflowIdHint, token), ct);
+        RecoverExpiredLeaseAsync(executionId, reattempt, Guid.NewGuid().ToString("N"), workflowIdHint, ct);
 
-    private async Task<ControlResult?> RecoverExpiredLeaseOnceAsync(long executionId, bool reattempt, long? workflowIdHint, CancellationToken ct)
+    private Task<ControlResult?> RecoverExpiredLeaseAsync(long executionId, bool reattempt, string recoveryToken, long? workflowIdHint,
+        CancellationToken ct) =>
+        RetryAsync(token => RecoverExpiredLeaseOnceAsync(executionId, reattempt, recoveryToken, workflowIdHint, token), ct);
+
+    /// <remarks>
+    /// The closed execution keeps <paramref name="recoveryToken"/> as its lease token (a token no run holds, so the
+    /// abandoned run's late finalize finds its lease gone): a repeat after a lost commit acknowledgement recognises its
+    /// own recovery by it and returns what it scheduled, instead of reporting "nothing to recover".
+    /// </remarks>
+    private async Task<ControlResult?> RecoverExpiredLeaseOnceAsync(long executionId, bool reattempt, string recoveryToken, long? workflowIdHint,
+        CancellationToken ct)
     {
         await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct).ConfigureAwait(false);
         var now = Now;
+        if (locked is { Transaction: { } ownTx, Workflow: { } recovered, Execution: { LeaseToken: { } closedToken, State: not "in_progress" } } &&
+            closedToken == recoveryToken)
+        {
+            var scheduled = await SingleAsync<StepExecutionRecord>(locked.Connection, ownTx, Sql.SelectActiveStepExecution,
+                new { WorkflowId = recovered.Id }, ct).ConfigureAwait(false);
+            return new ControlResult(recovered, scheduled is { State: "scheduled" } ? scheduled : null);
+        }
+
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution } ||
             execution.ExecutionState != StepExecutionState.InProgress || execution.LeaseExpiresAt > now)
         {
@@ -918,6 +1005,7 @@ internal sealed class WorkflowStore
 
         var connection = locked.Connection;
         CloseAsRecovered(execution, now);
+        execution.LeaseToken = recoveryToken;
         await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
         StepExecutionRecord? next = null;
         if (workflow.WorkflowState == WorkflowState.Performing)
@@ -939,7 +1027,7 @@ internal sealed class WorkflowStore
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
         }
 
-        await tx.CommitAsync(ct).ConfigureAwait(false);
+        await CommitAsync(tx, "recover", ct).ConfigureAwait(false);
         return new ControlResult(workflow, next);
     }
 
@@ -1232,20 +1320,85 @@ internal sealed class WorkflowStore
         }
     }
 
-    private Task<ControlResult> UnderWorkflowLockAsync(long workflowId,
+    private Task<ControlResult> UnderWorkflowLockAsync(string command, long workflowId,
         Func<DbConnection, DbTransaction, WorkflowRecord, DateTime, Task<ControlResult>> action, CancellationToken ct,
         CallerTransaction? caller = null) =>
         caller is { } joined
             ? UnderCallersLockAsync(workflowId, action, joined, ct)
-            : RetryAsync(async token =>
+            : ExactlyOnceAsync(command, workflowId, async (connection, tx, operation, token) =>
+            {
+                var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = workflowId }, token)
+                    .ConfigureAwait(false) ?? throw new WorkflowNotFoundException(workflowId);
+                var result = await action(connection, tx, workflow, Now).ConfigureAwait(false);
+                operation.ExecutionId = result.Execution?.Id;
+                operation.EndedExecutionId = result.Ended?.Id;
+                return result;
+            }, async (connection, operation, token) => new ControlResult(
+                await SingleAsync<WorkflowRecord>(connection, null, Sql.SelectWorkflow, new { Id = workflowId }, token).ConfigureAwait(false)
+                    ?? throw new WorkflowNotFoundException(workflowId),
+                await ExecutionOrNullAsync(connection, operation.ExecutionId, token).ConfigureAwait(false),
+                await ExecutionOrNullAsync(connection, operation.EndedExecutionId, token).ConfigureAwait(false)), ct);
+
+    private async Task<StepExecutionRecord?> ExecutionOrNullAsync(DbConnection connection, long? id, CancellationToken ct) =>
+        id is { } known
+            ? await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = known }, ct).ConfigureAwait(false)
+            : null;
+
+    /// <summary>
+    /// Runs a write command's transaction so that it takes effect once, however often it is repeated after transient
+    /// faults: <paramref name="apply"/> makes the change (and fills in what to remember of it), the operation's row is
+    /// written in the same transaction, and a repeat after a commit whose acknowledgement was lost first looks for that
+    /// row: found, the first attempt's result is rebuilt by <paramref name="replay"/> instead of applying the command
+    /// again. When the outcome of a commit cannot be learned before the retry budget runs out, the caller gets
+    /// <see cref="OperationOutcomeUnknownException"/> with the operation id instead of a guess.
+    /// </summary>
+    private async Task<T> ExactlyOnceAsync<T>(string command, long workflowId,
+        Func<DbConnection, DbTransaction, OperationRecord, CancellationToken, Task<T>> apply,
+        Func<DbConnection, OperationRecord, CancellationToken, Task<T>> replay, CancellationToken ct)
+    {
+        var operationId = Guid.NewGuid().ToString("N");
+        var unknown = false;
+        try
+        {
+            return await _retry.ExecuteAsync(async (attempt, token) =>
+            {
+                await using var connection = await OpenAsync(token).ConfigureAwait(false);
+                if (unknown)
+                {
+                    await InjectAsync(command + ".lookup").ConfigureAwait(false);
+                    var own = await SingleAsync<OperationRecord>(connection, null, Sql.SelectOperation, new { OperationId = operationId }, token)
+                        .ConfigureAwait(false);
+                    unknown = false;
+                    if (own is not null)
+                    {
+                        return await replay(connection, own, token).ConfigureAwait(false);
+                    }
+                }
+
+                await using var tx = await BeginAsync(connection, token).ConfigureAwait(false);
+                var operation = new OperationRecord { OperationId = operationId, WorkflowId = workflowId, Command = command };
+                var result = await apply(connection, tx, operation, token).ConfigureAwait(false);
+                operation.CreatedAt = Now;
+                await ExecuteAsync(connection, Command(Sql.InsertOperation, operation, tx, token)).ConfigureAwait(false);
+                unknown = true;
+                await CommitAsync(tx, command, token).ConfigureAwait(false);
+                unknown = false;
+                return result;
+            }, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (unknown && e is not OperationCanceledException)
+        {
+            throw new OperationOutcomeUnknownException(operationId, command, workflowId, e);
+        }
+    }
+
+    /// <summary>Deletes at most <paramref name="limit"/> operation rows written before <paramref name="cutoff"/> (cleanup).</summary>
+    public Task<int> DeleteOperationsBeforeAsync(DateTime cutoff, int limit, CancellationToken ct = default) =>
+        RetryAsync(async token =>
         {
             await using var connection = await OpenAsync(token).ConfigureAwait(false);
-            await using var tx = await BeginAsync(connection, token).ConfigureAwait(false);
-            var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = workflowId }, token)
-                .ConfigureAwait(false) ?? throw new WorkflowNotFoundException(workflowId);
-            var result = await action(connection, tx, workflow, Now).ConfigureAwait(false);
-            await tx.CommitAsync(token).ConfigureAwait(false);
-            return result;
+            return await connection.ExecuteAsync(Command(Sql.DeleteOperationsBefore, new { Cutoff = cutoff, Limit = limit }, null, token))
+                .ConfigureAwait(false);
         }, ct);
 
     /// <summary>The same change inside the caller's transaction: it commits (or rolls back) with the caller's own work; no retry here.</summary>

@@ -72,6 +72,14 @@ public abstract class EngineTestBase(string database)
 
     protected async Task<IReadOnlyList<StepExecutionInfo>> HistoryAsync(long id) => await Client.GetHistoryAsync(id);
 
+    /// <summary>A fault the database's own classification calls transient (the store repeats the whole transaction).</summary>
+    protected Exception TransientFault() => Database switch
+    {
+        "sqlite" => new Microsoft.Data.Sqlite.SqliteException("database is locked (injected)", 5),
+        "postgresql" => new Npgsql.PostgresException("terminating connection due to administrator command (injected)", "FATAL", "FATAL", "57P01"),
+        _ => new TimeoutException("injected"),
+    };
+
     protected static string Describe(IEnumerable<StepExecutionInfo> history) =>
         string.Join(", ", history.Select(e => $"{e.StepName}:{e.State}/{e.Outcome}"));
 }

@@ -182,13 +182,6 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
         });
     }
 
-    private Exception TransientFault() => Database switch
-    {
-        "sqlite" => new Microsoft.Data.Sqlite.SqliteException("database is locked (injected)", 5),
-        "postgresql" => new Npgsql.PostgresException("terminating connection due to administrator command (injected)", "FATAL", "FATAL", "57P01"),
-        _ => new TimeoutException("injected"),
-    };
-
     private static StepExecutionRecord CloneWithToken(StepExecutionRecord source, string token) => new()
     {
         Id = source.Id,

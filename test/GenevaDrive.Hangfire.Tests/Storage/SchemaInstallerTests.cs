@@ -4,7 +4,7 @@ namespace GenevaDrive.Tests.Storage;
 
 public sealed class SchemaInstallerTests(string database) : StorageTestBase(database)
 {
-    private const int LatestVersion = 8;
+    private const int LatestVersion = 9;
 
     protected override bool InstallSchema => false;
 

@@ -174,7 +174,7 @@ public sealed class SqlServerScriptTests
             Assert.That(errors, Is.Empty, Describe(errors));
             Assert.That(fragment.Batches, Has.Count.GreaterThan(10));
             Assert.That(script, Does.Contain("[Custom_Schema].[StepExecutions]").And.Not.Contain("{S}"));
-            Assert.That(SqlServerWorkflowSchema.LatestVersion, Is.EqualTo(8));
+            Assert.That(SqlServerWorkflowSchema.LatestVersion, Is.EqualTo(9));
             foreach (var on in new[] { SetOptions.AnsiNulls, SetOptions.AnsiPadding, SetOptions.AnsiWarnings, SetOptions.ArithAbort,
                          SetOptions.ConcatNullYieldsNull, SetOptions.QuotedIdentifier })
             {

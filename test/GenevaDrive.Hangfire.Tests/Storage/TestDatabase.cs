@@ -54,6 +54,32 @@ internal abstract class TestDatabase : IAsyncDisposable
 
     public abstract ValueTask DisposeAsync();
 
+    /// <summary>A table's quoted name on this database, schema or prefix applied (e.g. "StepExecutions").</summary>
+    public string Table(string name) => this is SqliteTestDatabase
+        ? $"\"{Target.SchemaOrPrefix}{name}\""
+        : $"\"{Target.SchemaOrPrefix}\".\"{name}\"";
+
+    /// <summary>Runs a statement on a connection of its own (identifiers double-quoted: every database here accepts that).</summary>
+    public async Task<int> ExecuteAsync(string sql, object? args = null)
+    {
+        await using var connection = Dialect.CreateConnection();
+        await connection.OpenAsync();
+        return await connection.ExecuteAsync(sql, args);
+    }
+
+    /// <summary>How many rows a table holds.</summary>
+    public async Task<long> CountRowsAsync(string table)
+    {
+        await using var connection = Dialect.CreateConnection();
+        await connection.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM {Table(table)}");
+    }
+
+    /// <summary>Makes an execution's lease long expired, as if its worker stopped renewing it long ago.</summary>
+    public Task ExpireLeaseAsync(long executionId) =>
+        ExecuteAsync($"UPDATE {Table("StepExecutions")} SET \"LeaseExpiresAt\" = @At WHERE \"Id\" = @Id",
+            new { At = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc), Id = executionId });
+
     private static string RequireServer(string variable, string server, string howTo)
     {
         var value = Environment.GetEnvironmentVariable(variable);

@@ -139,6 +139,7 @@ internal sealed class PostgreSqlDialect : SqlDialect
             Executions = $"\"{s}\".\"StepExecutions\"",
             Events = $"\"{s}\".\"WorkflowEvents\"",
             Operations = $"\"{s}\".\"Operations\"",
+            Now = "now()",
             LockClause = " FOR UPDATE",
             ReturnsId = " RETURNING \"Id\";",
             NotAllowMultiple = "NOT \"AllowMultiple\"",

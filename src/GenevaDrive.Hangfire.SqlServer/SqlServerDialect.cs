@@ -213,6 +213,7 @@ internal sealed class SqlServerDialect : SqlDialect
             Executions = $"[{s}].[StepExecutions]",
             Events = $"[{s}].[WorkflowEvents]",
             Operations = $"[{s}].[Operations]",
+            Now = "SYSUTCDATETIME()",
             BracketQuotes = true,
             // The latest committed row even under READ_COMMITTED_SNAPSHOT, locked to the end of the transaction.
             LockHint = " WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK)",

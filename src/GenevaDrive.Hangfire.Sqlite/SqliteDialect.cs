@@ -112,6 +112,8 @@ internal sealed class SqliteDialect : SqlDialect
             Executions = $"\"{p}StepExecutions\"",
             Events = $"\"{p}WorkflowEvents\"",
             Operations = $"\"{p}Operations\"",
+            // The same text form as the stored times (they compare as text).
+            Now = "strftime('%Y-%m-%d %H:%M:%f', 'now')",
             ReturnsId = " RETURNING \"Id\";",
             NotAllowMultiple = "\"AllowMultiple\" = 0",
             Page = "LIMIT @Limit OFFSET @Offset",

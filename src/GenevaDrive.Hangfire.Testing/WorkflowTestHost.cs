@@ -101,6 +101,8 @@ public sealed class WorkflowTestHost : IAsyncDisposable
         // at once (a test of a rolling deploy sets a grace period of its own).
         options.UndefinedStepGracePeriod = TimeSpan.Zero;
         options.CheckDefinitionDriftAtStartup = false;
+        // The fake clock moves leases too: AdvanceTime past LeaseTimeout expires a running step's lease.
+        options.LeasesOnDatabaseClock = false;
         configure(options);
         if (!ReferenceEquals(options.TimeProvider, clock))
         {

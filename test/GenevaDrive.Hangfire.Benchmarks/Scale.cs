@@ -257,14 +257,14 @@ internal static class Scale
             ? new SqlFlavor
             {
                 Workflows = $"\"{rig.Schema}\".\"Workflows\"", Executions = $"\"{rig.Schema}\".\"StepExecutions\"", Events = $"\"{rig.Schema}\".\"WorkflowEvents\"",
-                Operations = $"\"{rig.Schema}\".\"Operations\"",
+                Operations = $"\"{rig.Schema}\".\"Operations\"", Now = "now()",
                 LockClause = " FOR UPDATE", ReturnsId = " RETURNING \"Id\";", NotAllowMultiple = "NOT \"AllowMultiple\"",
                 Page = "LIMIT @Limit OFFSET @Offset", InIds = "= ANY(@Ids)",
             }
             : new SqlFlavor
             {
                 Workflows = $"\"{Rig.SqlitePrefix}Workflows\"", Executions = $"\"{Rig.SqlitePrefix}StepExecutions\"", Events = $"\"{Rig.SqlitePrefix}WorkflowEvents\"",
-                Operations = $"\"{Rig.SqlitePrefix}Operations\"",
+                Operations = $"\"{Rig.SqlitePrefix}Operations\"", Now = "strftime('%Y-%m-%d %H:%M:%f', 'now')",
                 ReturnsId = " RETURNING \"Id\";", NotAllowMultiple = "\"AllowMultiple\" = 0", Page = "LIMIT @Limit OFFSET @Offset", InIds = "IN @Ids",
             };
         var sql = SqlTemplate.Build(flavor, s => s);

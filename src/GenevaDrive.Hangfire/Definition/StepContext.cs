@@ -12,6 +12,15 @@ public sealed class StepContext
         Attempt = attempt;
     }
 
+    /// <summary>
+    /// Why the step's cancellation token fired: <see cref="StepStopReason.None"/> while it has not. A step that cleans up
+    /// differently for a shutdown (it runs again soon) than for a cancel (nothing runs after it) reads it here.
+    /// </summary>
+    public StepStopReason StopReason => StopReasonSource?.Invoke() ?? StepStopReason.None;
+
+    /// <summary>Where <see cref="StopReason"/> comes from: the run that executes the step.</summary>
+    internal Func<StepStopReason>? StopReasonSource { get; init; }
+
     /// <summary>The stable name of the workflow type.</summary>
     public string WorkflowName { get; }
 

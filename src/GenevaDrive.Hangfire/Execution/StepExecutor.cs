@@ -216,7 +216,10 @@ internal sealed class StepExecutor
         StepResult result;
         try
         {
-            var context = new StepContext(definition.Name, workflow.Id, step.Name, execution.Id, execution.Attempt);
+            var context = new StepContext(definition.Name, workflow.Id, step.Name, execution.Id, execution.Attempt)
+            {
+                StopReasonSource = StopReasonSource.Value,
+            };
             instance.CurrentStep = context;
             result = await RunWithHooksAsync(definition, step, context, resumable, ct).ConfigureAwait(false);
         }
@@ -654,6 +657,12 @@ internal sealed class StepExecutor
     /// interrupted, the workflow stays ready at the same step, and a new attempt is scheduled now. No
     /// exception policy runs and no reattempt is counted.
     /// </summary>
+    /// <summary>
+    /// Why the running step's token fired, supplied by the run that executes it (a Hangfire job, or the test host), for
+    /// <see cref="StepContext.StopReason"/>; flows into the step with the run's async context.
+    /// </summary>
+    internal static readonly AsyncLocal<Func<StepStopReason>?> StopReasonSource = new();
+
     public static StepDecision Interrupted(string stepName, string cause) =>
         Decide(StepExecutionState.Canceled, StepOutcome.Interrupted, WorkflowState.Ready, stepName, new NextStep(stepName, TimeSpan.Zero),
             $"Interrupted ({cause}); the step runs again as a new attempt");

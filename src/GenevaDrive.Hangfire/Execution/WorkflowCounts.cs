@@ -9,11 +9,15 @@ namespace GenevaDrive.Execution;
 /// afresh for every page. Once one count takes longer than <see cref="CheapCount"/>
 /// (a large store: the grouped count reads the whole table) the page shows the latest counts with their age, and
 /// a stale snapshot (older than <see cref="MaxAge"/>) is recounted in the background, one count at a time, so no
-/// page ever waits for it after the first.
+/// page ever waits for it after the first. A count that fails is logged; the latest snapshot keeps being served (with
+/// its age), and until a recount succeeds pages do not count synchronously again.
 /// </summary>
-internal sealed class WorkflowCounts(WorkflowStore store, TimeProvider time, TimeSpan? cheapCount = null)
+internal sealed class WorkflowCounts(WorkflowStore store, TimeProvider time, TimeSpan? cheapCount = null,
+    Microsoft.Extensions.Logging.ILogger? logger = null)
 {
     private readonly TimeSpan _cheapCount = cheapCount ?? CheapCount;
+    private readonly Microsoft.Extensions.Logging.ILogger _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+    private volatile bool _failing;
 
     /// <summary>A count faster than this is repeated for every page (the counts are exact).</summary>
     public static readonly TimeSpan CheapCount = TimeSpan.FromMilliseconds(15);
@@ -51,14 +55,25 @@ internal sealed class WorkflowCounts(WorkflowStore store, TimeProvider time, Tim
     public async Task<Snapshot> GetAsync(CancellationToken ct = default)
     {
         var latest = Volatile.Read(ref _latest);
-        if (latest is null || latest.Took < _cheapCount)
+        if (latest is null || (latest.Took < _cheapCount && !_failing))
         {
-            return await CountAsync(ct).ConfigureAwait(false) with { Fresh = true };
+            try
+            {
+                return await CountAsync(ct).ConfigureAwait(false) with { Fresh = true };
+            }
+            catch (Exception) when (latest is not null && !ct.IsCancellationRequested)
+            {
+                // Logged by CountAsync: this page shows the latest counts with their age instead.
+                return latest;
+            }
         }
 
         RecountIfStale(latest);
         return latest;
     }
+
+    /// <summary>How old the latest counts are (null before the first): the <c>genevadrive.workflows.age</c> gauge.</summary>
+    public TimeSpan? Age => Volatile.Read(ref _latest) is { } latest ? time.GetUtcNow().UtcDateTime - latest.TakenAt : null;
 
     /// <summary>
     /// The latest counts without waiting (null before the first count), starting a recount in the background when
@@ -86,7 +101,7 @@ internal sealed class WorkflowCounts(WorkflowStore store, TimeProvider time, Tim
                 }
                 catch (Exception)
                 {
-                    // The next reader tries again; until then it gets the counts there are, with their age.
+                    // Logged by CountAsync. The next reader tries again; until then it gets the counts there are, with their age.
                 }
                 finally
                 {
@@ -99,7 +114,19 @@ internal sealed class WorkflowCounts(WorkflowStore store, TimeProvider time, Tim
     private async Task<Snapshot> CountAsync(CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
-        var counts = await store.CountByTypeAndStateAsync(ct).ConfigureAwait(false);
+        IReadOnlyDictionary<(string Type, WorkflowState State), long> counts;
+        try
+        {
+            counts = await store.CountByTypeAndStateAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            _failing = true;
+            Logging.RuntimeLog.CountFailed(_logger, e, Volatile.Read(ref _latest)?.TakenAt);
+            throw;
+        }
+
+        _failing = false;
         var snapshot = new Snapshot(counts, time.GetUtcNow().UtcDateTime, clock.Elapsed);
         Volatile.Write(ref _latest, snapshot);
         return snapshot;

@@ -263,12 +263,14 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
 
     /// <summary>
     /// A step job was deleted from the dashboard while scheduled or enqueued: pause its workflow so the step
-    /// is not silently stranded (the execution stays scheduled; Resume creates a new job).
+    /// is not silently stranded (the execution stays scheduled; Resume creates a new job). Deleted while it ran: the
+    /// operator means "stop this step" — the workflow is paused, the running body's token fires
+    /// (<see cref="StepStopReason.JobDeleted"/>), its attempt is closed, and the step runs again only on Resume.
     /// </summary>
     public async Task<bool> PauseForDeletedJobAsync(long executionId, string jobId, CancellationToken ct = default)
     {
         var execution = await store.GetStepExecutionAsync(executionId, ct).ConfigureAwait(false);
-        if (execution is null || execution.State != "scheduled" || execution.JobId != jobId)
+        if (execution is null || execution.State is not ("scheduled" or "in_progress") || execution.JobId != jobId)
         {
             return false;
         }

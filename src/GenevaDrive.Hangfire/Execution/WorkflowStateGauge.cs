@@ -13,9 +13,19 @@ internal sealed class WorkflowStateGauge(WorkflowCounts counts)
     private volatile bool _stopped;
 
     /// <summary>Registers the gauge on the <c>GenevaDrive</c> meter, tagged with this runtime's storage.</summary>
-    public void Register(string storage) =>
+    public void Register(string storage)
+    {
         Telemetry.Meter.CreateObservableGauge("genevadrive.workflows", () => Observe(storage), "{workflow}",
-            $"Workflows by state (counted at most every {WorkflowCounts.MaxAge.TotalSeconds:0} s).");
+            $"Workflows by state (counted at most every {WorkflowCounts.MaxAge.TotalSeconds:0} s; see genevadrive.workflows.age).");
+        Telemetry.Meter.CreateObservableGauge("genevadrive.workflows.age", () => ObserveAge(storage), "s",
+            "How old the counts reported by genevadrive.workflows are: it grows while counting fails.");
+    }
+
+    /// <summary>The age of the latest counts in seconds (nothing before the first).</summary>
+    public IEnumerable<Measurement<double>> ObserveAge(string storage) =>
+        _stopped || counts.Age is not { } age
+            ? []
+            : [new Measurement<double>(age.TotalSeconds, new KeyValuePair<string, object?>("storage", storage))];
 
     /// <summary>The latest counts (none before the first), starting a recount in the background when they are stale.</summary>
     public IEnumerable<Measurement<long>> Observe(string storage)

@@ -39,6 +39,10 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(104, LogLevel.Warning, "The definition drift check failed; it runs again at the next dashboard visit or metrics scrape.")]
     public static partial void DefinitionDriftFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(105, LogLevel.Warning,
+        "Counting workflows by state failed; the dashboard and the genevadrive.workflows gauge keep the counts taken at {TakenAt:u} (none when empty), and a recount is tried in the background.")]
+    public static partial void CountFailed(ILogger logger, Exception exception, DateTime? takenAt);
 }
 
 /// <summary>Claim → run → finalize (2xx).</summary>

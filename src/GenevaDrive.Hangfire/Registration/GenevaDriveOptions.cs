@@ -108,6 +108,12 @@ public sealed class GenevaDriveOptions
     /// </summary>
     internal TimeSpan TransientFaultBudget { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Lease times come from the database's clock (on by default), so processes whose clocks disagree still agree on when a
+    /// lease runs out. The test host turns it off: its fake clock moves leases too.
+    /// </summary>
+    internal bool LeasesOnDatabaseClock { get; set; } = true;
+
     /// <summary>How long a freshly created execution may wait for its job before the reconciler creates one.</summary>
     internal TimeSpan DispatchGracePeriod { get; set; } = TimeSpan.FromSeconds(30);
 

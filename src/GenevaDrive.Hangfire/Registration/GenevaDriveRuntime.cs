@@ -51,7 +51,8 @@ internal sealed class GenevaDriveRuntime : IDisposable
 
         // Finalize tries for at least half the lease: giving up means a body that succeeded runs again.
         var finalizeBudget = options.LeaseTimeout / 2 > options.TransientFaultBudget ? options.LeaseTimeout / 2 : options.TransientFaultBudget;
-        Store = new WorkflowStore(Dialect, options.TimeProvider, options.TransientFaultBudget, finalizeBudget, LoggerFactory.CreateLogger(LogCategories.Storage));
+        Store = new WorkflowStore(Dialect, options.TimeProvider, options.TransientFaultBudget, finalizeBudget, LoggerFactory.CreateLogger(LogCategories.Storage),
+            options.LeasesOnDatabaseClock);
         // Without a client in the container, one client per Hangfire storage is made and reused (not one per step).
         (JobStorage Storage, BackgroundJobClient Client)? fallback = null;
         IBackgroundJobClient Fallback()
@@ -75,7 +76,7 @@ internal sealed class GenevaDriveRuntime : IDisposable
         Maintenance = new Execution.WorkflowMaintenance(Store, Dispatcher, options, LoggerFactory.CreateLogger(LogCategories.Reconciler));
         _recurringJobs = recurringJobs ?? (dispatcher is null ? () => services.GetService<IRecurringJobManager>() ?? new RecurringJobManager() : null);
         Client = new WorkflowClient(this);
-        Counts = new Execution.WorkflowCounts(Store, options.TimeProvider);
+        Counts = new Execution.WorkflowCounts(Store, options.TimeProvider, logger: Logger);
         StateGauge = new Execution.WorkflowStateGauge(Counts);
         StateGauge.Register(Dialect.Name);
         Drift = new Execution.DefinitionDriftCheck(Registry, Store, options.TimeProvider, Logger);

@@ -12,12 +12,13 @@ namespace GenevaDrive.Server;
 /// One step job's run, carried in <see cref="PerformContext.Items"/> from the filter's claim, through the
 /// job method (which runs user code inside a DI scope), to the filter's finalize.
 /// <para>
-/// While the body runs, a heartbeat renews the lease every fifth of <see cref="GenevaDriveOptions.LeaseTimeout"/>.
-/// The body's token is <b>fenced</b>: it fires when Hangfire stops the server or aborts the job, when a
-/// heartbeat finds the lease gone, and when no heartbeat has succeeded for <see cref="FenceAfterFraction"/>
-/// of the lease — before anyone else may take the step over. A body that was stopped that way is
-/// <i>interrupted</i>, not failed: no exception policy runs, the attempt is closed as interrupted and the
-/// step is scheduled again at once.
+/// While the body runs, a heartbeat renews the lease every fifth of <see cref="GenevaDriveOptions.LeaseTimeout"/>,
+/// and goes on until finalize has committed. The body's token is <b>fenced</b>: it fires when Hangfire stops the
+/// server or aborts the job, when a heartbeat finds the lease gone or the workflow paused or canceled, and when no
+/// heartbeat has succeeded for <see cref="FenceAfterFraction"/> of the lease — a timer armed at each renewal, so it
+/// fires on time even while a heartbeat call hangs — before anyone else may take the step over. A body that was
+/// stopped that way is <i>interrupted</i>, not failed: no exception policy runs, the attempt is closed as
+/// interrupted and the step is scheduled again at once. <see cref="StopReason"/> says why the token fired.
 /// </para>
 /// </summary>
 internal sealed class RunningStep
@@ -31,6 +32,10 @@ internal sealed class RunningStep
     private readonly CancellationTokenSource _fence = new();
     private readonly CancellationTokenSource _heartbeatStop = new();
     private Task? _heartbeat;
+    private ITimer? _fenceTimer;
+    private CancellationToken _shutdownToken;
+    private volatile bool _finalizing;
+    private int _stopReason;
     private IDisposable? _logScope;
     private string _jobId = "";
     private FinalizeReport? _report;
@@ -57,13 +62,21 @@ internal sealed class RunningStep
     /// <summary>Why the body's token was fenced, when it was.</summary>
     public string? FenceReason { get; private set; }
 
+    /// <summary>Why the body's token fired (<see cref="StepStopReason.None"/> while it has not).</summary>
+    public StepStopReason StopReason => (StepStopReason)Volatile.Read(ref _stopReason);
+
+    private void NoteStop(StepStopReason reason) => Interlocked.CompareExchange(ref _stopReason, (int)reason, (int)StepStopReason.None);
+
     public static RunningStep? From(PerformContext? context) =>
         context is not null && context.Items.TryGetValue(ItemKey, out var value) ? value as RunningStep : null;
 
-    /// <summary>Starts the heartbeat that keeps the lease alive while the body runs, and the log scope.</summary>
-    public void Begin(string jobId)
+    /// <summary>Starts the heartbeat that keeps the lease alive while the body runs, its fence timer, and the log scope.</summary>
+    /// <param name="jobId">The Hangfire job.</param>
+    /// <param name="shutdownToken">Hangfire's server shutdown token, to tell a shutdown from an aborted (deleted) job.</param>
+    public void Begin(string jobId, CancellationToken shutdownToken = default)
     {
         _jobId = jobId;
+        _shutdownToken = shutdownToken;
         if (!Claim.IsClaimed)
         {
             return;
@@ -72,6 +85,12 @@ internal sealed class RunningStep
         var workflow = Claim.Workflow!;
         var execution = Claim.Execution!;
         _logScope = _runtime.Logger.BeginScope(LogScope(workflow, execution, jobId));
+        // Armed before the first beat, from the claim's lease; every renewal pushes it back.
+        var options = _runtime.Options;
+        _fenceTimer = options.TimeProvider.CreateTimer(_ => Fence(StepStopReason.LeaseLost,
+                $"step execution {execution.Id} could not renew its lease for {options.LeaseTimeout * FenceAfterFraction:g} (lease {options.LeaseTimeout:g}); " +
+                "it stops before another worker may take it over"),
+            null, options.LeaseTimeout * FenceAfterFraction, Timeout.InfiniteTimeSpan);
         // Started inline so its first wait is armed before Begin returns (a test clock may move right after).
         _heartbeat = HeartbeatLoopAsync(_heartbeatStop.Token);
     }
@@ -95,7 +114,6 @@ internal sealed class RunningStep
         var execution = Claim.Execution!;
         var interval = options.HeartbeatInterval;
         var fenceAfter = options.LeaseTimeout * FenceAfterFraction;
-        var lastRenewed = time.GetUtcNow();
         while (!stop.IsCancellationRequested)
         {
             try
@@ -107,47 +125,47 @@ internal sealed class RunningStep
                 return;
             }
 
-            if (time.GetUtcNow() - lastRenewed >= fenceAfter)
-            {
-                // Woken late (the process was frozen, or the machine starved): stop before another worker may take over.
-                Fence($"step execution {execution.Id} had not renewed its lease for {time.GetUtcNow() - lastRenewed:g} (lease {options.LeaseTimeout:g}); " +
-                      "it stops before another worker may take it over");
-                return;
-            }
-
             try
             {
-                // One beat may not eat the next: a hung connection is abandoned after half an interval.
+                // One beat may not eat the next: a hung connection is abandoned after half an interval. The fence timer
+                // does not wait for it either way.
                 using var beat = CancellationTokenSource.CreateLinkedTokenSource(stop);
                 beat.CancelAfter(interval / 2);
+                var sent = time.GetTimestamp();
                 if (await _runtime.Store.HeartbeatAsync(execution.Id, Claim.Workflow!.Id, execution.LeaseToken!, options.LeaseTimeout, beat.Token)
                         .ConfigureAwait(false) is { } mustStop)
                 {
-                    Fence(mustStop);
+                    Fence(mustStop.Reason, mustStop.Text);
                     return;
                 }
 
-                lastRenewed = time.GetUtcNow();
+                // The lease now lasts from (at the earliest) the moment the beat was sent: fence before that runs out.
+                var left = fenceAfter - time.GetElapsedTime(sent);
+                if (left > TimeSpan.Zero)
+                {
+                    _fenceTimer?.Change(left, Timeout.InfiniteTimeSpan);
+                }
+
                 Interlocked.Increment(ref _renewals);
             }
             catch (Exception e) when (!stop.IsCancellationRequested)
             {
                 RunningStepLog.HeartbeatFailed(_runtime.RunningStepLogger, e, execution.Id, e.Message);
             }
-
-            if (time.GetUtcNow() - lastRenewed >= fenceAfter)
-            {
-                Fence($"step execution {execution.Id} could not renew its lease for {time.GetUtcNow() - lastRenewed:g} " +
-                      $"(lease {options.LeaseTimeout:g}); it stops before another worker may take it over");
-                return;
-            }
         }
     }
 
-    private void Fence(string reason)
+    private void Fence(StepStopReason reason, string text)
     {
-        FenceReason = reason;
-        RunningStepLog.Fenced(_runtime.RunningStepLogger, reason);
+        if (_finalizing || _fence.IsCancellationRequested)
+        {
+            // The body has returned (finalize is recording it) or was stopped already: nothing left to stop.
+            return;
+        }
+
+        NoteStop(reason);
+        FenceReason = text;
+        RunningStepLog.Fenced(_runtime.RunningStepLogger, text);
         try
         {
             _fence.Cancel();
@@ -172,6 +190,9 @@ internal sealed class RunningStep
         }
 
         using var body = CancellationTokenSource.CreateLinkedTokenSource(hangfireToken, _fence.Token);
+        using var fromHangfire = hangfireToken.Register(() =>
+            NoteStop(_shutdownToken.IsCancellationRequested || !_shutdownToken.CanBeCanceled ? StepStopReason.Shutdown : StepStopReason.JobDeleted));
+        StepExecutor.StopReasonSource.Value = () => StopReason;
         var scope = _runtime.Services.CreateAsyncScope();
         await using (scope.ConfigureAwait(false))
         {
@@ -242,12 +263,27 @@ internal sealed class RunningStep
 
     private FinalizeReport? Finish(Exception? jobException)
     {
-        StopHeartbeat();
         if (!Claim.IsClaimed)
         {
+            StopHeartbeat();
             return null;
         }
 
+        // The heartbeat goes on until finalize has committed: a finalize that retries through a database outage keeps
+        // its lease meanwhile (a heartbeat cannot renew a closed attempt: its statement needs it in progress).
+        _finalizing = true;
+        try
+        {
+            return FinishClaimed(jobException);
+        }
+        finally
+        {
+            StopHeartbeat();
+        }
+    }
+
+    private FinalizeReport? FinishClaimed(Exception? jobException)
+    {
         var decision = Decision ?? StepExecutor.Unexpected(Claim.Execution!.StepName,
             jobException?.InnerException ?? jobException ?? new InvalidOperationException("The step job ended without running the step."));
         try
@@ -270,6 +306,7 @@ internal sealed class RunningStep
         }
 
         _heartbeatStop.Cancel();
+        _fenceTimer?.Dispose();
         try
         {
             // A beat in flight must not renew the lease after finalize has closed it.

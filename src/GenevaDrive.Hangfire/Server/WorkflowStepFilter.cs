@@ -48,7 +48,7 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
                 context.BackgroundJob.Job.Args.Count > 2 && context.BackgroundJob.Job.Args[2] is long workflowId && workflowId > 0 ? workflowId : null));
         var run = new RunningStep(_runtime, claim);
         context.Items[RunningStep.ItemKey] = run;
-        run.Begin(context.BackgroundJob.Id);
+        run.Begin(context.BackgroundJob.Id, context.CancellationToken.ShutdownToken);
     }
 
     public void OnPerformed(PerformedContext context)
@@ -68,14 +68,16 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
     }
 
     /// <summary>
-    /// Deleting a scheduled or enqueued step job (from the dashboard or the API) pauses its workflow, so a
-    /// step is never stranded silently. Deletions GenevaDrive makes itself carry a reason prefix and are ignored.
+    /// Deleting a scheduled, enqueued or processing step job (from the dashboard or the API) pauses its workflow, so a
+    /// step is never stranded silently, and a running one is stopped rather than run again by another job. Deletions
+    /// GenevaDrive makes itself carry a reason prefix and are ignored.
     /// </summary>
     public void OnStateApplied(ApplyStateContext context, IWriteOnlyTransaction transaction)
     {
         if (context.NewState is not DeletedState deleted ||
             context.BackgroundJob.Job?.Type != typeof(WorkflowStepJob) ||
-            (context.OldStateName != ScheduledState.StateName && context.OldStateName != EnqueuedState.StateName) ||
+            (context.OldStateName != ScheduledState.StateName && context.OldStateName != EnqueuedState.StateName &&
+             context.OldStateName != ProcessingState.StateName) ||
             deleted.Reason?.StartsWith(HangfireStepJobDispatcher.DeletionReasonPrefix, StringComparison.Ordinal) == true)
         {
             return;

@@ -282,6 +282,12 @@ public sealed record StorageStatements
     public required string DeleteWorkflows { get; init; }
 
     /// <summary>
+    /// → the database's current UTC time (one row, one column): the clock of every lease (version 3). Run on its own, or
+    /// appended to <see cref="LockWorkflowAndStepExecution"/> and <see cref="SelectWorkflowState"/> as a further result set.
+    /// </summary>
+    public required string SelectDatabaseNow { get; init; }
+
+    /// <summary>
     /// A write command's operation id and what it did, in the command's transaction (version 3): @OperationId, @WorkflowId,
     /// @Command, @Outcome, @ExecutionId, @EndedExecutionId, @EventId, @CreatedAt.
     /// </summary>

@@ -46,6 +46,12 @@ public sealed record SqlFlavor
 
     /// <summary>The predicate on a column for "is one of @Ids".</summary>
     public required string InIds { get; init; }
+
+    /// <summary>
+    /// The database's current UTC time as an expression of the type the time columns hold (contract version 3): lease
+    /// times are read from it, so that processes whose clocks disagree still agree on when a lease runs out.
+    /// </summary>
+    public required string Now { get; init; }
 }
 
 /// <summary>
@@ -179,6 +185,7 @@ public static partial class SqlTemplate
                 $"SELECT {{top:@Limit}}{ExecutionColumns} FROM {{E}} WHERE \"State\" = 'in_progress' AND \"LeaseExpiresAt\" < @Now " +
                 "ORDER BY \"LeaseExpiresAt\", \"Id\"{limit:@Limit};"),
             DeleteWorkflows = S("DELETE FROM {W} WHERE \"Id\" {inIds};"),
+            SelectDatabaseNow = S("SELECT {now} AS \"Now\";"),
             InsertOperation = S(
                 $"INSERT INTO {{O}} ({OperationColumns}) VALUES (@OperationId, @WorkflowId, @Command, @Outcome, @ExecutionId, @EndedExecutionId, @EventId, @CreatedAt);"),
             SelectOperation = S($"SELECT {OperationColumns} FROM {{O}} WHERE \"OperationId\" = @OperationId;"),
@@ -200,6 +207,7 @@ public static partial class SqlTemplate
             .Replace("{E}", f.Executions, StringComparison.Ordinal)
             .Replace("{V}", f.Events, StringComparison.Ordinal)
             .Replace("{O}", f.Operations, StringComparison.Ordinal)
+            .Replace("{now}", f.Now, StringComparison.Ordinal)
             .Replace("{hint}", f.LockHint, StringComparison.Ordinal)
             .Replace("{lock}", f.LockClause, StringComparison.Ordinal)
             .Replace("{returnsId}", f.ReturnsId, StringComparison.Ordinal)

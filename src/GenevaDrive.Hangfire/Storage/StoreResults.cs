@@ -155,3 +155,6 @@ internal sealed record WorkflowPage(IReadOnlyList<WorkflowRecord> Items, long To
 
 /// <summary>What one cleanup batch deleted.</summary>
 internal sealed record CleanupBatch(int WorkflowsDeleted, int StepExecutionsDeleted);
+
+/// <summary>Why a heartbeat tells its run to stop, and the words for the log and the history.</summary>
+internal sealed record StopNews(StepStopReason Reason, string Text);

@@ -28,11 +28,17 @@ internal sealed class WorkflowStore
     /// (default 30 s; the runtime passes at least half the lease).
     /// </param>
     /// <param name="logger">Where retries are logged.</param>
+    /// <param name="leasesOnDatabaseClock">
+    /// True (the runtime's default) to take every lease time from the database's clock, so processes whose clocks disagree
+    /// still agree on when a lease runs out; false to take them from <paramref name="time"/> (the test host, whose fake
+    /// clock moves leases too).
+    /// </param>
     public WorkflowStore(SqlDialect dialect, TimeProvider time, TimeSpan? transientBudget = null, TimeSpan? finalizeBudget = null,
-        Microsoft.Extensions.Logging.ILogger? logger = null)
+        Microsoft.Extensions.Logging.ILogger? logger = null, bool leasesOnDatabaseClock = false)
     {
         _dialect = dialect;
         _time = time;
+        LeasesOnDatabaseClock = leasesOnDatabaseClock;
         _retry = new TransientRetry(dialect.IsTransient, transientBudget ?? TimeSpan.FromSeconds(30), logger);
         _finalizeRetry = new TransientRetry(dialect.IsTransient, finalizeBudget ?? transientBudget ?? TimeSpan.FromSeconds(30), logger);
     }
@@ -122,6 +128,21 @@ internal sealed class WorkflowStore
     private string? _finishAndInsert;
 
     private DateTime Now => UtcTimes.Now(_time);
+
+    /// <summary>Whether lease times come from the database's clock (see the constructor).</summary>
+    public bool LeasesOnDatabaseClock { get; }
+
+    /// <summary>The clock of leases: the database's (one query), or the application's.</summary>
+    private async Task<DateTime> LeaseNowAsync(DbConnection connection, DbTransaction? tx, CancellationToken ct) =>
+        LeasesOnDatabaseClock
+            ? Truncated(await connection.ExecuteScalarAsync<DateTime>(Command(Sql.SelectDatabaseNow, null, tx, ct)).ConfigureAwait(false))
+            : Now;
+
+    private static DateTime Truncated(DateTime value)
+    {
+        var utc = UtcTimes.AsUtc(value);
+        return new DateTime(utc.Ticks - (utc.Ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
+    }
 
     // ---- Starting ----------------------------------------------------------------------------------
 
@@ -277,7 +298,7 @@ internal sealed class WorkflowStore
     private async Task<ClaimResult> ClaimOnceAsync(long executionId, string jobId, string leaseToken, TimeSpan leaseDuration, bool isRepeat,
         long? workflowIdHint, CancellationToken ct)
     {
-        await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct).ConfigureAwait(false);
+        await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct, withLeaseClock: true).ConfigureAwait(false);
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution })
         {
             return new ClaimResult(ClaimOutcome.NotFound, $"Step execution {executionId} or its workflow no longer exists.");
@@ -285,7 +306,7 @@ internal sealed class WorkflowStore
 
         var connection = locked.Connection;
         var now = Now;
-        var lease = new Lease(jobId, leaseToken, leaseDuration, now);
+        var lease = new Lease(jobId, leaseToken, leaseDuration, now, locked.LeaseNow ?? now);
         if (isRepeat && await FindOwnClaimAsync(connection, tx, workflow, leaseToken, ct).ConfigureAwait(false) is { } own)
         {
             return new ClaimResult(ClaimOutcome.Claimed, $"Claimed step execution {own.Id}.", workflow, own,
@@ -306,8 +327,14 @@ internal sealed class WorkflowStore
         return result;
     }
 
-    /// <summary>Who is claiming, with which token, until when.</summary>
-    private sealed record Lease(string JobId, string Token, TimeSpan Duration, DateTime Now);
+    /// <summary>
+    /// Who is claiming, with which token, for how long; <paramref name="Now"/> stamps the rows, <paramref name="LeaseNow"/>
+    /// (the lease clock's time) dates the lease and judges whether another one has run out.
+    /// </summary>
+    private sealed record Lease(string JobId, string Token, TimeSpan Duration, DateTime Now, DateTime LeaseNow)
+    {
+        public DateTime ExpiresAt => LeaseNow + Duration;
+    }
 
     private async Task<StepExecutionRecord?> FindOwnClaimAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
         string leaseToken, CancellationToken ct)
@@ -378,7 +405,7 @@ internal sealed class WorkflowStore
     private async Task<ClaimResult> ClaimInProgressAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
         StepExecutionRecord execution, Lease lease, CancellationToken ct)
     {
-        if (execution.LeaseExpiresAt is { } expires && expires > lease.Now)
+        if (execution.LeaseExpiresAt is { } expires && expires > lease.LeaseNow)
         {
             return new ClaimResult(ClaimOutcome.LeaseHeld,
                 $"Step execution {execution.Id} is running in job {execution.JobId ?? "?"} under a live lease (until {expires:u}); not run twice.",
@@ -457,25 +484,48 @@ internal sealed class WorkflowStore
     /// canceled while the step ran. Not retried here: the heartbeat loop tries again at its next beat, and
     /// must learn of an outage in time to fence.
     /// </summary>
-    public async Task<string?> HeartbeatAsync(long executionId, long workflowId, string leaseToken, TimeSpan leaseDuration,
+    public async Task<StopNews?> HeartbeatAsync(long executionId, long workflowId, string leaseToken, TimeSpan leaseDuration,
         CancellationToken ct = default)
     {
         var now = Now;
         await InjectAsync("heartbeat").ConfigureAwait(false);
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         // Read on its own, not joined into the update: the update locks the execution row, and reading the
-        // workflow row after it would invert the lock order that every transaction keeps.
-        var state = await connection.ExecuteScalarAsync<string?>(Command(Sql.SelectWorkflowState, new { Id = workflowId }, null, ct))
-            .ConfigureAwait(false);
+        // workflow row after it would invert the lock order that every transaction keeps. The lease clock's time
+        // comes with it in the same round trip.
+        string? state;
+        var leaseNow = now;
+        if (LeasesOnDatabaseClock)
+        {
+            await using var grid = await connection.QueryMultipleAsync(Command(Sql.SelectWorkflowState + " " + Sql.SelectDatabaseNow, new { Id = workflowId }, null, ct))
+                .ConfigureAwait(false);
+            state = await grid.ReadSingleOrDefaultAsync<string?>().ConfigureAwait(false);
+            leaseNow = Truncated(await grid.ReadSingleAsync<DateTime>().ConfigureAwait(false));
+        }
+        else
+        {
+            state = await connection.ExecuteScalarAsync<string?>(Command(Sql.SelectWorkflowState, new { Id = workflowId }, null, ct)).ConfigureAwait(false);
+        }
+
         if (state is not null && state != "performing")
         {
-            return $"workflow {workflowId} was {state} while step execution {executionId} ran";
+            var text = $"workflow {workflowId} was {state} while step execution {executionId} ran";
+            if (state != "paused")
+            {
+                return new StopNews(state == "canceled" ? StepStopReason.Canceled : StepStopReason.LeaseLost, text);
+            }
+
+            // A pause caused by deleting this run's own job is the operator's "stop this step".
+            var paused = await SingleAsync<WorkflowRecord>(connection, null, Sql.SelectWorkflow, new { Id = workflowId }, ct).ConfigureAwait(false);
+            var running = await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, ct).ConfigureAwait(false);
+            return new StopNews(paused?.PausedByJobId is { } by && by == running?.JobId ? StepStopReason.JobDeleted : StepStopReason.Paused, text);
         }
 
         var renewed = await connection.ExecuteAsync(Command(Sql.Heartbeat,
-            new { Id = executionId, LeaseToken = leaseToken, Now = now, LeaseExpiresAt = now + leaseDuration }, null, ct))
+            new { Id = executionId, LeaseToken = leaseToken, Now = now, LeaseExpiresAt = leaseNow + leaseDuration }, null, ct))
             .ConfigureAwait(false) == 1;
-        return renewed ? null : $"step execution {executionId} lost its lease (another run took the step over, or the attempt was closed)";
+        return renewed ? null : new StopNews(StepStopReason.LeaseLost,
+            $"step execution {executionId} lost its lease (another run took the step over, or the attempt was closed)");
     }
 
     /// <summary>
@@ -809,7 +859,9 @@ internal sealed class WorkflowStore
             var running = workflow.WorkflowState == WorkflowState.Performing;
             TransitionWorkflow(workflow, WorkflowState.Paused, now);
             workflow.PausedByJobId = pausedByJobId;
-            workflow.StateReason = running
+            workflow.StateReason = running && pausedByJobId is not null
+                ? $"Step job {pausedByJobId} of step '{active?.StepName}' was deleted while it ran: the step was stopped (its token fired), and it runs again only when the workflow is resumed."
+                : running
                 ? $"Paused {(actor is null ? "through IWorkflowClient.PauseAsync" : "by " + actor)} while step '{active?.StepName}' ran: its token fires at its next heartbeat, the attempt is closed when it returns, and Resume runs the step again."
                 : pausedByJobId is null
                 ? actor is null ? "Paused through IWorkflowClient.PauseAsync (from code)." : $"Paused by {actor}."
@@ -987,7 +1039,7 @@ internal sealed class WorkflowStore
     private async Task<ControlResult?> RecoverExpiredLeaseOnceAsync(long executionId, bool reattempt, string recoveryToken, long? workflowIdHint,
         CancellationToken ct)
     {
-        await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct).ConfigureAwait(false);
+        await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct, withLeaseClock: true).ConfigureAwait(false);
         var now = Now;
         if (locked is { Transaction: { } ownTx, Workflow: { } recovered, Execution: { LeaseToken: { } closedToken, State: not "in_progress" } } &&
             closedToken == recoveryToken)
@@ -998,7 +1050,7 @@ internal sealed class WorkflowStore
         }
 
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution } ||
-            execution.ExecutionState != StepExecutionState.InProgress || execution.LeaseExpiresAt > now)
+            execution.ExecutionState != StepExecutionState.InProgress || execution.LeaseExpiresAt > (locked.LeaseNow ?? now))
         {
             return null;
         }
@@ -1043,7 +1095,13 @@ internal sealed class WorkflowStore
 
     /// <summary>In-progress executions whose lease has expired.</summary>
     public Task<IReadOnlyList<StepExecutionRecord>> GetExpiredLeasesAsync(int limit, CancellationToken ct = default) =>
-        ListAsync<StepExecutionRecord>(Sql.SelectExpiredLeases, new { Now, Limit = limit }, ct);
+        RetryAsync<IReadOnlyList<StepExecutionRecord>>(async token =>
+        {
+            await using var connection = await OpenAsync(token).ConfigureAwait(false);
+            var now = await LeaseNowAsync(connection, null, token).ConfigureAwait(false);
+            return (await connection.QueryAsync<StepExecutionRecord>(Command(Sql.SelectExpiredLeases, new { Now = now, Limit = limit }, null, token))
+                .ConfigureAwait(false)).ToList();
+        }, ct);
 
     /// <summary>
     /// Deletes one batch of finished or canceled workflows that ended before <paramref name="cutoff"/>,
@@ -1226,8 +1284,13 @@ internal sealed class WorkflowStore
     /// the workflow row must be locked first. Missing rows come back as nulls (no transaction when the
     /// execution itself is gone).
     /// </summary>
-    private async Task<LockedExecution> LockExecutionAsync(long executionId, long? workflowIdHint, CancellationToken ct)
+    /// <param name="executionId">The execution.</param>
+    /// <param name="workflowIdHint">Its workflow, when known (both rows are then locked in one round trip).</param>
+    /// <param name="ct">Cancels it.</param>
+    /// <param name="withLeaseClock">Also read the lease clock's time (<see cref="LockedExecution.LeaseNow"/>), in the same round trip when hinted.</param>
+    private async Task<LockedExecution> LockExecutionAsync(long executionId, long? workflowIdHint, CancellationToken ct, bool withLeaseClock = false)
     {
+        var readClock = withLeaseClock && LeasesOnDatabaseClock;
         var connection = await OpenAsync(ct).ConfigureAwait(false);
         try
         {
@@ -1237,29 +1300,34 @@ internal sealed class WorkflowStore
                 var batchTx = await BeginAsync(connection, ct).ConfigureAwait(false);
                 WorkflowRecord? lockedWorkflow;
                 StepExecutionRecord? lockedExecution;
-                var locking = Command(Sql.LockWorkflowAndStepExecution, new { WorkflowId = hinted, ExecutionId = executionId }, batchTx, ct);
+                DateTime? databaseNow = null;
+                var locking = Command(readClock ? Sql.LockWorkflowAndStepExecution + " " + Sql.SelectDatabaseNow : Sql.LockWorkflowAndStepExecution,
+                    new { WorkflowId = hinted, ExecutionId = executionId }, batchTx, ct);
                 if (t_blocking)
                 {
                     using var grid = connection.QueryMultiple(locking);
                     lockedWorkflow = grid.ReadSingleOrDefault<WorkflowRecord>();
                     lockedExecution = grid.ReadSingleOrDefault<StepExecutionRecord>();
+                    databaseNow = readClock ? grid.ReadSingle<DateTime>() : null;
                 }
                 else
                 {
                     using var grid = await connection.QueryMultipleAsync(locking).ConfigureAwait(false);
                     lockedWorkflow = await grid.ReadSingleOrDefaultAsync<WorkflowRecord>().ConfigureAwait(false);
                     lockedExecution = await grid.ReadSingleOrDefaultAsync<StepExecutionRecord>().ConfigureAwait(false);
+                    databaseNow = readClock ? await grid.ReadSingleAsync<DateTime>().ConfigureAwait(false) : null;
                 }
 
                 if (lockedWorkflow is not null && lockedExecution is not null && lockedExecution.WorkflowId == hinted)
                 {
-                    return new LockedExecution(connection, batchTx, lockedWorkflow, lockedExecution);
+                    return new LockedExecution(connection, batchTx, lockedWorkflow, lockedExecution,
+                        databaseNow is { } clock ? Truncated(clock) : withLeaseClock ? Now : null);
                 }
 
                 // The hint did not hold (a hand-made job, or rows gone): start over the careful way.
                 await batchTx.DisposeAsync().ConfigureAwait(false);
                 await connection.DisposeAsync().ConfigureAwait(false);
-                return await LockExecutionAsync(executionId, null, ct).ConfigureAwait(false);
+                return await LockExecutionAsync(executionId, null, ct, withLeaseClock).ConfigureAwait(false);
             }
 
             var workflowId = workflowIdHint;
@@ -1287,10 +1355,11 @@ internal sealed class WorkflowStore
                 // The hint did not hold (a hand-made job, or rows gone): start over the careful way.
                 await tx.DisposeAsync().ConfigureAwait(false);
                 await connection.DisposeAsync().ConfigureAwait(false);
-                return await LockExecutionAsync(executionId, null, ct).ConfigureAwait(false);
+                return await LockExecutionAsync(executionId, null, ct, withLeaseClock).ConfigureAwait(false);
             }
 
-            return new LockedExecution(connection, tx, workflow, execution);
+            return new LockedExecution(connection, tx, workflow, execution,
+                withLeaseClock && execution is not null ? await LeaseNowAsync(connection, tx, ct).ConfigureAwait(false) : null);
         }
         catch
         {
@@ -1299,8 +1368,9 @@ internal sealed class WorkflowStore
         }
     }
 
+    /// <summary>The locked rows, and the lease clock's time when asked for (null otherwise).</summary>
     private sealed record LockedExecution(DbConnection Connection, DbTransaction? Transaction, WorkflowRecord? Workflow,
-        StepExecutionRecord? Execution) : IAsyncDisposable
+        StepExecutionRecord? Execution, DateTime? LeaseNow = null) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
         {
@@ -1450,7 +1520,7 @@ internal sealed class WorkflowStore
         execution.JobId = lease.JobId;
         execution.LeaseToken = lease.Token;
         execution.HeartbeatAt = lease.Now;
-        execution.LeaseExpiresAt = lease.Now + lease.Duration;
+        execution.LeaseExpiresAt = lease.ExpiresAt;
     }
 
     private static void CloseAsRecovered(StepExecutionRecord execution, DateTime now)

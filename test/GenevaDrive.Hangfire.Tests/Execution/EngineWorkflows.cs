@@ -51,6 +51,9 @@ public sealed class Probe
     /// <summary>The contexts the steps ran with.</summary>
     public ConcurrentQueue<StepContext> Contexts { get; } = new();
 
+    /// <summary>Why a blocking step's token fired, as the step read it.</summary>
+    public ConcurrentQueue<StepStopReason> StopReasons { get; } = new();
+
     public void Record(string evt) => _events.Enqueue(evt);
 
     public void FailTimes(string step, int times) => _failuresLeft[step] = times;
@@ -199,6 +202,7 @@ public sealed class BlockingWorkflow(Probe probe) : Workflow<Account>
             }
             catch (OperationCanceledException)
             {
+                probe.StopReasons.Enqueue(CurrentStep!.StopReason);
                 probe.Record("block canceled");
                 throw;
             }

@@ -130,6 +130,94 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
     }
 
     [Test]
+    public async Task AHeartbeatCallThatNeverReturns_DoesNotHoldBackTheFence()
+    {
+        var lease = Host.Runtime.Options.LeaseTimeout;
+        var hung = new TaskCompletionSource();
+        var (_, run, body) = await StartBlockingRunAsync();
+        var calls = 0;
+        // The database call hangs and ignores its cancellation (a connect or command stuck in the network stack).
+        Host.Runtime.Store.Faults = point => point == "heartbeat" && Interlocked.Increment(ref calls) > 0 ? hung.Task : Task.CompletedTask;
+
+        Host.AdvanceTime(Host.Runtime.Options.HeartbeatInterval);
+        await WaitUntilAsync(() => Volatile.Read(ref calls) == 1, "the heartbeat call to hang");
+        var advanced = Host.Runtime.Options.HeartbeatInterval;
+        while (!run.FenceToken.IsCancellationRequested && advanced < lease)
+        {
+            Host.AdvanceTime(TimeSpan.FromMilliseconds(100));
+            advanced += TimeSpan.FromMilliseconds(100);
+        }
+
+        await body.WaitAsync(TimeSpan.FromSeconds(20));
+        var stopReason = run.StopReason;
+        hung.SetResult();
+        Host.Runtime.Store.Faults = null;
+        run.End(null);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.FenceToken.IsCancellationRequested, Is.True, "the fence fired while the heartbeat call still hung");
+            Assert.That(Volatile.Read(ref calls), Is.EqualTo(1), "one heartbeat call, still hanging when the fence fired");
+            Assert.That(advanced, Is.LessThanOrEqualTo(lease * RunningStep.FenceAfterFraction + TimeSpan.FromMilliseconds(100)),
+                "the fence fired at its deadline, before the lease ran out");
+            Assert.That(stopReason, Is.EqualTo(StepStopReason.LeaseLost));
+            Assert.That(Probe.StopReasons, Is.EqualTo(new[] { StepStopReason.LeaseLost }), "the step read why its token fired");
+        });
+    }
+
+    [Test]
+    public async Task TheHeartbeatGoesOnWhileFinalizeRetries_SoTheLeaseOutlivesASlowFinalize()
+    {
+        var runtime = Host.Runtime;
+        var lease = runtime.Options.LeaseTimeout;
+        var workflow = await StartAsync<ThreeStepWorkflow>();
+        var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
+        var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
+        var run = new RunningStep(runtime, claim);
+        run.Begin("job-1");
+        await run.ExecuteAsync(CancellationToken.None);
+        var recoveredMeanwhile = -1;
+        var renewedMeanwhile = 0;
+        var faulted = 0;
+        runtime.Store.Faults = async point =>
+        {
+            if (point != "finalize.begin" || Interlocked.Increment(ref faulted) != 1)
+            {
+                return;
+            }
+
+            // The database is slow to take the finalize: twice the lease passes meanwhile.
+            var renewals = run.Renewals;
+            for (var passed = TimeSpan.Zero; passed < lease * 2; passed += runtime.Options.HeartbeatInterval)
+            {
+                var before = run.Renewals;
+                Host.AdvanceTime(runtime.Options.HeartbeatInterval);
+                await WaitUntilAsync(() => run.Renewals > before, "a heartbeat during finalize");
+            }
+
+            renewedMeanwhile = run.Renewals - renewals;
+            recoveredMeanwhile = (await runtime.Maintenance.ReconcileAsync()).ExecutionsRecovered;
+            throw TransientFault();
+        };
+
+        var report = await Task.Run(() => run.End(null));
+        runtime.Store.Faults = null;
+
+        var history = await HistoryAsync(workflow.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(renewedMeanwhile, Is.GreaterThanOrEqualTo(10), "the lease was renewed while finalize waited");
+            Assert.That(recoveredMeanwhile, Is.Zero, "the reconciler did not take the step over from a finalize in flight");
+            Assert.That(report!.Outcome, Is.EqualTo(FinalizeOutcome.Applied));
+            Assert.That(history.Select(h => (h.StepName, h.State)), Is.EqualTo(new[]
+            {
+                ("first", StepExecutionState.Completed), ("second", StepExecutionState.Scheduled),
+            }), Describe(history));
+            Assert.That(Probe.Events.Count(e => e.StartsWith("first", StringComparison.Ordinal)), Is.EqualTo(1), "the body ran once");
+        });
+    }
+
+    [Test]
     public async Task Finalize_SurvivesATransientFaultAfterItsCommit_WithoutRunningTheBodyAgain()
     {
         var runtime = Host.Runtime;

@@ -17,6 +17,9 @@ public sealed class ShutdownProbe
     public int Entries;
 
     public TaskCompletionSource FirstRunStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Why the first run's token fired, as the step read it.</summary>
+    public ConcurrentQueue<StepStopReason> StopReasons { get; } = new();
 }
 
 /// <summary>The first run of "work" waits until its token fires (the server stops); later runs complete at once.</summary>
@@ -31,7 +34,15 @@ public sealed class E2EShutdownWorkflow(ShutdownProbe probe) : Workflow<Account>
             {
                 probe.Events.Enqueue("work started");
                 probe.FirstRunStarted.TrySetResult();
-                await Task.Delay(Timeout.Infinite, ct);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    probe.StopReasons.Enqueue(CurrentStep!.StopReason);
+                    throw;
+                }
             }
 
             probe.Events.Enqueue("work completed");

@@ -246,7 +246,7 @@ public sealed class StoreClaimAndFinalizeTests(string database) : StorageTestBas
     {
         var (created, claim) = await StartAndClaimAsync();
 
-        Assert.That(await Store.HeartbeatAsync(claim.Execution!.Id, created.Workflow.Id, "not-my-token", Lease), Does.Contain("lost its lease"));
+        Assert.That((await Store.HeartbeatAsync(claim.Execution!.Id, created.Workflow.Id, "not-my-token", Lease))?.Text, Does.Contain("lost its lease"));
     }
 
     [Test]

@@ -124,7 +124,8 @@ public sealed class StoreControlTests(string database) : StorageTestBase(databas
         Assert.Multiple(async () =>
         {
             Assert.That(canceled.Workflow.WorkflowState, Is.EqualTo(WorkflowState.Canceled));
-            Assert.That(news, Does.Contain("was canceled while step execution"), "the heartbeat tells the run to stop");
+            Assert.That(news?.Text, Does.Contain("was canceled while step execution"), "the heartbeat tells the run to stop");
+            Assert.That(news?.Reason, Is.EqualTo(StepStopReason.Canceled));
             Assert.That(finalize.Outcome, Is.EqualTo(FinalizeOutcome.WorkflowChangedOutside));
             Assert.That((await ExecutionAsync(claim.Execution.Id)).ExecutionState, Is.EqualTo(StepExecutionState.Canceled));
             Assert.That(workflow.WorkflowState, Is.EqualTo(WorkflowState.Canceled), "the late result did not advance it");
@@ -150,7 +151,8 @@ public sealed class StoreControlTests(string database) : StorageTestBase(databas
             Assert.That(paused.Workflow.NextStepName, Is.EqualTo("first"), "paused at the running step");
             Assert.That(paused.Workflow.StateReason, Does.Contain("while step 'first' ran"));
             Assert.That(tooEarly.Message, Does.Contain("has not stopped"));
-            Assert.That(news, Does.Contain("was paused"));
+            Assert.That(news?.Text, Does.Contain("was paused"));
+            Assert.That(news?.Reason, Is.EqualTo(StepStopReason.Paused));
             Assert.That(resumed.Workflow.WorkflowState, Is.EqualTo(WorkflowState.Ready));
             Assert.That(resumed.Execution!.StepName, Is.EqualTo("first"), "the step runs again as a new attempt");
             Assert.That(resumed.Execution.Id, Is.Not.EqualTo(claim.Execution.Id));

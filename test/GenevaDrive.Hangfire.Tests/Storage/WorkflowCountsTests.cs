@@ -75,6 +75,43 @@ public sealed class WorkflowCountsTests(string database) : StorageTestBase(datab
         });
     }
 
+    [Test]
+    public async Task WhenCountingFails_ItIsLogged_PagesKeepTheLatestCounts_AndTheirAgeGrows()
+    {
+        Assume.That(Database, Is.EqualTo("sqlite").Or.EqualTo("postgresql"), "the table is renamed with SQLite's and PostgreSQL's syntax");
+        var log = new GenevaDrive.Tests.Server.CapturingLoggerProvider();
+        var counts = new WorkflowCounts(Store, Clock, logger: log.CreateLogger("counts"));
+        await StartAsync("a");
+        var first = await counts.GetAsync();
+        var table = Db.Table("Workflows");
+        var renamed = Database == "sqlite" ? $"\"{Db.Target.SchemaOrPrefix}Gone\"" : "\"Gone\"";
+        // The count's table vanishes (a broken replica, revoked rights): every count fails.
+        await Db.ExecuteAsync($"ALTER TABLE {table} RENAME TO {renamed}");
+        try
+        {
+            Clock.Advance(TimeSpan.FromSeconds(5));
+            var duringOutage = await counts.GetAsync();
+            var logged = log.Entries.Count;
+            var again = await counts.GetAsync();
+            var ageDuringOutage = counts.Age;
+
+            Assert.Multiple(() =>
+            {
+                Assert.That(duringOutage.TakenAt, Is.EqualTo(first.TakenAt), "the page got the latest counts instead of an error");
+                Assert.That(duringOutage.ByState()[WorkflowState.Ready], Is.EqualTo(1));
+                Assert.That(logged, Is.EqualTo(1), "the failure was logged");
+                Assert.That(log.Entries.First().Message, Does.Contain("Counting workflows by state failed"));
+                Assert.That(again.TakenAt, Is.EqualTo(first.TakenAt));
+                Assert.That(log.Entries, Has.Count.EqualTo(1), "the next page did not count synchronously again (it would have failed and logged)");
+                Assert.That(ageDuringOutage, Is.EqualTo(TimeSpan.FromSeconds(5)), "the age the gauge reports grows with the outage");
+            });
+        }
+        finally
+        {
+            await Db.ExecuteAsync($"ALTER TABLE {(Database == "sqlite" ? renamed : table.Replace("\"Workflows\"", "\"Gone\"", StringComparison.Ordinal))} RENAME TO \"{(Database == "sqlite" ? Db.Target.SchemaOrPrefix : "")}Workflows\"");
+        }
+    }
+
     private static async Task<WorkflowCounts.Snapshot> EventuallyAsync(WorkflowCounts counts, Func<WorkflowCounts.Snapshot, bool> condition)
     {
         var deadline = Stopwatch.StartNew();

@@ -268,7 +268,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             {
                 html.Append($"<tr><td>{E(e.Name)}</td><td><code>{E(e.EventKey)}</code></td><td>{When(e.CreatedAt)}</td>")
                     .Append($"<td>{(e.ConsumedAt is null ? "<span class=\"label label-info\">kept</span>" : When(e.ConsumedAt))}</td>")
-                    .Append($"<td>{(e.ConsumedByExecutionId is { } by ? by.ToString(CultureInfo.InvariantCulture) : "—")}</td>")
+                    .Append($"<td>{(e.ConsumedByExecutionId is { } by ? by.ToString(CultureInfo.InvariantCulture) : e.ConsumedAt is null ? "—" : "<span class=\"label label-default\" title=\"The wait for it had ended (timed out or skipped); no step took it.\">too late</span>")}</td>")
                     .Append($"<td><code>{E(Truncate(e.Payload ?? "—", 200))}</code></td></tr>");
             }
 

@@ -206,6 +206,11 @@ internal sealed class StepExecutor
             ? null
             : new ResumableRun(_store, execution.Id, execution.LeaseToken ?? string.Empty, step.Name, execution.Cursor, _time, step.MaxRunTime,
                 step.CheckpointEvery, ct);
+        if (resumable is not null && Signals.Value is { } signals)
+        {
+            signals.Resumable = resumable;
+        }
+
         var decision = await RunBodyAsync(definition, step, workflow, execution, instance, resumable, taken, ct).ConfigureAwait(false);
         return WithUnsavedCursor(decision, resumable);
     }
@@ -218,7 +223,7 @@ internal sealed class StepExecutor
         {
             var context = new StepContext(definition.Name, workflow.Id, step.Name, execution.Id, execution.Attempt)
             {
-                StopReasonSource = StopReasonSource.Value,
+                StopReasonSource = Signals.Value?.StopReason,
             };
             instance.CurrentStep = context;
             result = await RunWithHooksAsync(definition, step, context, resumable, ct).ConfigureAwait(false);
@@ -658,10 +663,18 @@ internal sealed class StepExecutor
     /// exception policy runs and no reattempt is counted.
     /// </summary>
     /// <summary>
-    /// Why the running step's token fired, supplied by the run that executes it (a Hangfire job, or the test host), for
-    /// <see cref="StepContext.StopReason"/>; flows into the step with the run's async context.
+    /// What the run that executes a step (a Hangfire job's <c>RunningStep</c>) and the step share, flowing into the step
+    /// with the run's async context: why the step's token fired (for <see cref="StepContext.StopReason"/>), and the
+    /// resumable step's progress (so its heartbeat can carry the cursor).
     /// </summary>
-    internal static readonly AsyncLocal<Func<StepStopReason>?> StopReasonSource = new();
+    internal sealed class RunSignals
+    {
+        public Func<StepStopReason>? StopReason { get; init; }
+
+        public ResumableRun? Resumable { get; set; }
+    }
+
+    internal static readonly AsyncLocal<RunSignals?> Signals = new();
 
     public static StepDecision Interrupted(string stepName, string cause) =>
         Decide(StepExecutionState.Canceled, StepOutcome.Interrupted, WorkflowState.Ready, stepName, new NextStep(stepName, TimeSpan.Zero),

@@ -36,6 +36,7 @@ internal sealed class RunningStep
     private CancellationToken _shutdownToken;
     private volatile bool _finalizing;
     private int _stopReason;
+    private readonly StepExecutor.RunSignals _signals;
     private IDisposable? _logScope;
     private string _jobId = "";
     private FinalizeReport? _report;
@@ -45,6 +46,7 @@ internal sealed class RunningStep
     {
         _runtime = runtime;
         Claim = claim;
+        _signals = new StepExecutor.RunSignals { StopReason = () => StopReason };
     }
 
     public ClaimResult Claim { get; }
@@ -132,7 +134,13 @@ internal sealed class RunningStep
                 using var beat = CancellationTokenSource.CreateLinkedTokenSource(stop);
                 beat.CancelAfter(interval / 2);
                 var sent = time.GetTimestamp();
-                if (await _runtime.Store.HeartbeatAsync(execution.Id, Claim.Workflow!.Id, execution.LeaseToken!, options.LeaseTimeout, beat.Token)
+                // A resumable step's progress since its last checkpoint travels with the beat (unless a checkpoint lands
+                // meanwhile: the count read first guards the write), so a crash repeats at most one beat's worth of items.
+                var progress = _signals.Resumable is { } resumable && !_finalizing
+                    ? (Checkpoints: resumable.Checkpoints, Cursor: resumable.UnsavedCursor?.Invoke()?.Json)
+                    : (Checkpoints: 0, Cursor: null);
+                if (await _runtime.Store.HeartbeatAsync(execution.Id, Claim.Workflow!.Id, execution.LeaseToken!, options.LeaseTimeout, beat.Token,
+                            progress.Cursor, progress.Checkpoints)
                         .ConfigureAwait(false) is { } mustStop)
                 {
                     Fence(mustStop.Reason, mustStop.Text);
@@ -192,7 +200,7 @@ internal sealed class RunningStep
         using var body = CancellationTokenSource.CreateLinkedTokenSource(hangfireToken, _fence.Token);
         using var fromHangfire = hangfireToken.Register(() =>
             NoteStop(_shutdownToken.IsCancellationRequested || !_shutdownToken.CanBeCanceled ? StepStopReason.Shutdown : StepStopReason.JobDeleted));
-        StepExecutor.StopReasonSource.Value = () => StopReason;
+        StepExecutor.Signals.Value = _signals;
         var scope = _runtime.Services.CreateAsyncScope();
         await using (scope.ConfigureAwait(false))
         {

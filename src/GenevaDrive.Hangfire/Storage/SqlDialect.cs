@@ -154,7 +154,10 @@ public sealed record StorageStatements
     /// </summary>
     public required string SetStepExecutionJobId { get; init; }
 
-    /// <summary>@Id, @LeaseToken, @Now, @LeaseExpiresAt → refreshes a lease still held; returns rows affected.</summary>
+    /// <summary>
+    /// @Id, @LeaseToken, @Now, @LeaseExpiresAt → refreshes a lease still held; returns rows affected. @Cursor, @Checkpoints
+    /// (version 3) → also saves a resumable step's cursor, when given and the row's checkpoint count is still @Checkpoints.
+    /// </summary>
     public required string Heartbeat { get; init; }
 
     /// <summary>

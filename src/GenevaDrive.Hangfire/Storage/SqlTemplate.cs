@@ -134,7 +134,8 @@ public static partial class SqlTemplate
                 "WHERE \"Id\" = @WorkflowId;"),
             SetStepExecutionJobId = S("UPDATE {E} SET \"JobId\" = @JobId, \"DispatchedAt\" = @Now, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';"),
             Heartbeat = S(
-                "UPDATE {E} SET \"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now " +
+                "UPDATE {E} SET \"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now, " +
+                "\"Cursor\" = CASE WHEN @Cursor IS NOT NULL AND \"Checkpoints\" = @Checkpoints THEN @Cursor ELSE \"Cursor\" END " +
                 "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;"),
             SelectWorkflowState = S("SELECT \"State\" FROM {W} WHERE \"Id\" = @Id;"),
             SelectLatestStepExecutionId = S("SELECT MAX(\"Id\") FROM {E} WHERE \"WorkflowId\" = @WorkflowId;"),

@@ -484,8 +484,15 @@ internal sealed class WorkflowStore
     /// canceled while the step ran. Not retried here: the heartbeat loop tries again at its next beat, and
     /// must learn of an outage in time to fence.
     /// </summary>
+    /// <param name="executionId">The execution the run holds.</param>
+    /// <param name="workflowId">Its workflow.</param>
+    /// <param name="leaseToken">The run's lease token.</param>
+    /// <param name="leaseDuration">How long the renewed lease lasts.</param>
+    /// <param name="ct">Cancels the beat.</param>
+    /// <param name="cursor">A resumable step's cursor moved past its last checkpoint (JSON), saved with the beat; null for none.</param>
+    /// <param name="checkpoints">How many checkpoints the run had saved when it read <paramref name="cursor"/>: the cursor is written only if no checkpoint landed since.</param>
     public async Task<StopNews?> HeartbeatAsync(long executionId, long workflowId, string leaseToken, TimeSpan leaseDuration,
-        CancellationToken ct = default)
+        CancellationToken ct = default, string? cursor = null, int checkpoints = 0)
     {
         var now = Now;
         await InjectAsync("heartbeat").ConfigureAwait(false);
@@ -522,7 +529,7 @@ internal sealed class WorkflowStore
         }
 
         var renewed = await connection.ExecuteAsync(Command(Sql.Heartbeat,
-            new { Id = executionId, LeaseToken = leaseToken, Now = now, LeaseExpiresAt = leaseNow + leaseDuration }, null, ct))
+            new { Id = executionId, LeaseToken = leaseToken, Now = now, LeaseExpiresAt = leaseNow + leaseDuration, Cursor = cursor, Checkpoints = checkpoints }, null, ct))
             .ConfigureAwait(false) == 1;
         return renewed ? null : new StopNews(StepStopReason.LeaseLost,
             $"step execution {executionId} lost its lease (another run took the step over, or the attempt was closed)");

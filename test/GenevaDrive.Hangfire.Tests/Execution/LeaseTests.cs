@@ -166,6 +166,41 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
     }
 
     [Test]
+    public async Task AResumableStepsCursor_TravelsWithTheHeartbeat_BetweenItsCheckpoints()
+    {
+        var runtime = Host.Runtime;
+        var workflow = await StartAsync<RarelyCheckpointingCounterWorkflow>();
+        var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
+        var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
+        var run = new RunningStep(runtime, claim);
+        run.Begin("job-1");
+        string? savedByTheBeat = null;
+        var checkpointsByThen = -1;
+        Probe.OnItem = async (item, _) =>
+        {
+            if (item == 5)
+            {
+                // Items 1-4 returned; no checkpoint is due for an hour. One heartbeat passes.
+                var before = run.Renewals;
+                Host.AdvanceTime(runtime.Options.HeartbeatInterval);
+                await WaitUntilAsync(() => run.Renewals > before, "a heartbeat");
+                var row = (await runtime.Store.GetStepExecutionAsync(execution.Id))!;
+                savedByTheBeat = row.Cursor;
+                checkpointsByThen = row.Checkpoints;
+            }
+        };
+
+        await run.ExecuteAsync(CancellationToken.None);
+        run.End(null);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(savedByTheBeat, Is.EqualTo("4"), "a crash now would resume after item 4, not start over");
+            Assert.That(checkpointsByThen, Is.Zero, "no checkpoint had been written: the heartbeat carried the cursor");
+        });
+    }
+
+    [Test]
     public async Task TheHeartbeatGoesOnWhileFinalizeRetries_SoTheLeaseOutlivesASlowFinalize()
     {
         var runtime = Host.Runtime;

@@ -57,6 +57,13 @@ public sealed class RewindingCounterWorkflow(Probe probe) : CountingWorkflow(pro
     }
 }
 
+[WorkflowName("rarely_checkpointing_counter")]
+public sealed class RarelyCheckpointingCounterWorkflow(Probe probe) : CountingWorkflow(probe)
+{
+    protected override void Define(WorkflowBuilder steps) =>
+        steps.ResumableStep<int>("count", CountAsync, checkpointEvery: TimeSpan.FromHours(1));
+}
+
 [WorkflowName("sliced_counter")]
 public sealed class SlicedCounterWorkflow(Probe probe) : CountingWorkflow(probe)
 {

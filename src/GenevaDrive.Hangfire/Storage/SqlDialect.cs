@@ -302,6 +302,9 @@ public sealed record StorageStatements
     /// <summary>@Cutoff, @Limit → deletes at most @Limit operation rows written before the cutoff; returns rows affected (version 3).</summary>
     public required string DeleteOperationsBefore { get; init; }
 
+    /// <summary>@WorkflowId, @Id → the workflow's execution just before that one, no lock (version 3).</summary>
+    public required string SelectPreviousStepExecution { get; init; }
+
     /// <summary>@WorkflowId, @Name → the newest execution that waited for an event of that name, no lock (version 3).</summary>
     public required string SelectLatestWaitForEvent { get; init; }
 

@@ -192,6 +192,8 @@ public static partial class SqlTemplate
             SelectOperation = S($"SELECT {OperationColumns} FROM {{O}} WHERE \"OperationId\" = @OperationId;"),
             DeleteOperationsBefore = S(
                 "DELETE FROM {O} WHERE \"OperationId\" IN (SELECT {top:@Limit}\"OperationId\" FROM {O} WHERE \"CreatedAt\" < @Cutoff ORDER BY \"CreatedAt\"{limit:@Limit});"),
+            SelectPreviousStepExecution = S(
+                $"SELECT {{top:1}}{ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId AND \"Id\" < @Id ORDER BY \"Id\" DESC{{limit:1}};"),
             SelectLatestWaitForEvent = S(
                 $"SELECT {{top:1}}{ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId AND \"WaitingFor\" = @Name ORDER BY \"Id\" DESC{{limit:1}};"),
             LockEndedWorkflowIds = "",

@@ -710,8 +710,8 @@ internal sealed class WorkflowStore
     /// </summary>
     public async Task<DateTime?> UndefinedSinceAsync(long workflowId, StepExecutionRecord execution, CancellationToken ct = default)
     {
-        var history = await GetHistoryAsync(workflowId, ct).ConfigureAwait(false);
-        var previous = history.LastOrDefault(h => h.Id < execution.Id);
+        var previous = await GetOneAsync<StepExecutionRecord>(Sql.SelectPreviousStepExecution, new { WorkflowId = workflowId, execution.Id }, ct)
+            .ConfigureAwait(false);
         return previous is not null && previous.StepName == execution.StepName && previous.StepOutcome == StepOutcome.Interrupted
             ? StepExecutionMetadata.Parse(previous.Metadata).UndefinedSince
             : null;

@@ -80,6 +80,33 @@ public static class StorageConformance
             }
         }).ConfigureAwait(false);
 
+        await Check("the database clock reads UTC, and leases dated by it hold and expire as they should", async () =>
+        {
+            var onDatabaseClock = new WorkflowStore(dialect, TimeProvider.System, leasesOnDatabaseClock: true);
+            await using (var connection = dialect.CreateConnection())
+            {
+                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+                await using var command = connection.CreateCommand();
+                command.CommandText = dialect.Sql.SelectDatabaseNow;
+                var read = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+                var databaseNow = Convert.ToDateTime(read, System.Globalization.CultureInfo.InvariantCulture);
+                var skew = (databaseNow - DateTime.UtcNow).Duration();
+                Expect(skew < TimeSpan.FromMinutes(10),
+                    $"SelectDatabaseNow returns the database's UTC time (it returned {databaseNow:O}, {skew.TotalMinutes:0} minutes from this machine's UTC: local time?)");
+            }
+
+            var created = await onDatabaseClock.CreateAsync(Spec("hero-clock"), cancellationToken).ConfigureAwait(false);
+            var claim = await onDatabaseClock.ClaimAsync(created.FirstExecution!.Id, "job-1", Lease, cancellationToken).ConfigureAwait(false);
+            Expect(claim.IsClaimed, $"a claim dated by the database clock succeeds ({claim.Reason})");
+            Expect((await onDatabaseClock.ClaimAsync(created.FirstExecution.Id, "job-2", Lease, cancellationToken).ConfigureAwait(false)).Outcome == ClaimOutcome.LeaseHeld,
+                "its lease holds against a second claim");
+            Expect(await onDatabaseClock.HeartbeatAsync(claim.Execution!.Id, created.Workflow.Id, claim.Execution.LeaseToken!, Lease, cancellationToken).ConfigureAwait(false) is null,
+                "a heartbeat dated by the database clock renews it");
+            Expect((await onDatabaseClock.GetExpiredLeasesAsync(10, cancellationToken).ConfigureAwait(false)).All(e => e.Id != claim.Execution.Id),
+                "the reconciler does not see it as expired");
+            await onDatabaseClock.CancelAsync(created.Workflow.Id, cancellationToken).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+
         await Check("a claim takes the lease once; heartbeat, checkpoint and finalize work under it; the next step is scheduled", async () =>
         {
             var created = await store.CreateAsync(Spec("hero-2"), cancellationToken).ConfigureAwait(false);

@@ -83,6 +83,11 @@ internal static partial class RunningStepLog
 
     [LoggerMessage(303, LogLevel.Error, "Could not record the interruption of step execution {StepExecutionId}; it is recovered when its lease expires.")]
     public static partial void InterruptionNotRecorded(ILogger logger, Exception exception, long stepExecutionId);
+
+    [LoggerMessage(304, LogLevel.Error,
+        "Could not record the outcome ({Outcome}) of step execution {StepExecutionId}: the database stayed unreachable for the finalize's retry budget. " +
+        "The job is not failed for it: the step's lease runs out and the step is recovered (its body may run again; idempotency keys guard side effects).")]
+    public static partial void OutcomeNotRecorded(ILogger logger, Exception exception, string outcome, long stepExecutionId);
 }
 
 /// <summary>Step jobs in Hangfire (4xx).</summary>

@@ -304,6 +304,14 @@ internal sealed class RunningStep
             RunningStepLog.InterruptionNotRecorded(_runtime.RunningStepLogger, e, Claim.Execution!.Id);
             return null;
         }
+        catch (Exception e) when (_runtime.Store.Dialect.IsTransient(e))
+        {
+            // An outage outlasted the finalize's budget. The step's row, not the job, decides what runs next: its lease
+            // runs out and recovery runs it again, so the job is not turned red for a fault it cannot do anything about.
+            // (A step that failed on its own still fails its job: the job method threw.)
+            RunningStepLog.OutcomeNotRecorded(_runtime.RunningStepLogger, e, decision.Completion.Outcome.ToStored(), Claim.Execution!.Id);
+            return null;
+        }
     }
 
     private void StopHeartbeat()

@@ -1,3 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using GenevaDrive.Testing;
 using GenevaDrive.Server;
 using GenevaDrive.Execution;
 using GenevaDrive.Storage;
@@ -249,6 +252,42 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
                 ("first", StepExecutionState.Completed), ("second", StepExecutionState.Scheduled),
             }), Describe(history));
             Assert.That(Probe.Events.Count(e => e.StartsWith("first", StringComparison.Ordinal)), Is.EqualTo(1), "the body ran once");
+        });
+    }
+
+    [Test]
+    public async Task AnOutcomeThatCannotBeRecorded_DoesNotFailTheJob_AndTheLeaseRecoversTheStep()
+    {
+        var log = new GenevaDrive.Tests.Server.CapturingLoggerProvider();
+        await using var host = WorkflowTestHost.Create(options =>
+            {
+                Db.ConfigureStorage(options);
+                options.AddWorkflow<ThreeStepWorkflow>()
+                    .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id));
+                options.LeaseTimeout = TimeSpan.FromSeconds(1);
+                options.TransientFaultBudget = TimeSpan.FromMilliseconds(300);
+            },
+            services => services.AddSingleton(Probe).AddSingleton(Accounts).AddLogging(b => b.AddProvider(log)));
+        var workflow = await host.Client.StartAsync<ThreeStepWorkflow>(Accounts.Add("outage"));
+        var execution = (await host.Client.GetCurrentExecutionAsync(workflow.Id))!;
+        var claim = await host.Runtime.Runner.ClaimAsync(execution.Id, "job-1");
+        var run = new RunningStep(host.Runtime, claim);
+        run.Begin("job-1");
+        await run.ExecuteAsync(CancellationToken.None);
+        // The database stays unreachable for longer than the finalize's budget (half the lease, at least the transient budget).
+        host.Runtime.Store.Faults = point => point == "finalize.begin" ? throw TransientFault() : Task.CompletedTask;
+
+        FinalizeReport? report = null;
+        Assert.DoesNotThrow(() => report = run.End(null), "the job is not failed for an outage");
+        host.Runtime.Store.Faults = null;
+        host.AdvanceTime(TimeSpan.FromSeconds(2));
+        var reconcile = await host.ReconcileAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(report, Is.Null, "nothing was recorded");
+            Assert.That(log.Entries.Select(e => e.Message), Has.Some.Contains("Could not record the outcome (success) of step execution"));
+            Assert.That(reconcile.StepsRecovered, Is.EqualTo(1), "the step's lease ran out and it was recovered");
         });
     }
 

@@ -35,6 +35,9 @@ internal static partial class Coordinator
     private const string EarlyTakeover = "early takeover";
     private const string Unexplained = "unexplained";
 
+    /// <summary>GenevaDrive fences a run that has not renewed its lease for this share of it (RunningStep.FenceAfterFraction).</summary>
+    private const double FenceAfterFraction = 0.6;
+
     /// <summary>Ledger times are the database's; a little slack for placing them on the coordinator's clock.</summary>
     private static readonly TimeSpan Slack = TimeSpan.FromSeconds(2);
 
@@ -201,9 +204,6 @@ internal static partial class Coordinator
 
         return (text.ToString(), failures);
     }
-
-    /// <summary>GenevaDrive fences a run that has not renewed its lease for this share of it (RunningStep.FenceAfterFraction).</summary>
-    private const double FenceAfterFraction = 0.6;
 
     private static void Section(StringBuilder text, string title, IEnumerable<string> lines)
     {

@@ -20,8 +20,10 @@ internal sealed class HungConnection(HangingProxy proxy, SoakLedger ledger, stri
 {
     private readonly List<Held> _held = [];
     private List<ServerSession> _sessions = [];
-
-    public HangingProxy Proxy => proxy;
+    private List<(string Resource, double Seconds)> _hangfireLocks = [];
+    private List<(string Queue, long Waiting, long Fetched)> _queues = [];
+    private IReadOnlyList<int> _hungPorts = [];
+    private string? _snapshotProblem;
 
     public TimeSpan Duration => duration;
 
@@ -61,14 +63,14 @@ internal sealed class HungConnection(HangingProxy proxy, SoakLedger ledger, stri
     /// </summary>
     public async Task SnapshotServerAsync()
     {
-        HungPorts = [.. proxy.UpstreamPorts()];
+        _hungPorts = [.. proxy.UpstreamPorts()];
         try
         {
             _sessions = [.. await ledger.WriteAsync(c => c.QueryAsync<ServerSession>(
-            "SELECT pid AS Pid, client_port AS ClientPort, state AS State, wait_event_type AS WaitEventType, " +
-            "EXTRACT(EPOCH FROM now() - xact_start)::float8 AS TransactionSeconds, EXTRACT(EPOCH FROM now() - query_start)::float8 AS QuerySeconds, " +
-            "left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS Query, array_to_string(pg_blocking_pids(pid), ',') AS Blockers " +
-            "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid();"))];
+                "SELECT pid AS Pid, client_port AS ClientPort, state AS State, wait_event_type AS WaitEventType, " +
+                "EXTRACT(EPOCH FROM now() - xact_start)::float8 AS TransactionSeconds, EXTRACT(EPOCH FROM now() - query_start)::float8 AS QuerySeconds, " +
+                "left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS Query, array_to_string(pg_blocking_pids(pid), ',') AS Blockers " +
+                "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid();"))];
             // Hangfire.PostgreSql's distributed locks are rows that live until released or 10 minutes old; recurring jobs need one.
             _hangfireLocks = [.. await ledger.WriteAsync(c => c.QueryAsync<(string Resource, double Seconds)>(
                 $"SELECT resource, EXTRACT(EPOCH FROM now() - acquired)::float8 FROM \"hf_{runId}\".lock ORDER BY acquired;"))];
@@ -83,11 +85,7 @@ internal sealed class HungConnection(HangingProxy proxy, SoakLedger ledger, stri
         }
     }
 
-    private string? _snapshotProblem;
-    private List<(string Resource, double Seconds)> _hangfireLocks = [];
-    private List<(string Queue, long Waiting, long Fetched)> _queues = [];
 
-    private IReadOnlyList<int> HungPorts { get; set; } = [];
 
     public void Resume(TimeSpan now)
     {
@@ -198,7 +196,7 @@ internal sealed class HungConnection(HangingProxy proxy, SoakLedger ledger, stri
 
     private IEnumerable<string> ServerLines()
     {
-        var hung = _sessions.Where(x => x.ClientPort is { } port && HungPorts.Contains(port)).ToList();
+        var hung = _sessions.Where(x => x.ClientPort is { } port && _hungPorts.Contains(port)).ToList();
         var hungPids = hung.Select(x => x.Pid).ToHashSet();
         var inTransaction = hung.Where(x => x.TransactionSeconds is not null).ToList();
         if (_snapshotProblem is not null)

@@ -105,18 +105,34 @@ internal sealed class PostgreSqlDialect : SqlDialect
     {
         var script = LoadScript(_schema);
         await using var connection = await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-        await connection.ExecuteAsync("SELECT pg_advisory_xact_lock(@key);", new { key = InstallLockKey }, tx).ConfigureAwait(false);
-        foreach (var statement in Preamble(_schema))
-        {
-            await connection.ExecuteAsync(statement, transaction: tx).ConfigureAwait(false);
-        }
+        // One transaction per migration, each under the install lock (released at its commit).
+        await script.MigrateAsync(connection, async (c, token) =>
+            {
+                var tx = await c.BeginTransactionAsync(token).ConfigureAwait(false);
+                try
+                {
+                    // Wait for another installer's migration for at most a minute, with a message that says so.
+                    await c.ExecuteAsync(new CommandDefinition("SET LOCAL lock_timeout = '60s'; SELECT pg_advisory_xact_lock(@key); SET LOCAL lock_timeout = 0;",
+                        new { key = InstallLockKey }, tx, commandTimeout: 90, cancellationToken: token)).ConfigureAwait(false);
+                }
+                catch (PostgresException e) when (e.SqlState == "55P03")
+                {
+                    await tx.DisposeAsync().ConfigureAwait(false);
+                    throw new InvalidOperationException(
+                        $"GenevaDrive could not take the install lock of schema \"{_schema}\" within 60 s: another process is applying a migration " +
+                        "(a large table can take minutes). Start again once it has finished, or install the schema ahead of the deploy with the script " +
+                        "from PostgreSqlWorkflowSchema.GetInstallScript and PrepareSchemaIfNecessary = false.", e);
+                }
 
-        var current = await connection.ExecuteScalarAsync<int?>(
-            $"SELECT \"Version\" FROM \"{_schema}\".\"SchemaVersion\" WHERE \"Id\" = 1;", transaction: tx).ConfigureAwait(false) ?? 0;
-        await script.ApplyAsync(connection, tx, current, upToVersion, RecordVersion(_schema, "@version")).ConfigureAwait(false);
+                foreach (var statement in Preamble(_schema))
+                {
+                    await c.ExecuteAsync(new CommandDefinition(statement, transaction: tx, cancellationToken: token)).ConfigureAwait(false);
+                }
 
-        await tx.CommitAsync(ct).ConfigureAwait(false);
+                return tx;
+            },
+            $"SELECT \"Version\" FROM \"{_schema}\".\"SchemaVersion\" WHERE \"Id\" = 1;", RecordVersion(_schema, "@version"), upToVersion,
+            InstallLogger, ct).ConfigureAwait(false);
     }
 
     /// <summary>The schema version recorded in the database (0 when not installed).</summary>

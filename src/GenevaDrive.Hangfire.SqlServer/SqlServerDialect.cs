@@ -183,17 +183,21 @@ internal sealed class SqlServerDialect : SqlDialect
         var script = LoadScript(_schema);
         await using var connection = new SqlConnection(_connectionString);
         await connection.OpenAsync(ct).ConfigureAwait(false);
-        await using var tx = (SqlTransaction)await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-        await connection.ExecuteAsync(AcquireInstallLock(_schema), transaction: tx).ConfigureAwait(false);
-        foreach (var statement in Preamble(_schema))
-        {
-            await connection.ExecuteAsync(statement, transaction: tx).ConfigureAwait(false);
-        }
+        // One transaction per migration, each under the install lock (an applock owned by that transaction).
+        await script.MigrateAsync(connection, async (c, token) =>
+            {
+                var tx = await c.BeginTransactionAsync(token).ConfigureAwait(false);
+                // The command outlives the lock's own 60 s wait, so a lock not granted ends with the designed message, not a bare timeout.
+                await c.ExecuteAsync(new CommandDefinition(AcquireInstallLock(_schema), transaction: tx, commandTimeout: 90, cancellationToken: token))
+                    .ConfigureAwait(false);
+                foreach (var statement in Preamble(_schema))
+                {
+                    await c.ExecuteAsync(new CommandDefinition(statement, transaction: tx, cancellationToken: token)).ConfigureAwait(false);
+                }
 
-        var current = await connection.ExecuteScalarAsync<int?>(SelectVersion(_schema), transaction: tx).ConfigureAwait(false) ?? 0;
-        await script.ApplyAsync(connection, tx, current, upToVersion, RecordVersion(_schema, "@version")).ConfigureAwait(false);
-
-        await tx.CommitAsync(ct).ConfigureAwait(false);
+                return tx;
+            },
+            SelectVersion(_schema), RecordVersion(_schema, "@version"), upToVersion, InstallLogger, ct).ConfigureAwait(false);
     }
 
     /// <summary>The schema version recorded in the database (0 when not installed).</summary>

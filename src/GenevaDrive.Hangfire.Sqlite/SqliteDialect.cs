@@ -81,13 +81,15 @@ internal sealed class SqliteDialect : SqlDialect
         await connection.OpenAsync(ct).ConfigureAwait(false);
         // WAL lets readers run beside the single writer; it is a property of the file and persists.
         await connection.ExecuteAsync("PRAGMA journal_mode = WAL;").ConfigureAwait(false);
-        await using var tx = connection.BeginTransaction(deferred: false);
-        await connection.ExecuteAsync(CreateVersionTable(_prefix), transaction: tx).ConfigureAwait(false);
-        var current = await connection.ExecuteScalarAsync<int?>(
-            $"SELECT \"Version\" FROM \"{_prefix}SchemaVersion\" WHERE \"Id\" = 1;", transaction: tx).ConfigureAwait(false) ?? 0;
-        await script.ApplyAsync(connection, tx, current, upToVersion, RecordVersion(_prefix, "@version")).ConfigureAwait(false);
-
-        tx.Commit();
+        // One transaction per migration; BEGIN IMMEDIATE is the install lock.
+        await script.MigrateAsync(connection, async (c, token) =>
+            {
+                var tx = ((SqliteConnection)c).BeginTransaction(deferred: false);
+                await c.ExecuteAsync(new CommandDefinition(CreateVersionTable(_prefix), transaction: tx, cancellationToken: token)).ConfigureAwait(false);
+                return tx;
+            },
+            $"SELECT \"Version\" FROM \"{_prefix}SchemaVersion\" WHERE \"Id\" = 1;", RecordVersion(_prefix, "@version"), upToVersion,
+            InstallLogger, ct).ConfigureAwait(false);
     }
 
     /// <summary>The schema version recorded in the database (0 when not installed).</summary>

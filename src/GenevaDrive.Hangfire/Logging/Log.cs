@@ -43,6 +43,9 @@ internal static partial class RuntimeLog
     [LoggerMessage(105, LogLevel.Warning,
         "Counting workflows by state failed; the dashboard and the genevadrive.workflows gauge keep the counts taken at {TakenAt:u} (none when empty), and a recount is tried in the background.")]
     public static partial void CountFailed(ILogger logger, Exception exception, DateTime? takenAt);
+
+    [LoggerMessage(106, LogLevel.Information, "Schema migration {Version} of {Latest} applied and committed in {Milliseconds} ms.")]
+    public static partial void MigrationApplied(ILogger logger, int version, int latest, long milliseconds);
 }
 
 /// <summary>Claim → run → finalize (2xx).</summary>

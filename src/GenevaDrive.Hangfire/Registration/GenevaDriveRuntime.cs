@@ -149,6 +149,7 @@ internal sealed class GenevaDriveRuntime : IDisposable
             }
 
             Registry.ValidateAll(Services);
+            Dialect.InstallLogger ??= Logger;
             await Dialect.PrepareAsync(ct).ConfigureAwait(false);
             RegisterRecurringJobs();
             RegisterWithDashboard();

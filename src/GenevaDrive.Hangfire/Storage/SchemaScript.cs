@@ -8,7 +8,8 @@ namespace GenevaDrive.Storage;
 /// <summary>
 /// A versioned install script: an embedded resource of migrations, each introduced by a line
 /// <c>-- @migration N</c> and split into statements by lines that read <c>GO</c>. The installers run the
-/// migrations above the database's recorded version, in order, inside one guarded transaction.
+/// migrations above the database's recorded version, in order, each in a guarded transaction of its own
+/// (<see cref="MigrateAsync"/>).
 /// Migrations only add.
 /// </summary>
 public sealed class SchemaScript
@@ -106,26 +107,58 @@ public sealed class SchemaScript
     }
 
     /// <summary>
-    /// Runs, inside <paramref name="transaction"/>, every migration above <paramref name="currentVersion"/>
-    /// (and up to <paramref name="upToVersion"/> when given), recording each version with
-    /// <paramref name="recordVersionSql"/> (which takes <c>@version</c>).
+    /// Brings a database up to date one migration at a time. Each migration runs in a transaction of its own, opened by
+    /// <paramref name="beginLocked"/> (which takes the installer's lock for that transaction and creates the version
+    /// table when needed); the version is read again under that lock (another installer may have gone further
+    /// meanwhile), the next migration's statements run with no command timeout (a migration on a large table takes as
+    /// long as it takes), its version is recorded, and the transaction commits. A failure rolls back that migration
+    /// only: the database stays at the last committed version, and the next run continues from there.
     /// </summary>
-    public async Task ApplyAsync(DbConnection connection, DbTransaction transaction, int currentVersion, int? upToVersion,
-        string recordVersionSql)
+    /// <param name="connection">An open connection; the caller owns it.</param>
+    /// <param name="beginLocked">Begins a transaction holding the install lock, with the version table in place.</param>
+    /// <param name="selectVersionSql">Reads the recorded version (no rows: 0).</param>
+    /// <param name="recordVersionSql">Records a version, given as <c>@version</c>.</param>
+    /// <param name="upToVersion">The last migration to apply; null for all.</param>
+    /// <param name="logger">Where each applied migration is reported with its duration; null for nowhere.</param>
+    /// <param name="cancellationToken">Cancels between and inside migrations (the one in flight rolls back).</param>
+    /// <returns>How many migrations were applied.</returns>
+    public async Task<int> MigrateAsync(DbConnection connection, Func<DbConnection, CancellationToken, Task<DbTransaction>> beginLocked,
+        string selectVersionSql, string recordVersionSql, int? upToVersion, Microsoft.Extensions.Logging.ILogger? logger,
+        CancellationToken cancellationToken)
     {
-        foreach (var (version, statements) in Migrations)
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(beginLocked);
+        var applied = 0;
+        while (true)
         {
-            if (version <= currentVersion || version > (upToVersion ?? int.MaxValue))
+            var tx = await beginLocked(connection, cancellationToken).ConfigureAwait(false);
+            await using (tx.ConfigureAwait(false))
             {
-                continue;
-            }
+                var current = await connection.ExecuteScalarAsync<int?>(
+                    new CommandDefinition(selectVersionSql, transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false) ?? 0;
+                var next = Migrations.FirstOrDefault(m => m.Version > current && m.Version <= (upToVersion ?? int.MaxValue));
+                if (next.Statements is null)
+                {
+                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return applied;
+                }
 
-            foreach (var statement in statements)
-            {
-                await connection.ExecuteAsync(statement, transaction: transaction).ConfigureAwait(false);
-            }
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                foreach (var statement in next.Statements)
+                {
+                    await connection.ExecuteAsync(new CommandDefinition(statement, transaction: tx, commandTimeout: 0, cancellationToken: cancellationToken))
+                        .ConfigureAwait(false);
+                }
 
-            await connection.ExecuteAsync(recordVersionSql, new { version }, transaction).ConfigureAwait(false);
+                await connection.ExecuteAsync(new CommandDefinition(recordVersionSql, new { version = next.Version }, tx, cancellationToken: cancellationToken))
+                    .ConfigureAwait(false);
+                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                applied++;
+                if (logger is not null)
+                {
+                    Logging.RuntimeLog.MigrationApplied(logger, next.Version, LatestVersion, (long)clock.Elapsed.TotalMilliseconds);
+                }
+            }
         }
     }
 

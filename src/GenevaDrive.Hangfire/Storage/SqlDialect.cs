@@ -60,6 +60,12 @@ public abstract class SqlDialect : IDisposable
     /// <summary>Creates or upgrades the schema (idempotent, guarded against concurrent installers).</summary>
     public abstract Task InstallSchemaAsync(CancellationToken ct);
 
+    /// <summary>
+    /// Where the installer reports each migration it applies, with its duration (pass it to
+    /// <see cref="SchemaScript.MigrateAsync"/>); the runtime sets it before it installs. Null for nowhere.
+    /// </summary>
+    public Microsoft.Extensions.Logging.ILogger? InstallLogger { get; set; }
+
     /// <summary>Whether <see cref="PrepareAsync"/> installs the schema (the storage option of the same name).</summary>
     public abstract bool PrepareSchemaIfNecessary { get; }
 

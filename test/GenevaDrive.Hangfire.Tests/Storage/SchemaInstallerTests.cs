@@ -22,6 +22,54 @@ public sealed class SchemaInstallerTests(string database) : StorageTestBase(data
     }
 
     [Test]
+    public async Task AFailedMigration_LeavesTheDatabaseAtTheLastCommittedVersion_AndTheNextRunContinues()
+    {
+        Assume.That(Database, Is.EqualTo("sqlite").Or.EqualTo("postgresql"), "the script below is written for SQLite and PostgreSQL");
+        await Db.InstallAsync(upToVersion: 1); // the schema (or file) the test tables live in
+        var log = new GenevaDrive.Tests.Server.CapturingLoggerProvider();
+        string Script(string third) => $"""
+            -- @migration 1
+            CREATE TABLE {Db.Table("t_one")} (id int);
+            -- @migration 2
+            CREATE TABLE {Db.Table("t_two")} (id int);
+            GO
+            INSERT INTO {Db.Table("t_two")} (id) VALUES (2);
+            -- @migration 3
+            {third}
+            """;
+        var versions = Db.Table("t_versions");
+        async Task<int> MigrateAsync(string script)
+        {
+            await using var connection = Db.Dialect.CreateConnection();
+            await connection.OpenAsync();
+            return await SchemaScript.Parse(script).MigrateAsync(connection, async (c, ct) =>
+                {
+                    var tx = await c.BeginTransactionAsync(ct);
+                    await Dapper.SqlMapper.ExecuteAsync(c, $"CREATE TABLE IF NOT EXISTS {versions} (\"Id\" int PRIMARY KEY, \"Version\" int NOT NULL);", transaction: tx);
+                    return tx;
+                },
+                $"SELECT \"Version\" FROM {versions} WHERE \"Id\" = 1;", $"DELETE FROM {versions}; INSERT INTO {versions} (\"Id\", \"Version\") VALUES (1, @version);",
+                null, log.CreateLogger("installer"), CancellationToken.None);
+        }
+
+        var failure = Assert.CatchAsync(() => MigrateAsync(Script($"CREATE TABLE {Db.Table("t_three")} (id int); INSERT INTO no_such_table VALUES (1);")));
+        var afterFailure = await Db.ExecuteScalarAsync<int>($"SELECT \"Version\" FROM {versions} WHERE \"Id\" = 1;");
+        var rowsKept = await Db.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM {Db.Table("t_two")};");
+        var applied = await MigrateAsync(Script($"CREATE TABLE {Db.Table("t_three")} (id int);"));
+        var afterFix = await Db.ExecuteScalarAsync<int>($"SELECT \"Version\" FROM {versions} WHERE \"Id\" = 1;");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(failure, Is.Not.Null, "migration 3 failed");
+            Assert.That(afterFailure, Is.EqualTo(2), "migrations 1 and 2 committed each on their own; 3 rolled back alone");
+            Assert.That(rowsKept, Is.EqualTo(1));
+            Assert.That(applied, Is.EqualTo(1), "the next run continued with migration 3 only");
+            Assert.That(afterFix, Is.EqualTo(3));
+            Assert.That(log.Entries.Select(e => e.Message), Has.Some.StartsWith("Schema migration 2 of 3 applied and committed in"));
+        });
+    }
+
+    [Test]
     public async Task ConcurrentInstallers_WaitForEachOther()
     {
         var installers = Enumerable.Range(0, 4).Select(_ => Task.Run(() => Db.CreateDialect().InstallSchemaAsync(CancellationToken.None)));

@@ -67,6 +67,14 @@ internal abstract class TestDatabase : IAsyncDisposable
         return await connection.ExecuteAsync(sql, args);
     }
 
+    /// <summary>Reads one value on a connection of its own.</summary>
+    public async Task<T> ExecuteScalarAsync<T>(string sql, object? args = null)
+    {
+        await using var connection = Dialect.CreateConnection();
+        await connection.OpenAsync();
+        return (await connection.ExecuteScalarAsync<T>(sql, args))!;
+    }
+
     /// <summary>How many rows a table holds.</summary>
     public async Task<long> CountRowsAsync(string table)
     {

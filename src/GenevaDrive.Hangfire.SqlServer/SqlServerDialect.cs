@@ -128,13 +128,23 @@ internal sealed class SqlServerDialect : SqlDialect
     /// Deadlock victim, lock timeout, command timeout, connection broken or refused, database failover and
     /// Azure SQL's throttling and reconfiguration errors.
     /// </summary>
+    /// <remarks>
+    /// 1205 deadlock victim, 1222 lock request timeout, 1204 lock resources exhausted, -2 command timeout, 233/64/121/10053/
+    /// 10054/10060 connection broken or refused (121: semaphore timeout on the network), 4060 database unavailable, 4221
+    /// login timed out waiting for an availability-group replica, 976/978/983 an availability-group database not
+    /// accessible in its current role (a failover in progress), 40143/40197/40501/40540/40613/49918/49919/49920 Azure SQL
+    /// reconfiguration, service errors and throttling, 10928/10929 Azure SQL resource limits.
+    /// </remarks>
     internal static readonly HashSet<int> TransientErrorNumbers =
-        [1205, 1222, -2, 233, 64, 10053, 10054, 10060, 4060, 40197, 40501, 40613, 49918, 49919, 49920];
+        [1205, 1222, 1204, -2, 233, 64, 121, 10053, 10054, 10060, 4060, 4221, 976, 978, 983, 40143, 40197, 40501, 40540, 40613, 49918, 49919, 49920,
+         10928, 10929];
 
     protected override bool IsTransientFault(Exception exception) => exception switch
     {
         SqlException sql => sql.Errors.Cast<SqlError>().Any(e => TransientErrorNumbers.Contains(e.Number)) || TransientErrorNumbers.Contains(sql.Number),
         System.IO.IOException or System.Net.Sockets.SocketException or TimeoutException => true,
+        // The pool had no free connection within the connect timeout (every connection busy): waiting and trying again helps.
+        InvalidOperationException pool when pool.Message.Contains("obtaining a connection from the pool", StringComparison.Ordinal) => true,
         _ => false,
     };
 

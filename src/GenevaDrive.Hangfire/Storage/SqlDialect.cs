@@ -196,7 +196,7 @@ public sealed record StorageStatements
     /// <summary>@WorkflowId → every event of the workflow, oldest first.</summary>
     public required string SelectEventsOfWorkflow { get; init; }
 
-    /// <summary>@Ids → deletes the events of those workflows.</summary>
+    /// <summary>@Ids, @Limit → deletes at most @Limit events of those workflows (the limit is version 3); returns rows affected.</summary>
     public required string DeleteEventsOfWorkflows { get; init; }
 
     /// <summary>@WorkflowId, @StepName → the newest execution of that step, no lock.</summary>

@@ -155,7 +155,8 @@ public static partial class SqlTemplate
                 $"SELECT {{top:1}}{EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"ConsumedByExecutionId\" IS NOT NULL ORDER BY \"Id\" DESC{{limit:1}};"),
             ConsumeEvent = S("UPDATE {V} SET \"ConsumedAt\" = @Now, \"ConsumedByExecutionId\" = @ExecutionId WHERE \"Id\" = @Id AND \"ConsumedAt\" IS NULL;"),
             SelectEventsOfWorkflow = S($"SELECT {EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"Id\";"),
-            DeleteEventsOfWorkflows = S("DELETE FROM {V} WHERE \"WorkflowId\" {inIds};"),
+            DeleteEventsOfWorkflows = S(
+                "DELETE FROM {V} WHERE \"Id\" IN (SELECT {top:@Limit}\"Id\" FROM {V} WHERE \"WorkflowId\" {inIds}{limit:@Limit});"),
             SelectOngoingWorkflowId = S(
                 "SELECT {top:1}\"Id\" FROM {W} WHERE \"Type\" = @Type AND \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId " +
                 "AND \"State\" IN ('ready', 'performing', 'paused') AND {notAllowMultiple}{limit:1};"),

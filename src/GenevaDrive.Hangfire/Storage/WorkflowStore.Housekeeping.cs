@@ -80,7 +80,11 @@ internal sealed partial class WorkflowStore
             }
             while (deleted == CleanupChunk);
 
-            await connection.ExecuteAsync(Command(Sql.DeleteEventsOfWorkflows, new { Ids = ids }, tx, ct)).ConfigureAwait(false);
+            // Events too in row-bounded statements: a workflow may have received any number of them.
+            while (await connection.ExecuteAsync(Command(Sql.DeleteEventsOfWorkflows, new { Ids = ids, Limit = CleanupChunk }, tx, ct)).ConfigureAwait(false)
+                   == CleanupChunk)
+            {
+            }
             var workflows = await connection.ExecuteAsync(Command(Sql.DeleteWorkflows, new { Ids = ids }, tx, ct)).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return new CleanupBatch(workflows, executions);

@@ -166,6 +166,48 @@ public sealed class StoreQueryAndHousekeepingTests(string database) : StorageTes
     }
 
     [Test]
+    public async Task Cleanup_DeletesAWorkflowsEvents_InRowBoundedStatements()
+    {
+        var created = await StartAsync("chatty");
+        const int events = 2 * WorkflowStore.CleanupChunk + 500;
+        await using (var connection = Store.Dialect.CreateConnection())
+        {
+            await connection.OpenAsync();
+            await using var tx = await connection.BeginTransactionAsync();
+            for (var i = 0; i < events; i++)
+            {
+                await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, Store.Dialect.Sql.InsertEvent, Store.Dialect.Bind(new WorkflowEventRecord
+                {
+                    WorkflowId = created.Workflow.Id, Name = "ping", EventKey = $"k{i}", CreatedAt = Now,
+                }), tx);
+            }
+
+            await tx.CommitAsync();
+        }
+
+        await Store.CancelAsync(created.Workflow.Id);
+        Clock.Advance(TimeSpan.FromDays(31));
+        var eventDeletes = 0;
+        Store.Statements = (_, sql) =>
+        {
+            if (sql == Store.Dialect.Sql.DeleteEventsOfWorkflows)
+            {
+                Interlocked.Increment(ref eventDeletes);
+            }
+        };
+
+        var batch = await Store.DeleteEndedWorkflowsBatchAsync(Now - TimeSpan.FromDays(30), 100);
+        Store.Statements = null;
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(batch.WorkflowsDeleted, Is.EqualTo(1));
+            Assert.That(eventDeletes, Is.EqualTo(3), $"{events} events, at most {WorkflowStore.CleanupChunk} a statement");
+            Assert.That(await Db.CountRowsAsync("WorkflowEvents"), Is.Zero);
+        });
+    }
+
+    [Test]
     public void Cleanup_RefusesABatchSizeOutOfRange()
     {
         var error = Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Store.DeleteEndedWorkflowsBatchAsync(Now, 0))!;

@@ -58,7 +58,7 @@ public sealed class SqlServerScriptTests
         Installer().Select(x => new TestCaseData(x.Name, x.Sql).SetName($"InstallerStatement_Parses({x.Name})"));
 
     private static IEnumerable<TestCaseData> EveryStatement() =>
-        Runtime().Concat(Installer()).Append((Name: "DBA script", Sql: SqlServerWorkflowSchema.GetInstallScript()))
+        Runtime().Concat(Installer()).Append((Name: "DBA script", Sql: WithoutSqlcmdCommands(SqlServerWorkflowSchema.GetInstallScript())))
             .Select(x => new TestCaseData(x.Name, x.Sql).SetName($"Statement_UsesNoCompatibilityLevelBuiltInAndNoBareOutput({x.Name})"));
 
     private static TSqlFragment Parse(string sql, out IList<ParseError> errors)
@@ -165,7 +165,7 @@ public sealed class SqlServerScriptTests
     {
         var script = SqlServerWorkflowSchema.GetInstallScript("Custom_Schema");
 
-        var fragment = (TSqlScript)Parse(script, out var errors);
+        var fragment = (TSqlScript)Parse(WithoutSqlcmdCommands(script), out var errors);
         var firstBatch = fragment.Batches[0].Statements;
         var options = firstBatch.OfType<PredicateSetStatement>().ToDictionary(s => s.Options, s => s.IsOn);
 
@@ -184,9 +184,71 @@ public sealed class SqlServerScriptTests
             Assert.That(options.Any(o => o.Key.HasFlag(SetOptions.NumericRoundAbort) && !o.Value), Is.True, "NUMERIC_ROUNDABORT OFF");
             Assert.That(firstBatch.OfType<SetOnOffStatement>().Any(), Is.True, "SET XACT_ABORT ON");
             Assert.That(script, Does.Contain("BEGIN TRANSACTION;").And.Contain("COMMIT TRANSACTION;"));
-            Assert.That(script.IndexOf("sp_getapplock", StringComparison.Ordinal), Is.LessThan(script.IndexOf("CREATE TABLE", StringComparison.Ordinal)));
+            Assert.That(script.IndexOf("sp_getapplock", StringComparison.Ordinal), Is.LessThan(script.IndexOf("CREATE TABLE [Custom_Schema].[Workflows]", StringComparison.Ordinal)));
         });
     }
+
+    private static string WithoutSqlcmdCommands(string script) =>
+        string.Join('\n', script.Split('\n').Where(line => !line.StartsWith(':')));
+
+    /// <summary>
+    /// The DBA script is safe where DBAs run it. In sqlcmd it stops at the first error. In SSMS (which goes on with the
+    /// next batch after an error), a failed migration has rolled back under XACT_ABORT, and the guard before every later
+    /// batch sees no transaction and turns NOEXEC on: nothing runs in autocommit without the lock. Every statement of a
+    /// migration runs only below that migration's version, so the script is a no-op on an up-to-date database, and one
+    /// transaction per migration means a failure leaves the database at the last migration that committed.
+    /// </summary>
+    [Test]
+    public void DbaScript_StopsAfterAFailure_AndEveryStatementIsGuardedByItsVersion()
+    {
+        var script = SqlServerWorkflowSchema.GetInstallScript("Custom_Schema");
+        var fragment = (TSqlScript)Parse(WithoutSqlcmdCommands(script), out var errors);
+        var batches = fragment.Batches.Select(b => (Batch: b, Text: Sql(b))).ToList();
+        var migrationStatements = 0;
+        var guardedByVersion = 0;
+        var precededByTheFailureGuard = 0;
+        for (var i = 0; i < batches.Count; i++)
+        {
+            var text = batches[i].Text;
+            var isMigrationWork = text.Contains("EXEC (N'", StringComparison.Ordinal) || text.Contains("[SchemaVersion] SET [Version]", StringComparison.Ordinal);
+            if (!isMigrationWork || text.Contains("CREATE SCHEMA", StringComparison.Ordinal))
+            {
+                // The preamble (the schema and the version table) is idempotent on its own and runs before any migration.
+                continue;
+            }
+
+            migrationStatements++;
+            if (batches[i].Batch.Statements[0] is IfStatement { Predicate: var predicate } &&
+                Sql(predicate).Contains("[Custom_Schema].[SchemaVersion]", StringComparison.Ordinal))
+            {
+                guardedByVersion++;
+            }
+
+            if (i > 0 && batches[i - 1].Text.Contains("IF @@TRANCOUNT = 0", StringComparison.Ordinal) &&
+                batches[i - 1].Text.Contains("SET NOEXEC ON", StringComparison.Ordinal))
+            {
+                precededByTheFailureGuard++;
+            }
+        }
+
+        var begins = batches.Count(b => b.Text.Contains("BEGIN TRANSACTION", StringComparison.Ordinal));
+        var commits = batches.Count(b => b.Text.Contains("COMMIT TRANSACTION", StringComparison.Ordinal));
+        Assert.Multiple(() =>
+        {
+            Assert.That(errors, Is.Empty, Describe(errors));
+            Assert.That(script, Does.Contain(":on error exit"), "sqlcmd stops at the first error");
+            Assert.That(migrationStatements, Is.GreaterThan(30));
+            Assert.That(guardedByVersion, Is.EqualTo(migrationStatements), "every statement and version record runs only below its migration's version");
+            Assert.That(precededByTheFailureGuard, Is.EqualTo(migrationStatements), "every one is preceded by the guard that stops the script after a failure");
+            Assert.That(begins, Is.EqualTo(SqlServerWorkflowSchema.LatestVersion), "one transaction per migration");
+            Assert.That(commits, Is.EqualTo(SqlServerWorkflowSchema.LatestVersion));
+            Assert.That(batches[^1].Text.Trim(), Is.EqualTo("SET NOEXEC OFF;"), "the session is usable again after the script");
+        });
+    }
+
+    private static string Sql(TSqlFragment fragment) =>
+        string.Concat(Enumerable.Range(fragment.FirstTokenIndex, fragment.LastTokenIndex - fragment.FirstTokenIndex + 1)
+            .Select(i => fragment.ScriptTokenStream[i].Text));
 
     [Test]
     public void InstallLock_IsPerSchema_AndItsResultIsChecked()

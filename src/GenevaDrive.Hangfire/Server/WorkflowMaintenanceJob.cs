@@ -6,7 +6,12 @@ namespace GenevaDrive;
 /// <summary>
 /// GenevaDrive's recurring Hangfire jobs: <c>genevadrive:reconcile</c> (every minute by default) and
 /// <c>genevadrive:cleanup</c> (hourly). Each run's counts are its result in the dashboard.
+/// <para>
+/// Public only because Hangfire stores its type and method in every job it creates (and must find them again in
+/// another process); it is not for application code, so IntelliSense hides it.
+/// </para>
 /// </summary>
+[System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
 public sealed class WorkflowMaintenanceJob
 {
     /// <summary>Re-creates missing step jobs and recovers steps whose worker died.</summary>

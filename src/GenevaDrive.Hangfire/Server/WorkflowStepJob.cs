@@ -8,7 +8,12 @@ namespace GenevaDrive;
 /// that matters) and, for the dashboard, the workflow name, workflow id and step name. Hangfire's automatic
 /// retry is off: the workflow's exception policy owns retries. Claiming and finalizing happen in the
 /// GenevaDrive job filter around this method.
+/// <para>
+/// Public only because Hangfire stores its type and method in every job it creates (and must find them again in
+/// another process); it is not for application code, so IntelliSense hides it.
+/// </para>
 /// </summary>
+[System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
 public sealed class WorkflowStepJob
 {
     /// <summary>Runs the step execution claimed by the GenevaDrive filter.</summary>

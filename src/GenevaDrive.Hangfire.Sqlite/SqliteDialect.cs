@@ -92,6 +92,12 @@ internal sealed class SqliteDialect : SqlDialect
             InstallLogger, ct).ConfigureAwait(false);
     }
 
+    public override int? SchemaVersion => _schemaVersion ??= LoadScript(_prefix).LatestVersion;
+
+    private int? _schemaVersion;
+
+    public override async Task<int?> ReadInstalledSchemaVersionAsync(CancellationToken ct) => await GetSchemaVersionAsync().ConfigureAwait(false);
+
     /// <summary>The schema version recorded in the database (0 when not installed).</summary>
     internal async Task<int> GetSchemaVersionAsync()
     {

@@ -46,6 +46,10 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(106, LogLevel.Information, "Schema migration {Version} of {Latest} applied and committed in {Milliseconds} ms.")]
     public static partial void MigrationApplied(ILogger logger, int version, int latest, long milliseconds);
+
+    [LoggerMessage(107, LogLevel.Information,
+        "The GenevaDrive schema is at version {Installed}, newer than this build's {Needed} (a later version migrated it): fine, since migrations only add.")]
+    public static partial void NewerSchema(ILogger logger, int installed, int needed);
 }
 
 /// <summary>Claim → run → finalize (2xx).</summary>

@@ -69,9 +69,48 @@ public abstract class SqlDialect : IDisposable
     /// <summary>Whether <see cref="PrepareAsync"/> installs the schema (the storage option of the same name).</summary>
     public abstract bool PrepareSchemaIfNecessary { get; }
 
-    /// <summary>Runs at start-up: installs or upgrades the schema when <see cref="PrepareSchemaIfNecessary"/> is on.</summary>
-    public Task PrepareAsync(CancellationToken ct) =>
-        PrepareSchemaIfNecessary ? InstallSchemaAsync(ct) : Task.CompletedTask;
+    /// <summary>
+    /// Runs at start-up: installs or upgrades the schema when <see cref="PrepareSchemaIfNecessary"/> is on, then checks the
+    /// version the database is at against <see cref="SchemaVersion"/>. Older: start-up fails with what to run (the option
+    /// is off, or a DBA has not run the script yet) instead of the first step failing on a missing table or column.
+    /// Newer (a later GenevaDrive migrated it during a rolling deploy): fine, since migrations only add; it is logged.
+    /// </summary>
+    public async Task PrepareAsync(CancellationToken ct)
+    {
+        if (PrepareSchemaIfNecessary)
+        {
+            await InstallSchemaAsync(ct).ConfigureAwait(false);
+        }
+
+        if (SchemaVersion is not { } needed || await ReadInstalledSchemaVersionAsync(ct).ConfigureAwait(false) is not { } installed)
+        {
+            return;
+        }
+
+        if (installed < needed)
+        {
+            throw new InvalidOperationException(
+                $"The GenevaDrive schema in this {Name} database is at version {installed}, and this GenevaDrive.Hangfire needs version {needed}. " +
+                (PrepareSchemaIfNecessary
+                    ? "The installer ran but did not reach it; see the log for the migration that failed."
+                    : "PrepareSchemaIfNecessary is off, so nothing was installed: have the install script run (the storage's GetInstallScript; every " +
+                      "migration in it is guarded, so it is safe on an installed database), or turn PrepareSchemaIfNecessary on."));
+        }
+
+        if (installed > needed && InstallLogger is { } logger)
+        {
+            Logging.RuntimeLog.NewerSchema(logger, installed, needed);
+        }
+    }
+
+    /// <summary>
+    /// The schema version this storage package installs (its install script's last migration), checked at start-up; null
+    /// (the default) for a storage that does not version its schema.
+    /// </summary>
+    public virtual int? SchemaVersion => null;
+
+    /// <summary>The schema version recorded in the database (0 when nothing is installed); null (the default) when not versioned.</summary>
+    public virtual Task<int?> ReadInstalledSchemaVersionAsync(CancellationToken ct) => Task.FromResult<int?>(null);
 
     /// <summary>Releases pooled resources (connection pools owned by the dialect).</summary>
     public virtual void Dispose()

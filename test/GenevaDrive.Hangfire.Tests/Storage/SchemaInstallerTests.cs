@@ -70,6 +70,32 @@ public sealed class SchemaInstallerTests(string database) : StorageTestBase(data
     }
 
     [Test]
+    public async Task AStartWithoutTheInstaller_OnAnOlderSchema_FailsWithWhatToRun_AndANewerSchemaIsFine()
+    {
+        await Db.InstallAsync(upToVersion: LatestVersion - 1);
+        using var withoutInstaller = Db.CreateDialect(prepareSchema: false);
+
+        var refused = Assert.CatchAsync<InvalidOperationException>(() => withoutInstaller.PrepareAsync(CancellationToken.None));
+
+        await Db.InstallAsync();
+        var log = new GenevaDrive.Tests.Server.CapturingLoggerProvider();
+        withoutInstaller.InstallLogger = log.CreateLogger("runtime");
+        var current = withoutInstaller.PrepareAsync(CancellationToken.None);
+        await current;
+        // A later GenevaDrive migrated the database further (a rolling deploy): this build carries on.
+        await Db.ExecuteAsync($"UPDATE {Db.Table("SchemaVersion")} SET \"Version\" = {LatestVersion + 1} WHERE \"Id\" = 1");
+        await withoutInstaller.PrepareAsync(CancellationToken.None);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(refused!.Message, Does.Contain($"at version {LatestVersion - 1}").And.Contain($"needs version {LatestVersion}")
+                .And.Contain("PrepareSchemaIfNecessary is off").And.Contain("GetInstallScript"));
+            Assert.That(current.IsCompletedSuccessfully, Is.True, "at the version it needs, start-up goes on");
+            Assert.That(log.Entries.Select(e => e.Message), Has.Some.Contains($"at version {LatestVersion + 1}, newer than this build's {LatestVersion}"));
+        });
+    }
+
+    [Test]
     public async Task ConcurrentInstallers_WaitForEachOther()
     {
         var installers = Enumerable.Range(0, 4).Select(_ => Task.Run(() => Db.CreateDialect().InstallSchemaAsync(CancellationToken.None)));
@@ -117,7 +143,8 @@ public sealed class SchemaInstallerTests(string database) : StorageTestBase(data
     [Test]
     public async Task Prepare_InstallsOnlyWhenTheOptionIsOn()
     {
-        await Db.CreateDialect(prepareSchema: false).PrepareAsync(CancellationToken.None);
+        // Off: nothing is installed, and start-up says the schema is missing instead of the first step failing on it.
+        var missing = Assert.CatchAsync<InvalidOperationException>(() => Db.CreateDialect(prepareSchema: false).PrepareAsync(CancellationToken.None));
         var whenOff = await Db.GetSchemaVersionAsync();
 
         await Db.CreateDialect(prepareSchema: true).PrepareAsync(CancellationToken.None);
@@ -125,6 +152,7 @@ public sealed class SchemaInstallerTests(string database) : StorageTestBase(data
         Assert.Multiple(async () =>
         {
             Assert.That(whenOff, Is.Zero);
+            Assert.That(missing!.Message, Does.Contain("at version 0"));
             Assert.That(await Db.GetSchemaVersionAsync(), Is.EqualTo(LatestVersion));
         });
     }

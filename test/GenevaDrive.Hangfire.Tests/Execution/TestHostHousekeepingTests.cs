@@ -25,6 +25,44 @@ public sealed class TestHostHousekeepingTests(string database) : EngineTestBase(
     }
 
     [Test]
+    public async Task Reconcile_CountsTheStepsItDispatches()
+    {
+        // Three due steps without a job (their jobs were never created): the reconciler creates one for each.
+        var workflows = new List<WorkflowInfo>();
+        for (var i = 0; i < 3; i++)
+        {
+            workflows.Add(await StartAsync<ThreeStepWorkflow>($"stuck-{i}"));
+        }
+
+        var dispatchedBefore = Host.DispatchedSteps.Count;
+        Host.AdvanceTime(Host.Runtime.Options.DispatchGracePeriod + TimeSpan.FromSeconds(1));
+        var report = await Host.ReconcileAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(Host.DispatchedSteps.Count - dispatchedBefore, Is.EqualTo(3), "three steps dispatched");
+            Assert.That(report.JobsCreated, Is.EqualTo(3), "and counted: " + report.Text);
+        });
+    }
+
+    [Test]
+    public async Task RunStepAsync_OnTheScheduledStep_RunsItNow_WithoutMovingTheClock()
+    {
+        var workflow = await StartAsync<ThreeStepWorkflow>();
+        await Host.RunNextStepAsync(workflow.Id);
+        var before = Now;
+
+        var run = await Host.RunStepAsync(workflow.Id, "second"); // scheduled two hours from now
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.StepName, Is.EqualTo("second"));
+            Assert.That(run.Outcome, Is.EqualTo(StepOutcome.Success), run.Text);
+            Assert.That(Now, Is.EqualTo(before), "the wait was skipped, not waited out");
+        });
+    }
+
+    [Test]
     public async Task Cleanup_DeletesEndedWorkflowsOnlyAfterTheirRetention()
     {
         var finished = await StartAsync<ThreeStepWorkflow>("done");

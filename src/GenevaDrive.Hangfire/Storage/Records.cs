@@ -11,10 +11,13 @@ internal static class UtcTimes
     public static DateTime? AsUtc(DateTime? value) => value is { } v ? AsUtc(v) : null;
 
     /// <summary>Every database keeps at least millisecond precision; "now" is truncated to it so round trips compare equal.</summary>
-    public static DateTime Now(TimeProvider time)
+    public static DateTime Now(TimeProvider time) => ToMillisecond(time.GetUtcNow().UtcDateTime);
+
+    /// <summary>A time as UTC, truncated to whole milliseconds (as <see cref="Now"/> is), e.g. one read from the database's clock.</summary>
+    public static DateTime ToMillisecond(DateTime value)
     {
-        var now = time.GetUtcNow().UtcDateTime;
-        return new DateTime(now.Ticks - (now.Ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
+        var utc = AsUtc(value);
+        return new DateTime(utc.Ticks - (utc.Ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
     }
 }
 

@@ -163,7 +163,7 @@ public sealed class SchemaScript
     }
 
     /// <summary>The whole script as text for a DBA, statements separated by <c>GO</c> lines.</summary>
-    public string ToText(string header, IEnumerable<string> preamble, Func<int, string> recordVersion, IEnumerable<string>? epilogue = null)
+    public string ToText(string header, IEnumerable<string> preamble, Func<int, string> recordVersion)
     {
         var builder = new StringBuilder(header.TrimEnd()).Append("\n\n");
         foreach (var statement in preamble)
@@ -181,11 +181,6 @@ public sealed class SchemaScript
             }
 
             builder.Append('\n');
-        }
-
-        foreach (var statement in epilogue ?? [])
-        {
-            builder.Append(statement).Append("\nGO\n");
         }
 
         return builder.ToString();

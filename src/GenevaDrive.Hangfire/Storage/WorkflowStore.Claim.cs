@@ -17,14 +17,8 @@ internal sealed partial class WorkflowStore
     /// <summary>The clock of leases: the database's (one query), or the application's.</summary>
     private async Task<DateTime> LeaseNowAsync(DbConnection connection, DbTransaction? tx, CancellationToken ct) =>
         LeasesOnDatabaseClock
-            ? Truncated(await connection.ExecuteScalarAsync<DateTime>(Command(Sql.SelectDatabaseNow, null, tx, ct)).ConfigureAwait(false))
+            ? UtcTimes.ToMillisecond(await connection.ExecuteScalarAsync<DateTime>(Command(Sql.SelectDatabaseNow, null, tx, ct)).ConfigureAwait(false))
             : Now;
-
-    private static DateTime Truncated(DateTime value)
-    {
-        var utc = UtcTimes.AsUtc(value);
-        return new DateTime(utc.Ticks - (utc.Ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
-    }
 
     /// <summary>
     /// Claims a step execution for the job <paramref name="jobId"/>: the idempotent

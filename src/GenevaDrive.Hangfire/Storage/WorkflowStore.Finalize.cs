@@ -42,7 +42,7 @@ internal sealed partial class WorkflowStore
             await using var grid = await connection.QueryMultipleAsync(Command(Sql.SelectWorkflowState + " " + Sql.SelectDatabaseNow, new { Id = workflowId }, null, ct))
                 .ConfigureAwait(false);
             state = await grid.ReadSingleOrDefaultAsync<string?>().ConfigureAwait(false);
-            leaseNow = Truncated(await grid.ReadSingleAsync<DateTime>().ConfigureAwait(false));
+            leaseNow = UtcTimes.ToMillisecond(await grid.ReadSingleAsync<DateTime>().ConfigureAwait(false));
         }
         else
         {

@@ -197,7 +197,7 @@ internal sealed partial class WorkflowStore
                 if (lockedWorkflow is not null && lockedExecution is not null && lockedExecution.WorkflowId == hinted)
                 {
                     return new LockedExecution(connection, batchTx, lockedWorkflow, lockedExecution,
-                        databaseNow is { } clock ? Truncated(clock) : withLeaseClock ? Now : null);
+                        databaseNow is { } clock ? UtcTimes.ToMillisecond(clock) : withLeaseClock ? Now : null);
                 }
 
                 // The hint did not hold (a hand-made job, or rows gone): start over the careful way.

@@ -2,6 +2,7 @@ using GenevaDrive.Execution;
 using GenevaDrive.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive.Testing;
 

@@ -4,6 +4,7 @@ using GenevaDrive.Execution;
 using GenevaDrive.Heroes;
 using GenevaDrive.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive.Client;
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Hangfire.Dashboard;
 using static GenevaDrive.Dashboard.Html;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive.Dashboard;
 

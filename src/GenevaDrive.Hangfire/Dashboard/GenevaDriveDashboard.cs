@@ -3,6 +3,7 @@ using GenevaDrive.Server;
 using Hangfire;
 using Hangfire.Dashboard;
 using Microsoft.Extensions.Logging;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive.Dashboard;
 

@@ -3,6 +3,7 @@ using System.Text;
 using Hangfire.Dashboard;
 using Hangfire.Dashboard.Pages;
 using static GenevaDrive.Dashboard.Html;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive.Dashboard;
 

@@ -5,6 +5,7 @@ using GenevaDrive.Storage;
 using Hangfire.Dashboard;
 using Hangfire.Dashboard.Pages;
 using static GenevaDrive.Dashboard.Html;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive.Dashboard;
 

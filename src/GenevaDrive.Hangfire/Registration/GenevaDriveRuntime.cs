@@ -9,7 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace GenevaDrive;
+namespace GenevaDrive.Registration;
 
 /// <summary>
 /// Everything one GenevaDrive configuration needs at run time, created once: the validated workflow

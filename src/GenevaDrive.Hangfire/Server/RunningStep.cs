@@ -5,6 +5,7 @@ using GenevaDrive.Storage;
 using Hangfire.Server;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive.Server;
 
@@ -296,7 +297,8 @@ internal sealed class RunningStep
             jobException?.InnerException ?? jobException ?? new InvalidOperationException("The step job ended without running the step."));
         try
         {
-            return WorkflowStore.Blocking(() => _runtime.Runner.FinalizeAsync(Claim, decision));
+            // Called from the filter's synchronous OnPerformed: the worker thread waits, as it did for the claim.
+            return _runtime.Runner.FinalizeAsync(Claim, decision).GetAwaiter().GetResult();
         }
         catch (Exception e) when (decision.Completion.Outcome == StepOutcome.Interrupted)
         {

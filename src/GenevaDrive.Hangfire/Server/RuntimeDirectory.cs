@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Hangfire;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive.Server;
 

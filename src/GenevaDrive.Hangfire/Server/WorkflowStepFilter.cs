@@ -6,6 +6,7 @@ using Hangfire.Server;
 using Hangfire.States;
 using Hangfire.Storage;
 using Microsoft.Extensions.Logging;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive.Server;
 
@@ -43,9 +44,12 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
         _runtime.EnsureInitialized();
         var claim = ReadExecutionId(context.BackgroundJob.Job.Args, out var executionId) is { } problem
             ? new ClaimResult(ClaimOutcome.NotFound, problem + " Nothing runs; delete this job.")
-            : WorkflowStore.Blocking(() => _runtime.Runner.ClaimAsync(executionId, context.BackgroundJob.Id, CancellationToken.None,
+            // Hangfire's filter interface is synchronous: the worker thread waits for the claim here, as Hangfire itself waits
+            // for an async job method. The store is asynchronous throughout and never resumes on a captured context.
+            : _runtime.Runner.ClaimAsync(executionId, context.BackgroundJob.Id, CancellationToken.None,
                 // The job's arguments carry the workflow id: the claim locks its row directly (checked against the execution).
-                context.BackgroundJob.Job.Args.Count > 2 && context.BackgroundJob.Job.Args[2] is long workflowId && workflowId > 0 ? workflowId : null));
+                context.BackgroundJob.Job.Args.Count > 2 && context.BackgroundJob.Job.Args[2] is long workflowId && workflowId > 0 ? workflowId : null)
+                .GetAwaiter().GetResult();
         var run = new RunningStep(_runtime, claim);
         context.Items[RunningStep.ItemKey] = run;
         run.Begin(context.BackgroundJob.Id, context.CancellationToken.ShutdownToken);

@@ -86,11 +86,6 @@ internal sealed partial class WorkflowStore
     /// <summary>Runs a batch whose last statement is an insert returning the new id, and reads that id.</summary>
     private static async Task<long> ReadInsertedIdAsync(DbConnection connection, CommandDefinition command)
     {
-        if (t_blocking)
-        {
-            return ReadInsertedId(connection, command);
-        }
-
         await using var reader = await connection.ExecuteReaderAsync(command).ConfigureAwait(false);
         long? id = null;
         do
@@ -109,22 +104,6 @@ internal sealed partial class WorkflowStore
     private static long IdOf(IDataRecord row) => Convert.ToInt64(row.GetValue(0), System.Globalization.CultureInfo.InvariantCulture);
 
     private static InvalidOperationException NoInsertedId() => new("The insert of the next step execution returned no id.");
-
-    private static long ReadInsertedId(DbConnection connection, CommandDefinition command)
-    {
-        using var reader = connection.ExecuteReader(command);
-        long? id = null;
-        do
-        {
-            while (reader.FieldCount > 0 && reader.Read())
-            {
-                id = IdOf(reader);
-            }
-        }
-        while (reader.NextResult());
-
-        return id ?? throw NoInsertedId();
-    }
 
     /// <summary>The caller's open connection and transaction, for a change that must commit with the caller's own work.</summary>
     internal sealed record CallerTransaction(DbConnection Connection, DbTransaction Transaction);

@@ -59,43 +59,11 @@ internal sealed partial class WorkflowStore
 
     private async Task CommitAsync(DbTransaction tx, string operation, CancellationToken ct)
     {
-        if (t_blocking)
-        {
-            tx.Commit();
-        }
-        else
-        {
-            await tx.CommitAsync(ct).ConfigureAwait(false);
-        }
-
+        await tx.CommitAsync(ct).ConfigureAwait(false);
         await InjectAsync(operation + ".committed").ConfigureAwait(false);
     }
 
-    [ThreadStatic]
-    private static bool t_blocking;
-
-    /// <summary>
-    /// Runs a store operation for a caller that blocks on it anyway (a Hangfire worker thread in the step job filter,
-    /// whose interface is synchronous). On this thread the claim and finalize path then uses the provider's synchronous
-    /// I/O: the operation completes on the worker thread itself instead of waking it from a pool thread after every
-    /// round trip. The logic is the same either way; a retry after a transient fault continues asynchronously.
-    /// </summary>
-    internal static T Blocking<T>(Func<Task<T>> operation)
-    {
-        var previous = t_blocking;
-        t_blocking = true;
-        try
-        {
-            return operation().GetAwaiter().GetResult();
-        }
-        finally
-        {
-            t_blocking = previous;
-        }
-    }
-
-    private static async Task<int> ExecuteAsync(DbConnection connection, CommandDefinition command) =>
-        t_blocking ? connection.Execute(command) : await connection.ExecuteAsync(command).ConfigureAwait(false);
+    private static Task<int> ExecuteAsync(DbConnection connection, CommandDefinition command) => connection.ExecuteAsync(command);
 
     private Task<T> RetryAsync<T>(Func<CancellationToken, Task<T>> operation, CancellationToken ct) =>
         _retry.ExecuteAsync((_, token) => operation(token), ct);
@@ -136,15 +104,7 @@ internal sealed partial class WorkflowStore
         var connection = _dialect.CreateConnection();
         try
         {
-            if (t_blocking)
-            {
-                connection.Open();
-            }
-            else
-            {
-                await connection.OpenAsync(ct).ConfigureAwait(false);
-            }
-
+            await connection.OpenAsync(ct).ConfigureAwait(false);
             return connection;
         }
         catch
@@ -179,16 +139,8 @@ internal sealed partial class WorkflowStore
                 DateTime? databaseNow = null;
                 var locking = Command(readClock ? Sql.LockWorkflowAndStepExecution + " " + Sql.SelectDatabaseNow : Sql.LockWorkflowAndStepExecution,
                     new { WorkflowId = hinted, ExecutionId = executionId }, batchTx, ct);
-                if (t_blocking)
+                using (var grid = await connection.QueryMultipleAsync(locking).ConfigureAwait(false))
                 {
-                    using var grid = connection.QueryMultiple(locking);
-                    lockedWorkflow = grid.ReadSingleOrDefault<WorkflowRecord>();
-                    lockedExecution = grid.ReadSingleOrDefault<StepExecutionRecord>();
-                    databaseNow = readClock ? grid.ReadSingle<DateTime>() : null;
-                }
-                else
-                {
-                    using var grid = await connection.QueryMultipleAsync(locking).ConfigureAwait(false);
                     lockedWorkflow = await grid.ReadSingleOrDefaultAsync<WorkflowRecord>().ConfigureAwait(false);
                     lockedExecution = await grid.ReadSingleOrDefaultAsync<StepExecutionRecord>().ConfigureAwait(false);
                     databaseNow = readClock ? await grid.ReadSingleAsync<DateTime>().ConfigureAwait(false) : null;
@@ -250,13 +202,6 @@ internal sealed partial class WorkflowStore
     {
         public async ValueTask DisposeAsync()
         {
-            if (t_blocking)
-            {
-                Transaction?.Dispose();
-                Connection.Dispose();
-                return;
-            }
-
             if (Transaction is not null)
             {
                 await Transaction.DisposeAsync().ConfigureAwait(false);

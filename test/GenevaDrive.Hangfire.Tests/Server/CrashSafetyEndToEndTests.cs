@@ -5,6 +5,7 @@ using GenevaDrive.Tests.Storage;
 using Hangfire;
 using Hangfire.States;
 using Microsoft.Extensions.DependencyInjection;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive.Tests.Server;
 

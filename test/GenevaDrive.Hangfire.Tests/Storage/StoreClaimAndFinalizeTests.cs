@@ -86,36 +86,61 @@ public sealed class StoreClaimAndFinalizeTests(string database) : StorageTestBas
     }
 
     [Test]
-    public async Task ForABlockingCaller_ClaimFinalizeAndTheJobId_CompleteOnTheCallingThread()
+    public async Task ForABlockingCaller_ClaimFinalizeAndTheJobId_NeverNeedTheBlockedThreadBack()
     {
-        // The step job filter blocks a Hangfire worker on these calls: they must not need a pool thread to finish.
+        // The step job filter blocks a Hangfire worker on these calls. Under a synchronization context that runs its posts
+        // only on the blocked thread, any continuation that captured the context would wait for that thread forever.
         var created = await StartAsync("blocking");
-        var thread = Environment.CurrentManagedThreadId;
-        var synchronous = new List<string>();
-        Task<T> Observe<T>(string name, Task<T> task)
+        var outcome = await Task.Factory.StartNew(() =>
         {
-            if (task.IsCompleted && Environment.CurrentManagedThreadId == thread)
+            var context = new BlockedThreadContext();
+            SynchronizationContext.SetSynchronizationContext(context);
+            try
             {
-                synchronous.Add(name);
+                var claimed = Blocked(Store.ClaimAsync(created.FirstExecution!.Id, "job-1", Lease, workflowIdHint: created.Workflow.Id));
+                var finalize = claimed is null
+                    ? null
+                    : Blocked(Store.FinalizeAsync(claimed.Execution!.Id, claimed.Execution.LeaseToken!, Success("second"),
+                        workflowIdHint: created.Workflow.Id));
+                var recorded = finalize is not null && Blocked(Store.SetJobIdAsync(finalize.NextExecution!.Id, "job-2"));
+                return (claimed, finalize, recorded, context.Posts);
             }
-
-            return task;
-        }
-
-        var claim = WorkflowStore.Blocking(() => Observe("claim",
-            Store.ClaimAsync(created.FirstExecution!.Id, "job-1", Lease, workflowIdHint: created.Workflow.Id)));
-        var finalize = WorkflowStore.Blocking(() => Observe("finalize",
-            Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, Success("second"), workflowIdHint: created.Workflow.Id)));
-        var recorded = WorkflowStore.Blocking(() => Observe("job id", Store.SetJobIdAsync(finalize.NextExecution!.Id, "job-2")));
+            finally
+            {
+                SynchronizationContext.SetSynchronizationContext(null);
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
         Assert.Multiple(async () =>
         {
-            Assert.That(claim.Outcome, Is.EqualTo(ClaimOutcome.Claimed));
-            Assert.That(finalize.Outcome, Is.EqualTo(FinalizeOutcome.Applied));
-            Assert.That(recorded, Is.True);
-            Assert.That((await ExecutionAsync(finalize.NextExecution!.Id)).JobId, Is.EqualTo("job-2"));
-            Assert.That(synchronous, Is.EqualTo(new[] { "claim", "finalize", "job id" }));
+            Assert.That(outcome.claimed?.Outcome, Is.EqualTo(ClaimOutcome.Claimed), "the claim finished while its caller was blocked");
+            Assert.That(outcome.finalize?.Outcome, Is.EqualTo(FinalizeOutcome.Applied), "the finalize finished while its caller was blocked");
+            Assert.That(outcome.recorded, Is.True, "the job id was recorded while its caller was blocked");
+            Assert.That(outcome.Posts, Is.Zero, "no continuation was posted to the caller's context");
+            Assert.That((await ExecutionAsync(outcome.finalize!.NextExecution!.Id)).JobId, Is.EqualTo("job-2"));
         });
+    }
+
+    /// <summary>Blocks on the task as the filter does, for at most 30 s (a captured context would hang it): its result, or default.</summary>
+    private static T? Blocked<T>(Task<T> task) => task.Wait(TimeSpan.FromSeconds(30)) ? task.Result : default;
+
+    /// <summary>
+    /// A context like a UI thread's whose thread is blocked: what is posted to it is counted (and run on the pool, so a
+    /// failing test fails instead of hanging).
+    /// </summary>
+    private sealed class BlockedThreadContext : SynchronizationContext
+    {
+        private int _posts;
+
+        public int Posts => Volatile.Read(ref _posts);
+
+        public override void Post(SendOrPostCallback d, object? state)
+        {
+            Interlocked.Increment(ref _posts);
+            ThreadPool.UnsafeQueueUserWorkItem(_ => d(state), null);
+        }
+
+        public override void Send(SendOrPostCallback d, object? state) => Post(d, state);
     }
 
     [Test]

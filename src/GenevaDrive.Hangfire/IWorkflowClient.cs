@@ -1,4 +1,5 @@
 using System.Data.Common;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive;
 

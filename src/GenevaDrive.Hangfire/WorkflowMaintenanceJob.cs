@@ -1,5 +1,6 @@
 using Hangfire;
 using Hangfire.Server;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive;
 

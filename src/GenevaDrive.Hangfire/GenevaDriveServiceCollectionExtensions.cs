@@ -3,6 +3,7 @@ using Hangfire;
 using Hangfire.Common;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using GenevaDrive.Registration;
 
 namespace GenevaDrive;
 

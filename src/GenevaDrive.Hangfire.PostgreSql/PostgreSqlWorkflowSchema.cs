@@ -13,7 +13,7 @@ public static class PostgreSqlWorkflowSchema
     /// <returns>The script; statements are separated by lines reading <c>GO</c>.</returns>
     public static string GetInstallScript(string schemaName = "genevadrive")
     {
-        var schema = Storage.SqlIdentifier.ValidateSchemaName(schemaName, nameof(schemaName));
+        var schema = Storage.Sql.SqlIdentifier.ValidateSchemaName(schemaName, nameof(schemaName));
         return PostgreSqlDialect.LoadScript(schema).ToText(
             $"-- GenevaDrive.Hangfire schema for PostgreSQL, schema \"{schema}\". Run on a database without these tables; " +
             $"to upgrade, run the migrations above the version in \"{schema}\".\"SchemaVersion\".",

@@ -20,7 +20,7 @@ public static class SqlServerWorkflowSchema
     /// <returns>The script, batches separated by <c>GO</c>.</returns>
     public static string GetInstallScript(string schemaName = "GenevaDrive")
     {
-        var schema = Storage.SqlIdentifier.ValidateSchemaName(schemaName, nameof(schemaName));
+        var schema = Storage.Sql.SqlIdentifier.ValidateSchemaName(schemaName, nameof(schemaName));
         var script = SqlServerDialect.LoadScript(schema);
         var text = new System.Text.StringBuilder()
             .Append($"-- GenevaDrive.Hangfire schema for SQL Server, schema [{schema}], version {script.LatestVersion}, for sqlcmd or SSMS.\n")

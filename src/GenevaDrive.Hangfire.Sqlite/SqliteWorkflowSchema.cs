@@ -13,7 +13,7 @@ public static class SqliteWorkflowSchema
     /// <returns>The script; statements are separated by lines reading <c>GO</c>.</returns>
     public static string GetInstallScript(string tablePrefix = "GenevaDrive_")
     {
-        var prefix = Storage.SqlIdentifier.ValidateTablePrefix(tablePrefix, nameof(tablePrefix));
+        var prefix = Storage.Sql.SqlIdentifier.ValidateTablePrefix(tablePrefix, nameof(tablePrefix));
         return SqliteDialect.LoadScript(prefix).ToText(
             $"-- GenevaDrive.Hangfire schema for SQLite, table prefix '{prefix}'. Run on a database without these tables; " +
             $"to upgrade, run the migrations above the version in \"{prefix}SchemaVersion\".",

@@ -1,6 +1,7 @@
 using GenevaDrive.Execution;
 using GenevaDrive.Storage;
 using Microsoft.Extensions.Time.Testing;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Testing;
 
@@ -87,7 +88,7 @@ public static class StorageConformance
             {
                 await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
                 await using var command = connection.CreateCommand();
-                command.CommandText = dialect.Sql.SelectDatabaseNow;
+                command.CommandText = dialect.Sql.SelectDatabaseNow.Text;
                 var read = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
                 var databaseNow = Convert.ToDateTime(read, System.Globalization.CultureInfo.InvariantCulture);
                 var skew = (databaseNow - DateTime.UtcNow).Duration();

@@ -3,6 +3,7 @@ using GenevaDrive.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using GenevaDrive.Registration;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Testing;
 

@@ -66,7 +66,7 @@ public sealed record WorkflowEventInfo
     /// <summary>The step execution that took it.</summary>
     public long? ConsumedByStepExecutionId { get; init; }
 
-    internal static WorkflowEventInfo From(Storage.WorkflowEventRecord r) => new()
+    internal static WorkflowEventInfo From(Store.WorkflowEventRecord r) => new()
     {
         Id = r.Id,
         Name = r.Name,

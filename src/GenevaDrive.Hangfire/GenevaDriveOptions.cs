@@ -2,6 +2,7 @@ using System.Reflection;
 using GenevaDrive.Definition;
 using GenevaDrive.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using GenevaDrive.Store;
 
 namespace GenevaDrive;
 

@@ -10,6 +10,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using GenevaDrive.Storage.Sql;
 
 namespace GenevaDrive.Benchmarks;
 
@@ -268,16 +269,17 @@ internal static class Scale
                 ReturnsId = " RETURNING \"Id\";", NotAllowMultiple = "\"AllowMultiple\" = 0", Page = "LIMIT @Limit OFFSET @Offset", InIds = "IN @Ids",
             };
         var sql = SqlTemplate.Build(flavor, s => s);
+        // The page and count shapes: [0] unfiltered, [1] by state.
         var queries = new (string Name, string Sql, object Args)[]
         {
-            ("list page", sql.SelectWorkflowsPage[StorageStatements.FilterShape(false, false)], new { Offset = 0, Limit = 25 }),
-            ("list page of one state", sql.SelectWorkflowsPage[StorageStatements.FilterShape(true, false)], new { State = "paused", Offset = 0, Limit = 25 }),
-            ("count of one state (badge, metrics)", sql.CountWorkflows[StorageStatements.FilterShape(true, false)], new { State = "paused" }),
-            ("counts by state (pills, refreshed in the background)", sql.CountWorkflowsByTypeAndState, new { }),
-            ("drift report (in-flight workflows by type, step and state)", sql.CountInFlightWorkflowsByStep, new { }),
-            ("in flight at a step (drift links)", sql.SelectInFlightWorkflowsAtStep, new { Type = "bench_four", StepName = "step_3", Offset = 0, Limit = 25 }),
-            ("hero search", sql.SelectWorkflowsByHero, new { HeroType, HeroId = "old-12345" }),
-            ("history of a workflow", sql.SelectStepExecutionHistory, new { WorkflowId = 12345L }),
+            ("list page", sql.SelectWorkflowsPage[0].Text, new { Offset = 0, Limit = 25 }),
+            ("list page of one state", sql.SelectWorkflowsPage[1].Text, new { State = "paused", Offset = 0, Limit = 25 }),
+            ("count of one state (badge, metrics)", sql.CountWorkflows[1].Text, new { State = "paused" }),
+            ("counts by state (pills, refreshed in the background)", sql.CountWorkflowsByTypeAndState.Text, new { }),
+            ("drift report (in-flight workflows by type, step and state)", sql.CountInFlightWorkflowsByStep.Text, new { }),
+            ("in flight at a step (drift links)", sql.SelectInFlightWorkflowsAtStep.Text, new { Type = "bench_four", StepName = "step_3", Offset = 0, Limit = 25 }),
+            ("hero search", sql.SelectWorkflowsByHero.Text, new { HeroType, HeroId = "old-12345" }),
+            ("history of a workflow", sql.SelectStepExecutionHistory.Text, new { WorkflowId = 12345L }),
         };
         Plans.AppendLine(CultureInfo.InvariantCulture, $"### Plans on {rig.Database}, {Preloaded:N0} workflows");
         foreach (var (name, text, args) in queries)

@@ -40,7 +40,7 @@ public sealed class WrappedSqliteDialect(string connectionString, int contractVe
 
     public override Task InstallSchemaAsync(CancellationToken ct) => _inner.InstallSchemaAsync(ct);
 
-    public override object Bind(object parameters) => _inner.Bind(parameters);
+    public override System.Data.DbType? TypeOf(SqlParameterShape parameter) => _inner.TypeOf(parameter);
 
     public override void Dispose() => _inner.Dispose();
 }

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Dapper;
 using GenevaDrive.Storage;
+using GenevaDrive.Storage.Sql;
 using Npgsql;
 
 namespace GenevaDrive.PostgreSql;
@@ -175,12 +176,12 @@ internal sealed class PostgreSqlDialect : SqlDialect
             // the reconciler finds the execution without a job and adds one (a duplicate job is a no-op at claim). So
             // its commit does not wait for the WAL flush (one fsync less per step); the next synchronous commit, at the
             // latest the step's claim, makes it durable. One round trip, and never inside another transaction.
-            SetStepExecutionJobId = "BEGIN; SET LOCAL synchronous_commit TO OFF; " + shared.SetStepExecutionJobId + " COMMIT;",
+            SetStepExecutionJobId = shared.SetStepExecutionJobId.WithText("BEGIN; SET LOCAL synchronous_commit TO OFF; " + shared.SetStepExecutionJobId.Text + " COMMIT;"),
             // SKIP LOCKED: a row another transaction holds (a late claim) waits for the next cleanup instead of blocking this one.
-            LockEndedWorkflowIds = SqlTemplate.Render(flavor,
-                "SELECT \"Id\" FROM {W} WHERE \"State\" IN ('finished', 'canceled') AND \"TransitionedAt\" < @Cutoff ORDER BY \"Id\" LIMIT @Limit FOR UPDATE SKIP LOCKED;"),
-            DeleteStepExecutionsOfWorkflows = SqlTemplate.Render(flavor,
-                "DELETE FROM {E} WHERE \"Id\" IN (SELECT \"Id\" FROM {E} WHERE \"WorkflowId\" = ANY(@Ids) LIMIT @Limit);"),
+            LockEndedWorkflowIds = shared.LockEndedWorkflowIds.WithText(SqlTemplate.Render(flavor,
+                "SELECT \"Id\" FROM {W} WHERE \"State\" IN ('finished', 'canceled') AND \"TransitionedAt\" < @Cutoff ORDER BY \"Id\" LIMIT @Limit FOR UPDATE SKIP LOCKED;")),
+            DeleteStepExecutionsOfWorkflows = shared.DeleteStepExecutionsOfWorkflows.WithText(SqlTemplate.Render(flavor,
+                "DELETE FROM {E} WHERE \"Id\" IN (SELECT \"Id\" FROM {E} WHERE \"WorkflowId\" = ANY(@Ids) LIMIT @Limit);")),
         });
     }
 }

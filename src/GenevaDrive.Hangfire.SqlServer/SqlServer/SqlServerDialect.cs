@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Dapper;
 using GenevaDrive.Storage;
+using GenevaDrive.Storage.Sql;
 using Microsoft.Data.SqlClient;
 
 namespace GenevaDrive.SqlServer;
@@ -10,7 +11,7 @@ namespace GenevaDrive.SqlServer;
 /// <c>WITH (UPDLOCK, ROWLOCK, READCOMMITTEDLOCK)</c> (the latest committed row even under
 /// <c>READ_COMMITTED_SNAPSHOT</c>), held to the end of the transaction; identities come back through
 /// <c>SCOPE_IDENTITY()</c> (a bare <c>OUTPUT</c> clause fails once a table has a trigger). Uses no
-/// compatibility-level-dependent built-ins; parameters are typed by <see cref="Bind"/>.
+/// compatibility-level-dependent built-ins; parameters are typed by kind in <see cref="TypeOf"/>.
 /// </summary>
 internal sealed class SqlServerDialect : SqlDialect
 {
@@ -33,81 +34,19 @@ internal sealed class SqlServerDialect : SqlDialect
 
     public override int? CommandTimeoutSeconds { get; }
 
-    /// <summary>Codes stored as <c>varchar</c>: sent as <c>AnsiString</c> of the column's size, so comparisons use the index.</summary>
-    private static readonly Dictionary<string, int> AnsiColumns = new(StringComparer.Ordinal)
-    {
-        ["State"] = 20, ["Outcome"] = 20, ["LeaseToken"] = 64, ["TraceParent"] = 100,
-        ["ExecutionState"] = 20, ["WorkflowState"] = 20, ["ExecutionOutcome"] = 20, ["ExecutionLeaseToken"] = 64,
-        ["OperationId"] = 40, ["Command"] = 20,
-    };
-
-    /// <summary>Text stored as <c>nvarchar(n)</c>: sent with the column's size (one plan for every length); the rest as <c>nvarchar(max)</c>.</summary>
-    private static readonly Dictionary<string, int> UnicodeColumns = new(StringComparer.Ordinal)
-    {
-        ["Type"] = 200, ["HeroType"] = 200, ["HeroId"] = 200, ["CurrentStepName"] = 200, ["NextStepName"] = 200, ["StepName"] = 200,
-        ["ErrorClassName"] = 400, ["JobId"] = 100, ["PausedByJobId"] = 100, ["StateReason"] = 1000,
-        ["Name"] = 200, ["EventKey"] = 200, ["WaitingFor"] = 200,
-    };
-
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, System.Reflection.PropertyInfo[]> BindableProperties = new();
-
     /// <summary>
-    /// Types every parameter explicitly: <c>datetime2</c> for times (Dapper would send <c>datetime</c>, rounded
-    /// to 3.33 ms), <c>varchar(n)</c> for codes and <c>nvarchar(n)</c> for names. Arrays stay untyped so Dapper
-    /// expands them into one parameter per item (<c>IN @Ids</c>).
+    /// Types each parameter by its kind: <c>datetime2</c> for times (Dapper would send <c>datetime</c>, rounded to 3.33 ms),
+    /// <c>varchar(n)</c> for codes and <c>nvarchar(n)</c> for text, of the column's size (one plan for every length, and
+    /// comparisons that use the index). Lists of ids stay untyped, so Dapper expands them into one parameter per item
+    /// (<c>IN @Ids</c>); numbers and flags are typed from their values.
     /// </summary>
-    public override object Bind(object parameters) => parameters is TypedParameters ? parameters : Type(parameters);
-
-    internal static TypedParameters Type(object parameters)
+    public override System.Data.DbType? TypeOf(SqlParameterShape parameter) => parameter.Kind switch
     {
-        var bound = new TypedParameters { RemoveUnused = true };
-        foreach (var property in BindableProperties.GetOrAdd(parameters.GetType(), static t => t
-                     .GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
-                     .Where(p => p.CanRead && p.GetIndexParameters().Length == 0 && IsBindable(p.PropertyType)).ToArray()))
-        {
-            var value = property.GetValue(parameters);
-            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
-            if (type == typeof(DateTime))
-            {
-                bound.Declare(property.Name, value, System.Data.DbType.DateTime2, null);
-            }
-            else if (type == typeof(string) && AnsiColumns.TryGetValue(property.Name, out var ansi))
-            {
-                bound.Declare(property.Name, value, System.Data.DbType.AnsiString, ansi);
-            }
-            else if (type == typeof(string))
-            {
-                bound.Declare(property.Name, value, System.Data.DbType.String, UnicodeColumns.TryGetValue(property.Name, out var size) ? size : -1);
-            }
-            else
-            {
-                bound.Declare(property.Name, value, null, null);
-            }
-        }
-
-        return bound;
-    }
-
-    private static bool IsBindable(Type type)
-    {
-        var t = Nullable.GetUnderlyingType(type) ?? type;
-        return t.IsPrimitive || t == typeof(string) || t == typeof(DateTime) || t == typeof(decimal) || t == typeof(Guid) ||
-               (t.IsArray && t != typeof(byte[]));
-    }
-
-    /// <summary>Dapper parameters that also remember how each was declared (tests inspect them without a server).</summary>
-    internal sealed class TypedParameters : DynamicParameters
-    {
-        private readonly List<(string Name, System.Data.DbType? Type, int? Size)> _declared = [];
-
-        public IReadOnlyList<(string Name, System.Data.DbType? Type, int? Size)> Declared => _declared;
-
-        public void Declare(string name, object? value, System.Data.DbType? type, int? size)
-        {
-            _declared.Add((name, type, size));
-            Add(name, value, type, size: size);
-        }
-    }
+        SqlValueKind.Time => System.Data.DbType.DateTime2,
+        SqlValueKind.Code => System.Data.DbType.AnsiString,
+        SqlValueKind.Text => System.Data.DbType.String,
+        _ => null,
+    };
 
     public override int ContractVersion => StorageContract.Version;
 
@@ -249,9 +188,9 @@ internal sealed class SqlServerDialect : SqlDialect
         return SqlTemplate.Build(flavor, shared => shared with
         {
             // READPAST: a row another transaction holds (a late claim) waits for the next cleanup instead of blocking this one.
-            LockEndedWorkflowIds = SqlTemplate.Render(flavor,
-                "SELECT TOP (@Limit) \"Id\" FROM {W} WITH (UPDLOCK, ROWLOCK, READPAST, READCOMMITTEDLOCK) WHERE \"State\" IN ('finished', 'canceled') AND \"TransitionedAt\" < @Cutoff ORDER BY \"Id\";"),
-            DeleteStepExecutionsOfWorkflows = SqlTemplate.Render(flavor, "DELETE TOP (@Limit) FROM {E} WHERE \"WorkflowId\" IN @Ids;"),
+            LockEndedWorkflowIds = shared.LockEndedWorkflowIds.WithText(SqlTemplate.Render(flavor,
+                "SELECT TOP (@Limit) \"Id\" FROM {W} WITH (UPDLOCK, ROWLOCK, READPAST, READCOMMITTEDLOCK) WHERE \"State\" IN ('finished', 'canceled') AND \"TransitionedAt\" < @Cutoff ORDER BY \"Id\";")),
+            DeleteStepExecutionsOfWorkflows = shared.DeleteStepExecutionsOfWorkflows.WithText(SqlTemplate.Render(flavor, "DELETE TOP (@Limit) FROM {E} WHERE \"WorkflowId\" IN @Ids;")),
             CleanupSessionSetup = "SET DEADLOCK_PRIORITY LOW; SET LOCK_TIMEOUT 10000;",
             CleanupSessionReset = "SET DEADLOCK_PRIORITY NORMAL; SET LOCK_TIMEOUT -1;",
         });

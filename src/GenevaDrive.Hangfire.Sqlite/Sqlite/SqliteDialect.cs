@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Dapper;
 using GenevaDrive.Storage;
+using GenevaDrive.Storage.Sql;
 using Microsoft.Data.Sqlite;
 
 namespace GenevaDrive.Sqlite;
@@ -130,10 +131,10 @@ internal sealed class SqliteDialect : SqlDialect
         return SqlTemplate.Build(flavor, shared => shared with
         {
             // BEGIN IMMEDIATE already holds the database's write lock: the rows cannot change under the batch.
-            LockEndedWorkflowIds = SqlTemplate.Render(flavor,
-                "SELECT \"Id\" FROM {W} WHERE \"State\" IN ('finished', 'canceled') AND \"TransitionedAt\" < @Cutoff ORDER BY \"Id\" LIMIT @Limit;"),
-            DeleteStepExecutionsOfWorkflows = SqlTemplate.Render(flavor,
-                "DELETE FROM {E} WHERE \"Id\" IN (SELECT \"Id\" FROM {E} WHERE \"WorkflowId\" IN @Ids LIMIT @Limit);"),
+            LockEndedWorkflowIds = shared.LockEndedWorkflowIds.WithText(SqlTemplate.Render(flavor,
+                "SELECT \"Id\" FROM {W} WHERE \"State\" IN ('finished', 'canceled') AND \"TransitionedAt\" < @Cutoff ORDER BY \"Id\" LIMIT @Limit;")),
+            DeleteStepExecutionsOfWorkflows = shared.DeleteStepExecutionsOfWorkflows.WithText(SqlTemplate.Render(flavor,
+                "DELETE FROM {E} WHERE \"Id\" IN (SELECT \"Id\" FROM {E} WHERE \"WorkflowId\" IN @Ids LIMIT @Limit);")),
         });
     }
 }

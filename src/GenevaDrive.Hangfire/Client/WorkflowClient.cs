@@ -5,6 +5,7 @@ using GenevaDrive.Heroes;
 using GenevaDrive.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using GenevaDrive.Registration;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Client;
 

@@ -64,7 +64,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
     /// The attempts on one time axis, drawn as inline SVG: a thin grey bar from when each was created to when it was
     /// due or started (its wait), then a bar from start to end coloured by outcome; the last 60 attempts.
     /// </summary>
-    private void AppendTimeline(StringBuilder html, IReadOnlyList<Storage.StepExecutionRecord> history)
+    private void AppendTimeline(StringBuilder html, IReadOnlyList<Store.StepExecutionRecord> history)
     {
         var shown = history.Skip(Math.Max(0, history.Count - 60)).ToList();
         if (shown.Count == 0)
@@ -73,7 +73,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         }
 
         var now = DateTime.UtcNow;
-        DateTime End(Storage.StepExecutionRecord e) => e.FinishedAt ?? (e.StartedAt is not null ? now : e.ScheduledFor);
+        DateTime End(Store.StepExecutionRecord e) => e.FinishedAt ?? (e.StartedAt is not null ? now : e.ScheduledFor);
         var start = shown.Min(e => e.CreatedAt);
         var end = shown.Max(e => End(e) > e.ScheduledFor ? End(e) : e.ScheduledFor);
         var span = Math.Max(1, (end - start).TotalMilliseconds);
@@ -110,7 +110,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
     }
 
     /// <summary>After a refused command, why (the command's own message, or what the workflow's state allows).</summary>
-    private void AppendRefusal(StringBuilder html, Storage.WorkflowRecord workflow)
+    private void AppendRefusal(StringBuilder html, Store.WorkflowRecord workflow)
     {
         if (Query("refused") is not { Length: > 0 } action || action.Length > 20)
         {
@@ -134,7 +134,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
     /// <summary>A time as Hangfire's pages show it: in the viewer's local time, with the exact time on hover.</summary>
     private string When(DateTime? utc) => utc is { } t ? Html.LocalTime(t).ToString() : "<span class=\"text-muted\">—</span>";
 
-    private void AppendCommands(StringBuilder html, Storage.WorkflowRecord workflow)
+    private void AppendCommands(StringBuilder html, Store.WorkflowRecord workflow)
     {
         var state = workflow.WorkflowState;
         if (IsReadOnly)
@@ -202,7 +202,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
     }
 
     /// <summary>Jump to any defined step (earlier, to run steps again, or later): a form posting the step, recorded with the operator.</summary>
-    private void AppendJump(StringBuilder html, Storage.WorkflowRecord workflow, Definition.WorkflowDefinition definition, string? standing)
+    private void AppendJump(StringBuilder html, Store.WorkflowRecord workflow, Definition.WorkflowDefinition definition, string? standing)
     {
         var undefined = standing is not null && definition.Resolve(standing).Kind == Definition.StepNameKind.Unknown;
         if (undefined)
@@ -227,7 +227,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             .Append("var url = location.pathname; if (!r.ok) { url += '?refused=jump'; } location.href = url; }); }); });</script>");
     }
 
-    private void AppendSteps(StringBuilder html, Storage.WorkflowRecord workflow, IReadOnlyList<Storage.StepExecutionRecord> history)
+    private void AppendSteps(StringBuilder html, Store.WorkflowRecord workflow, IReadOnlyList<Store.StepExecutionRecord> history)
     {
         var type = _runtime.Registry.FindType(workflow.Type);
         html.Append("<h3>Steps</h3>");
@@ -255,7 +255,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         html.Append("</tbody></table>");
     }
 
-    private void AppendEvents(StringBuilder html, Storage.WorkflowRecord workflow, IReadOnlyList<Storage.WorkflowEventRecord> events)
+    private void AppendEvents(StringBuilder html, Store.WorkflowRecord workflow, IReadOnlyList<Store.WorkflowEventRecord> events)
     {
         html.Append("<h3>Events</h3>");
         if (events.Count == 0)
@@ -294,7 +294,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             .Append("if (r.ok) { location.reload(); } else { form.querySelector('.genevadrive-deliver-result').textContent = 'The event was refused (HTTP ' + r.status + '): check its name, or the workflow has ended.'; } }); }); });</script>");
     }
 
-    private void AppendHistory(StringBuilder html, IReadOnlyList<Storage.StepExecutionRecord> history)
+    private void AppendHistory(StringBuilder html, IReadOnlyList<Store.StepExecutionRecord> history)
     {
         html.Append("<h3>Execution history</h3>");
         if (history.Count == 0)

@@ -6,6 +6,7 @@ using Hangfire.Dashboard;
 using Hangfire.Dashboard.Pages;
 using static GenevaDrive.Dashboard.Html;
 using GenevaDrive.Registration;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Dashboard;
 

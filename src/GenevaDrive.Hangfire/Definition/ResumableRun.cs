@@ -1,4 +1,5 @@
 using GenevaDrive.Storage;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Definition;
 

@@ -56,9 +56,9 @@ internal sealed class StepDefinition
     public WaitTimeout OnTimeout { get; init; }
 
     /// <summary>How this step is scheduled when the workflow reaches it: after its wait, or gated by its event.</summary>
-    public Storage.NextStep Schedule() => WaitEvent is { } eventName
-        ? new Storage.NextStep(Name, WaitTimeout, new Storage.WaitGate(eventName, WaitTimeout, OnTimeout))
-        : new Storage.NextStep(Name, Wait ?? TimeSpan.Zero);
+    public Store.NextStep Schedule() => WaitEvent is { } eventName
+        ? new Store.NextStep(Name, WaitTimeout, new Store.WaitGate(eventName, WaitTimeout, OnTimeout))
+        : new Store.NextStep(Name, Wait ?? TimeSpan.Zero);
 
     /// <summary>True when the condition says the step should not run now.</summary>
     public bool ShouldSkip() => ConditionKind switch

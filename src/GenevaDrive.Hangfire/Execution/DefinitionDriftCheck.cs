@@ -3,6 +3,7 @@ using GenevaDrive.Definition;
 using GenevaDrive.Logging;
 using GenevaDrive.Storage;
 using Microsoft.Extensions.Logging;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Execution;
 

@@ -1,6 +1,7 @@
 using GenevaDrive.Definition;
 using GenevaDrive.Logging;
 using GenevaDrive.Storage;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Execution;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using GenevaDrive.Definition;
 using GenevaDrive.Storage;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Execution;
 

@@ -5,6 +5,7 @@ using GenevaDrive.Logging;
 using GenevaDrive.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Execution;
 

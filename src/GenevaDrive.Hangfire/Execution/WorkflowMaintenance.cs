@@ -2,6 +2,7 @@ using GenevaDrive.Logging;
 using GenevaDrive.Storage;
 using Hangfire.States;
 using Microsoft.Extensions.Logging;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Execution;
 

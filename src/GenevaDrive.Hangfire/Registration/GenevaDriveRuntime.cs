@@ -8,6 +8,7 @@ using Hangfire;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Registration;
 

@@ -6,6 +6,7 @@ using Hangfire;
 using Hangfire.Common;
 using Hangfire.States;
 using Microsoft.Extensions.Logging;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Server;
 

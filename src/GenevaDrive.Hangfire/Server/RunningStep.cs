@@ -6,6 +6,7 @@ using Hangfire.Server;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using GenevaDrive.Registration;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Server;
 

@@ -7,6 +7,7 @@ using Hangfire.States;
 using Hangfire.Storage;
 using Microsoft.Extensions.Logging;
 using GenevaDrive.Registration;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Server;
 

@@ -172,18 +172,18 @@ public sealed partial class DashboardTests
     public async Task WorkflowPage_ShowsEachAttemptsCursorCheckpointsBackoffAndIdempotencyKey()
     {
         var workflow = await StartAsync("progress");
-        var store = new GenevaDrive.Storage.WorkflowStore(_db.Dialect, TimeProvider.System);
+        var store = new GenevaDrive.Store.WorkflowStore(_db.Dialect, TimeProvider.System);
         var first = (await store.GetCurrentExecutionAsync(workflow.Id))!;
         var claim = await store.ClaimAsync(first.Id, "41", TimeSpan.FromMinutes(5));
         await store.CheckpointAsync(first.Id, claim.Execution!.LeaseToken!, "{\"After\":17}");
         await store.CheckpointAsync(first.Id, claim.Execution.LeaseToken!, "{\"After\":23}");
-        await store.FinalizeAsync(first.Id, claim.Execution.LeaseToken!, new GenevaDrive.Storage.StepCompletion
+        await store.FinalizeAsync(first.Id, claim.Execution.LeaseToken!, new GenevaDrive.Store.StepCompletion
         {
             ExecutionState = StepExecutionState.Completed,
             Outcome = StepOutcome.Reattempted,
             WorkflowState = WorkflowState.Ready,
             NextStepName = "first",
-            Schedule = new GenevaDrive.Storage.NextStep("first", TimeSpan.FromSeconds(20)),
+            Schedule = new GenevaDrive.Store.NextStep("first", TimeSpan.FromSeconds(20)),
             Metadata = "{\"reattempt_reason\":\"exception_policy\",\"backoff\":\"linear(initial 00:00:10): reattempt 2 waits 0:00:20\"}",
         });
 
@@ -311,16 +311,16 @@ public sealed partial class DashboardTests
     public async Task WorkflowPage_DrawsATimelineOfTheAttempts_AndUsesHangfiresTimeAndJobHelpers()
     {
         var workflow = await StartAsync("timeline");
-        var store = new GenevaDrive.Storage.WorkflowStore(_db.Dialect, TimeProvider.System);
+        var store = new GenevaDrive.Store.WorkflowStore(_db.Dialect, TimeProvider.System);
         var first = (await store.GetCurrentExecutionAsync(workflow.Id))!;
         var claim = await store.ClaimAsync(first.Id, "17", TimeSpan.FromMinutes(5));
-        await store.FinalizeAsync(first.Id, claim.Execution!.LeaseToken!, new GenevaDrive.Storage.StepCompletion
+        await store.FinalizeAsync(first.Id, claim.Execution!.LeaseToken!, new GenevaDrive.Store.StepCompletion
         {
             ExecutionState = StepExecutionState.Completed,
             Outcome = StepOutcome.Success,
             WorkflowState = WorkflowState.Ready,
             NextStepName = "second",
-            Schedule = new GenevaDrive.Storage.NextStep("second", TimeSpan.FromHours(2)),
+            Schedule = new GenevaDrive.Store.NextStep("second", TimeSpan.FromHours(2)),
         });
 
         var (_, page) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
@@ -442,10 +442,10 @@ public sealed partial class DashboardTests
         await using (var connection = _db.Dialect.CreateConnection())
         {
             await connection.OpenAsync();
-            var execution = (await new GenevaDrive.Storage.WorkflowStore(_db.Dialect, TimeProvider.System).GetCurrentExecutionAsync(workflow.Id))!;
+            var execution = (await new GenevaDrive.Store.WorkflowStore(_db.Dialect, TimeProvider.System).GetCurrentExecutionAsync(workflow.Id))!;
             execution.ErrorClassName = "Evil<b>Exception</b>";
             execution.ErrorMessage = evil;
-            await Dapper.SqlMapper.ExecuteAsync(connection, _db.Dialect.Sql.UpdateStepExecution, execution);
+            await Dapper.SqlMapper.ExecuteAsync(connection, _db.Dialect.Sql.UpdateStepExecution.Text, execution);
         }
 
         var (_, list) = await GetAsync("/hangfire/genevadrive/workflows");

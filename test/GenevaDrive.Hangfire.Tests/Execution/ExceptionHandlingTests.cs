@@ -109,9 +109,9 @@ public sealed class ExceptionHandlingTests(string database) : EngineTestBase(dat
     [Test]
     public async Task BlanketCancelPolicy_CancelsWithTheErrorRecorded()
     {
-        var store = new GenevaDrive.Storage.WorkflowStore(Db.Dialect, TimeProvider.System);
+        var store = new GenevaDrive.Store.WorkflowStore(Db.Dialect, TimeProvider.System);
         Accounts.Add("acct-1");
-        var created = await store.CreateAsync(new GenevaDrive.Storage.NewWorkflow("policies", "GenevaDrive.Tests.Execution.Account", "acct-1", false, "boom", null));
+        var created = await store.CreateAsync(new GenevaDrive.Store.NewWorkflow("policies", "GenevaDrive.Tests.Execution.Account", "acct-1", false, "boom", null));
 
         var run = await Host.RunExecutionAsync(created.FirstExecution!.Id);
 

@@ -140,8 +140,8 @@ public sealed class ExecutorTests(string database) : EngineTestBase(database)
     [Test]
     public async Task UnknownWorkflowType_FailsTheStepAndPauses()
     {
-        var store = new GenevaDrive.Storage.WorkflowStore(Db.Dialect, TimeProvider.System);
-        var created = await store.CreateAsync(new GenevaDrive.Storage.NewWorkflow("renamed_away", "Account", "acct-1", false, "first", null));
+        var store = new GenevaDrive.Store.WorkflowStore(Db.Dialect, TimeProvider.System);
+        var created = await store.CreateAsync(new GenevaDrive.Store.NewWorkflow("renamed_away", "Account", "acct-1", false, "first", null));
 
         var run = await Host.RunExecutionAsync(created.FirstExecution!.Id);
 
@@ -158,9 +158,9 @@ public sealed class ExecutorTests(string database) : EngineTestBase(database)
     [Test]
     public async Task StepNoLongerDefined_FailsWithStepNotDefined_AndPauses()
     {
-        var store = new GenevaDrive.Storage.WorkflowStore(Db.Dialect, TimeProvider.System);
+        var store = new GenevaDrive.Store.WorkflowStore(Db.Dialect, TimeProvider.System);
         Accounts.Add("acct-1");
-        var created = await store.CreateAsync(new GenevaDrive.Storage.NewWorkflow("three_steps", "GenevaDrive.Tests.Execution.Account", "acct-1", false, "removed_step", null));
+        var created = await store.CreateAsync(new GenevaDrive.Store.NewWorkflow("three_steps", "GenevaDrive.Tests.Execution.Account", "acct-1", false, "removed_step", null));
 
         var run = await Host.RunExecutionAsync(created.FirstExecution!.Id);
 

@@ -71,8 +71,8 @@ public sealed class HeroRulesTests(string database) : EngineTestBase(database)
         var member = new Member { Id = "m-1" };
         var started = await host.Client.StartAsync<MemberWelcomeWorkflow>(member);
         // A workflow stored before the class had [HeroName]: under its full name.
-        var store = new GenevaDrive.Storage.WorkflowStore(Db.Dialect, TimeProvider.System);
-        var old = await store.CreateAsync(new GenevaDrive.Storage.NewWorkflow("member_welcome", typeof(Member).FullName!, "m-2", false, "welcome", null));
+        var store = new GenevaDrive.Store.WorkflowStore(Db.Dialect, TimeProvider.System);
+        var old = await store.CreateAsync(new GenevaDrive.Store.NewWorkflow("member_welcome", typeof(Member).FullName!, "m-2", false, "welcome", null));
 
         var moved = await host.Client.MigrateHeroTypeNameAsync<Member>(typeof(Member).FullName!);
         var again = await host.Client.MigrateHeroTypeNameAsync<Member>(typeof(Member).FullName!);

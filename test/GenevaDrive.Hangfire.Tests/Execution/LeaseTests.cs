@@ -4,6 +4,7 @@ using GenevaDrive.Testing;
 using GenevaDrive.Server;
 using GenevaDrive.Execution;
 using GenevaDrive.Storage;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Tests.Execution;
 

@@ -4,6 +4,7 @@ using GenevaDrive.Storage;
 using GenevaDrive.Tests.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 using Moq;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Tests.Execution;
 
@@ -122,14 +123,14 @@ public sealed class MaintenanceTests(string database) : StorageTestBase(database
                 Type = "signup", HeroType = "User", HeroId = $"backlog-{i}", State = "ready", NextStepName = "first",
                 CreatedAt = due, UpdatedAt = due, StartedAt = due,
             };
-            var workflowId = await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, sql.InsertWorkflow, Store.Dialect.Bind(workflow), tx);
+            var workflowId = await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, sql.InsertWorkflow.Text, StatementBinder.Bind(Store.Dialect, sql.InsertWorkflow, workflow), tx);
             var jobId = $"healthy-{i}";
             var execution = new StepExecutionRecord
             {
                 WorkflowId = workflowId, StepName = "first", State = "scheduled", ScheduledFor = due.AddMilliseconds(i), JobId = jobId,
                 DispatchedAt = Now, CreatedAt = due, UpdatedAt = due, Attempt = 1,
             };
-            var executionId = await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, sql.InsertStepExecution, Store.Dialect.Bind(execution), tx);
+            var executionId = await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, sql.InsertStepExecution.Text, StatementBinder.Bind(Store.Dialect, sql.InsertStepExecution, execution), tx);
             if (i == lostAt)
             {
                 lost = executionId; // its job vanished from Hangfire's storage

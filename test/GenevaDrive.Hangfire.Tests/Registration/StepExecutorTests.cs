@@ -6,6 +6,7 @@ using GenevaDrive.Tests.Execution;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Moq;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Tests.Registration;
 

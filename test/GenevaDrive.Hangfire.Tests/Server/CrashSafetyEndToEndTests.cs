@@ -6,6 +6,7 @@ using Hangfire;
 using Hangfire.States;
 using Microsoft.Extensions.DependencyInjection;
 using GenevaDrive.Registration;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Tests.Server;
 
@@ -86,7 +87,7 @@ public sealed class CrashSafetyEndToEndTests(string database) : HangfireServerFi
         await using (var connection = Db.Dialect.CreateConnection())
         {
             await connection.OpenAsync();
-            await connection.ExecuteAsync(Db.Dialect.Sql.UpdateStepExecution, execution);
+            await connection.ExecuteAsync(Db.Dialect.Sql.UpdateStepExecution.Text, execution);
         }
 
         var report = await Server.Runtime.Maintenance.ReconcileAsync();

@@ -73,7 +73,7 @@ public sealed class GracefulShutdownTests(string database)
 
     private static async Task<(WorkflowState State, StepExecutionInfo Interrupted, StepExecutionInfo Next)> ReadAsync(TestDatabase db, long workflowId)
     {
-        var store = new GenevaDrive.Storage.WorkflowStore(db.Dialect, TimeProvider.System);
+        var store = new GenevaDrive.Store.WorkflowStore(db.Dialect, TimeProvider.System);
         var workflow = (await store.GetWorkflowAsync(workflowId))!;
         var history = (await store.GetHistoryAsync(workflowId)).Select(StepExecutionInfo.From).ToList();
         Assert.That(history, Has.Count.EqualTo(2), "the interrupted attempt and the one scheduled in its place");

@@ -1,4 +1,5 @@
 using GenevaDrive.Storage;
+using GenevaDrive.Storage.Sql;
 
 namespace GenevaDrive.Tests.Storage;
 

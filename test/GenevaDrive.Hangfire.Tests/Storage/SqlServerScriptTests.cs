@@ -3,6 +3,7 @@ using GenevaDrive.SqlServer;
 using GenevaDrive.Storage;
 using Microsoft.Data.SqlClient;
 using Microsoft.SqlServer.TransactSql.ScriptDom;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Tests.Storage;
 
@@ -133,9 +134,9 @@ public sealed class SqlServerScriptTests
     {
         var statements = SqlServerDialect.BuildStatements(Schema);
 
-        var lockParents = Collect(statements.LockEndedWorkflowIds, new ShapeCollector());
-        var deleteChildren = Collect(statements.DeleteStepExecutionsOfWorkflows, new ShapeCollector());
-        var deleteParents = Collect(statements.DeleteWorkflows, new ShapeCollector());
+        var lockParents = Collect(statements.LockEndedWorkflowIds.Text, new ShapeCollector());
+        var deleteChildren = Collect(statements.DeleteStepExecutionsOfWorkflows.Text, new ShapeCollector());
+        var deleteParents = Collect(statements.DeleteWorkflows.Text, new ShapeCollector());
 
         Assert.Multiple(() =>
         {
@@ -155,8 +156,8 @@ public sealed class SqlServerScriptTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(Collect(statements.InsertWorkflow, new ShapeCollector()).Functions, Does.Contain("SCOPE_IDENTITY"));
-            Assert.That(Collect(statements.InsertStepExecution, new ShapeCollector()).Functions, Does.Contain("SCOPE_IDENTITY"));
+            Assert.That(Collect(statements.InsertWorkflow.Text, new ShapeCollector()).Functions, Does.Contain("SCOPE_IDENTITY"));
+            Assert.That(Collect(statements.InsertStepExecution.Text, new ShapeCollector()).Functions, Does.Contain("SCOPE_IDENTITY"));
         });
     }
 
@@ -278,31 +279,16 @@ public sealed class SqlServerScriptTests
     }
 
     [Test]
-    public void Parameters_AreTyped_Datetime2ForTimes_VarcharForCodes_SizedNvarcharForNames()
+    public void Parameters_AreTypedByKind_Datetime2ForTimes_VarcharForCodes_SizedNvarcharForNames()
     {
         var record = new StepExecutionRecord
         {
             Id = 1, WorkflowId = 2, StepName = "send", State = "in_progress", Outcome = null, ScheduledFor = DateTime.UtcNow,
             JobId = "42", LeaseToken = "abc", ErrorMessage = "long text", CreatedAt = DateTime.UtcNow, UpdatedAt = DateTime.UtcNow,
         };
-        var bound = SqlServerDialect.Type(record);
-        using var command = new SqlCommand(SqlServerDialect.BuildStatements(Schema).UpdateStepExecution);
-        foreach (var (name, type, size) in bound.Declared)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = name;
-            if (type is { } t)
-            {
-                parameter.DbType = t;
-            }
-
-            if (size is { } s)
-            {
-                parameter.Size = s;
-            }
-
-            command.Parameters.Add(parameter);
-        }
+        var statement = SqlServerDialect.BuildStatements(Schema).UpdateStepExecution;
+        using var command = Typed(statement);
+        var bound = StatementBinder.Bind(Dialect, statement, record);
 
         SqlParameter P(string name) => command.Parameters[name];
         Assert.Multiple(() =>
@@ -318,20 +304,50 @@ public sealed class SqlServerScriptTests
             Assert.That(P("StepName").Size, Is.EqualTo(200));
             Assert.That(P("JobId").Size, Is.EqualTo(100));
             Assert.That(P("ErrorMessage").Size, Is.EqualTo(-1), "nvarchar(max)");
-            Assert.That(bound.Declared.Select(d => d.Name), Does.Not.Contain("ParsedMetadata"), "only simple values are parameters");
+            Assert.That(bound.ParameterNames, Is.EquivalentTo(statement.Parameters.Select(p => p.Name)), "exactly the statement's parameters");
+            Assert.That(bound.ParameterNames, Does.Not.Contain("ParsedMetadata"), "nothing else of the record");
         });
     }
 
     [Test]
     public void ListParameters_StayUntyped_SoDapperExpandsThem()
     {
-        var bound = SqlServerDialect.Type(new { Ids = new long[] { 1, 2, 3 }, Limit = 1000, Cutoff = DateTime.UtcNow });
+        var statement = SqlServerDialect.BuildStatements(Schema).DeleteStepExecutionsOfWorkflows;
 
         Assert.Multiple(() =>
         {
-            Assert.That(bound.Declared.Single(d => d.Name == "Ids").Type, Is.Null);
-            Assert.That(bound.Declared.Single(d => d.Name == "Cutoff").Type, Is.EqualTo(DbType.DateTime2));
+            Assert.That(StatementBinder.TypeOf(Dialect, statement.Parameters.Single(p => p.Name == "Ids")).Type, Is.Null);
+            Assert.That(StatementBinder.TypeOf(Dialect, statement.Parameters.Single(p => p.Name == "Limit")).Type, Is.Null);
+            Assert.That(StatementBinder.TypeOf(Dialect, SqlServerDialect.BuildStatements(Schema).LockEndedWorkflowIds.Parameters
+                .Single(p => p.Name == "Cutoff")).Type, Is.EqualTo(DbType.DateTime2));
         });
+    }
+
+    private static readonly SqlServerDialect Dialect = new("Server=localhost;Database=unused", new SqlServerWorkflowStorageOptions());
+
+    /// <summary>A command with the statement's parameters declared as the store declares them on SQL Server.</summary>
+    private static SqlCommand Typed(SqlStatement statement)
+    {
+        var command = new SqlCommand(statement.Text);
+        foreach (var shape in statement.Parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = shape.Name;
+            var (type, size) = StatementBinder.TypeOf(Dialect, shape);
+            if (type is { } t)
+            {
+                parameter.DbType = t;
+            }
+
+            if (size is { } s)
+            {
+                parameter.Size = s;
+            }
+
+            command.Parameters.Add(parameter);
+        }
+
+        return command;
     }
 
     private sealed class ShapeCollector : TSqlFragmentVisitor

@@ -1,4 +1,6 @@
 using GenevaDrive.Storage;
+using GenevaDrive.Store;
+using GenevaDrive.Storage.Sql;
 
 namespace GenevaDrive.Tests.Storage;
 
@@ -110,11 +112,11 @@ public sealed class StorageOptionsTests
     public void PostgreSql_RecordsTheJobIdInATransactionOfItsOwn_WithoutWaitingForTheWalFlush()
     {
         using var postgres = new GenevaDrive.PostgreSql.PostgreSqlDialect("Host=localhost", new PostgreSqlWorkflowStorageOptions());
-        var sql = postgres.Sql.SetStepExecutionJobId;
+        var sql = postgres.Sql.SetStepExecutionJobId.Text;
 
         // SET LOCAL ends with its transaction: the relaxed commit cannot leak into the pooled connection's next use.
         Assert.That(sql, Does.StartWith("BEGIN; SET LOCAL synchronous_commit TO OFF; UPDATE ").And.EndWith(" COMMIT;"));
-        Assert.That(new GenevaDrive.Sqlite.SqliteDialect("Data Source=x.db", new SqliteWorkflowStorageOptions()).Sql.SetStepExecutionJobId,
+        Assert.That(new GenevaDrive.Sqlite.SqliteDialect("Data Source=x.db", new SqliteWorkflowStorageOptions()).Sql.SetStepExecutionJobId.Text,
             Does.StartWith("UPDATE "), "no other database relaxes anything");
     }
 

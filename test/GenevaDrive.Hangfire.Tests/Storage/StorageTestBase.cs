@@ -2,6 +2,7 @@ using Dapper;
 using GenevaDrive.Execution;
 using GenevaDrive.Storage;
 using Microsoft.Extensions.Time.Testing;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Tests.Storage;
 
@@ -99,7 +100,7 @@ public abstract class StorageTestBase(string database)
     {
         await using var connection = Db.Dialect.CreateConnection();
         await connection.OpenAsync();
-        await connection.ExecuteAsync(Db.Dialect.Sql.UpdateWorkflow, workflow);
+        await connection.ExecuteAsync(Db.Dialect.Sql.UpdateWorkflow.Text, workflow);
     }
 
     /// <summary>Writes a step execution row as-is.</summary>
@@ -107,7 +108,7 @@ public abstract class StorageTestBase(string database)
     {
         await using var connection = Db.Dialect.CreateConnection();
         await connection.OpenAsync();
-        await connection.ExecuteAsync(Db.Dialect.Sql.UpdateStepExecution, execution);
+        await connection.ExecuteAsync(Db.Dialect.Sql.UpdateStepExecution.Text, execution);
     }
 
     internal async Task<WorkflowRecord> WorkflowAsync(long id) => (await Store.GetWorkflowAsync(id))!;

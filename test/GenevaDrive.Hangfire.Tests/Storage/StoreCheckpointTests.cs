@@ -1,5 +1,6 @@
 using GenevaDrive.Execution;
 using GenevaDrive.Storage;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Tests.Storage;
 

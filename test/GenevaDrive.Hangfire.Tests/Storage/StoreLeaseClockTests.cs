@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using GenevaDrive.Storage;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Tests.Storage;
 

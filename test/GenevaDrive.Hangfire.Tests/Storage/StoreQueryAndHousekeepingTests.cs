@@ -1,4 +1,5 @@
 using GenevaDrive.Storage;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Tests.Storage;
 
@@ -176,7 +177,7 @@ public sealed class StoreQueryAndHousekeepingTests(string database) : StorageTes
             await using var tx = await connection.BeginTransactionAsync();
             for (var i = 0; i < events; i++)
             {
-                await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, Store.Dialect.Sql.InsertEvent, Store.Dialect.Bind(new WorkflowEventRecord
+                await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, Store.Dialect.Sql.InsertEvent.Text, StatementBinder.Bind(Store.Dialect, Store.Dialect.Sql.InsertEvent, new WorkflowEventRecord
                 {
                     WorkflowId = created.Workflow.Id, Name = "ping", EventKey = $"k{i}", CreatedAt = Now,
                 }), tx);
@@ -190,7 +191,7 @@ public sealed class StoreQueryAndHousekeepingTests(string database) : StorageTes
         var eventDeletes = 0;
         Store.Statements = (_, sql) =>
         {
-            if (sql == Store.Dialect.Sql.DeleteEventsOfWorkflows)
+            if (sql == Store.Dialect.Sql.DeleteEventsOfWorkflows.Text)
             {
                 Interlocked.Increment(ref eventDeletes);
             }

@@ -3,6 +3,7 @@ using System.Data.Common;
 using System.Transactions;
 using GenevaDrive.Execution;
 using GenevaDrive.Storage;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Tests.Storage;
 
@@ -128,13 +129,13 @@ public sealed class StoreSafetyTests(string database) : StorageTestBase(database
         var batch = await Store.DeleteEndedWorkflowsBatchAsync(Now - TimeSpan.FromDays(30), 100);
         Store.Statements = null;
 
-        var deletes = log.Count(s => s == Db.Dialect.Sql.DeleteStepExecutionsOfWorkflows);
+        var deletes = log.Count(s => s == Db.Dialect.Sql.DeleteStepExecutionsOfWorkflows.Text);
         Assert.Multiple(async () =>
         {
             Assert.That(batch.WorkflowsDeleted, Is.EqualTo(3));
             Assert.That(batch.StepExecutionsDeleted, Is.EqualTo(1200));
             Assert.That(deletes, Is.EqualTo(2), "1,200 executions in statements of at most 1,000 rows");
-            Assert.That(log.First(s => s.Contains("Workflows", StringComparison.Ordinal)), Is.EqualTo(Db.Dialect.Sql.LockEndedWorkflowIds),
+            Assert.That(log.First(s => s.Contains("Workflows", StringComparison.Ordinal)), Is.EqualTo(Db.Dialect.Sql.LockEndedWorkflowIds.Text),
                 "the parent rows are locked before any execution is deleted");
             foreach (var id in ids)
             {

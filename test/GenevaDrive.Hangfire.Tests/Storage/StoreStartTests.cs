@@ -1,4 +1,5 @@
 using GenevaDrive.Storage;
+using GenevaDrive.Store;
 
 namespace GenevaDrive.Tests.Storage;
 
@@ -196,7 +197,7 @@ public sealed class StoreStartTests(string database) : StorageTestBase(database)
         await using var connection = Db.Dialect.CreateConnection();
         await connection.OpenAsync();
 
-        var error = Assert.CatchAsync<Exception>(() => Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, Db.Dialect.Sql.InsertStepExecution, duplicate))!;
+        var error = Assert.CatchAsync<Exception>(() => Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, Db.Dialect.Sql.InsertStepExecution.Text, duplicate))!;
 
         Assert.That(Db.Dialect.IsUniqueViolation(error), Is.True, error.ToString());
     }

@@ -2,8 +2,9 @@ using System.Data;
 using System.Data.Common;
 using Dapper;
 using GenevaDrive.Execution;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Store;
 
 // Row-level helpers every transaction shares: state transitions, scheduling the next execution, the updates, column
 // limits.

@@ -2,8 +2,9 @@ using System.Data;
 using System.Data.Common;
 using Dapper;
 using GenevaDrive.Execution;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Store;
 
 // What the reconciler and the cleanup job read and delete.
 internal sealed partial class WorkflowStore
@@ -57,7 +58,7 @@ internal sealed partial class WorkflowStore
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         if (_dialect.Sql.CleanupSessionSetup is { } setup)
         {
-            await connection.ExecuteAsync(Command(setup, null, null, ct)).ConfigureAwait(false);
+            await connection.ExecuteAsync(Command(SqlParameterCatalog.Statement(nameof(StorageStatements.CleanupSessionSetup), setup), null, null, ct)).ConfigureAwait(false);
         }
 
         try
@@ -94,7 +95,7 @@ internal sealed partial class WorkflowStore
             if (_dialect.Sql.CleanupSessionReset is { } reset && connection.State == System.Data.ConnectionState.Open)
             {
                 // Pooled connections keep session settings: hand this one back as it came.
-                await connection.ExecuteAsync(Command(reset, null, null, CancellationToken.None)).ConfigureAwait(false);
+                await connection.ExecuteAsync(Command(SqlParameterCatalog.Statement(nameof(StorageStatements.CleanupSessionReset), reset), null, null, CancellationToken.None)).ConfigureAwait(false);
             }
         }
     }

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Storage.Sql;
 
 /// <summary>
 /// Validates schema names and table prefixes once, at configuration time. Only validated identifiers

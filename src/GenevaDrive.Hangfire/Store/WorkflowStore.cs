@@ -2,8 +2,9 @@ using System.Data;
 using System.Data.Common;
 using Dapper;
 using GenevaDrive.Execution;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Store;
 
 /// <summary>
 /// The workflow tables, shared by every database. Each operation that must be atomic is one short
@@ -83,14 +84,14 @@ internal sealed partial class WorkflowStore
     }
 
     /// <summary>
-    /// Every command of the store is made here: the dialect types the parameters (e.g. <c>datetime2</c> and
-    /// <c>varchar</c> on SQL Server) and the storage's command timeout applies.
+    /// Every command of the store is made here: the statement's declared parameters are bound from <paramref name="values"/>,
+    /// the dialect types them by kind (e.g. <c>datetime2</c> and <c>varchar</c> on SQL Server), and the storage's command timeout applies.
     /// </summary>
-    private CommandDefinition Command(string sql, object? parameters, DbTransaction? tx, CancellationToken ct)
+    private CommandDefinition Command(SqlStatement statement, object? values, DbTransaction? tx, CancellationToken ct)
     {
-        Statements?.Invoke(tx, sql);
-        return new CommandDefinition(sql, parameters is null ? null : _dialect.Bind(parameters), tx, _dialect.CommandTimeoutSeconds,
-            cancellationToken: ct);
+        Statements?.Invoke(tx, statement.Text);
+        return new CommandDefinition(statement.Text, values is null ? null : StatementBinder.Bind(_dialect, statement, values), tx,
+            _dialect.CommandTimeoutSeconds, cancellationToken: ct);
     }
 
     public SqlDialect Dialect => _dialect;
@@ -137,7 +138,7 @@ internal sealed partial class WorkflowStore
                 WorkflowRecord? lockedWorkflow;
                 StepExecutionRecord? lockedExecution;
                 DateTime? databaseNow = null;
-                var locking = Command(readClock ? Sql.LockWorkflowAndStepExecution + " " + Sql.SelectDatabaseNow : Sql.LockWorkflowAndStepExecution,
+                var locking = Command(readClock ? Sql.LockWorkflowAndStepExecution.Then(Sql.SelectDatabaseNow) : Sql.LockWorkflowAndStepExecution,
                     new { WorkflowId = hinted, ExecutionId = executionId }, batchTx, ct);
                 using (var grid = await connection.QueryMultipleAsync(locking).ConfigureAwait(false))
                 {
@@ -292,15 +293,15 @@ internal sealed partial class WorkflowStore
         return await action(caller.Connection, caller.Transaction, workflow, Now).ConfigureAwait(false);
     }
 
-    private Task<T?> SingleAsync<T>(DbConnection connection, DbTransaction? tx, string sql, object parameters,
+    private Task<T?> SingleAsync<T>(DbConnection connection, DbTransaction? tx, SqlStatement sql, object parameters,
         CancellationToken ct) =>
         connection.QuerySingleOrDefaultAsync<T>(Command(sql, parameters, tx, ct));
 
-    private Task<T> ScalarAsync<T>(DbConnection connection, DbTransaction tx, string sql, object parameters,
+    private Task<T> ScalarAsync<T>(DbConnection connection, DbTransaction tx, SqlStatement sql, object parameters,
         CancellationToken ct) =>
         connection.ExecuteScalarAsync<T>(Command(sql, parameters, tx, ct))!;
 
-    private Task<IReadOnlyList<T>> ListAsync<T>(string sql, object parameters, CancellationToken ct) =>
+    private Task<IReadOnlyList<T>> ListAsync<T>(SqlStatement sql, object parameters, CancellationToken ct) =>
         RetryAsync<IReadOnlyList<T>>(async token =>
         {
             await using var connection = await OpenAsync(token).ConfigureAwait(false);
@@ -308,7 +309,7 @@ internal sealed partial class WorkflowStore
                 .ToList();
         }, ct);
 
-    private Task<T?> GetOneAsync<T>(string sql, object parameters, CancellationToken ct) =>
+    private Task<T?> GetOneAsync<T>(SqlStatement sql, object parameters, CancellationToken ct) =>
         RetryAsync(async token =>
         {
             await using var connection = await OpenAsync(token).ConfigureAwait(false);

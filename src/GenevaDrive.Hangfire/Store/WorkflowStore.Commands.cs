@@ -2,8 +2,9 @@ using System.Data;
 using System.Data.Common;
 using Dapper;
 using GenevaDrive.Execution;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Store;
 
 // Write commands from code and the dashboard: start, record a job id, pause, resume, cancel, skip and jump (each
 // exactly once under retries, through ExactlyOnceAsync).

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Storage.Sql;
 
 /// <summary>
 /// What a database changes in the shared statements: how identifiers are quoted, how a row is locked, how rows
@@ -62,19 +63,19 @@ public sealed record SqlFlavor
 public static partial class SqlTemplate
 {
     /// <summary>Every column of the Workflows table, as the store reads them.</summary>
-    public const string WorkflowColumns =
+    internal const string WorkflowColumns =
         "\"Id\", \"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", \"StateReason\", " +
         "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\"";
 
     /// <summary>Every column of the StepExecutions table, as the store reads them.</summary>
-    public const string ExecutionColumns =
+    internal const string ExecutionColumns =
         "\"Id\", \"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"CompletedAt\", " +
         "\"FailedAt\", \"CanceledAt\", \"SkippedAt\", \"FinishedAt\", \"ErrorClassName\", \"ErrorMessage\", \"ErrorBacktrace\", " +
         "\"JobId\", \"DispatchedAt\", \"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", " +
         "\"Attempt\", \"Cursor\", \"Checkpoints\", \"WaitingFor\", \"WaitUntil\"";
 
     /// <summary>Every column of the WorkflowEvents table, as the store reads them.</summary>
-    public const string EventColumns =
+    internal const string EventColumns =
         "\"Id\", \"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\", \"ConsumedByExecutionId\"";
 
     /// <summary>Every column of the Operations table, as the store reads them.</summary>
@@ -87,44 +88,45 @@ public static partial class SqlTemplate
     /// </summary>
     public static StorageStatements Build(SqlFlavor f, Func<StorageStatements, StorageStatements> cleanup)
     {
-        string S(string template) => Render(f, template);
+        SqlStatement S(string name, string template) => SqlParameterCatalog.Statement(name, Render(f, template));
+        string R(string template) => Render(f, template);
         const string active = "\"State\" IN ('scheduled', 'in_progress')";
         var statements = new StorageStatements
         {
-            InsertWorkflow = S(
+            InsertWorkflow = S(nameof(StorageStatements.InsertWorkflow),
                 "INSERT INTO {W} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", " +
                 "\"StateReason\", \"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\") VALUES (@Type, @HeroType, @HeroId, @State, " +
                 "@CurrentStepName, @NextStepName, @AllowMultiple, @PausedByJobId, @StateReason, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt, @TraceParent){returnsId}"),
-            InsertStepExecution = S(
+            InsertStepExecution = S(nameof(StorageStatements.InsertStepExecution),
                 "INSERT INTO {E} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", \"DispatchedAt\", " +
                 "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", \"Attempt\", \"Cursor\", \"WaitingFor\", \"WaitUntil\") " +
                 "VALUES (@WorkflowId, @StepName, @State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, " +
                 "@LeaseExpiresAt, @Metadata, @CreatedAt, @UpdatedAt, @Attempt, @Cursor, @WaitingFor, @WaitUntil){returnsId}"),
-            SelectWorkflow = S($"SELECT {WorkflowColumns} FROM {{W}} WHERE \"Id\" = @Id;"),
-            LockWorkflow = S($"SELECT {WorkflowColumns} FROM {{W}}{{hint}} WHERE \"Id\" = @Id{{lock}};"),
-            SelectStepExecution = S($"SELECT {ExecutionColumns} FROM {{E}} WHERE \"Id\" = @Id;"),
-            LockStepExecution = S($"SELECT {ExecutionColumns} FROM {{E}}{{hint}} WHERE \"Id\" = @Id{{lock}};"),
-            LockActiveStepExecution = S($"SELECT {ExecutionColumns} FROM {{E}}{{hint}} WHERE \"WorkflowId\" = @WorkflowId AND {active}{{lock}};"),
-            SelectActiveStepExecution = S($"SELECT {ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId AND {active};"),
-            UpdateWorkflow = S(
+            SelectWorkflow = S(nameof(StorageStatements.SelectWorkflow), $"SELECT {WorkflowColumns} FROM {{W}} WHERE \"Id\" = @Id;"),
+            LockWorkflow = S(nameof(StorageStatements.LockWorkflow), $"SELECT {WorkflowColumns} FROM {{W}}{{hint}} WHERE \"Id\" = @Id{{lock}};"),
+            SelectStepExecution = S(nameof(StorageStatements.SelectStepExecution), $"SELECT {ExecutionColumns} FROM {{E}} WHERE \"Id\" = @Id;"),
+            LockStepExecution = S(nameof(StorageStatements.LockStepExecution), $"SELECT {ExecutionColumns} FROM {{E}}{{hint}} WHERE \"Id\" = @Id{{lock}};"),
+            LockActiveStepExecution = S(nameof(StorageStatements.LockActiveStepExecution), $"SELECT {ExecutionColumns} FROM {{E}}{{hint}} WHERE \"WorkflowId\" = @WorkflowId AND {active}{{lock}};"),
+            SelectActiveStepExecution = S(nameof(StorageStatements.SelectActiveStepExecution), $"SELECT {ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId AND {active};"),
+            UpdateWorkflow = S(nameof(StorageStatements.UpdateWorkflow),
                 "UPDATE {W} SET \"State\" = @State, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, \"PausedByJobId\" = @PausedByJobId, " +
                 "\"StateReason\" = @StateReason, \"StartedAt\" = @StartedAt, \"TransitionedAt\" = @TransitionedAt, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;"),
             // The cursor and checkpoint count are written only by checkpoints, never by a full-row update.
-            UpdateStepExecution = S(
+            UpdateStepExecution = S(nameof(StorageStatements.UpdateStepExecution),
                 "UPDATE {E} SET \"State\" = @State, \"Outcome\" = @Outcome, \"ScheduledFor\" = @ScheduledFor, \"StartedAt\" = @StartedAt, " +
                 "\"CompletedAt\" = @CompletedAt, \"FailedAt\" = @FailedAt, \"CanceledAt\" = @CanceledAt, \"SkippedAt\" = @SkippedAt, " +
                 "\"FinishedAt\" = @FinishedAt, \"ErrorClassName\" = @ErrorClassName, \"ErrorMessage\" = @ErrorMessage, \"ErrorBacktrace\" = @ErrorBacktrace, " +
                 "\"JobId\" = @JobId, \"DispatchedAt\" = @DispatchedAt, \"LeaseToken\" = @LeaseToken, \"HeartbeatAt\" = @HeartbeatAt, " +
                 "\"LeaseExpiresAt\" = @LeaseExpiresAt, \"Metadata\" = @Metadata, \"UpdatedAt\" = @UpdatedAt WHERE \"Id\" = @Id;"),
-            LockWorkflowAndStepExecution = S(
+            LockWorkflowAndStepExecution = S(nameof(StorageStatements.LockWorkflowAndStepExecution),
                 $"SELECT {WorkflowColumns} FROM {{W}}{{hint}} WHERE \"Id\" = @WorkflowId{{lock}}; " +
                 $"SELECT {ExecutionColumns} FROM {{E}}{{hint}} WHERE \"Id\" = @ExecutionId AND \"WorkflowId\" = @WorkflowId{{lock}};"),
-            StartStepExecution = S(
+            StartStepExecution = S(nameof(StorageStatements.StartStepExecution),
                 "UPDATE {E} SET \"State\" = 'in_progress', \"StartedAt\" = @Now, \"JobId\" = @JobId, \"LeaseToken\" = @LeaseToken, " +
                 "\"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now WHERE \"Id\" = @ExecutionId; " +
                 "UPDATE {W} SET \"State\" = 'performing', \"CurrentStepName\" = @StepName, \"NextStepName\" = @StepName, \"PausedByJobId\" = NULL, " +
                 "\"StateReason\" = NULL, \"TransitionedAt\" = NULL, \"UpdatedAt\" = @Now WHERE \"Id\" = @WorkflowId;"),
-            FinishStepExecution = S(
+            FinishStepExecution = S(nameof(StorageStatements.FinishStepExecution),
                 "UPDATE {E} SET \"State\" = @ExecutionState, \"Outcome\" = @ExecutionOutcome, \"CompletedAt\" = @CompletedAt, \"FailedAt\" = @FailedAt, " +
                 "\"CanceledAt\" = @CanceledAt, \"SkippedAt\" = @SkippedAt, \"FinishedAt\" = @FinishedAt, \"ErrorClassName\" = @ErrorClassName, " +
                 "\"ErrorMessage\" = @ErrorMessage, \"ErrorBacktrace\" = @ErrorBacktrace, \"Metadata\" = @ExecutionMetadata, " +
@@ -132,75 +134,83 @@ public static partial class SqlTemplate
                 "UPDATE {W} SET \"State\" = @WorkflowState, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, " +
                 "\"PausedByJobId\" = @PausedByJobId, \"StateReason\" = @StateReason, \"TransitionedAt\" = @TransitionedAt, \"UpdatedAt\" = @Now " +
                 "WHERE \"Id\" = @WorkflowId;"),
-            SetStepExecutionJobId = S("UPDATE {E} SET \"JobId\" = @JobId, \"DispatchedAt\" = @Now, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';"),
-            Heartbeat = S(
+            SetStepExecutionJobId = S(nameof(StorageStatements.SetStepExecutionJobId), "UPDATE {E} SET \"JobId\" = @JobId, \"DispatchedAt\" = @Now, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';"),
+            Heartbeat = S(nameof(StorageStatements.Heartbeat),
                 "UPDATE {E} SET \"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now, " +
                 "\"Cursor\" = CASE WHEN @Cursor IS NOT NULL AND \"Checkpoints\" = @Checkpoints THEN @Cursor ELSE \"Cursor\" END " +
                 "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;"),
-            SelectWorkflowState = S("SELECT \"State\" FROM {W} WHERE \"Id\" = @Id;"),
-            SelectLatestStepExecutionId = S("SELECT MAX(\"Id\") FROM {E} WHERE \"WorkflowId\" = @WorkflowId;"),
-            Checkpoint = S(
+            SelectWorkflowState = S(nameof(StorageStatements.SelectWorkflowState), "SELECT \"State\" FROM {W} WHERE \"Id\" = @Id;"),
+            SelectLatestStepExecutionId = S(nameof(StorageStatements.SelectLatestStepExecutionId), "SELECT MAX(\"Id\") FROM {E} WHERE \"WorkflowId\" = @WorkflowId;"),
+            Checkpoint = S(nameof(StorageStatements.Checkpoint),
                 "UPDATE {E} SET \"Cursor\" = @Cursor, \"Checkpoints\" = \"Checkpoints\" + 1, \"UpdatedAt\" = @Now " +
                 "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;"),
-            SelectLatestStepExecutionOfStep = S(
+            SelectLatestStepExecutionOfStep = S(nameof(StorageStatements.SelectLatestStepExecutionOfStep),
                 $"SELECT {{top:1}}{ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName ORDER BY \"Id\" DESC{{limit:1}};"),
-            RenameHeroType = S("UPDATE {W} SET \"HeroType\" = @NewName WHERE \"HeroType\" = @OldName;"),
-            InsertEvent = S(
+            RenameHeroType = S(nameof(StorageStatements.RenameHeroType), "UPDATE {W} SET \"HeroType\" = @NewName WHERE \"HeroType\" = @OldName;"),
+            InsertEvent = S(nameof(StorageStatements.InsertEvent),
                 "INSERT INTO {V} (\"WorkflowId\", \"Name\", \"EventKey\", \"Payload\", \"TraceParent\", \"CreatedAt\", \"ConsumedAt\") " +
                 "VALUES (@WorkflowId, @Name, @EventKey, @Payload, @TraceParent, @CreatedAt, @ConsumedAt){returnsId}"),
-            SelectEventByKey = S($"SELECT {EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"EventKey\" = @EventKey;"),
-            SelectUnconsumedEvent = S(
+            SelectEventByKey = S(nameof(StorageStatements.SelectEventByKey), $"SELECT {EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"EventKey\" = @EventKey;"),
+            SelectUnconsumedEvent = S(nameof(StorageStatements.SelectUnconsumedEvent),
                 $"SELECT {{top:1}}{EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"ConsumedAt\" IS NULL ORDER BY \"Id\"{{limit:1}};"),
-            SelectLatestConsumedEvent = S(
+            SelectLatestConsumedEvent = S(nameof(StorageStatements.SelectLatestConsumedEvent),
                 $"SELECT {{top:1}}{EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId AND \"Name\" = @Name AND \"ConsumedByExecutionId\" IS NOT NULL ORDER BY \"Id\" DESC{{limit:1}};"),
-            ConsumeEvent = S("UPDATE {V} SET \"ConsumedAt\" = @Now, \"ConsumedByExecutionId\" = @ExecutionId WHERE \"Id\" = @Id AND \"ConsumedAt\" IS NULL;"),
-            SelectEventsOfWorkflow = S($"SELECT {EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"Id\";"),
-            DeleteEventsOfWorkflows = S(
+            ConsumeEvent = S(nameof(StorageStatements.ConsumeEvent), "UPDATE {V} SET \"ConsumedAt\" = @Now, \"ConsumedByExecutionId\" = @ExecutionId WHERE \"Id\" = @Id AND \"ConsumedAt\" IS NULL;"),
+            SelectEventsOfWorkflow = S(nameof(StorageStatements.SelectEventsOfWorkflow), $"SELECT {EventColumns} FROM {{V}} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"Id\";"),
+            DeleteEventsOfWorkflows = S(nameof(StorageStatements.DeleteEventsOfWorkflows),
                 "DELETE FROM {V} WHERE \"Id\" IN (SELECT {top:@Limit}\"Id\" FROM {V} WHERE \"WorkflowId\" {inIds}{limit:@Limit});"),
-            SelectOngoingWorkflowId = S(
+            SelectOngoingWorkflowId = S(nameof(StorageStatements.SelectOngoingWorkflowId),
                 "SELECT {top:1}\"Id\" FROM {W} WHERE \"Type\" = @Type AND \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId " +
                 "AND \"State\" IN ('ready', 'performing', 'paused') AND {notAllowMultiple}{limit:1};"),
-            SelectReattemptMetadataSinceLastSuccess = S(
+            SelectReattemptMetadataSinceLastSuccess = S(nameof(StorageStatements.SelectReattemptMetadataSinceLastSuccess),
                 "SELECT \"Metadata\" FROM {E} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName AND \"Outcome\" = 'reattempted' " +
                 "AND \"Id\" > COALESCE((SELECT MAX(\"Id\") FROM {E} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName " +
                 "AND \"Outcome\" IN ('success', 'skipped')), 0);"),
-            SelectWorkflowsPage = StorageStatements.ForEachFilterShape(
-                S($"SELECT {WorkflowColumns} FROM {{W}}{{where}} ORDER BY \"Id\" DESC {{page}};"), S("\"State\" = @State"), S("\"Type\" = @Type")),
-            CountWorkflows = StorageStatements.ForEachFilterShape(S("SELECT {count} FROM {W}{where};"), S("\"State\" = @State"), S("\"Type\" = @Type")),
-            SelectWorkflowsByHero = S($"SELECT {WorkflowColumns} FROM {{W}} WHERE \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId ORDER BY \"Id\";"),
-            SelectStepExecutionHistory = S($"SELECT {ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"CreatedAt\", \"Id\";"),
-            CountWorkflowsByTypeAndState = S("SELECT \"Type\", \"State\", {count} AS \"Count\" FROM {W} GROUP BY \"Type\", \"State\";"),
-            SelectInFlightWorkflowsAtStep = S(
+            SelectWorkflowsPage = StorageStatements.ForEachFilterShape(nameof(StorageStatements.SelectWorkflowsPage),
+                R($"SELECT {WorkflowColumns} FROM {{W}}{{where}} ORDER BY \"Id\" DESC {{page}};"), R("\"State\" = @State"), R("\"Type\" = @Type")),
+            CountWorkflows = StorageStatements.ForEachFilterShape(nameof(StorageStatements.CountWorkflows),
+                R("SELECT {count} FROM {W}{where};"), R("\"State\" = @State"), R("\"Type\" = @Type")),
+            SelectWorkflowsByHero = S(nameof(StorageStatements.SelectWorkflowsByHero), $"SELECT {WorkflowColumns} FROM {{W}} WHERE \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId ORDER BY \"Id\";"),
+            SelectStepExecutionHistory = S(nameof(StorageStatements.SelectStepExecutionHistory), $"SELECT {ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"CreatedAt\", \"Id\";"),
+            CountWorkflowsByTypeAndState = S(nameof(StorageStatements.CountWorkflowsByTypeAndState), "SELECT \"Type\", \"State\", {count} AS \"Count\" FROM {W} GROUP BY \"Type\", \"State\";"),
+            SelectInFlightWorkflowsAtStep = S(nameof(StorageStatements.SelectInFlightWorkflowsAtStep),
                 $"SELECT {WorkflowColumns} FROM {{W}} WHERE \"State\" IN ('ready', 'performing', 'paused') AND \"Type\" = @Type " +
                 "AND COALESCE(\"CurrentStepName\", \"NextStepName\") = @StepName ORDER BY \"Id\" DESC {page};"),
-            CountInFlightWorkflowsByStep = S(
+            CountInFlightWorkflowsByStep = S(nameof(StorageStatements.CountInFlightWorkflowsByStep),
                 "SELECT \"Type\", COALESCE(\"CurrentStepName\", \"NextStepName\") AS \"StepName\", \"State\", {count} AS \"Count\" FROM {W} " +
                 "WHERE \"State\" IN ('ready', 'performing', 'paused') GROUP BY \"Type\", COALESCE(\"CurrentStepName\", \"NextStepName\"), \"State\";"),
-            SelectDueScheduledStepExecutions = S(
+            SelectDueScheduledStepExecutions = S(nameof(StorageStatements.SelectDueScheduledStepExecutions),
                 $"SELECT {{top:@Limit}}{ExecutionColumns} FROM {{E}} WHERE \"State\" = 'scheduled' AND \"ScheduledFor\" <= @Cutoff " +
                 "AND \"WorkflowId\" IN (SELECT \"Id\" FROM {W} WHERE \"State\" = 'ready') ORDER BY \"ScheduledFor\", \"Id\"{limit:@Limit};"),
-            SelectDueScheduledStepExecutionsAfter = S(
+            SelectDueScheduledStepExecutionsAfter = S(nameof(StorageStatements.SelectDueScheduledStepExecutionsAfter),
                 $"SELECT {{top:@Limit}}{ExecutionColumns} FROM {{E}} WHERE \"State\" = 'scheduled' AND \"ScheduledFor\" <= @Cutoff " +
                 "AND (\"ScheduledFor\" > @AfterScheduledFor OR (\"ScheduledFor\" = @AfterScheduledFor AND \"Id\" > @AfterId)) " +
                 "AND \"WorkflowId\" IN (SELECT \"Id\" FROM {W} WHERE \"State\" = 'ready') ORDER BY \"ScheduledFor\", \"Id\"{limit:@Limit};"),
-            SelectExpiredLeases = S(
+            SelectExpiredLeases = S(nameof(StorageStatements.SelectExpiredLeases),
                 $"SELECT {{top:@Limit}}{ExecutionColumns} FROM {{E}} WHERE \"State\" = 'in_progress' AND \"LeaseExpiresAt\" < @Now " +
                 "ORDER BY \"LeaseExpiresAt\", \"Id\"{limit:@Limit};"),
-            DeleteWorkflows = S("DELETE FROM {W} WHERE \"Id\" {inIds};"),
-            SelectDatabaseNow = S("SELECT {now} AS \"Now\";"),
-            InsertOperation = S(
+            DeleteWorkflows = S(nameof(StorageStatements.DeleteWorkflows), "DELETE FROM {W} WHERE \"Id\" {inIds};"),
+            SelectDatabaseNow = S(nameof(StorageStatements.SelectDatabaseNow), "SELECT {now} AS \"Now\";"),
+            InsertOperation = S(nameof(StorageStatements.InsertOperation),
                 $"INSERT INTO {{O}} ({OperationColumns}) VALUES (@OperationId, @WorkflowId, @Command, @Outcome, @ExecutionId, @EndedExecutionId, @EventId, @CreatedAt);"),
-            SelectOperation = S($"SELECT {OperationColumns} FROM {{O}} WHERE \"OperationId\" = @OperationId;"),
-            DeleteOperationsBefore = S(
+            SelectOperation = S(nameof(StorageStatements.SelectOperation), $"SELECT {OperationColumns} FROM {{O}} WHERE \"OperationId\" = @OperationId;"),
+            DeleteOperationsBefore = S(nameof(StorageStatements.DeleteOperationsBefore),
                 "DELETE FROM {O} WHERE \"OperationId\" IN (SELECT {top:@Limit}\"OperationId\" FROM {O} WHERE \"CreatedAt\" < @Cutoff ORDER BY \"CreatedAt\"{limit:@Limit});"),
-            SelectPreviousStepExecution = S(
+            SelectPreviousStepExecution = S(nameof(StorageStatements.SelectPreviousStepExecution),
                 $"SELECT {{top:1}}{ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId AND \"Id\" < @Id ORDER BY \"Id\" DESC{{limit:1}};"),
-            SelectLatestWaitForEvent = S(
+            SelectLatestWaitForEvent = S(nameof(StorageStatements.SelectLatestWaitForEvent),
                 $"SELECT {{top:1}}{ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId AND \"WaitingFor\" = @Name ORDER BY \"Id\" DESC{{limit:1}};"),
-            LockEndedWorkflowIds = "",
-            DeleteStepExecutionsOfWorkflows = "",
+            LockEndedWorkflowIds = SqlParameterCatalog.Declared(nameof(StorageStatements.LockEndedWorkflowIds), "Cutoff", "Limit"),
+            DeleteStepExecutionsOfWorkflows = SqlParameterCatalog.Declared(nameof(StorageStatements.DeleteStepExecutionsOfWorkflows), "Ids", "Limit"),
         };
-        return cleanup(statements);
+        var built = cleanup(statements);
+        if (built.All().FirstOrDefault(s => string.IsNullOrWhiteSpace(s.Text)) is { } unwritten)
+        {
+            throw new InvalidOperationException(
+                $"Statement {unwritten.Name} has no text: each dialect writes it (with {nameof(SqlStatement.WithText)}) in the cleanup function it passes to Build.");
+        }
+
+        return built;
     }
 
     /// <summary>Fills a template in the flavor's SQL (also used by the dialects for their own statements).</summary>

@@ -2,8 +2,9 @@ using System.Data;
 using System.Data.Common;
 using Dapper;
 using GenevaDrive.Execution;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Store;
 
 // External events: delivery (exactly once, waking a waiting step, telling the sender the exact outcome) and the reads
 // of a workflow's events.

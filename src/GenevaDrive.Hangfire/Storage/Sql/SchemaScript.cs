@@ -2,8 +2,9 @@ using System.Data.Common;
 using System.Reflection;
 using Dapper;
 using System.Text;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Storage.Sql;
 
 /// <summary>
 /// A versioned install script: an embedded resource of migrations, each introduced by a line

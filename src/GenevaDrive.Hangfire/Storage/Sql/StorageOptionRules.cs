@@ -1,4 +1,6 @@
-namespace GenevaDrive.Storage;
+using GenevaDrive.Storage;
+
+namespace GenevaDrive.Storage.Sql;
 
 /// <summary>Validation shared by the storage packages' options.</summary>
 public static class StorageOptionRules

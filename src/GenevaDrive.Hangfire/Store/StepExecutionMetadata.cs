@@ -1,7 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Store;
 
 /// <summary>Why a step execution was reattempted, as stored in <c>Metadata.reattempt_reason</c>.</summary>
 internal static class ReattemptReasons

@@ -1,6 +1,7 @@
 using GenevaDrive.Execution;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Store;
 
 /// <summary>Reads stored timestamps as UTC whatever kind the provider hands back.</summary>
 internal static class UtcTimes

@@ -1,4 +1,6 @@
-namespace GenevaDrive.Storage;
+using GenevaDrive.Storage;
+
+namespace GenevaDrive.Store;
 
 /// <summary>
 /// The bounded columns, enforced in code on every database: a value that does not fit is shortened rather

@@ -1,4 +1,6 @@
-namespace GenevaDrive.Storage;
+using GenevaDrive.Storage;
+
+namespace GenevaDrive.Store;
 
 /// <summary>
 /// The parameters of <see cref="StorageStatements.FinishStepExecution"/>, and of the next step's

@@ -2,8 +2,9 @@ using System.Data;
 using System.Data.Common;
 using Dapper;
 using GenevaDrive.Execution;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Store;
 
 // The lease protocol, part 1: claim. A step job takes the step execution under a lease (four cases: scheduled, a
 // lease that ran out, a failed step retried from the dashboard, an interrupted attempt handed back to its job); the

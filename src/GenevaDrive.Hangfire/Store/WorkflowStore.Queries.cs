@@ -2,8 +2,9 @@ using System.Data;
 using System.Data.Common;
 using Dapper;
 using GenevaDrive.Execution;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Store;
 
 // The read model: workflows, executions, pages, counts, and the history facts the executor asks for.
 internal sealed partial class WorkflowStore

@@ -1,4 +1,6 @@
-namespace GenevaDrive.Storage;
+using GenevaDrive.Storage;
+
+namespace GenevaDrive.Store;
 
 /// <summary>What to create when a workflow starts.</summary>
 internal sealed record NewWorkflow(

@@ -2,8 +2,9 @@ using System.Data;
 using System.Data.Common;
 using Dapper;
 using GenevaDrive.Execution;
+using GenevaDrive.Storage;
 
-namespace GenevaDrive.Storage;
+namespace GenevaDrive.Store;
 
 // The lease protocol, part 2: while the body runs, heartbeats renew the lease (carrying news back: paused, canceled,
 // lease lost) and checkpoints save a resumable step's cursor; finalize records how the run ended and schedules what
@@ -11,7 +12,7 @@ namespace GenevaDrive.Storage;
 internal sealed partial class WorkflowStore
 {
     // The finalize batch that also schedules the next step, joined once.
-    private string? _finishAndInsert;
+    private SqlStatement? _finishAndInsert;
 
     /// <summary>
     /// Refreshes the lease of an execution this run still holds, and carries news to the run: null when the
@@ -39,7 +40,7 @@ internal sealed partial class WorkflowStore
         var leaseNow = now;
         if (LeasesOnDatabaseClock)
         {
-            await using var grid = await connection.QueryMultipleAsync(Command(Sql.SelectWorkflowState + " " + Sql.SelectDatabaseNow, new { Id = workflowId }, null, ct))
+            await using var grid = await connection.QueryMultipleAsync(Command(Sql.SelectWorkflowState.Then(Sql.SelectDatabaseNow), new { Id = workflowId }, null, ct))
                 .ConfigureAwait(false);
             state = await grid.ReadSingleOrDefaultAsync<string?>().ConfigureAwait(false);
             leaseNow = UtcTimes.ToMillisecond(await grid.ReadSingleAsync<DateTime>().ConfigureAwait(false));
@@ -197,7 +198,7 @@ internal sealed partial class WorkflowStore
         }
         else
         {
-            next.Id = await ReadInsertedIdAsync(connection, Command(_finishAndInsert ??= Sql.FinishStepExecution + " " + Sql.InsertStepExecution, finish, tx, ct))
+            next.Id = await ReadInsertedIdAsync(connection, Command(_finishAndInsert ??= Sql.FinishStepExecution.Then(Sql.InsertStepExecution), finish, tx, ct))
                 .ConfigureAwait(false);
         }
 

@@ -27,8 +27,11 @@ internal static class StatementBinder
                     $"Statement {statement.Name} takes @{parameter.Name}, and the store passed no {parameter.Name} (it passed a {values.GetType().Name}).");
             }
 
+            var value = read(values);
             var (type, size) = TypeOf(dialect, parameter);
-            bound.Add(parameter.Name, read(values), type, size: size);
+            // A null carries no type of its own: send it as its kind's type, or some databases (PostgreSQL) cannot tell
+            // what "@Cursor IS NOT NULL" compares.
+            bound.Add(parameter.Name, value, type ?? (value is null ? NullType(parameter.Kind) : null), size: size);
         }
 
         return bound;
@@ -39,6 +42,16 @@ internal static class StatementBinder
         dialect.TypeOf(parameter) is { } type
             ? (type, parameter.MaxLength ?? (parameter.Kind is SqlValueKind.Text or SqlValueKind.Code ? -1 : null))
             : (null, null);
+
+    private static System.Data.DbType? NullType(SqlValueKind kind) => kind switch
+    {
+        SqlValueKind.Id => System.Data.DbType.Int64,
+        SqlValueKind.Number => System.Data.DbType.Int32,
+        SqlValueKind.Flag => System.Data.DbType.Boolean,
+        SqlValueKind.Time => System.Data.DbType.DateTime,
+        SqlValueKind.Code or SqlValueKind.Text => System.Data.DbType.String,
+        _ => null,
+    };
 
     private static IReadOnlyDictionary<string, Func<object, object?>> ReadersOf(Type type) =>
         type.GetProperties(BindingFlags.Public | BindingFlags.Instance)

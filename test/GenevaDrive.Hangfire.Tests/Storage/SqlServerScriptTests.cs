@@ -29,15 +29,18 @@ public sealed class SqlServerScriptTests
         {
             switch (property.GetValue(statements))
             {
-                case string sql:
-                    yield return (property.Name, sql);
+                case SqlStatement statement:
+                    yield return (property.Name, statement.Text);
                     break;
-                case string[] shapes:
+                case SqlStatement[] shapes:
                     for (var i = 0; i < shapes.Length; i++)
                     {
-                        yield return ($"{property.Name}[{i}]", shapes[i]);
+                        yield return ($"{property.Name}[{i}]", shapes[i].Text);
                     }
 
+                    break;
+                case string sql:
+                    yield return (property.Name, sql);
                     break;
             }
         }
@@ -286,7 +289,8 @@ public sealed class SqlServerScriptTests
             Id = 1, WorkflowId = 2, StepName = "send", State = "in_progress", Outcome = null, ScheduledFor = DateTime.UtcNow,
             JobId = "42", LeaseToken = "abc", ErrorMessage = "long text", CreatedAt = DateTime.UtcNow, UpdatedAt = DateTime.UtcNow,
         };
-        var statement = SqlServerDialect.BuildStatements(Schema).UpdateStepExecution;
+        var statements = SqlServerDialect.BuildStatements(Schema);
+        var statement = statements.InsertStepExecution.Then(statements.UpdateStepExecution);
         using var command = Typed(statement);
         var bound = StatementBinder.Bind(Dialect, statement, record);
 

@@ -1,4 +1,5 @@
 using GenevaDrive.Definition;
+using Hangfire;
 using Microsoft.Extensions.DependencyInjection;
 using Moq;
 
@@ -6,63 +7,185 @@ namespace GenevaDrive.Tests.Readme;
 
 public sealed class ReadmeExampleTests
 {
-    private static string FindRepositoryFile(string relativePath)
+    // Every compiled file that holds code shown in README.md or docs/**/*.md, between "// README:BEGIN [name]" and "// README:END".
+    private static readonly string[] CompiledSources =
+    [
+        "test/GenevaDrive.Hangfire.Tests/Readme/SignupWorkflow.cs",
+        "test/GenevaDrive.Hangfire.Tests/Readme/ReadmeUsage.cs",
+        "test/GenevaDrive.Hangfire.Tests/Readme/DocsSnippets.cs",
+        "src/GenevaDrive.Hangfire.Sample/Program.cs",
+    ];
+
+    private static readonly string[] CSharpFences = ["csharp", "cs", "c#"];
+
+    private static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, relativePath);
-            if (File.Exists(candidate) && File.Exists(Path.Combine(dir.FullName, "GenevaDrive.Hangfire.sln")))
+            if (File.Exists(Path.Combine(dir.FullName, "GenevaDrive.Hangfire.sln")))
             {
-                return candidate;
+                return dir.FullName;
             }
         }
 
-        throw new FileNotFoundException($"Could not find {relativePath} above {TestContext.CurrentContext.TestDirectory}.");
+        throw new DirectoryNotFoundException($"The repository root was not found above {TestContext.CurrentContext.TestDirectory}.");
+    }
+
+    private static string FindRepositoryFile(string relativePath)
+    {
+        var candidate = Path.Combine(RepositoryRoot(), relativePath);
+        return File.Exists(candidate) ? candidate : throw new FileNotFoundException($"Could not find {relativePath} in the repository.");
     }
 
     private static string Normalize(string text) =>
         string.Join("\n", text.Replace("\r", string.Empty, StringComparison.Ordinal).Split('\n').Select(l => l.TrimEnd())).Trim();
 
-    [Test]
-    public void ReadmeExample_IsTheCompiledExample()
+    /// <summary>README.md and every page under docs/, as repository-relative paths.</summary>
+    private static List<string> Documents()
     {
-        var source = File.ReadAllText(FindRepositoryFile("test/GenevaDrive.Hangfire.Tests/Readme/SignupWorkflow.cs"));
-        var begin = source.IndexOf("// README:BEGIN", StringComparison.Ordinal) + "// README:BEGIN".Length;
-        var end = source.IndexOf("// README:END", StringComparison.Ordinal);
-        var example = Normalize(source[begin..end]);
-        var readme = Normalize(File.ReadAllText(FindRepositoryFile("README.md")));
-
-        Assert.That(readme, Does.Contain(example), "README.md must contain the SignupWorkflow example exactly as compiled in the tests.");
+        var root = RepositoryRoot();
+        return Directory.EnumerateFiles(Path.Combine(root, "docs"), "*.md", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(root, f).Replace(Path.DirectorySeparatorChar, '/'))
+            .Order(StringComparer.Ordinal)
+            .Prepend("README.md")
+            .ToList();
     }
 
-    [TestCase("register")]
-    [TestCase("control")]
-    [TestCase("testing")]
-    [TestCase("fencing")]
-    [TestCase("backoff")]
-    [TestCase("resumable")]
-    [TestCase("idempotency")]
-    [TestCase("events")]
-    [TestCase("send-event")]
-    public void ReadmeUsageBlock_IsTheCompiledCode(string block) =>
-        AssertReadmeContainsBlock("test/GenevaDrive.Hangfire.Tests/Readme/ReadmeUsage.cs", block);
+    /// <summary>The C# blocks of a document, dedented (a block may sit in a list item) and normalized.</summary>
+    private static List<string> CSharpBlocksOf(string relativePath) =>
+        FencedBlocks(File.ReadAllText(FindRepositoryFile(relativePath)).Replace("\r", string.Empty, StringComparison.Ordinal))
+            .Where(b => CSharpFences.Contains(b.Language, StringComparer.OrdinalIgnoreCase))
+            .Select(b => b.Text)
+            .ToList();
+
+    /// <summary>Every marked block of the compiled sources: its file, its name ("" for the unnamed one) and its dedented text.</summary>
+    private static List<(string File, string Name, string Text)> CompiledBlocks()
+    {
+        const string begin = "// README:BEGIN";
+        var blocks = new List<(string File, string Name, string Text)>();
+        foreach (var file in CompiledSources)
+        {
+            var source = File.ReadAllText(FindRepositoryFile(file)).Replace("\r", string.Empty, StringComparison.Ordinal);
+            for (var at = source.IndexOf(begin, StringComparison.Ordinal); at >= 0; at = source.IndexOf(begin, at + begin.Length, StringComparison.Ordinal))
+            {
+                var lineEnd = source.IndexOf('\n', at);
+                var name = source[(at + begin.Length)..lineEnd].Trim();
+                var end = source.IndexOf("// README:END", lineEnd, StringComparison.Ordinal);
+                Assert.That(end, Is.GreaterThan(lineEnd), $"{file}: the block '{name}' has no README:END");
+                var lines = source[(lineEnd + 1)..end].Split('\n');
+                var indent = lines.Where(l => l.Trim().Length > 0).Min(l => l.Length - l.TrimStart().Length);
+                blocks.Add((file, name, Normalize(string.Join("\n", lines.Select(l => l.Length >= indent ? l[indent..] : l.TrimStart())))));
+            }
+        }
+
+        return blocks;
+    }
+
+    private static string Block(string name) => CompiledBlocks().Single(b => b.Name == name).Text;
+
+    /// <summary>The fenced code blocks of a Markdown text: the fence's info string and the dedented content.</summary>
+    private static List<(string Language, string Text, int Line)> FencedBlocks(string markdown)
+    {
+        var blocks = new List<(string Language, string Text, int Line)>();
+        var lines = markdown.Split('\n');
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var trimmed = lines[i].TrimStart();
+            if (!trimmed.StartsWith("```", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var indent = lines[i].Length - trimmed.Length;
+            var language = trimmed[3..].Trim();
+            var content = new List<string>();
+            var start = i + 1;
+            for (i++; i < lines.Length && !lines[i].TrimStart().StartsWith("```", StringComparison.Ordinal); i++)
+            {
+                content.Add(lines[i].Length >= indent && lines[i][..indent].Trim().Length == 0 ? lines[i][indent..] : lines[i].TrimStart());
+            }
+
+            blocks.Add((language, Normalize(string.Join("\n", content)), start));
+        }
+
+        return blocks;
+    }
 
     [Test]
-    public void ReadmeOpenTelemetryWiring_IsTheSamplesCompiledCode() =>
-        AssertReadmeContainsBlock("src/GenevaDrive.Hangfire.Sample/Program.cs", "otel");
+    public void ReadmeExample_IsTheCompiledExample() =>
+        Assert.That(CSharpBlocksOf("README.md"), Does.Contain(Block("")), "README.md must show the SignupWorkflow example exactly as compiled in the tests.");
 
-    private static void AssertReadmeContainsBlock(string file, string block)
+    [TestCase("register", "docs/running-on-hangfire.md")]
+    [TestCase("control", "docs/running-on-hangfire.md")]
+    [TestCase("dashboard", "docs/running-on-hangfire.md")]
+    [TestCase("otel", "docs/running-on-hangfire.md")]
+    [TestCase("testing", "docs/running-on-hangfire.md")]
+    [TestCase("fencing", "docs/internals/how-a-step-runs.md")]
+    [TestCase("backoff", "docs/defining-workflows.md")]
+    [TestCase("resumable", "docs/defining-workflows.md")]
+    [TestCase("idempotency", "docs/defining-workflows.md")]
+    [TestCase("events", "docs/defining-workflows.md")]
+    [TestCase("send-event", "docs/defining-workflows.md")]
+    [TestCase("rename", "docs/changing-workflows.md")]
+    [TestCase("retire", "docs/changing-workflows.md")]
+    public void DocumentedBlock_IsTheCompiledCode(string block, string document)
     {
-        var source = File.ReadAllText(FindRepositoryFile(file));
-        var marker = $"// README:BEGIN {block}";
-        var begin = source.IndexOf(marker, StringComparison.Ordinal) + marker.Length;
-        var end = source.IndexOf("// README:END", begin, StringComparison.Ordinal);
-        var lines = source[begin..end].Replace("\r", string.Empty, StringComparison.Ordinal).Split('\n');
-        var indent = lines.Where(l => l.Trim().Length > 0).Min(l => l.Length - l.TrimStart().Length);
-        var example = Normalize(string.Join("\n", lines.Select(l => l.Length >= indent ? l[indent..] : l.TrimStart())));
-        var readme = Normalize(File.ReadAllText(FindRepositoryFile("README.md")));
+        var compiled = CompiledBlocks().Single(b => b.Name == block);
 
-        Assert.That(readme, Does.Contain(example), $"README.md must contain the '{block}' example exactly as compiled in {file}.");
+        Assert.That(CSharpBlocksOf(document), Does.Contain(compiled.Text), $"{document} must show the '{block}' example exactly as compiled in {compiled.File}.");
+    }
+
+    [Test]
+    public void EveryCompiledBlock_HasAUniqueName_AndIsShownInTheDocumentation()
+    {
+        var blocks = CompiledBlocks();
+        var shown = Documents().SelectMany(CSharpBlocksOf).ToHashSet(StringComparer.Ordinal);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(blocks.Select(b => b.Name), Is.Unique, "block names are unique across the compiled sources");
+            foreach (var (file, name, text) in blocks)
+            {
+                Assert.That(shown.Contains(text), Is.True,
+                    $"the block '{name}' of {file} is shown in README.md or a page under docs/");
+            }
+        });
+    }
+
+    [Test]
+    public void EveryCodeBlockInTheDocumentation_IsTagged_AndEveryCSharpBlockIsCompiledCode()
+    {
+        var compiled = CompiledBlocks().Select(b => b.Text).ToHashSet(StringComparer.Ordinal);
+        var checkedBlocks = 0;
+
+        Assert.Multiple(() =>
+        {
+            foreach (var document in Documents())
+            {
+                foreach (var (language, text, line) in FencedBlocks(File.ReadAllText(FindRepositoryFile(document)).Replace("\r", string.Empty, StringComparison.Ordinal)))
+                {
+                    Assert.That(language, Is.Not.Empty, $"{document}:{line}: give the code block a language (```csharp, ```bash, ```text, …)");
+                    if (CSharpFences.Contains(language, StringComparer.OrdinalIgnoreCase))
+                    {
+                        checkedBlocks++;
+                        Assert.That(compiled.Contains(text), Is.True,
+                            $"{document}:{line}: this C# block is not a compiled block; copy it from (or add it to) a README:BEGIN block of {string.Join(", ", CompiledSources)}:\n{text}");
+                    }
+                }
+            }
+        });
+        Assert.That(checkedBlocks, Is.GreaterThanOrEqualTo(CompiledBlocks().Count), "every compiled block is shown, so at least that many C# blocks were found");
+    }
+
+    [Test]
+    public async Task DocsDashboardSnippet_BuildsTheApp()
+    {
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder();
+        builder.Services.AddHangfire(config => config.UseInMemoryStorage());
+
+        await using var app = DocsSnippets.Dashboard(builder);
+
+        Assert.That(app.Services.GetService<Microsoft.AspNetCore.Antiforgery.IAntiforgery>(), Is.Not.Null);
     }
 
     [Test]

@@ -1,4 +1,4 @@
-// The README's usage examples, compiled and run by ReadmeExampleTests; each block is copied verbatim.
+// The usage examples shown in docs/*.md, compiled and run by ReadmeExampleTests; each block is copied verbatim.
 using GenevaDrive.Testing;
 using Hangfire;
 using Microsoft.Extensions.DependencyInjection;

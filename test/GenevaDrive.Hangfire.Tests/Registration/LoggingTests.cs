@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 
 namespace GenevaDrive.Tests.Registration;
 
-/// <summary>Every log message is source-generated with a stable, unique event id, and the README lists them all.</summary>
+/// <summary>Every log message is source-generated with a stable, unique event id, and docs/internals/logging-event-ids.md lists them all.</summary>
 public sealed class LoggingTests
 {
     private static List<(string Class, string Method, int Id, LogLevel Level)> Messages() =>
@@ -32,13 +32,13 @@ public sealed class LoggingTests
     }
 
     [Test]
-    public void Readme_ListsEveryEventId()
+    public void EventIdTable_ListsEveryEventId()
     {
-        var readme = File.ReadAllText(Path.Combine(FindRoot(), "README.md"));
+        var table = File.ReadAllText(Path.Combine(FindRoot(), "docs", "internals", "logging-event-ids.md"));
 
         foreach (var (cls, method, id, _) in Messages())
         {
-            Assert.That(readme, Does.Contain($"| {id} |"), $"README lists event {id} ({cls}.{method})");
+            Assert.That(table, Does.Contain($"| {id} |"), $"docs/internals/logging-event-ids.md lists event {id} ({cls}.{method})");
         }
     }
 

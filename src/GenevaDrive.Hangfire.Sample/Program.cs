@@ -65,7 +65,7 @@ builder.Services.AddHangfire((services, config) =>
     switch (sample.Storage)
     {
         case "postgresql":
-            // Sliding invisibility redelivers a dead worker's job promptly (see the README's Operations section).
+            // Sliding invisibility redelivers a dead worker's job promptly (see docs/operations.md).
             config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(sample.Connection!),
                 new PostgreSqlStorageOptions { UseSlidingInvisibilityTimeout = true, QueuePollInterval = TimeSpan.FromSeconds(1) });
             break;

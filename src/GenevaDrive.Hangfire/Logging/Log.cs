@@ -5,7 +5,7 @@ namespace GenevaDrive.Logging;
 
 /// <summary>
 /// GenevaDrive's log categories: one per component, so each can be filtered on its own
-/// (e.g. <c>"GenevaDrive.Reconciler": "Warning"</c>). The event ids are stable and listed in the README.
+/// (e.g. <c>"GenevaDrive.Reconciler": "Warning"</c>). The event ids are stable and listed in docs/internals/logging-event-ids.md.
 /// </summary>
 internal static class LogCategories
 {

@@ -182,10 +182,19 @@ public sealed class ReadmeExampleTests
     {
         var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder();
         builder.Services.AddHangfire(config => config.UseInMemoryStorage());
+        try
+        {
+            await using var app = DocsSnippets.Dashboard(builder);
 
-        await using var app = DocsSnippets.Dashboard(builder);
-
-        Assert.That(app.Services.GetService<Microsoft.AspNetCore.Antiforgery.IAntiforgery>(), Is.Not.Null);
+            Assert.That(app.Services.GetService<Microsoft.AspNetCore.Antiforgery.IAntiforgery>(), Is.Not.Null);
+        }
+        finally
+        {
+            // AddHangfire points Hangfire's process-wide log provider and activator at this app, whose logger factory is now
+            // disposed: hand later tests the defaults back.
+            global::Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
+            JobActivator.Current = new JobActivator();
+        }
     }
 
     [Test]

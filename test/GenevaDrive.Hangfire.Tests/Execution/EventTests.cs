@@ -52,7 +52,7 @@ public sealed class EventTests(string database) : EngineTestBase(database)
         var workflow = await StartAndSendLinkAsync();
         Host.AdvanceTime(TimeSpan.FromDays(3) + TimeSpan.FromSeconds(1));
         EventDelivery? delivery = null;
-        Host.Runtime.Store.Faults = async point =>
+        Host.Engine.Runtime.Store.Faults = async point =>
         {
             if (point == "finalize.begin" && delivery is null)
             {
@@ -61,7 +61,7 @@ public sealed class EventTests(string database) : EngineTestBase(database)
         };
 
         var timeoutRun = await Host.RunNextStepAsync(workflow.Id, advanceClock: false);
-        Host.Runtime.Store.Faults = null;
+        Host.Engine.Runtime.Store.Faults = null;
         var afterTimeout = await WorkflowAsync(workflow.Id);
         await Host.RunToEndAsync(workflow.Id);
 

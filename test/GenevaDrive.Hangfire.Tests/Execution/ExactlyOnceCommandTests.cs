@@ -16,7 +16,7 @@ public sealed class ExactlyOnceCommandTests(string database) : EngineTestBase(da
     private void LoseTheAcknowledgementOf(string point)
     {
         _faults = 0;
-        Host.Runtime.Store.Faults = p => p == point + ".committed" && Interlocked.Increment(ref _faults) == 1 ? throw TransientFault() : Task.CompletedTask;
+        Host.Engine.Runtime.Store.Faults = p => p == point + ".committed" && Interlocked.Increment(ref _faults) == 1 ? throw TransientFault() : Task.CompletedTask;
     }
 
     private void AssertTheFaultWasInjected() => Assert.That(_faults, Is.EqualTo(1), "the fault was injected after the one commit");
@@ -217,7 +217,7 @@ public sealed class ExactlyOnceCommandTests(string database) : EngineTestBase(da
     [Test]
     public async Task Recovery_RepeatedAfterALostAcknowledgement_ReturnsWhatItScheduled()
     {
-        var runtime = Host.Runtime;
+        var runtime = Host.Engine.Runtime;
         var workflow = await StartAsync<ThreeStepWorkflow>();
         var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
         var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
@@ -243,7 +243,7 @@ public sealed class ExactlyOnceCommandTests(string database) : EngineTestBase(da
     [Test]
     public async Task Checkpoint_RepeatedAfterALostAcknowledgement_CountsOnce()
     {
-        var runtime = Host.Runtime;
+        var runtime = Host.Engine.Runtime;
         var workflow = await StartAsync<ThreeStepWorkflow>();
         var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
         var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
@@ -265,7 +265,7 @@ public sealed class ExactlyOnceCommandTests(string database) : EngineTestBase(da
     public async Task ACommitWhoseOutcomeCannotBeLearned_IsReportedAsUnknown_WithTheOperationId()
     {
         var workflow = await StartAsync<ThreeStepWorkflow>();
-        Host.Runtime.Store.Faults = point => point switch
+        Host.Engine.Runtime.Store.Faults = point => point switch
         {
             "skip.committed" => throw TransientFault(),
             "skip.lookup" => throw new InvalidOperationException("the database stayed unreachable (injected)"),
@@ -274,7 +274,7 @@ public sealed class ExactlyOnceCommandTests(string database) : EngineTestBase(da
 
         var unknown = Assert.ThrowsAsync<OperationOutcomeUnknownException>(() => Client.SkipAsync(workflow.Id));
 
-        Host.Runtime.Store.Faults = null;
+        Host.Engine.Runtime.Store.Faults = null;
         var history = await HistoryAsync(workflow.Id);
         Assert.Multiple(() =>
         {

@@ -14,7 +14,7 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
     [Test]
     public async Task LongStepWithALiveHeartbeat_IsNeverTakenOver_EvenPastTwoHours()
     {
-        var runtime = Host.Runtime;
+        var runtime = Host.Engine.Runtime;
         var workflow = await StartAsync<ThreeStepWorkflow>();
         var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
         var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
@@ -57,7 +57,7 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
     /// <summary>Claims the blocking step and starts its body on a real <see cref="RunningStep"/>, as the Hangfire filter would.</summary>
     private async Task<(WorkflowInfo Workflow, RunningStep Run, Task<string> Body)> StartBlockingRunAsync(Func<ClaimResult, ClaimResult>? tamper = null)
     {
-        var runtime = Host.Runtime;
+        var runtime = Host.Engine.Runtime;
         var workflow = await StartAsync<BlockingWorkflow>();
         var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
         var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
@@ -75,7 +75,7 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
         var (workflow, run, body) = await StartBlockingRunAsync(claim =>
             claim with { Execution = CloneWithToken(claim.Execution!, "taken-over-by-someone-else") });
 
-        Host.AdvanceTime(Host.Runtime.Options.HeartbeatInterval);
+        Host.AdvanceTime(Host.Engine.Runtime.Options.HeartbeatInterval);
         var text = await body.WaitAsync(TimeSpan.FromSeconds(20));
         var report = run.End(null);
 
@@ -94,10 +94,10 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
     [Test]
     public async Task HeartbeatsFailingForMostOfTheLease_FenceTheBody_BeforeTheLeaseExpires()
     {
-        var lease = Host.Runtime.Options.LeaseTimeout;
+        var lease = Host.Engine.Runtime.Options.LeaseTimeout;
         var (workflow, run, body) = await StartBlockingRunAsync();
         var failures = 0;
-        Host.Runtime.Store.Faults = point =>
+        Host.Engine.Runtime.Store.Faults = point =>
         {
             if (point == "heartbeat")
             {
@@ -112,12 +112,12 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
         while (!run.FenceToken.IsCancellationRequested && advanced < lease)
         {
             var before = Volatile.Read(ref failures);
-            Host.AdvanceTime(Host.Runtime.Options.HeartbeatInterval);
-            advanced += Host.Runtime.Options.HeartbeatInterval;
+            Host.AdvanceTime(Host.Engine.Runtime.Options.HeartbeatInterval);
+            advanced += Host.Engine.Runtime.Options.HeartbeatInterval;
             await WaitUntilAsync(() => Volatile.Read(ref failures) > before || run.FenceToken.IsCancellationRequested, "a heartbeat attempt");
         }
 
-        Host.Runtime.Store.Faults = null;
+        Host.Engine.Runtime.Store.Faults = null;
         await body.WaitAsync(TimeSpan.FromSeconds(20));
         var report = run.End(null);
         var history = await HistoryAsync(workflow.Id);
@@ -136,16 +136,16 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
     [Test]
     public async Task AHeartbeatCallThatNeverReturns_DoesNotHoldBackTheFence()
     {
-        var lease = Host.Runtime.Options.LeaseTimeout;
+        var lease = Host.Engine.Runtime.Options.LeaseTimeout;
         var hung = new TaskCompletionSource();
         var (_, run, body) = await StartBlockingRunAsync();
         var calls = 0;
         // The database call hangs and ignores its cancellation (a connect or command stuck in the network stack).
-        Host.Runtime.Store.Faults = point => point == "heartbeat" && Interlocked.Increment(ref calls) > 0 ? hung.Task : Task.CompletedTask;
+        Host.Engine.Runtime.Store.Faults = point => point == "heartbeat" && Interlocked.Increment(ref calls) > 0 ? hung.Task : Task.CompletedTask;
 
-        Host.AdvanceTime(Host.Runtime.Options.HeartbeatInterval);
+        Host.AdvanceTime(Host.Engine.Runtime.Options.HeartbeatInterval);
         await WaitUntilAsync(() => Volatile.Read(ref calls) == 1, "the heartbeat call to hang");
-        var advanced = Host.Runtime.Options.HeartbeatInterval;
+        var advanced = Host.Engine.Runtime.Options.HeartbeatInterval;
         while (!run.FenceToken.IsCancellationRequested && advanced < lease)
         {
             Host.AdvanceTime(TimeSpan.FromMilliseconds(100));
@@ -155,7 +155,7 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
         await body.WaitAsync(TimeSpan.FromSeconds(20));
         var stopReason = run.StopReason;
         hung.SetResult();
-        Host.Runtime.Store.Faults = null;
+        Host.Engine.Runtime.Store.Faults = null;
         run.End(null);
 
         Assert.Multiple(() =>
@@ -172,7 +172,7 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
     [Test]
     public async Task AResumableStepsCursor_TravelsWithTheHeartbeat_BetweenItsCheckpoints()
     {
-        var runtime = Host.Runtime;
+        var runtime = Host.Engine.Runtime;
         var workflow = await StartAsync<RarelyCheckpointingCounterWorkflow>();
         var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
         var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1");
@@ -207,7 +207,7 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
     [Test]
     public async Task TheHeartbeatGoesOnWhileFinalizeRetries_SoTheLeaseOutlivesASlowFinalize()
     {
-        var runtime = Host.Runtime;
+        var runtime = Host.Engine.Runtime;
         var lease = runtime.Options.LeaseTimeout;
         var workflow = await StartAsync<ThreeStepWorkflow>();
         var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
@@ -271,16 +271,16 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
             services => services.AddSingleton(Probe).AddSingleton(Accounts).AddLogging(b => b.AddProvider(log)));
         var workflow = await host.Client.StartAsync<ThreeStepWorkflow>(Accounts.Add("outage"));
         var execution = (await host.Client.GetCurrentExecutionAsync(workflow.Id))!;
-        var claim = await host.Runtime.Runner.ClaimAsync(execution.Id, "job-1");
-        var run = new RunningStep(host.Runtime, claim);
+        var claim = await host.Engine.Runtime.Runner.ClaimAsync(execution.Id, "job-1");
+        var run = new RunningStep(host.Engine.Runtime, claim);
         run.Begin("job-1");
         await run.ExecuteAsync(CancellationToken.None);
         // The database stays unreachable for longer than the finalize's budget (half the lease, at least the transient budget).
-        host.Runtime.Store.Faults = point => point == "finalize.begin" ? throw TransientFault() : Task.CompletedTask;
+        host.Engine.Runtime.Store.Faults = point => point == "finalize.begin" ? throw TransientFault() : Task.CompletedTask;
 
         FinalizeReport? report = null;
         Assert.DoesNotThrow(() => report = run.End(null), "the job is not failed for an outage");
-        host.Runtime.Store.Faults = null;
+        host.Engine.Runtime.Store.Faults = null;
         host.AdvanceTime(TimeSpan.FromSeconds(2));
         var reconcile = await host.ReconcileAsync();
 
@@ -295,7 +295,7 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
     [Test]
     public async Task Finalize_SurvivesATransientFaultAfterItsCommit_WithoutRunningTheBodyAgain()
     {
-        var runtime = Host.Runtime;
+        var runtime = Host.Engine.Runtime;
         var workflow = await StartAsync<ThreeStepWorkflow>();
         var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
         var injected = 0;
@@ -327,7 +327,7 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
     [Test]
     public async Task Claim_SurvivesATransientFaultAfterItsCommit_AndStillRunsTheStep()
     {
-        var runtime = Host.Runtime;
+        var runtime = Host.Engine.Runtime;
         var workflow = await StartAsync<ThreeStepWorkflow>();
         var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
         var injected = 0;
@@ -361,7 +361,7 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
     [Test]
     public async Task WithoutItsHeartbeat_TheSameStepIsRecoveredAfterTheLease()
     {
-        var runtime = Host.Runtime;
+        var runtime = Host.Engine.Runtime;
         var workflow = await StartAsync<ThreeStepWorkflow>();
         var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
         await runtime.Runner.ClaimAsync(execution.Id, "job-1");

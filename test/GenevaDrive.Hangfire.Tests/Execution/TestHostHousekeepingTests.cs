@@ -8,10 +8,10 @@ public sealed class TestHostHousekeepingTests(string database) : EngineTestBase(
     {
         var workflow = await StartAsync<ThreeStepWorkflow>();
         var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
-        await Host.Runtime.Runner.ClaimAsync(execution.Id, "vanished-worker");
+        await Host.Engine.Runtime.Runner.ClaimAsync(execution.Id, "vanished-worker");
 
         var early = await Host.ReconcileAsync();
-        Host.AdvanceTime(Host.Runtime.Options.LeaseTimeout + TimeSpan.FromSeconds(1));
+        Host.AdvanceTime(Host.Engine.Runtime.Options.LeaseTimeout + TimeSpan.FromSeconds(1));
         var late = await Host.ReconcileAsync();
         var runs = await Host.RunToEndAsync(workflow.Id);
 
@@ -35,7 +35,7 @@ public sealed class TestHostHousekeepingTests(string database) : EngineTestBase(
         }
 
         var dispatchedBefore = Host.DispatchedSteps.Count;
-        Host.AdvanceTime(Host.Runtime.Options.DispatchGracePeriod + TimeSpan.FromSeconds(1));
+        Host.AdvanceTime(Host.Engine.Runtime.Options.DispatchGracePeriod + TimeSpan.FromSeconds(1));
         var report = await Host.ReconcileAsync();
 
         Assert.Multiple(() =>
@@ -70,7 +70,7 @@ public sealed class TestHostHousekeepingTests(string database) : EngineTestBase(
         var ongoing = await StartAsync<ThreeStepWorkflow>("ongoing");
 
         var early = await Host.CleanupAsync();
-        Host.AdvanceTime(Host.Runtime.Options.DeleteCompletedWorkflowsAfter!.Value + TimeSpan.FromMinutes(1));
+        Host.AdvanceTime(Host.Engine.Runtime.Options.DeleteCompletedWorkflowsAfter!.Value + TimeSpan.FromMinutes(1));
         var late = await Host.CleanupAsync();
 
         Assert.Multiple(async () =>

@@ -1,6 +1,5 @@
 using GenevaDrive.Execution;
 using GenevaDrive.Storage;
-using Microsoft.Extensions.Time.Testing;
 using GenevaDrive.Store;
 
 namespace GenevaDrive.Testing;
@@ -22,7 +21,8 @@ public sealed class StorageConformanceException : GenevaDriveException
 /// The conformance suite of the storage contract: runs GenevaDrive's own transactions (start, claim, heartbeat,
 /// finalize, takeover, checkpoints, events, control, reconciler and dashboard queries, cleanup) against a
 /// <see cref="SqlDialect"/> on a real, empty database, and checks every result. A third-party storage package
-/// calls it from its own tests, with any test framework; the built-in storages pass it.
+/// calls it from its own tests, with any test framework; the built-in storages pass it. It lives in the core package
+/// (it runs the core's own transactions), in the namespace of the test helpers.
 /// </summary>
 public static class StorageConformance
 {
@@ -36,7 +36,7 @@ public static class StorageConformance
     public static async Task<IReadOnlyList<string>> RunAsync(SqlDialect dialect, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dialect);
-        var clock = new FakeTimeProvider(new DateTimeOffset(2030, 1, 1, 12, 0, 0, TimeSpan.Zero));
+        var clock = new ManualClock(new DateTimeOffset(2030, 1, 1, 12, 0, 0, TimeSpan.Zero));
         var store = new WorkflowStore(dialect, clock);
         var passed = new List<string>();
         var failures = new List<string>();

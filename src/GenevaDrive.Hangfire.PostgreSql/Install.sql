@@ -1,6 +1,7 @@
 -- GenevaDrive.Hangfire schema for PostgreSQL. {S} is the validated schema name.
--- Migrations only add. The installer runs those above the recorded version in one transaction,
--- holding an advisory lock so concurrent installers wait for each other.
+-- Migrations only add. The installer runs those above the recorded version, each in a transaction of its own,
+-- holding an advisory lock so concurrent installers wait for each other. Indexes on tables that may already be
+-- large are built CONCURRENTLY (outside the transaction, without blocking writes); "-- @heavy" marks such migrations.
 
 -- @migration 1
 CREATE TABLE IF NOT EXISTS "{S}"."Workflows" (
@@ -59,6 +60,7 @@ GO
 CREATE INDEX IF NOT EXISTS "IX_StepExecutions_WorkflowId_State" ON "{S}"."StepExecutions" ("WorkflowId", "State");
 
 -- @migration 2
+-- @heavy builds an index on StepExecutions (online: CONCURRENTLY, writes go on)
 -- Leases: the owner token and heartbeat of an in-progress attempt.
 ALTER TABLE "{S}"."StepExecutions" ADD COLUMN IF NOT EXISTS "LeaseToken" varchar(64) NULL;
 GO
@@ -66,7 +68,7 @@ ALTER TABLE "{S}"."StepExecutions" ADD COLUMN IF NOT EXISTS "HeartbeatAt" timest
 GO
 ALTER TABLE "{S}"."StepExecutions" ADD COLUMN IF NOT EXISTS "LeaseExpiresAt" timestamptz NULL;
 GO
-CREATE INDEX IF NOT EXISTS "IX_StepExecutions_State_LeaseExpiresAt" ON "{S}"."StepExecutions" ("State", "LeaseExpiresAt");
+CREATE INDEX CONCURRENTLY IF NOT EXISTS "IX_StepExecutions_State_LeaseExpiresAt" ON "{S}"."StepExecutions" ("State", "LeaseExpiresAt");
 
 -- @migration 3
 -- When each step job was dispatched (the reconciler measures staleness from it), and which Hangfire job
@@ -118,8 +120,9 @@ GO
 ALTER TABLE "{S}"."Workflows" ADD COLUMN IF NOT EXISTS "TraceParent" varchar(100) NULL;
 
 -- @migration 8
+-- @heavy builds an index on Workflows (online: CONCURRENTLY, writes go on)
 -- The dashboard lists one state newest first: read backwards from this index, a page costs its own rows only.
-CREATE INDEX IF NOT EXISTS "IX_Workflows_State_Id" ON "{S}"."Workflows" ("State", "Id");
+CREATE INDEX CONCURRENTLY IF NOT EXISTS "IX_Workflows_State_Id" ON "{S}"."Workflows" ("State", "Id");
 
 -- @migration 9
 -- Operation ids of write commands: each command writes one row in its own transaction, so a repeat of the transaction

@@ -26,6 +26,14 @@ public sealed class PostgreSqlWorkflowStorageOptions
     public bool PrepareSchemaIfNecessary { get; set; } = true;
 
     /// <summary>
+    /// Whether start-up leaves heavy migrations (index builds on tables that may be large) to a DBA: the installer applies
+    /// the migrations before the first heavy one and fails start-up with that migration's exact statements, instead of
+    /// building the index itself (it builds them <c>CONCURRENTLY</c>, so writes go on, but a large table takes long).
+    /// <value>The default value is <see langword="false"/>.</value>
+    /// </summary>
+    public bool SkipHeavyMigrations { get; set; }
+
+    /// <summary>
     /// The timeout of every statement GenevaDrive runs; null keeps the provider's default (30 seconds).
     /// <value>The default value is <see langword="null"/>.</value>
     /// </summary>

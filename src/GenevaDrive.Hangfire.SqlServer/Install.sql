@@ -70,6 +70,7 @@ IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_StepExecutions_Workfl
 CREATE NONCLUSTERED INDEX [IX_StepExecutions_WorkflowId_State] ON [{S}].[StepExecutions] ([WorkflowId], [State]);
 
 -- @migration 2
+-- @heavy builds an index on StepExecutions
 -- Leases: the owner token and heartbeat of an in-progress attempt.
 IF COL_LENGTH(N'[{S}].[StepExecutions]', N'LeaseToken') IS NULL
 ALTER TABLE [{S}].[StepExecutions] ADD [LeaseToken] varchar(64) NULL, [HeartbeatAt] datetime2(7) NULL, [LeaseExpiresAt] datetime2(7) NULL;
@@ -87,6 +88,7 @@ IF COL_LENGTH(N'[{S}].[Workflows]', N'PausedByJobId') IS NULL
 ALTER TABLE [{S}].[Workflows] ADD [PausedByJobId] nvarchar(100) NULL;
 
 -- @migration 4
+-- @heavy retypes identifier columns and rebuilds their indexes
 -- Identifiers compare by binary collation, as on PostgreSQL, SQLite and in .NET (ordinal): hero "abc" and
 -- "ABC" are different heroes, step "Send" is not step "send". The indexes on these columns are rebuilt.
 IF EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'UX_Workflows_Ongoing' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
@@ -123,6 +125,7 @@ IF COL_LENGTH(N'[{S}].[Workflows]', N'StateReason') IS NULL
 ALTER TABLE [{S}].[Workflows] ADD [StateReason] nvarchar(1000) NULL;
 
 -- @migration 6
+-- @heavy adds NOT NULL columns to StepExecutions (a rewrite outside Enterprise edition)
 -- Resumable steps and idempotency keys: the logical attempt of each execution (a new number after a
 -- reattempt or a retry of a failure, the same after a takeover or an interruption), the cursor a
 -- resumable step saved at its last checkpoint, and how many checkpoints it made.
@@ -165,6 +168,7 @@ IF COL_LENGTH(N'[{S}].[Workflows]', N'TraceParent') IS NULL
 ALTER TABLE [{S}].[Workflows] ADD [TraceParent] varchar(100) NULL;
 
 -- @migration 8
+-- @heavy builds an index on Workflows
 -- The dashboard lists one state newest first: read backwards from this index, a page costs its own rows only.
 IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Workflows_State_Id' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
 CREATE NONCLUSTERED INDEX [IX_Workflows_State_Id] ON [{S}].[Workflows] ([State], [Id]);

@@ -26,6 +26,14 @@ public sealed class SqlServerWorkflowStorageOptions
     public bool PrepareSchemaIfNecessary { get; set; } = true;
 
     /// <summary>
+    /// Whether start-up leaves heavy migrations (index builds and rewrites of tables that may be large) to a DBA: the
+    /// installer applies the migrations before the first heavy one and fails start-up with that migration's exact
+    /// statements, instead of running it itself.
+    /// <value>The default value is <see langword="false"/>.</value>
+    /// </summary>
+    public bool SkipHeavyMigrations { get; set; }
+
+    /// <summary>
     /// The timeout of every statement GenevaDrive runs; null keeps the provider's default (30 seconds).
     /// <value>The default value is <see langword="null"/>.</value>
     /// </summary>

@@ -58,6 +58,7 @@ GO
 CREATE INDEX IF NOT EXISTS "IX_{P}StepExecutions_WorkflowId_State" ON "{P}StepExecutions" ("WorkflowId", "State");
 
 -- @migration 2
+-- @heavy builds an index on StepExecutions
 -- Leases: the owner token and heartbeat of an in-progress attempt.
 ALTER TABLE "{P}StepExecutions" ADD COLUMN "LeaseToken" TEXT NULL;
 GO
@@ -117,6 +118,7 @@ GO
 ALTER TABLE "{P}Workflows" ADD COLUMN "TraceParent" TEXT NULL;
 
 -- @migration 8
+-- @heavy builds an index on Workflows
 -- The dashboard lists one state newest first: an index on the state alone is ordered by rowid (the Id) within it.
 CREATE INDEX IF NOT EXISTS "IX_{P}Workflows_State_Id" ON "{P}Workflows" ("State", "Id");
 

@@ -25,6 +25,7 @@ internal sealed class PostgreSqlDialect : SqlDialect
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         _schema = SqlIdentifier.ValidateSchemaName(options.SchemaName, nameof(options.SchemaName));
         PrepareSchemaIfNecessary = options.PrepareSchemaIfNecessary;
+        _skipHeavyMigrations = options.SkipHeavyMigrations;
         CommandTimeoutSeconds = options.CommandTimeout is { } timeout ? (int)Math.Ceiling(timeout.TotalSeconds) : null;
         // GenevaDrive's own short transactions never join a caller's ambient TransactionScope.
         // GenevaDrive changes no session state, so a pooled connection needs no DISCARD ALL round trip on return.
@@ -59,6 +60,8 @@ internal sealed class PostgreSqlDialect : SqlDialect
     public override StorageStatements Sql { get; }
 
     public override bool PrepareSchemaIfNecessary { get; }
+
+    private readonly bool _skipHeavyMigrations;
 
     public string SchemaName => _schema;
 
@@ -106,34 +109,78 @@ internal sealed class PostgreSqlDialect : SqlDialect
     {
         var script = LoadScript(_schema);
         await using var connection = await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        // One transaction per migration, each under the install lock (released at its commit).
-        await script.MigrateAsync(connection, async (c, token) =>
+        await AcquireInstallLockAsync(connection, ct).ConfigureAwait(false);
+        try
+        {
+            // One transaction per migration, all under the install lock this session holds.
+            await script.MigrateAsync(connection, async (c, token) =>
+                {
+                    var tx = await c.BeginTransactionAsync(token).ConfigureAwait(false);
+                    foreach (var statement in Preamble(_schema))
+                    {
+                        await c.ExecuteAsync(new CommandDefinition(statement, transaction: tx, cancellationToken: token)).ConfigureAwait(false);
+                    }
+
+                    return tx;
+                },
+                $"SELECT \"Version\" FROM \"{_schema}\".\"SchemaVersion\" WHERE \"Id\" = 1;", RecordVersion(_schema, "@version"), upToVersion,
+                InstallLogger, ct, _skipHeavyMigrations, static statement => statement.Contains(" CONCURRENTLY ", StringComparison.Ordinal),
+                BuildIndexOnlineAsync).ConfigureAwait(false);
+        }
+        finally
+        {
+            await connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(@key);", new { key = InstallLockKey },
+                cancellationToken: CancellationToken.None)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Takes the installer's lock for this session, waiting for another installer for at most a minute. It is polled rather
+    /// than waited for in one statement: a waiting statement holds a snapshot, and <c>CREATE INDEX CONCURRENTLY</c> in the
+    /// installer that holds the lock waits for every older snapshot to end, which would be a deadlock.
+    /// </summary>
+    private async Task AcquireInstallLockAsync(DbConnection connection, CancellationToken ct)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!await connection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(@key);", new { key = InstallLockKey },
+                   cancellationToken: ct)).ConfigureAwait(false))
+        {
+            if (waited.Elapsed > InstallLockWait)
             {
-                var tx = await c.BeginTransactionAsync(token).ConfigureAwait(false);
-                try
-                {
-                    // Wait for another installer's migration for at most a minute, with a message that says so.
-                    await c.ExecuteAsync(new CommandDefinition("SET LOCAL lock_timeout = '60s'; SELECT pg_advisory_xact_lock(@key); SET LOCAL lock_timeout = 0;",
-                        new { key = InstallLockKey }, tx, commandTimeout: 90, cancellationToken: token)).ConfigureAwait(false);
-                }
-                catch (PostgresException e) when (e.SqlState == "55P03")
-                {
-                    await tx.DisposeAsync().ConfigureAwait(false);
-                    throw new InvalidOperationException(
-                        $"GenevaDrive could not take the install lock of schema \"{_schema}\" within 60 s: another process is applying a migration " +
-                        "(a large table can take minutes). Start again once it has finished, or install the schema ahead of the deploy with the script " +
-                        "from PostgreSqlWorkflowSchema.GetInstallScript and PrepareSchemaIfNecessary = false.", e);
-                }
+                throw InstallLockTimeout(null);
+            }
 
-                foreach (var statement in Preamble(_schema))
-                {
-                    await c.ExecuteAsync(new CommandDefinition(statement, transaction: tx, cancellationToken: token)).ConfigureAwait(false);
-                }
+            await Task.Delay(TimeSpan.FromMilliseconds(200), ct).ConfigureAwait(false);
+        }
+    }
 
-                return tx;
-            },
-            $"SELECT \"Version\" FROM \"{_schema}\".\"SchemaVersion\" WHERE \"Id\" = 1;", RecordVersion(_schema, "@version"), upToVersion,
-            InstallLogger, ct).ConfigureAwait(false);
+    /// <summary>How long the installer waits for another installer's lock (a minute; tests shorten it).</summary>
+    internal TimeSpan InstallLockWait { get; set; } = TimeSpan.FromSeconds(60);
+
+    private InvalidOperationException InstallLockTimeout(Exception? e) => new(
+        $"GenevaDrive could not take the install lock of schema \"{_schema}\" within {InstallLockWait.TotalSeconds:0} s: another process is applying a migration " +
+        "(a large table can take minutes). Start again once it has finished, or install the schema ahead of the deploy with the script " +
+        "from PostgreSqlWorkflowSchema.GetInstallScript and PrepareSchemaIfNecessary = false.", e);
+
+    /// <summary>
+    /// Runs a <c>CREATE INDEX CONCURRENTLY IF NOT EXISTS</c> outside any transaction (the installer's session holds the
+    /// install lock, so two installers never build it at once). A build that failed earlier leaves an invalid index
+    /// behind, which <c>IF NOT EXISTS</c> would keep forever: it is dropped first and built again.
+    /// </summary>
+    private async Task BuildIndexOnlineAsync(DbConnection connection, string statement, CancellationToken ct)
+    {
+        var name = System.Text.RegularExpressions.Regex.Match(statement, "IF NOT EXISTS \"([A-Za-z0-9_]+)\"").Groups[1].Value;
+        var invalid = await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace " +
+            "WHERE n.nspname = @schema AND c.relname = @name AND NOT i.indisvalid);", new { schema = _schema, name }, cancellationToken: ct))
+            .ConfigureAwait(false);
+        if (invalid)
+        {
+            await connection.ExecuteAsync(new CommandDefinition($"DROP INDEX CONCURRENTLY IF EXISTS \"{_schema}\".\"{name}\";",
+                commandTimeout: 0, cancellationToken: ct)).ConfigureAwait(false);
+        }
+
+        await connection.ExecuteAsync(new CommandDefinition(statement, commandTimeout: 0, cancellationToken: ct)).ConfigureAwait(false);
     }
 
     public override int? SchemaVersion => _schemaVersion ??= LoadScript(_schema).LatestVersion;

@@ -28,6 +28,7 @@ internal sealed class SqlServerDialect : SqlDialect
         _connectionString = new SqlConnectionStringBuilder(connectionString) { Enlist = false }.ConnectionString;
         _schema = SqlIdentifier.ValidateSchemaName(options.SchemaName, nameof(options.SchemaName));
         PrepareSchemaIfNecessary = options.PrepareSchemaIfNecessary;
+        _skipHeavyMigrations = options.SkipHeavyMigrations;
         CommandTimeoutSeconds = options.CommandTimeout is { } timeout ? (int)Math.Ceiling(timeout.TotalSeconds) : null;
         Sql = BuildStatements(_schema);
     }
@@ -55,6 +56,8 @@ internal sealed class SqlServerDialect : SqlDialect
     public override StorageStatements Sql { get; }
 
     public override bool PrepareSchemaIfNecessary { get; }
+
+    private readonly bool _skipHeavyMigrations;
 
     public string SchemaName => _schema;
 
@@ -146,7 +149,7 @@ internal sealed class SqlServerDialect : SqlDialect
 
                 return tx;
             },
-            SelectVersion(_schema), RecordVersion(_schema, "@version"), upToVersion, InstallLogger, ct).ConfigureAwait(false);
+            SelectVersion(_schema), RecordVersion(_schema, "@version"), upToVersion, InstallLogger, ct, _skipHeavyMigrations).ConfigureAwait(false);
     }
 
     public override int? SchemaVersion => _schemaVersion ??= LoadScript(_schema).LatestVersion;

@@ -31,6 +31,7 @@ internal sealed class SqliteDialect : SqlDialect
         _connectionString = builder.ToString();
         _prefix = SqlIdentifier.ValidateTablePrefix(options.TablePrefix, nameof(options.TablePrefix));
         PrepareSchemaIfNecessary = options.PrepareSchemaIfNecessary;
+        _skipHeavyMigrations = options.SkipHeavyMigrations;
         CommandTimeoutSeconds = options.CommandTimeout is { } timeout ? (int)Math.Ceiling(timeout.TotalSeconds) : null;
         Sql = BuildStatements(_prefix);
     }
@@ -44,6 +45,8 @@ internal sealed class SqliteDialect : SqlDialect
     public override StorageStatements Sql { get; }
 
     public override bool PrepareSchemaIfNecessary { get; }
+
+    private readonly bool _skipHeavyMigrations;
 
     public string TablePrefix => _prefix;
 
@@ -90,7 +93,7 @@ internal sealed class SqliteDialect : SqlDialect
                 return tx;
             },
             $"SELECT \"Version\" FROM \"{_prefix}SchemaVersion\" WHERE \"Id\" = 1;", RecordVersion(_prefix, "@version"), upToVersion,
-            InstallLogger, ct).ConfigureAwait(false);
+            InstallLogger, ct, _skipHeavyMigrations).ConfigureAwait(false);
     }
 
     public override int? SchemaVersion => _schemaVersion ??= LoadScript(_prefix).LatestVersion;

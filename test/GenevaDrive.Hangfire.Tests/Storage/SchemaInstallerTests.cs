@@ -97,6 +97,71 @@ public sealed class SchemaInstallerTests(string database) : StorageTestBase(data
     }
 
     [Test]
+    public async Task WithSkipHeavyMigrations_StartUpStopsBeforeAHeavyMigration_WithItsStatements_AndWithoutTheOptionItGoesOn()
+    {
+        await Db.InstallAsync(upToVersion: 7);
+        using var careful = Db.CreateDialect(skipHeavyMigrations: true);
+
+        var refused = Assert.CatchAsync<InvalidOperationException>(() => careful.PrepareAsync(CancellationToken.None))!;
+        var versionAfterRefusal = await Db.GetSchemaVersionAsync();
+        using var regular = Db.CreateDialect();
+        await regular.PrepareAsync(CancellationToken.None);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(refused.Message, Does.Contain("migration 8 is heavy (builds an index on Workflows").And.Contain("SkipHeavyMigrations")
+                .And.Contain("IX_").And.Contain("Workflows_State_Id").And.Contain("SchemaVersion"), "the exact statements for a DBA, with the version to record");
+            Assert.That(versionAfterRefusal, Is.EqualTo(7), "nothing of the heavy migration ran");
+            Assert.That(await Db.GetSchemaVersionAsync(), Is.EqualTo(LatestVersion), "without the option the installer runs it");
+        });
+    }
+
+    [Test]
+    public async Task OnPostgreSql_IndexesOnExistingTables_AreBuiltConcurrently_AndAnInvalidLeftoverIsBuiltAgain()
+    {
+        Assume.That(Database, Is.EqualTo("postgresql"), "CREATE INDEX CONCURRENTLY is PostgreSQL's");
+        await Db.InstallAsync(upToVersion: 7);
+        // A concurrent build that died half-way leaves an index marked invalid: IF NOT EXISTS alone would keep it forever.
+        await Db.ExecuteAsync($"CREATE INDEX \"IX_Workflows_State_Id\" ON {Db.Table("Workflows")} (\"State\", \"Id\")");
+        var schema = Db.Target.SchemaOrPrefix;
+        await Db.ExecuteAsync("UPDATE pg_index SET indisvalid = false WHERE indexrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n " +
+            "ON n.oid = c.relnamespace WHERE n.nspname = @schema AND c.relname = 'IX_Workflows_State_Id')", new { schema });
+
+        await Db.InstallAsync();
+
+        var valid = await Db.ExecuteScalarAsync<bool>("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n " +
+            "ON n.oid = c.relnamespace WHERE n.nspname = @schema AND c.relname = 'IX_Workflows_State_Id'", new { schema });
+        Assert.Multiple(async () =>
+        {
+            // CREATE INDEX CONCURRENTLY fails inside a transaction block (25001): reaching the latest version proves it ran outside one.
+            Assert.That(await Db.GetSchemaVersionAsync(), Is.EqualTo(LatestVersion));
+            Assert.That(valid, Is.True, "the invalid leftover was dropped and built again");
+            Assert.That(PostgreSqlWorkflowSchema.GetInstallScript(), Does.Contain("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"IX_Workflows_State_Id\""));
+        });
+    }
+
+    [Test]
+    public async Task OnPostgreSql_AnInstallerThatCannotGetTheLock_SaysWhy_AndWhatToDo()
+    {
+        Assume.That(Database, Is.EqualTo("postgresql"), "the advisory lock is PostgreSQL's");
+        await using var holder = new Npgsql.NpgsqlConnection(Db.Target.ConnectionString);
+        await holder.OpenAsync();
+        await Dapper.SqlMapper.ExecuteAsync(holder, "SELECT pg_advisory_lock(5144639531397497970);"); // the installer's key
+        var waiting = (GenevaDrive.PostgreSql.PostgreSqlDialect)Db.CreateDialect();
+        waiting.InstallLockWait = TimeSpan.FromSeconds(1);
+
+        var refused = Assert.CatchAsync<InvalidOperationException>(() => waiting.InstallSchemaAsync(CancellationToken.None))!;
+        await Dapper.SqlMapper.ExecuteAsync(holder, "SELECT pg_advisory_unlock(5144639531397497970);");
+        await waiting.InstallSchemaAsync(CancellationToken.None);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(refused.Message, Does.Contain("could not take the install lock").And.Contain("within 1 s").And.Contain("GetInstallScript"));
+            Assert.That(await Db.GetSchemaVersionAsync(), Is.EqualTo(LatestVersion), "once the lock is free the installer goes on");
+        });
+    }
+
+    [Test]
     public async Task ConcurrentInstallers_WaitForEachOther()
     {
         var installers = Enumerable.Range(0, 4).Select(_ => Task.Run(() => Db.CreateDialect().InstallSchemaAsync(CancellationToken.None)));

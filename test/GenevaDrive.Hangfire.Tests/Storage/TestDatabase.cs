@@ -43,7 +43,7 @@ internal abstract class TestDatabase : IAsyncDisposable
     };
 
     /// <summary>Creates a second dialect on the same database, as a second process would have.</summary>
-    public abstract SqlDialect CreateDialect(bool prepareSchema = true);
+    public abstract SqlDialect CreateDialect(bool prepareSchema = true, bool skipHeavyMigrations = false);
 
     public abstract Task InstallAsync(int? upToVersion = null);
 
@@ -123,8 +123,11 @@ internal abstract class TestDatabase : IAsyncDisposable
 
         public override SqlDialect Dialect { get; }
 
-        public override SqlDialect CreateDialect(bool prepareSchema = true) =>
-            new SqliteDialect($"Data Source={_path}", new SqliteWorkflowStorageOptions { TablePrefix = _options.TablePrefix, PrepareSchemaIfNecessary = prepareSchema });
+        public override SqlDialect CreateDialect(bool prepareSchema = true, bool skipHeavyMigrations = false) =>
+            new SqliteDialect($"Data Source={_path}", new SqliteWorkflowStorageOptions
+            {
+                TablePrefix = _options.TablePrefix, PrepareSchemaIfNecessary = prepareSchema, SkipHeavyMigrations = skipHeavyMigrations,
+            });
 
         public string ConnectionString => $"Data Source={_path}";
 
@@ -165,9 +168,12 @@ internal abstract class TestDatabase : IAsyncDisposable
 
         public override SqlDialect Dialect { get; }
 
-        public override SqlDialect CreateDialect(bool prepareSchema = true)
+        public override SqlDialect CreateDialect(bool prepareSchema = true, bool skipHeavyMigrations = false)
         {
-            var dialect = new PostgreSqlDialect(_connectionString, new PostgreSqlWorkflowStorageOptions { SchemaName = _options.SchemaName, PrepareSchemaIfNecessary = prepareSchema });
+            var dialect = new PostgreSqlDialect(_connectionString, new PostgreSqlWorkflowStorageOptions
+            {
+                SchemaName = _options.SchemaName, PrepareSchemaIfNecessary = prepareSchema, SkipHeavyMigrations = skipHeavyMigrations,
+            });
             _dialects.Add(dialect);
             return dialect;
         }
@@ -212,8 +218,11 @@ internal abstract class TestDatabase : IAsyncDisposable
 
         public override SqlDialect Dialect { get; }
 
-        public override SqlDialect CreateDialect(bool prepareSchema = true) =>
-            new SqlServerDialect(_connectionString, new SqlServerWorkflowStorageOptions { SchemaName = _options.SchemaName, PrepareSchemaIfNecessary = prepareSchema });
+        public override SqlDialect CreateDialect(bool prepareSchema = true, bool skipHeavyMigrations = false) =>
+            new SqlServerDialect(_connectionString, new SqlServerWorkflowStorageOptions
+            {
+                SchemaName = _options.SchemaName, PrepareSchemaIfNecessary = prepareSchema, SkipHeavyMigrations = skipHeavyMigrations,
+            });
 
         public override (string ConnectionString, string SchemaOrPrefix) Target => (_connectionString, _options.SchemaName);
 

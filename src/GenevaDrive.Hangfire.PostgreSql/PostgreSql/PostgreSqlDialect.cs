@@ -72,6 +72,15 @@ internal sealed class PostgreSqlDialect : SqlDialect
 
     public override void Dispose() => _dataSource.Dispose();
 
+    public override int? MaxPoolSize
+    {
+        get
+        {
+            var builder = new NpgsqlConnectionStringBuilder(_dataSource.ConnectionString);
+            return builder.Pooling ? builder.MaxPoolSize : null;
+        }
+    }
+
     public override bool IsUniqueViolation(Exception exception) =>
         exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
 

@@ -63,6 +63,15 @@ internal sealed class SqlServerDialect : SqlDialect
 
     public override DbConnection CreateConnection() => new SqlConnection(_connectionString);
 
+    public override int? MaxPoolSize
+    {
+        get
+        {
+            var builder = new SqlConnectionStringBuilder(_connectionString);
+            return builder.Pooling ? builder.MaxPoolSize : null;
+        }
+    }
+
     public override bool IsUniqueViolation(Exception exception) =>
         exception is SqlException { Number: 2601 or 2627 };
 

@@ -50,6 +50,12 @@ internal static partial class RuntimeLog
     [LoggerMessage(107, LogLevel.Information,
         "The GenevaDrive schema is at version {Installed}, newer than this build's {Needed} (a later version migrated it): fine, since migrations only add.")]
     public static partial void NewerSchema(ILogger logger, int installed, int needed);
+
+    [LoggerMessage(108, LogLevel.Warning,
+        "The {Storage} connection pool opens at most {MaxPoolSize} connection(s), and GenevaDrive needs about {Needed} here: 2 per Hangfire " +
+        "worker ({Workers}) and 4 for the reconciler, cleanup and commands, plus one per concurrent dashboard request. Raise Max Pool Size in " +
+        "the connection string to at least {Needed}; otherwise steps wait for a connection, and a wait past the pool's timeout is retried as a transient fault.")]
+    public static partial void PoolTooSmall(ILogger logger, string storage, int maxPoolSize, int needed, int workers);
 }
 
 /// <summary>Claim → run → finalize (2xx).</summary>

@@ -152,6 +152,8 @@ internal sealed class GenevaDriveRuntime : IDisposable
             Registry.ValidateAll(Services);
             Dialect.InstallLogger ??= Logger;
             await Dialect.PrepareAsync(ct).ConfigureAwait(false);
+            CheckPoolSize(Dialect, Services.GetService(typeof(global::Hangfire.BackgroundJobServerOptions)) as global::Hangfire.BackgroundJobServerOptions,
+                Logger);
             RegisterRecurringJobs();
             RegisterWithDashboard();
             _initialized = true;
@@ -166,6 +168,29 @@ internal sealed class GenevaDriveRuntime : IDisposable
         {
             _initGate.Release();
         }
+    }
+
+    /// <summary>
+    /// Warns when the storage's pool is smaller than the sizing rule: 2 connections per Hangfire worker (the claim or
+    /// finalize, and the heartbeat beside the running step) and 4 for the reconciler, cleanup and commands. The worker
+    /// count is the registered server options' (Hangfire's default when none are registered).
+    /// </summary>
+    /// <returns>The connections needed, or null when the pool's size is unknown.</returns>
+    internal static int? CheckPoolSize(SqlDialect dialect, global::Hangfire.BackgroundJobServerOptions? server, ILogger logger)
+    {
+        if (dialect.MaxPoolSize is not { } max)
+        {
+            return null;
+        }
+
+        var workers = (server ?? new global::Hangfire.BackgroundJobServerOptions()).WorkerCount;
+        var needed = 2 * workers + 4;
+        if (max < needed)
+        {
+            RuntimeLog.PoolTooSmall(logger, dialect.Name, max, needed, workers);
+        }
+
+        return needed;
     }
 
     /// <summary>The ids of GenevaDrive's recurring jobs in Hangfire.</summary>

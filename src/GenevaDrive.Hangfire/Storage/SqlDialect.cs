@@ -122,6 +122,12 @@ public abstract class SqlDialect : IDisposable
     /// <summary>The largest batch one cleanup statement may delete (bounded by the database's parameter limit).</summary>
     public virtual int MaxBatchSize => 2000;
 
+    /// <summary>
+    /// The most connections the dialect's pool opens (the connection string's <c>Max Pool Size</c>); null when unknown or
+    /// not pooled. Start-up warns when it is below what the Hangfire workers need (event 108).
+    /// </summary>
+    public virtual int? MaxPoolSize => null;
+
     /// <summary>The command timeout of every statement, in seconds; null keeps the provider's default.</summary>
     public virtual int? CommandTimeoutSeconds => null;
 

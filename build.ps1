@@ -1,14 +1,16 @@
 #!/usr/bin/env pwsh
 # Build script for GenevaDrive.Hangfire.
-#   ./build.ps1 [restore|build|test|pack|soak|bench]   (default: test)
+#   ./build.ps1 [restore|build|test|pack|soak|bench|upgrade-bench]   (default: test)
 #   bench: GenevaDrive steps side by side with plain Hangfire jobs on a throwaway PostgreSQL (fsync on) and
 #          SQLite; prints the ratios and writes artifacts/bench/bench-report.md. Not part of test.
+#   upgrade-bench: 1M workflows (4M step executions) at schema version 1 on a throwaway PostgreSQL (fsync on) and SQLite,
+#          upgraded to the latest while a version-1 worker runs steps; writes artifacts/bench/upgrade-report.md. Not part of test.
 #   soak: the chaos soak (several worker processes on a throwaway PostgreSQL, kill -9, kill -STOP, a database
 #         restart); prints and writes artifacts/soak/soak-report.md. Not part of test.
 # Every step prints what it runs and the script stops at the first failure.
 [CmdletBinding()]
 param(
-    [ValidateSet('restore', 'build', 'test', 'pack', 'soak', 'bench')]
+    [ValidateSet('restore', 'build', 'test', 'pack', 'soak', 'bench', 'upgrade-bench')]
     [string] $Target = 'test',
     [string] $Configuration = 'Release'
 )
@@ -121,6 +123,15 @@ function Invoke-Bench {
     finally { Stop-ThrowawayPostgres $pg }
 }
 
+function Invoke-UpgradeBench {
+    Invoke-Build
+    $pg = Start-ThrowawayPostgres -Durable
+    try {
+        Invoke-Step 'dotnet' @('run', '--project', (Join-Path $root 'test/GenevaDrive.Hangfire.Benchmarks'), '-c', $Configuration, '--no-build', '--', 'upgrade')
+    }
+    finally { Stop-ThrowawayPostgres $pg }
+}
+
 function Invoke-Pack {
     Invoke-Build
     Invoke-Step 'dotnet' @('pack', $solution, '-c', $Configuration, '--no-build', '-o', (Join-Path $artifacts 'packages'))
@@ -133,5 +144,6 @@ switch ($Target) {
     'pack' { Invoke-Pack }
     'soak' { Invoke-Soak }
     'bench' { Invoke-Bench }
+    'upgrade-bench' { Invoke-UpgradeBench }
 }
 Write-Host "==> $Target succeeded" -ForegroundColor Green

@@ -8,6 +8,32 @@ using Hangfire;
 // The benchmark: GenevaDrive steps side by side with plain Hangfire jobs, on PostgreSQL (GENEVADRIVE_TEST_POSTGRES,
 // which build.ps1 bench points at a throwaway cluster with fsync on) and SQLite, alternating the order of the two
 // variants over the repetitions. Prints medians [min–max] and the ratios; writes artifacts/bench/bench-report.{md,json}.
+if (args.Length > 0 && args[0] == "upgrade")
+{
+    // The upgrade benchmark: "upgrade [all|postgresql|sqlite] [workflows]" (default all, 1,000,000 workflows).
+    var upgradePostgres = Environment.GetEnvironmentVariable("GENEVADRIVE_TEST_POSTGRES");
+    var only = args.Length > 1 ? args[1] : "all";
+    var count = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1_000_000;
+    var text = new StringBuilder("# GenevaDrive upgrade benchmark — " + DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) + "\n\n");
+    foreach (var database in new[] { "postgresql", "sqlite" }.Where(d => only == "all" || only == d))
+    {
+        if (database == "postgresql" && upgradePostgres is null)
+        {
+            Console.WriteLine("GENEVADRIVE_TEST_POSTGRES is not set: the upgrade benchmark measures SQLite only.");
+            continue;
+        }
+
+        var section = await Upgrade.RunAsync(database, upgradePostgres, count);
+        Console.WriteLine(section);
+        text.Append(section);
+    }
+
+    var upgradeFolder = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "artifacts", "bench");
+    Directory.CreateDirectory(upgradeFolder);
+    await File.WriteAllTextAsync(Path.Combine(upgradeFolder, "upgrade-report.md"), text.ToString());
+    return 0;
+}
+
 if (args.Length > 0 && args[0] == "profile")
 {
     // Where the step path allocates: the GenevaDrive throughput workload under a sampling allocation profile.

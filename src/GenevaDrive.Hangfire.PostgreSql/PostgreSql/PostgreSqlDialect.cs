@@ -125,6 +125,16 @@ internal sealed class PostgreSqlDialect : SqlDialect
             await script.MigrateAsync(connection, async (c, token) =>
                 {
                     var tx = await c.BeginTransactionAsync(token).ConfigureAwait(false);
+                    // A schema change waits for running steps' locks at most this long, then rolls back and is tried again,
+                    // so steps queue behind it for seconds at most (and a deadlock with them costs a retry, not the start-up).
+                    await c.ExecuteAsync(new CommandDefinition("SET LOCAL lock_timeout = '3s';", transaction: tx, cancellationToken: token))
+                        .ConfigureAwait(false);
+                    // The tables a migration may change, locked up front in the order every step takes them (workflow, then
+                    // execution): a schema change then waits for running steps instead of deadlocking with them.
+                    await c.ExecuteAsync(new CommandDefinition(
+                        $"DO $$ BEGIN IF to_regclass('\"{_schema}\".\"StepExecutions\"') IS NOT NULL THEN " +
+                        $"LOCK TABLE \"{_schema}\".\"Workflows\", \"{_schema}\".\"StepExecutions\" IN ACCESS EXCLUSIVE MODE; END IF; END $$;",
+                        transaction: tx, cancellationToken: token)).ConfigureAwait(false);
                     foreach (var statement in Preamble(_schema))
                     {
                         await c.ExecuteAsync(new CommandDefinition(statement, transaction: tx, cancellationToken: token)).ConfigureAwait(false);
@@ -134,7 +144,7 @@ internal sealed class PostgreSqlDialect : SqlDialect
                 },
                 $"SELECT \"Version\" FROM \"{_schema}\".\"SchemaVersion\" WHERE \"Id\" = 1;", RecordVersion(_schema, "@version"), upToVersion,
                 InstallLogger, ct, _skipHeavyMigrations, static statement => statement.Contains(" CONCURRENTLY ", StringComparison.Ordinal),
-                BuildIndexOnlineAsync).ConfigureAwait(false);
+                BuildIndexOnlineAsync, IsTransient).ConfigureAwait(false);
         }
         finally
         {

@@ -158,7 +158,7 @@ internal sealed class SqlServerDialect : SqlDialect
 
                 return tx;
             },
-            SelectVersion(_schema), RecordVersion(_schema, "@version"), upToVersion, InstallLogger, ct, _skipHeavyMigrations).ConfigureAwait(false);
+            SelectVersion(_schema), RecordVersion(_schema, "@version"), upToVersion, InstallLogger, ct, _skipHeavyMigrations, isTransient: IsTransient).ConfigureAwait(false);
     }
 
     public override int? SchemaVersion => _schemaVersion ??= LoadScript(_schema).LatestVersion;

@@ -93,7 +93,7 @@ internal sealed class SqliteDialect : SqlDialect
                 return tx;
             },
             $"SELECT \"Version\" FROM \"{_prefix}SchemaVersion\" WHERE \"Id\" = 1;", RecordVersion(_prefix, "@version"), upToVersion,
-            InstallLogger, ct, _skipHeavyMigrations).ConfigureAwait(false);
+            InstallLogger, ct, _skipHeavyMigrations, isTransient: IsTransient).ConfigureAwait(false);
     }
 
     public override int? SchemaVersion => _schemaVersion ??= LoadScript(_prefix).LatestVersion;

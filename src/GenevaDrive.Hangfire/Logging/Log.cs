@@ -56,6 +56,10 @@ internal static partial class RuntimeLog
         "worker ({Workers}) and 4 for the reconciler, cleanup and commands, plus one per concurrent dashboard request. Raise Max Pool Size in " +
         "the connection string to at least {Needed}; otherwise steps wait for a connection, and a wait past the pool's timeout is retried as a transient fault.")]
     public static partial void PoolTooSmall(ILogger logger, string storage, int maxPoolSize, int needed, int workers);
+
+    [LoggerMessage(109, LogLevel.Warning,
+        "A schema migration met running steps (a deadlock or a lock wait past the installer's lock timeout) and rolled back; trying it again ({Retry} of {MaxRetries}).")]
+    public static partial void MigrationRetried(ILogger logger, Exception exception, int retry, int maxRetries);
 }
 
 /// <summary>Claim → run → finalize (2xx).</summary>

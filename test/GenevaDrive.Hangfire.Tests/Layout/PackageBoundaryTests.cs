@@ -10,7 +10,7 @@ namespace GenevaDrive.Tests.Layout;
 /// </summary>
 public sealed class PackageBoundaryTests
 {
-    private static readonly string[] TestAssemblies = ["GenevaDrive.Hangfire.Tests", "GenevaDrive.Hangfire.CrashWorker", "DynamicProxyGenAssembly2"];
+    private static readonly string[] TestAssemblies = ["GenevaDrive.Hangfire.Tests", "GenevaDrive.Hangfire.CrashWorker", "GenevaDrive.Hangfire.Benchmarks", "DynamicProxyGenAssembly2"];
 
     [TestCase(typeof(IWorkflowClient), TestName = "Core")]
     [TestCase(typeof(WorkflowTestHost), TestName = "Testing")]

@@ -71,6 +71,51 @@ public sealed class SchemaInstallerTests(string database) : StorageTestBase(data
     }
 
     [Test]
+    public async Task AMigrationThatMeetsATransientFault_RollsBackAlone_AndIsTriedAgain()
+    {
+        Assume.That(Database, Is.EqualTo("sqlite").Or.EqualTo("postgresql"), "the script below is written for SQLite and PostgreSQL");
+        await Db.InstallAsync(upToVersion: 1);
+        var log = new GenevaDrive.Tests.Server.CapturingLoggerProvider();
+        var versions = Db.Table("t_retry_versions");
+        var script = $"""
+            -- @migration 1
+            CREATE TABLE {Db.Table("t_retry_one")} (id int);
+            -- @migration 2
+            CREATE TABLE {Db.Table("t_retry_two")} (id int);
+            GO
+            INSERT INTO {Db.Table("t_retry_two")} (id) VALUES (2);
+            """;
+        var faults = 0;
+        await using var connection = Db.Dialect.CreateConnection();
+        await connection.OpenAsync();
+
+        var begun = 0;
+        var applied = await SchemaScript.Parse(script).MigrateAsync(connection, async (c, ct) =>
+            {
+                var tx = await c.BeginTransactionAsync(ct);
+                await Dapper.SqlMapper.ExecuteAsync(c, $"CREATE TABLE IF NOT EXISTS {versions} (\"Id\" int PRIMARY KEY, \"Version\" int NOT NULL);", transaction: tx);
+                if (++begun == 2 && faults++ == 0)
+                {
+                    // Migration 2's transaction meets a deadlock with a running step (as a schema change can on a busy database).
+                    await tx.DisposeAsync();
+                    throw new TimeoutException("injected: a deadlock with a running step");
+                }
+
+                return tx;
+            },
+            $"SELECT \"Version\" FROM {versions} WHERE \"Id\" = 1;", $"DELETE FROM {versions}; INSERT INTO {versions} (\"Id\", \"Version\") VALUES (1, @version);",
+            null, log.CreateLogger("installer"), CancellationToken.None, isTransient: e => e is TimeoutException);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(applied, Is.EqualTo(2));
+            Assert.That(await Db.ExecuteScalarAsync<long>($"SELECT COUNT(*) FROM {Db.Table("t_retry_two")};"), Is.EqualTo(1), "the retried migration ran once in effect");
+            Assert.That(faults, Is.EqualTo(1));
+            Assert.That(log.Entries.Select(e => e.Message), Has.Some.Contains("rolled back; trying it again (1 of 20)"));
+        });
+    }
+
+    [Test]
     public async Task AStartWithoutTheInstaller_OnAnOlderSchema_FailsWithWhatToRun_AndANewerSchemaIsFine()
     {
         await Db.InstallAsync(upToVersion: LatestVersion - 1);

@@ -144,12 +144,16 @@ public sealed class SchemaScript
     /// </param>
     /// <param name="isOnline">Which statements run outside the transaction; null when none do.</param>
     /// <param name="runOnline">Runs one of those, outside any transaction (required with <paramref name="isOnline"/>).</param>
+    /// <param name="isTransient">
+    /// Faults after which the migration is tried again (a deadlock with running steps, a lock timeout), up to
+    /// <see cref="MaxRetries"/> times; null for none.
+    /// </param>
     /// <returns>How many migrations were applied.</returns>
     /// <exception cref="InvalidOperationException">With <paramref name="skipHeavy"/>: the next migration is heavy.</exception>
     public async Task<int> MigrateAsync(DbConnection connection, Func<DbConnection, CancellationToken, Task<DbTransaction>> beginLocked,
         string selectVersionSql, string recordVersionSql, int? upToVersion, Microsoft.Extensions.Logging.ILogger? logger,
         CancellationToken cancellationToken, bool skipHeavy = false, Func<string, bool>? isOnline = null,
-        Func<DbConnection, string, CancellationToken, Task>? runOnline = null)
+        Func<DbConnection, string, CancellationToken, Task>? runOnline = null, Func<Exception, bool>? isTransient = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(beginLocked);
@@ -159,78 +163,97 @@ public sealed class SchemaScript
         }
 
         var applied = 0;
+        var retries = 0;
         while (true)
         {
-            var tx = await beginLocked(connection, cancellationToken).ConfigureAwait(false);
-            await using (tx.ConfigureAwait(false))
+            try
             {
-                var current = await connection.ExecuteScalarAsync<int?>(
-                    new CommandDefinition(selectVersionSql, transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false) ?? 0;
-                var next = Migrations.FirstOrDefault(m => m.Version > current && m.Version <= (upToVersion ?? int.MaxValue));
-                if (next.Statements is null)
+                var tx = await beginLocked(connection, cancellationToken).ConfigureAwait(false);
+                await using (tx.ConfigureAwait(false))
                 {
-                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    return applied;
-                }
-
-                if (skipHeavy && Heavy.TryGetValue(next.Version, out var reason))
-                {
-                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    throw new InvalidOperationException(
-                        $"GenevaDrive schema migration {next.Version} is heavy ({reason}), and the storage's SkipHeavyMigrations option is on, so " +
-                        $"start-up applied the migrations up to {current} and stops before it. Have a DBA run it in a quiet hour, then start again:" +
-                        Environment.NewLine + string.Join(Environment.NewLine, next.Statements.Append(recordVersionSql.Replace("@version",
-                            next.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal))));
-                }
-
-                var online = isOnline is null ? [] : next.Statements.Where(isOnline).ToList();
-                var clock = System.Diagnostics.Stopwatch.StartNew();
-                foreach (var statement in next.Statements.Except(online))
-                {
-                    await connection.ExecuteAsync(new CommandDefinition(statement, transaction: tx, commandTimeout: 0, cancellationToken: cancellationToken))
-                        .ConfigureAwait(false);
-                }
-
-                if (online.Count > 0)
-                {
-                    // Online statements (which may use what the others just added) cannot run in a transaction: the others
-                    // commit first, without the version (they are idempotent, so a crash here only repeats them), the online
-                    // ones run outside under the dialect's session lock, and the version is recorded under the lock after.
-                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    foreach (var statement in online)
+                    var current = await connection.ExecuteScalarAsync<int?>(
+                        new CommandDefinition(selectVersionSql, transaction: tx, cancellationToken: cancellationToken)).ConfigureAwait(false) ?? 0;
+                    var next = Migrations.FirstOrDefault(m => m.Version > current && m.Version <= (upToVersion ?? int.MaxValue));
+                    if (next.Statements is null)
                     {
-                        await runOnline!(connection, statement, cancellationToken).ConfigureAwait(false);
+                        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                        return applied;
                     }
 
-                    var recording = await beginLocked(connection, cancellationToken).ConfigureAwait(false);
-                    await using (recording.ConfigureAwait(false))
+                    if (skipHeavy && Heavy.TryGetValue(next.Version, out var reason))
                     {
-                        var now = await connection.ExecuteScalarAsync<int?>(
-                            new CommandDefinition(selectVersionSql, transaction: recording, cancellationToken: cancellationToken)).ConfigureAwait(false) ?? 0;
-                        if (now < next.Version)
+                        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                        throw new InvalidOperationException(
+                            $"GenevaDrive schema migration {next.Version} is heavy ({reason}), and the storage's SkipHeavyMigrations option is on, so " +
+                            $"start-up applied the migrations up to {current} and stops before it. Have a DBA run it in a quiet hour, then start again:" +
+                            Environment.NewLine + string.Join(Environment.NewLine, next.Statements.Append(recordVersionSql.Replace("@version",
+                                next.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal))));
+                    }
+
+                    var online = isOnline is null ? [] : next.Statements.Where(isOnline).ToList();
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    foreach (var statement in next.Statements.Except(online))
+                    {
+                        await connection.ExecuteAsync(new CommandDefinition(statement, transaction: tx, commandTimeout: 0, cancellationToken: cancellationToken))
+                            .ConfigureAwait(false);
+                    }
+
+                    if (online.Count > 0)
+                    {
+                        // Online statements (which may use what the others just added) cannot run in a transaction: the others
+                        // commit first, without the version (they are idempotent, so a crash here only repeats them), the online
+                        // ones run outside under the dialect's session lock, and the version is recorded under the lock after.
+                        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                        foreach (var statement in online)
                         {
-                            await connection.ExecuteAsync(new CommandDefinition(recordVersionSql, new { version = next.Version }, recording,
-                                cancellationToken: cancellationToken)).ConfigureAwait(false);
+                            await runOnline!(connection, statement, cancellationToken).ConfigureAwait(false);
                         }
 
-                        await recording.CommitAsync(cancellationToken).ConfigureAwait(false);
+                        var recording = await beginLocked(connection, cancellationToken).ConfigureAwait(false);
+                        await using (recording.ConfigureAwait(false))
+                        {
+                            var now = await connection.ExecuteScalarAsync<int?>(
+                                new CommandDefinition(selectVersionSql, transaction: recording, cancellationToken: cancellationToken)).ConfigureAwait(false) ?? 0;
+                            if (now < next.Version)
+                            {
+                                await connection.ExecuteAsync(new CommandDefinition(recordVersionSql, new { version = next.Version }, recording,
+                                    cancellationToken: cancellationToken)).ConfigureAwait(false);
+                            }
+
+                            await recording.CommitAsync(cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+                    else
+                    {
+                        await connection.ExecuteAsync(new CommandDefinition(recordVersionSql, new { version = next.Version }, tx, cancellationToken: cancellationToken))
+                            .ConfigureAwait(false);
+                        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    applied++;
+                    if (logger is not null)
+                    {
+                        Logging.RuntimeLog.MigrationApplied(logger, next.Version, LatestVersion, (long)clock.Elapsed.TotalMilliseconds);
                     }
                 }
-                else
-                {
-                    await connection.ExecuteAsync(new CommandDefinition(recordVersionSql, new { version = next.Version }, tx, cancellationToken: cancellationToken))
-                        .ConfigureAwait(false);
-                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                }
-
-                applied++;
+            }
+            catch (Exception e) when (isTransient is not null && isTransient(e) && ++retries <= MaxRetries &&
+                                      !cancellationToken.IsCancellationRequested)
+            {
+                // A deadlock with running steps or a lock wait past the dialect's lock timeout: this migration rolled back
+                // whole; try it again shortly (a schema change waits for the steps holding rows, not the other way round).
                 if (logger is not null)
                 {
-                    Logging.RuntimeLog.MigrationApplied(logger, next.Version, LatestVersion, (long)clock.Elapsed.TotalMilliseconds);
+                    Logging.RuntimeLog.MigrationRetried(logger, e, retries, MaxRetries);
                 }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(250 * retries), cancellationToken).ConfigureAwait(false);
             }
         }
     }
+
+    /// <summary>How often a migration is tried again after a transient fault before the installer gives up.</summary>
+    public const int MaxRetries = 20;
 
     /// <summary>The whole script as text for a DBA, statements separated by <c>GO</c> lines.</summary>
     public string ToText(string header, IEnumerable<string> preamble, Func<int, string> recordVersion)

@@ -91,6 +91,35 @@ ALTER TABLE [{S}].[Workflows] ADD [PausedByJobId] nvarchar(100) NULL;
 -- @heavy retypes identifier columns and rebuilds their indexes
 -- Identifiers compare by binary collation, as on PostgreSQL, SQLite and in .NET (ordinal): hero "abc" and
 -- "ABC" are different heroes, step "Send" is not step "send". The indexes on these columns are rebuilt.
+-- Pre-flight, before anything changes: an index or statistics a DBA added on a retyped column would make the
+-- retyping fail half-way with a bare error; name them instead, with what to do.
+DECLARE @blocking nvarchar(max);
+SELECT @blocking = COALESCE(@blocking + N', ', N'') + QUOTENAME(OBJECT_NAME(x.[object_id])) + N'.' + QUOTENAME(x.[name])
+FROM (
+    SELECT i.[object_id], i.[name]
+    FROM sys.indexes AS i
+    JOIN sys.index_columns AS ic ON ic.[object_id] = i.[object_id] AND ic.[index_id] = i.[index_id]
+    JOIN sys.columns AS c ON c.[object_id] = ic.[object_id] AND c.[column_id] = ic.[column_id]
+    WHERE ((i.[object_id] = OBJECT_ID(N'[{S}].[Workflows]') AND c.[name] IN (N'Type', N'HeroType', N'HeroId', N'CurrentStepName', N'NextStepName'))
+        OR (i.[object_id] = OBJECT_ID(N'[{S}].[StepExecutions]') AND c.[name] = N'StepName'))
+      AND i.[name] NOT IN (N'UX_Workflows_Ongoing', N'IX_Workflows_Hero', N'IX_Workflows_Type')
+    UNION
+    SELECT st.[object_id], st.[name]
+    FROM sys.stats AS st
+    JOIN sys.stats_columns AS sc ON sc.[object_id] = st.[object_id] AND sc.[stats_id] = st.[stats_id]
+    JOIN sys.columns AS c ON c.[object_id] = sc.[object_id] AND c.[column_id] = sc.[column_id]
+    WHERE st.[user_created] = 1
+      AND ((st.[object_id] = OBJECT_ID(N'[{S}].[Workflows]') AND c.[name] IN (N'Type', N'HeroType', N'HeroId', N'CurrentStepName', N'NextStepName'))
+        OR (st.[object_id] = OBJECT_ID(N'[{S}].[StepExecutions]') AND c.[name] = N'StepName'))
+) AS x;
+IF @blocking IS NOT NULL
+BEGIN
+    DECLARE @message nvarchar(2048) = N'GenevaDrive schema migration 4 changes the collation of the identifier columns of [{S}].[Workflows] and ' +
+        N'[{S}].[StepExecutions], and these objects added to them would block it: ' + @blocking + N'. Nothing was changed. Drop them, ' +
+        N'run the migration (start the application, or the install script), then create them again.';
+    THROW 50004, @message, 1;
+END
+GO
 IF EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'UX_Workflows_Ongoing' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
 DROP INDEX [UX_Workflows_Ongoing] ON [{S}].[Workflows];
 GO

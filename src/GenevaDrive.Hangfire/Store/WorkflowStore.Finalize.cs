@@ -14,6 +14,9 @@ internal sealed partial class WorkflowStore
     // The finalize batch that also schedules the next step, joined once.
     private SqlStatement? _finishAndInsert;
 
+    // Statements sent together in one round trip, combined once.
+    private SqlStatement? _stateAndNow;
+
     /// <summary>
     /// Refreshes the lease of an execution this run still holds, and carries news to the run: null when the
     /// lease was renewed, otherwise why the run must stop — its lease was lost, or its workflow was paused or
@@ -40,7 +43,7 @@ internal sealed partial class WorkflowStore
         var leaseNow = now;
         if (LeasesOnDatabaseClock)
         {
-            await using var grid = await connection.QueryMultipleAsync(Command(Sql.SelectWorkflowState.Then(Sql.SelectDatabaseNow), new { Id = workflowId }, null, ct))
+            await using var grid = await connection.QueryMultipleAsync(Command(_stateAndNow ??= Sql.SelectWorkflowState.Then(Sql.SelectDatabaseNow), new { Id = workflowId }, null, ct))
                 .ConfigureAwait(false);
             state = await grid.ReadSingleOrDefaultAsync<string?>().ConfigureAwait(false);
             leaseNow = UtcTimes.ToMillisecond(await grid.ReadSingleAsync<DateTime>().ConfigureAwait(false));

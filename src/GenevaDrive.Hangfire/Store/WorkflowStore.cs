@@ -96,6 +96,8 @@ internal sealed partial class WorkflowStore
 
     public SqlDialect Dialect => _dialect;
 
+    private SqlStatement? _lockAndNow;
+
     private StorageStatements Sql => _dialect.Sql;
 
     private DateTime Now => UtcTimes.Now(_time);
@@ -138,7 +140,7 @@ internal sealed partial class WorkflowStore
                 WorkflowRecord? lockedWorkflow;
                 StepExecutionRecord? lockedExecution;
                 DateTime? databaseNow = null;
-                var locking = Command(readClock ? Sql.LockWorkflowAndStepExecution.Then(Sql.SelectDatabaseNow) : Sql.LockWorkflowAndStepExecution,
+                var locking = Command(readClock ? _lockAndNow ??= Sql.LockWorkflowAndStepExecution.Then(Sql.SelectDatabaseNow) : Sql.LockWorkflowAndStepExecution,
                     new { WorkflowId = hinted, ExecutionId = executionId }, batchTx, ct);
                 using (var grid = await connection.QueryMultipleAsync(locking).ConfigureAwait(false))
                 {

@@ -165,6 +165,24 @@ public sealed class SqlServerScriptTests
     }
 
     [Test]
+    public void Migration4_NamesObjectsADbaAddedOnTheColumnsItRetypes_BeforeItChangesAnything()
+    {
+        var migration = SqlServerDialect.LoadScript(Schema).Migrations.Single(m => m.Version == 4).Statements;
+        var preflight = migration[0];
+        var found = Collect(preflight, new ShapeCollector());
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(preflight, Does.Contain("THROW 50004").And.Contain("sys.index_columns").And.Contain("sys.stats_columns")
+                .And.Contain("[user_created] = 1"), "indexes and user statistics on the retyped columns are named");
+            Assert.That(preflight, Does.Not.Contain("ALTER ").And.Not.Contain("DROP "), "the pre-flight changes nothing");
+            Assert.That(found.Functions, Does.Not.Contain("STRING_AGG"), "no compatibility-level-dependent built-in");
+            Assert.That(migration.Skip(1), Has.Some.Contains("ALTER COLUMN [HeroId]"), "the retyping follows it");
+            Assert.That(SqlServerDialect.LoadScript(Schema).Heavy.Keys, Is.EquivalentTo(new[] { 2, 4, 6, 8 }));
+        });
+    }
+
+    [Test]
     public void WholeInstallScriptForDbas_Parses_AndStartsWithTheSessionOptionsFilteredIndexesNeed()
     {
         var script = SqlServerWorkflowSchema.GetInstallScript("Custom_Schema");

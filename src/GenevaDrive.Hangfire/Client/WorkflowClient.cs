@@ -366,6 +366,20 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         return runtime.Registry.GetDefinition(type);
     }
 
+    /// <summary>Whether <paramref name="type"/> is a concrete class deriving from <see cref="Workflow{THero}"/>.</summary>
+    private static bool IsWorkflowClass(Type type)
+    {
+        for (var t = type; t is not null; t = t.BaseType)
+        {
+            if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Workflow<>))
+            {
+                return !type.IsAbstract;
+            }
+        }
+
+        return false;
+    }
+
     private async Task<NewWorkflow> SpecAsync(Type workflowType, object hero, StartOptions? options)
     {
         ArgumentNullException.ThrowIfNull(workflowType);
@@ -373,8 +387,10 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         await runtime.EnsureInitializedAsync(CancellationToken.None).ConfigureAwait(false);
         if (runtime.Registry.TryGetDefinition(workflowType) is null)
         {
-            throw new ArgumentException(
-                $"'{workflowType.FullName}' is not a registered workflow; register it with AddWorkflow<{workflowType.Name}>() (or AddWorkflow(typeof({workflowType.Name}))) before starting it.",
+            throw new ArgumentException(IsWorkflowClass(workflowType)
+                    ? $"'{workflowType.FullName}' is not a registered workflow; register it with AddWorkflow<{workflowType.Name}>() (or AddWorkflow(typeof({workflowType.Name}))) before starting it."
+                    : $"'{workflowType.FullName}' is not a workflow class: the type to start is your class deriving from Workflow<THero> (e.g. " +
+                      "StartAsync(typeof(SignupWorkflow), user)), and the hero is the second argument.",
                 nameof(workflowType));
         }
 

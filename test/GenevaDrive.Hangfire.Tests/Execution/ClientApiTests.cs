@@ -30,12 +30,15 @@ public sealed class ClientApiTests(string database) : EngineTestBase(database)
         var started = await Client.StartAsync(typeof(ThreeStepWorkflow), account);
         var again = await Client.StartOrGetExistingAsync(typeof(ThreeStepWorkflow), account);
         var unregistered = Assert.ThrowsAsync<ArgumentException>(() => Client.StartAsync(typeof(GenevaDrive.Tests.Server.E2ETracedWorkflow), account));
+        var notAWorkflow = Assert.ThrowsAsync<ArgumentException>(() => Client.StartAsync(typeof(string), account));
 
         Assert.Multiple(() =>
         {
             Assert.That(started.Name, Is.EqualTo("three_steps"));
             Assert.That(again.Id, Is.EqualTo(started.Id));
             Assert.That(unregistered!.Message, Does.Contain("is not a registered workflow").And.Contain("AddWorkflow<E2ETracedWorkflow>()"));
+            Assert.That(notAWorkflow!.Message, Does.Contain("'System.String' is not a workflow class").And.Contain("deriving from Workflow<THero>")
+                .And.Not.Contain("AddWorkflow<String>"), "no advice to register a string as a workflow");
         });
     }
 

@@ -207,6 +207,44 @@ public sealed class SchemaInstallerTests(string database) : StorageTestBase(data
     }
 
     [Test]
+    public async Task OnPostgreSql_TheDbaScript_IsANoOpOnAnUpToDateDatabase()
+    {
+        Assume.That(Database, Is.EqualTo("postgresql"), "PostgreSQL's script guards every statement (IF NOT EXISTS); SQLite's is for new databases");
+        await Db.InstallAsync();
+        var created = await StartAsync();
+        var schema = Db.Target.SchemaOrPrefix;
+        var statements = PostgreSqlWorkflowSchema.GetInstallScript(schema)
+            .Split('\n').Aggregate(new List<string> { "" }, (list, line) =>
+            {
+                if (line.Trim() == "GO")
+                {
+                    list.Add("");
+                }
+                else
+                {
+                    list[^1] += line + "\n";
+                }
+
+                return list;
+            })
+            .Where(statement => statement.Split('\n').Any(line => line.Trim().Length > 0 && !line.TrimStart().StartsWith("--", StringComparison.Ordinal)))
+            .ToList();
+
+        foreach (var statement in statements)
+        {
+            await Db.ExecuteAsync(statement);
+        }
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(statements, Has.Count.GreaterThan(20), "the whole script ran, statement by statement");
+            Assert.That(await Db.GetSchemaVersionAsync(), Is.EqualTo(LatestVersion));
+            Assert.That((await WorkflowAsync(created.Workflow.Id)).State, Is.EqualTo(created.Workflow.State), "the rows are untouched");
+            Assert.That(await Db.CountRowsAsync("StepExecutions"), Is.EqualTo(1));
+        });
+    }
+
+    [Test]
     public async Task ConcurrentInstallers_WaitForEachOther()
     {
         var installers = Enumerable.Range(0, 4).Select(_ => Task.Run(() => Db.CreateDialect().InstallSchemaAsync(CancellationToken.None)));

@@ -47,6 +47,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             .Append(waiting.awaited is null ? string.Empty
                 : $"<dt>Waiting for</dt><dd class=\"genevadrive-waiting\">event <code>{E(waiting.awaited)}</code> since {When(waiting.gated!.CreatedAt)}, " +
                   $"until {When(waiting.gated.WaitUntil)} (then {E(waiting.gated.ParsedMetadata.Wait?.OnTimeout.ToString() ?? "it is armed when it runs")})</dd>")
+            .Append(Running(history.LastOrDefault()))
             .Append($"<dt>Created</dt><dd>{When(workflow.CreatedAt)}</dd>")
             .Append($"<dt>Updated</dt><dd>{When(workflow.UpdatedAt)}</dd>")
             .Append($"<dt>Transitioned</dt><dd>{When(workflow.TransitionedAt)}</dd>")
@@ -58,6 +59,24 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         AppendHistory(html, history);
         html.Append("</div></div>");
         WriteLiteral(html.ToString());
+    }
+
+    /// <summary>
+    /// For an attempt in progress: which job runs it, its last heartbeat, and until when its lease holds; once the lease
+    /// has run out, that the worker is gone (killed or frozen) and the reconciler takes the step over at its next run.
+    /// </summary>
+    private string Running(Store.StepExecutionRecord? current)
+    {
+        if (current is not { State: "in_progress" })
+        {
+            return string.Empty;
+        }
+
+        var lease = current.LeaseExpiresAt is { } until && until < DateTime.UtcNow
+            ? $"its lease ran out at {When(until)}: the worker is gone (killed or frozen); the reconciler recovers the step at its next run"
+            : $"lease held until {When(current.LeaseExpiresAt)} and renewed by each heartbeat";
+        return $"<dt>Running</dt><dd class=\"genevadrive-running\">step <code>{E(current.StepName)}</code> on job {E(current.JobId ?? "—")} since " +
+               $"{When(current.StartedAt)}; last heartbeat {When(current.HeartbeatAt)}; {lease}</dd>";
     }
 
     /// <summary>

@@ -169,6 +169,26 @@ public sealed partial class DashboardTests
     }
 
     [Test]
+    public async Task WorkflowPage_ForARunningStep_ShowsItsJobAndLease_AndSaysWhenTheWorkerIsGone()
+    {
+        var workflow = await StartAsync("running");
+        var store = new GenevaDrive.Store.WorkflowStore(_db.Dialect, TimeProvider.System);
+        var first = (await store.GetCurrentExecutionAsync(workflow.Id))!;
+        await store.ClaimAsync(first.Id, "77", TimeSpan.FromMinutes(5));
+        var (_, alive) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+        // The worker was killed: its lease runs out without a heartbeat.
+        await _db.ExpireLeaseAsync(first.Id);
+        var (_, gone) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(alive, Does.Contain("genevadrive-running").And.Contain("on job 77").And.Contain("lease held until"));
+            Assert.That(gone, Does.Contain("its lease ran out at").And.Contain("the worker is gone (killed or frozen)")
+                .And.Contain("the reconciler recovers the step"));
+        });
+    }
+
+    [Test]
     public async Task WorkflowPage_ShowsEachAttemptsCursorCheckpointsBackoffAndIdempotencyKey()
     {
         var workflow = await StartAsync("progress");

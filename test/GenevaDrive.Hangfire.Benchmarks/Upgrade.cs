@@ -28,7 +28,7 @@ internal static class Upgrade
     public static async Task<string> RunAsync(string database, string? postgres, int workflows)
     {
         var report = new StringBuilder();
-        var target = await Target.CreateAsync(database, postgres).ConfigureAwait(false);
+        var target = Target.Create(database, postgres);
         try
         {
             await target.InstallAsync(1).ConfigureAwait(false);
@@ -106,16 +106,25 @@ internal static class Upgrade
 
         public abstract IReadOnlyDictionary<int, string> Heavy { get; }
 
-        public static async Task<Target> CreateAsync(string database, string? postgres)
+        public static Target Create(string database, string? postgres) => database == "postgresql"
+            ? new PostgresTarget(postgres ?? throw new InvalidOperationException("GENEVADRIVE_TEST_POSTGRES is not set."))
+            : new SqliteTarget();
+
+        /// <summary>Migrates up to a version, marking the time as "while migrating" for the old worker's figures.</summary>
+        public async Task InstallAsync(int upToVersion)
         {
-            Target target = database == "postgresql"
-                ? new PostgresTarget(postgres ?? throw new InvalidOperationException("GENEVADRIVE_TEST_POSTGRES is not set."))
-                : new SqliteTarget();
-            await Task.CompletedTask.ConfigureAwait(false);
-            return target;
+            Migrating = upToVersion > 1;
+            try
+            {
+                await InstallCoreAsync(upToVersion).ConfigureAwait(false);
+            }
+            finally
+            {
+                Migrating = false;
+            }
         }
 
-        public abstract Task InstallAsync(int upToVersion);
+        protected abstract Task InstallCoreAsync(int upToVersion);
 
         public abstract Task LoadAsync(int workflows);
 
@@ -228,18 +237,7 @@ internal static class Upgrade
 
         protected override string Now => "now()";
 
-        public override async Task InstallAsync(int upToVersion)
-        {
-            Migrating = upToVersion > 1;
-            try
-            {
-                await Dialect.InstallSchemaAsync(upToVersion, CancellationToken.None).ConfigureAwait(false);
-            }
-            finally
-            {
-                Migrating = false;
-            }
-        }
+        protected override Task InstallCoreAsync(int upToVersion) => Dialect.InstallSchemaAsync(upToVersion, CancellationToken.None);
 
         public override async Task LoadAsync(int workflows)
         {
@@ -303,18 +301,7 @@ internal static class Upgrade
 
         protected override string Now => "strftime('%Y-%m-%d %H:%M:%f', 'now')";
 
-        public override async Task InstallAsync(int upToVersion)
-        {
-            Migrating = upToVersion > 1;
-            try
-            {
-                await Dialect.InstallSchemaAsync(upToVersion, CancellationToken.None).ConfigureAwait(false);
-            }
-            finally
-            {
-                Migrating = false;
-            }
-        }
+        protected override Task InstallCoreAsync(int upToVersion) => Dialect.InstallSchemaAsync(upToVersion, CancellationToken.None);
 
         public override async Task LoadAsync(int workflows)
         {

@@ -1,6 +1,8 @@
 -- GenevaDrive.Hangfire schema for SQL Server. {S} is the validated schema name.
--- Migrations only add. The installer runs those above the recorded version in one transaction,
--- holding an exclusive application lock so concurrent installers wait for each other.
+-- Migrations only add. The installer runs each one above the recorded version in its own transaction, under an
+-- exclusive application lock its session holds, so concurrent installers wait for each other. An index on a table that
+-- already holds rows is written {online index Name ON Table (columns)}: SqlServerDialect.OnlineIndexBuild expands it to a
+-- build that runs after its migration's transaction, online and resumable where the server can, offline elsewhere.
 
 -- @migration 1
 IF OBJECT_ID(N'[{S}].[Workflows]', N'U') IS NULL
@@ -75,8 +77,7 @@ CREATE NONCLUSTERED INDEX [IX_StepExecutions_WorkflowId_State] ON [{S}].[StepExe
 IF COL_LENGTH(N'[{S}].[StepExecutions]', N'LeaseToken') IS NULL
 ALTER TABLE [{S}].[StepExecutions] ADD [LeaseToken] varchar(64) NULL, [HeartbeatAt] datetime2(7) NULL, [LeaseExpiresAt] datetime2(7) NULL;
 GO
-IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_StepExecutions_State_LeaseExpiresAt' AND object_id = OBJECT_ID(N'[{S}].[StepExecutions]'))
-CREATE NONCLUSTERED INDEX [IX_StepExecutions_State_LeaseExpiresAt] ON [{S}].[StepExecutions] ([State], [LeaseExpiresAt]);
+{online index IX_StepExecutions_State_LeaseExpiresAt ON StepExecutions ([State], [LeaseExpiresAt])}
 
 -- @migration 3
 -- When each step job was dispatched (the reconciler measures staleness from it), and which Hangfire job
@@ -154,18 +155,20 @@ IF COL_LENGTH(N'[{S}].[Workflows]', N'StateReason') IS NULL
 ALTER TABLE [{S}].[Workflows] ADD [StateReason] nvarchar(1000) NULL;
 
 -- @migration 6
--- @heavy adds NOT NULL columns to StepExecutions (a rewrite outside Enterprise edition)
 -- Resumable steps and idempotency keys: the logical attempt of each execution (a new number after a
 -- reattempt or a retry of a failure, the same after a takeover or an interruption), the cursor a
 -- resumable step saved at its last checkpoint, and how many checkpoints it made.
+-- The columns are nullable with a default, which changes metadata only on every edition (a NOT NULL column rewrites the
+-- table outside Enterprise): new rows get the default, rows from before read as attempt 1 and no checkpoints (the code
+-- reads a missing value so). Databases that applied this migration before it changed keep NOT NULL columns; both work.
 IF COL_LENGTH(N'[{S}].[StepExecutions]', N'Attempt') IS NULL
-ALTER TABLE [{S}].[StepExecutions] ADD [Attempt] int NOT NULL CONSTRAINT [DF_{S}_StepExecutions_Attempt] DEFAULT (1);
+ALTER TABLE [{S}].[StepExecutions] ADD [Attempt] int NULL CONSTRAINT [DF_{S}_StepExecutions_Attempt] DEFAULT (1);
 GO
 IF COL_LENGTH(N'[{S}].[StepExecutions]', N'Cursor') IS NULL
 ALTER TABLE [{S}].[StepExecutions] ADD [Cursor] nvarchar(max) NULL;
 GO
 IF COL_LENGTH(N'[{S}].[StepExecutions]', N'Checkpoints') IS NULL
-ALTER TABLE [{S}].[StepExecutions] ADD [Checkpoints] int NOT NULL CONSTRAINT [DF_{S}_StepExecutions_Checkpoints] DEFAULT (0);
+ALTER TABLE [{S}].[StepExecutions] ADD [Checkpoints] int NULL CONSTRAINT [DF_{S}_StepExecutions_Checkpoints] DEFAULT (0);
 
 -- @migration 7
 -- External events: what a workflow received (kept until consumed, deduplicated by key), which event a
@@ -199,8 +202,7 @@ ALTER TABLE [{S}].[Workflows] ADD [TraceParent] varchar(100) NULL;
 -- @migration 8
 -- @heavy builds an index on Workflows
 -- The dashboard lists one state newest first: read backwards from this index, a page costs its own rows only.
-IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Workflows_State_Id' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
-CREATE NONCLUSTERED INDEX [IX_Workflows_State_Id] ON [{S}].[Workflows] ([State], [Id]);
+{online index IX_Workflows_State_Id ON Workflows ([State], [Id])}
 
 -- @migration 9
 -- Operation ids of write commands: each command writes one row in its own transaction, so a repeat of the transaction

@@ -13,7 +13,7 @@ namespace GenevaDrive.SqlServer;
 /// <c>SCOPE_IDENTITY()</c> (a bare <c>OUTPUT</c> clause fails once a table has a trigger). Uses no
 /// compatibility-level-dependent built-ins; parameters are typed by kind in <see cref="TypeOf"/>.
 /// </summary>
-internal sealed class SqlServerDialect : SqlDialect
+internal sealed partial class SqlServerDialect : SqlDialect
 {
 
 
@@ -113,9 +113,14 @@ internal sealed class SqlServerDialect : SqlDialect
     /// Takes the install lock of this schema, and fails the batch if it was not granted (timeout, deadlock
     /// victim): an installer never carries on without the lock.
     /// </summary>
-    internal static string AcquireInstallLock(string schema) =>
+    /// <param name="schema">The schema.</param>
+    /// <param name="owner">
+    /// <c>Transaction</c> (the DBA script: the lock ends with its transaction) or <c>Session</c> (the installer: the lock spans
+    /// its migrations' transactions and the online index builds between them).
+    /// </param>
+    internal static string AcquireInstallLock(string schema, string owner = "Transaction") =>
         "DECLARE @lock int; " +
-        $"EXEC @lock = sp_getapplock @Resource = N'GenevaDrive:Install:{schema}', @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = 60000; " +
+        $"EXEC @lock = sp_getapplock @Resource = N'GenevaDrive:Install:{schema}', @LockMode = N'Exclusive', @LockOwner = N'{owner}', @LockTimeout = 60000; " +
         $"IF @lock < 0 BEGIN DECLARE @message nvarchar(400) = N'GenevaDrive could not take the install lock of schema [{schema}] (sp_getapplock returned ' + " +
         "CAST(@lock AS nvarchar(11)) + N'); another installer holds it or this one was chosen as a deadlock victim. Run the installer again.'; " +
         "THROW 50001, @message, 1; END;";
@@ -132,9 +137,47 @@ internal sealed class SqlServerDialect : SqlDialect
 
     internal static string SelectVersion(string schema) => $"SELECT [Version] FROM [{schema}].[SchemaVersion] WHERE [Id] = 1;";
 
-    internal static SchemaScript LoadScript(string schema) =>
-        SchemaScript.Load(typeof(SqlServerDialect).Assembly, "GenevaDrive.SqlServer.Install.sql",
-            new Dictionary<string, string> { ["{S}"] = schema });
+    internal static SchemaScript LoadScript(string schema)
+    {
+        using var stream = typeof(SqlServerDialect).Assembly.GetManifestResourceStream("GenevaDrive.SqlServer.Install.sql")
+            ?? throw new InvalidOperationException("The install script resource 'GenevaDrive.SqlServer.Install.sql' is missing from GenevaDrive.Hangfire.SqlServer.");
+        using var reader = new StreamReader(stream, System.Text.Encoding.UTF8);
+        var text = OnlineIndexLine().Replace(reader.ReadToEnd(),
+            line => OnlineIndexBuild(line.Groups["table"].Value, line.Groups["name"].Value, line.Groups["columns"].Value));
+        return SchemaScript.Parse(text.Replace("{S}", schema, StringComparison.Ordinal));
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\{online index (?<name>\w+) ON (?<table>\w+) \((?<columns>[^)]+)\)\}$",
+        System.Text.RegularExpressions.RegexOptions.Multiline)]
+    private static partial System.Text.RegularExpressions.Regex OnlineIndexLine();
+
+    /// <summary>
+    /// The build of an index on a table that may already hold many rows: online where the edition can (Enterprise,
+    /// Developer, Azure SQL), also resumable where the version can (2019+, Azure SQL) and no transaction is open (the
+    /// installer runs it after its migration's transaction: see <see cref="IsOnlineIndexBuild"/>), offline elsewhere. A
+    /// resumable build that stopped half-way (a failover, a restart) is resumed, not begun again; a built index is left
+    /// alone. The build is dynamic SQL, so a server whose parser lacks these options never compiles them.
+    /// </summary>
+    internal static string OnlineIndexBuild(string table, string name, string columns) =>
+        $"""
+        DECLARE @edition int = CAST(SERVERPROPERTY('EngineEdition') AS int);
+        DECLARE @major int = CAST(PARSENAME(CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)), 4) AS int);
+        DECLARE @resumable bit = CASE WHEN @edition IN (3, 5, 8) AND @@TRANCOUNT = 0 AND (@major >= 15 OR @edition IN (5, 8)) THEN 1 ELSE 0 END;
+        DECLARE @paused bit = 0;
+        IF @resumable = 1
+            EXEC sp_executesql N'SELECT @found = 1 FROM sys.index_resumable_operations WHERE object_id = OBJECT_ID(N''[{"{S}"}].[{table}]'') AND name = N''{name}'';',
+                N'@found bit OUTPUT', @found = @paused OUTPUT;
+        IF @paused = 1
+            EXEC (N'ALTER INDEX [{name}] ON [{"{S}"}].[{table}] RESUME;');
+        ELSE IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'{name}' AND object_id = OBJECT_ID(N'[{"{S}"}].[{table}]'))
+        BEGIN
+            DECLARE @build nvarchar(400) = N'CREATE NONCLUSTERED INDEX [{name}] ON [{"{S}"}].[{table}] ({columns})' + CASE
+                WHEN @resumable = 1 THEN N' WITH (ONLINE = ON, RESUMABLE = ON);'
+                WHEN @edition IN (3, 5, 8) THEN N' WITH (ONLINE = ON);'
+                ELSE N';' END;
+            EXEC (@build);
+        END
+        """;
 
     public override Task InstallSchemaAsync(CancellationToken ct) => InstallSchemaAsync(null, ct);
 
@@ -142,24 +185,54 @@ internal sealed class SqlServerDialect : SqlDialect
     internal async Task InstallSchemaAsync(int? upToVersion, CancellationToken ct)
     {
         var script = LoadScript(_schema);
-        await using var connection = new SqlConnection(_connectionString);
-        await connection.OpenAsync(ct).ConfigureAwait(false);
-        // One transaction per migration, each under the install lock (an applock owned by that transaction).
-        await script.MigrateAsync(connection, async (c, token) =>
-            {
-                var tx = await c.BeginTransactionAsync(token).ConfigureAwait(false);
-                // The command outlives the lock's own 60 s wait, so a lock not granted ends with the designed message, not a bare timeout.
-                await c.ExecuteAsync(new CommandDefinition(AcquireInstallLock(_schema), transaction: tx, commandTimeout: 90, cancellationToken: token))
-                    .ConfigureAwait(false);
-                foreach (var statement in Preamble(_schema))
+        var connection = new SqlConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(ct).ConfigureAwait(false);
+            // The install lock is the session's, held across every migration's transaction and the online index builds run
+            // between them. The command outlives the lock's own 60 s wait, so a lock not granted ends with the designed
+            // message, not a bare timeout.
+            await connection.ExecuteAsync(new CommandDefinition(AcquireInstallLock(_schema, "Session"), commandTimeout: 90, cancellationToken: ct))
+                .ConfigureAwait(false);
+            await script.MigrateAsync(connection, async (c, token) =>
                 {
-                    await c.ExecuteAsync(new CommandDefinition(statement, transaction: tx, cancellationToken: token)).ConfigureAwait(false);
-                }
+                    var tx = await c.BeginTransactionAsync(token).ConfigureAwait(false);
+                    foreach (var statement in Preamble(_schema))
+                    {
+                        await c.ExecuteAsync(new CommandDefinition(statement, transaction: tx, cancellationToken: token)).ConfigureAwait(false);
+                    }
 
-                return tx;
-            },
-            SelectVersion(_schema), RecordVersion(_schema, "@version"), upToVersion, InstallLogger, ct, _skipHeavyMigrations, isTransient: IsTransient).ConfigureAwait(false);
+                    return tx;
+                },
+                SelectVersion(_schema), RecordVersion(_schema, "@version"), upToVersion, InstallLogger, ct, _skipHeavyMigrations,
+                IsOnlineIndexBuild, BuildIndexOnlineAsync, IsTransient).ConfigureAwait(false);
+            await connection.ExecuteAsync(new CommandDefinition(ReleaseInstallLock(_schema), cancellationToken: CancellationToken.None))
+                .ConfigureAwait(false);
+        }
+        catch
+        {
+            // A session lock lives as long as the physical connection, which the pool would keep: it is closed for good instead.
+            SqlConnection.ClearPool(connection);
+            throw;
+        }
+        finally
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
     }
+
+    /// <summary>Releases the installer's session-owned install lock.</summary>
+    internal static string ReleaseInstallLock(string schema) =>
+        $"EXEC sp_releaseapplock @Resource = N'GenevaDrive:Install:{schema}', @LockOwner = N'Session';";
+
+    /// <summary>
+    /// An index build on a table that already holds rows (marked by its resumable option): it runs after its migration's
+    /// transaction, where SQL Server can build it online and resumable, with no command timeout.
+    /// </summary>
+    internal static bool IsOnlineIndexBuild(string statement) => statement.Contains("RESUMABLE = ON", StringComparison.Ordinal);
+
+    private static Task BuildIndexOnlineAsync(DbConnection connection, string statement, CancellationToken ct) =>
+        connection.ExecuteAsync(new CommandDefinition(statement, commandTimeout: 0, cancellationToken: ct));
 
     public override int? SchemaVersion => _schemaVersion ??= LoadScript(_schema).LatestVersion;
 

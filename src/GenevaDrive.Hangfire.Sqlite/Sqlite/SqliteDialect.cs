@@ -53,7 +53,10 @@ internal sealed class SqliteDialect : SqlDialect
     public override DbConnection CreateConnection() => new SqliteConnection(_connectionString);
 
     public override Task<DbTransaction> BeginTransactionAsync(DbConnection connection, CancellationToken ct) =>
-        Task.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: false));
+        Task.FromResult(BeginTransaction(connection));
+
+    public override DbTransaction BeginTransaction(DbConnection connection) =>
+        ((SqliteConnection)connection).BeginTransaction(deferred: false);
 
     public override bool IsUniqueViolation(Exception exception) =>
         exception is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 };

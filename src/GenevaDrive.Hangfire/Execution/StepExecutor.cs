@@ -46,11 +46,12 @@ internal sealed partial class StepExecutor
 
     // ---- Phase 1: claim ----------------------------------------------------------------------------
 
-    public async Task<ClaimResult> ClaimAsync(long executionId, string jobId, CancellationToken ct = default, long? workflowIdHint = null)
+    public async Task<ClaimResult> ClaimAsync(long executionId, string jobId, CancellationToken ct = default, long? workflowIdHint = null,
+        StoreIo io = default)
     {
         using var activity = Telemetry.Source.StartActivity("GenevaDrive.Claim");
         activity?.SetTag("genevadrive.step_execution_id", executionId);
-        var claim = await _store.ClaimAsync(executionId, jobId, _options.LeaseTimeout, ct, workflowIdHint).ConfigureAwait(false);
+        var claim = await _store.ClaimAsync(executionId, jobId, _options.LeaseTimeout, ct, workflowIdHint, io).ConfigureAwait(false);
         activity?.SetTag("genevadrive.claim", claim.Outcome.ToString());
         if (claim.Outcome == ClaimOutcome.NotFound)
         {
@@ -295,13 +296,14 @@ internal sealed partial class StepExecutor
 
     // ---- Phase 3: finalize -------------------------------------------------------------------------
 
-    public async Task<FinalizeReport> FinalizeAsync(ClaimResult claim, StepDecision decision, CancellationToken ct = default)
+    public async Task<FinalizeReport> FinalizeAsync(ClaimResult claim, StepDecision decision, CancellationToken ct = default,
+        StoreIo io = default)
     {
         var execution = claim.Execution!;
         using var activity = Telemetry.Source.StartActivity("GenevaDrive.Finalize");
         activity?.SetTag("genevadrive.step_execution_id", execution.Id);
         var result = await _store.FinalizeAsync(execution.Id, execution.LeaseToken!, decision.Completion with { Reason = decision.ResultText }, ct,
-            claim.Workflow!.Id).ConfigureAwait(false);
+            claim.Workflow!.Id, io).ConfigureAwait(false);
         activity?.SetTag("genevadrive.finalize", result.Outcome.ToString());
         switch (result.Outcome)
         {

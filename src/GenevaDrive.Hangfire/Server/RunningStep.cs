@@ -298,8 +298,9 @@ internal sealed class RunningStep
             jobException?.InnerException ?? jobException ?? new InvalidOperationException("The step job ended without running the step."));
         try
         {
-            // Called from the filter's synchronous OnPerformed: the worker thread waits, as it did for the claim.
-            return _runtime.Runner.FinalizeAsync(Claim, decision).GetAwaiter().GetResult();
+            // Called from the filter's synchronous OnPerformed on the worker thread, which waits for the result: blocking
+            // database calls (StoreIo.Blocking), as for the claim; the task has completed when it is returned.
+            return _runtime.Runner.FinalizeAsync(Claim, decision, io: StoreIo.Blocking).GetAwaiter().GetResult();
         }
         catch (Exception e) when (decision.Completion.Outcome == StepOutcome.Interrupted)
         {

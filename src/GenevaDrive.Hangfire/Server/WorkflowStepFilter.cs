@@ -45,11 +45,12 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
         _runtime.EnsureInitialized();
         var claim = ReadExecutionId(context.BackgroundJob.Job.Args, out var executionId) is { } problem
             ? new ClaimResult(ClaimOutcome.NotFound, problem + " Nothing runs; delete this job.")
-            // Hangfire's filter interface is synchronous: the worker thread waits for the claim here, as Hangfire itself waits
-            // for an async job method. The store is asynchronous throughout and never resumes on a captured context.
+            // Hangfire's filter interface is synchronous and the worker thread waits for the claim here: the claim makes
+            // blocking database calls (StoreIo.Blocking), so no round trip hops to the thread pool and back.
             : _runtime.Runner.ClaimAsync(executionId, context.BackgroundJob.Id, CancellationToken.None,
                 // The job's arguments carry the workflow id: the claim locks its row directly (checked against the execution).
-                context.BackgroundJob.Job.Args.Count > 2 && context.BackgroundJob.Job.Args[2] is long workflowId && workflowId > 0 ? workflowId : null)
+                context.BackgroundJob.Job.Args.Count > 2 && context.BackgroundJob.Job.Args[2] is long workflowId && workflowId > 0 ? workflowId : null,
+                StoreIo.Blocking)
                 .GetAwaiter().GetResult();
         var run = new RunningStep(_runtime, claim);
         context.Items[RunningStep.ItemKey] = run;

@@ -35,6 +35,12 @@ public abstract class SqlDialect : IDisposable
     public virtual async Task<DbTransaction> BeginTransactionAsync(DbConnection connection, CancellationToken ct) =>
         await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
 
+    /// <summary>
+    /// The blocking twin of <see cref="BeginTransactionAsync"/>, used by the claim and the finalize on a Hangfire worker
+    /// thread (which waits for them anyway). A dialect that overrides one overrides both, the same way.
+    /// </summary>
+    public virtual DbTransaction BeginTransaction(DbConnection connection) => connection.BeginTransaction();
+
     /// <summary>True when <paramref name="exception"/> reports a unique index or constraint violation.</summary>
     public abstract bool IsUniqueViolation(Exception exception);
 

@@ -16,9 +16,9 @@ internal sealed partial class WorkflowStore
     public bool LeasesOnDatabaseClock { get; }
 
     /// <summary>The clock of leases: the database's (one query), or the application's.</summary>
-    private async Task<DateTime> LeaseNowAsync(DbConnection connection, DbTransaction? tx, CancellationToken ct) =>
+    private async Task<DateTime> LeaseNowAsync(DbConnection connection, DbTransaction? tx, CancellationToken ct, StoreIo io = default) =>
         LeasesOnDatabaseClock
-            ? UtcTimes.ToMillisecond(await connection.ExecuteScalarAsync<DateTime>(Command(Sql.SelectDatabaseNow, null, tx, ct)).ConfigureAwait(false))
+            ? UtcTimes.ToMillisecond(await io.ScalarAsync<DateTime>(connection, Command(Sql.SelectDatabaseNow, null, tx, ct)).ConfigureAwait(false))
             : Now;
 
     /// <summary>
@@ -34,18 +34,19 @@ internal sealed partial class WorkflowStore
     /// The execution's workflow, when the caller knows it (the step job's arguments carry it): the workflow row is
     /// then locked directly, without first reading the execution to learn it. A wrong hint falls back to that read.
     /// </param>
+    /// <param name="io">Blocking calls for a Hangfire worker thread; asynchronous by default.</param>
     public Task<ClaimResult> ClaimAsync(long executionId, string jobId, TimeSpan leaseDuration, CancellationToken ct = default,
-        long? workflowIdHint = null)
+        long? workflowIdHint = null, StoreIo io = default)
     {
         // One token for every try: a repeat after a commit whose acknowledgement was lost finds its own lease.
         var leaseToken = Guid.NewGuid().ToString("N");
-        return _retry.ExecuteAsync((attempt, token) => ClaimOnceAsync(executionId, jobId, leaseToken, leaseDuration, attempt > 0, workflowIdHint, token), ct);
+        return _retry.ExecuteAsync((attempt, token) => ClaimOnceAsync(executionId, jobId, leaseToken, leaseDuration, attempt > 0, workflowIdHint, token, io), ct);
     }
 
     private async Task<ClaimResult> ClaimOnceAsync(long executionId, string jobId, string leaseToken, TimeSpan leaseDuration, bool isRepeat,
-        long? workflowIdHint, CancellationToken ct)
+        long? workflowIdHint, CancellationToken ct, StoreIo io)
     {
-        await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct, withLeaseClock: true).ConfigureAwait(false);
+        await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct, withLeaseClock: true, io).ConfigureAwait(false);
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution })
         {
             return new ClaimResult(ClaimOutcome.NotFound, $"Step execution {executionId} or its workflow no longer exists.");
@@ -54,7 +55,7 @@ internal sealed partial class WorkflowStore
         var connection = locked.Connection;
         var now = Now;
         var lease = new Lease(jobId, leaseToken, leaseDuration, now, locked.LeaseNow ?? now);
-        if (isRepeat && await FindOwnClaimAsync(connection, tx, workflow, leaseToken, ct).ConfigureAwait(false) is { } own)
+        if (isRepeat && await FindOwnClaimAsync(connection, tx, workflow, leaseToken, ct, io).ConfigureAwait(false) is { } own)
         {
             return new ClaimResult(ClaimOutcome.Claimed, $"Claimed step execution {own.Id}.", workflow, own,
                 own.Id == execution.Id ? null : execution.Id);
@@ -62,15 +63,15 @@ internal sealed partial class WorkflowStore
 
         var result = execution.ExecutionState switch
         {
-            StepExecutionState.Scheduled => await ClaimScheduledAsync(connection, tx, workflow, execution, lease, ct).ConfigureAwait(false),
-            StepExecutionState.InProgress => await ClaimInProgressAsync(connection, tx, workflow, execution, lease, ct).ConfigureAwait(false),
-            StepExecutionState.Failed => await ClaimFailedAsync(connection, tx, workflow, execution, lease, ct).ConfigureAwait(false),
+            StepExecutionState.Scheduled => await ClaimScheduledAsync(connection, tx, workflow, execution, lease, ct, io).ConfigureAwait(false),
+            StepExecutionState.InProgress => await ClaimInProgressAsync(connection, tx, workflow, execution, lease, ct, io).ConfigureAwait(false),
+            StepExecutionState.Failed => await ClaimFailedAsync(connection, tx, workflow, execution, lease, ct, io).ConfigureAwait(false),
             StepExecutionState.Canceled when execution.StepOutcome == StepOutcome.Interrupted =>
-                await ClaimAfterInterruptionAsync(connection, tx, workflow, execution, lease, ct).ConfigureAwait(false),
+                await ClaimAfterInterruptionAsync(connection, tx, workflow, execution, lease, ct, io).ConfigureAwait(false),
             _ => new ClaimResult(ClaimOutcome.AlreadyEnded,
                 $"Step execution {execution.Id} already {execution.State}; nothing to run.", workflow, execution),
         };
-        await CommitAsync(tx, "claim", ct).ConfigureAwait(false);
+        await CommitAsync(tx, "claim", ct, io).ConfigureAwait(false);
         return result;
     }
 
@@ -84,15 +85,15 @@ internal sealed partial class WorkflowStore
     }
 
     private async Task<StepExecutionRecord?> FindOwnClaimAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
-        string leaseToken, CancellationToken ct)
+        string leaseToken, CancellationToken ct, StoreIo io)
     {
         var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
-            new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+            new { WorkflowId = workflow.Id }, ct, io).ConfigureAwait(false);
         return active is { State: "in_progress" } && active.LeaseToken == leaseToken ? active : null;
     }
 
     private async Task<ClaimResult> ClaimScheduledAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
-        StepExecutionRecord execution, Lease lease, CancellationToken ct)
+        StepExecutionRecord execution, Lease lease, CancellationToken ct, StoreIo io)
     {
         var resumed = false;
         if (workflow.WorkflowState == WorkflowState.Paused)
@@ -114,7 +115,7 @@ internal sealed partial class WorkflowStore
         {
             execution.TransitionTo(StepExecutionState.Canceled, lease.Now);
             execution.Outcome = StepOutcome.Canceled.ToStored();
-            await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
+            await UpdateAsync(connection, tx, execution, ct, io).ConfigureAwait(false);
             return new ClaimResult(ClaimOutcome.WorkflowNotRunnable,
                 $"Workflow {workflow.Id} is {workflow.State}; step execution {execution.Id} was canceled instead of run.",
                 workflow, execution);
@@ -136,12 +137,12 @@ internal sealed partial class WorkflowStore
                 execution.LeaseExpiresAt,
                 WorkflowId = workflow.Id,
                 execution.StepName,
-            }, tx, ct)).ConfigureAwait(false);
+            }, tx, ct), io).ConfigureAwait(false);
         }
         else
         {
-            await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
-            await MarkPerformingAsync(connection, tx, workflow, execution.StepName, lease.Now, ct).ConfigureAwait(false);
+            await UpdateAsync(connection, tx, execution, ct, io).ConfigureAwait(false);
+            await MarkPerformingAsync(connection, tx, workflow, execution.StepName, lease.Now, ct, io).ConfigureAwait(false);
         }
 
         return resumed
@@ -150,7 +151,7 @@ internal sealed partial class WorkflowStore
     }
 
     private async Task<ClaimResult> ClaimInProgressAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
-        StepExecutionRecord execution, Lease lease, CancellationToken ct)
+        StepExecutionRecord execution, Lease lease, CancellationToken ct, StoreIo io)
     {
         if (execution.LeaseExpiresAt is { } expires && expires > lease.LeaseNow)
         {
@@ -162,7 +163,7 @@ internal sealed partial class WorkflowStore
         // The worker that held the lease stopped heartbeating: close its attempt so a stale finalize
         // cannot land, then run a fresh attempt under this job's lease.
         CloseAsRecovered(execution, lease.Now);
-        await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
+        await UpdateAsync(connection, tx, execution, ct, io).ConfigureAwait(false);
         if (workflow.WorkflowState != WorkflowState.Performing)
         {
             return new ClaimResult(ClaimOutcome.WorkflowNotRunnable,
@@ -170,7 +171,7 @@ internal sealed partial class WorkflowStore
                 workflow, execution);
         }
 
-        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, lease, Succession.After(execution), ct)
+        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, lease, Succession.After(execution), ct, io)
             .ConfigureAwait(false);
         return new ClaimResult(ClaimOutcome.TookOver,
             $"Step execution {execution.Id} lost its worker (lease expired); attempt {attempt.Id} takes over.",
@@ -178,10 +179,10 @@ internal sealed partial class WorkflowStore
     }
 
     private async Task<ClaimResult> ClaimFailedAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
-        StepExecutionRecord execution, Lease lease, CancellationToken ct)
+        StepExecutionRecord execution, Lease lease, CancellationToken ct, StoreIo io)
     {
         var latestId = await ScalarAsync<long>(connection, tx, Sql.SelectLatestStepExecutionId,
-            new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+            new { WorkflowId = workflow.Id }, ct, io).ConfigureAwait(false);
         // Only the job whose failure paused the workflow retries it (rows from before PausedByJobId existed: the failed attempt's job).
         var pausedBy = workflow.PausedByJobId ?? execution.JobId;
         var isRetry = workflow.WorkflowState == WorkflowState.Paused &&
@@ -198,9 +199,9 @@ internal sealed partial class WorkflowStore
 
         // An operator requeued the failed job of a workflow paused on this step: resume and retry here.
         TransitionWorkflow(workflow, WorkflowState.Ready, lease.Now);
-        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, lease, Succession.After(execution), ct)
+        var attempt = await InsertClaimedAsync(connection, tx, workflow.Id, execution.StepName, lease, Succession.After(execution), ct, io)
             .ConfigureAwait(false);
-        await MarkPerformingAsync(connection, tx, workflow, execution.StepName, lease.Now, ct).ConfigureAwait(false);
+        await MarkPerformingAsync(connection, tx, workflow, execution.StepName, lease.Now, ct, io).ConfigureAwait(false);
         return new ClaimResult(ClaimOutcome.Retried,
             $"Retrying failed step execution {execution.Id} as attempt {attempt.Id}; workflow {workflow.Id} resumed.",
             workflow, attempt, execution.Id);
@@ -211,25 +212,25 @@ internal sealed partial class WorkflowStore
     /// it runs the attempt that the interruption scheduled in its place, which names this job.
     /// </summary>
     private async Task<ClaimResult> ClaimAfterInterruptionAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
-        StepExecutionRecord interrupted, Lease lease, CancellationToken ct)
+        StepExecutionRecord interrupted, Lease lease, CancellationToken ct, StoreIo io)
     {
         var successor = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockActiveStepExecution,
-            new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+            new { WorkflowId = workflow.Id }, ct, io).ConfigureAwait(false);
         if (successor is not { State: "scheduled" } || successor.StepName != interrupted.StepName || successor.JobId != lease.JobId)
         {
             return new ClaimResult(ClaimOutcome.AlreadyEnded,
                 $"Step execution {interrupted.Id} was interrupted and its step has been handed to another job; nothing to run.", workflow, interrupted);
         }
 
-        var claim = await ClaimScheduledAsync(connection, tx, workflow, successor, lease, ct).ConfigureAwait(false);
+        var claim = await ClaimScheduledAsync(connection, tx, workflow, successor, lease, ct, io).ConfigureAwait(false);
         return claim.IsClaimed ? claim with { ReplacedExecutionId = interrupted.Id } : claim;
     }
 
     private async Task MarkPerformingAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow, string stepName,
-        DateTime now, CancellationToken ct)
+        DateTime now, CancellationToken ct, StoreIo io)
     {
         MarkPerforming(workflow, stepName, now);
-        await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
+        await UpdateAsync(connection, tx, workflow, ct, io).ConfigureAwait(false);
     }
 
     /// <summary>The workflow runs <paramref name="stepName"/> (in memory; the caller writes it).</summary>
@@ -254,7 +255,7 @@ internal sealed partial class WorkflowStore
     }
 
     private async Task<StepExecutionRecord> InsertClaimedAsync(DbConnection connection, DbTransaction tx, long workflowId,
-        string stepName, Lease lease, Succession succession, CancellationToken ct)
+        string stepName, Lease lease, Succession succession, CancellationToken ct, StoreIo io)
     {
         var now = lease.Now;
         var execution = new StepExecutionRecord
@@ -272,7 +273,7 @@ internal sealed partial class WorkflowStore
         TakeLease(execution, lease);
         execution.DispatchedAt = now;
         ColumnLimits.Apply(execution);
-        execution.Id = await ScalarAsync<long>(connection, tx, Sql.InsertStepExecution, execution, ct).ConfigureAwait(false);
+        execution.Id = await ScalarAsync<long>(connection, tx, Sql.InsertStepExecution, execution, ct, io).ConfigureAwait(false);
         return execution;
     }
 }

@@ -79,17 +79,17 @@ internal sealed partial class WorkflowStore
     /// the lease is no longer this run's; closes the execution as canceled when the workflow was changed
     /// from outside while the step ran. Transient faults are retried for the finalize budget; a repeat after
     /// a commit whose acknowledgement was lost recognises its own result (the execution keeps the run's
-    /// lease token) and reports it as applied.
+    /// lease token) and reports it as applied. <paramref name="io"/> chooses blocking calls for a Hangfire worker thread.
     /// </summary>
     public Task<FinalizeResult> FinalizeAsync(long executionId, string leaseToken, StepCompletion completion,
-        CancellationToken ct = default, long? workflowIdHint = null) =>
-        _finalizeRetry.ExecuteAsync((_, token) => FinalizeOnceAsync(executionId, leaseToken, completion, workflowIdHint, token), ct);
+        CancellationToken ct = default, long? workflowIdHint = null, StoreIo io = default) =>
+        _finalizeRetry.ExecuteAsync((_, token) => FinalizeOnceAsync(executionId, leaseToken, completion, workflowIdHint, token, io), ct);
 
     private async Task<FinalizeResult> FinalizeOnceAsync(long executionId, string leaseToken, StepCompletion completion,
-        long? workflowIdHint, CancellationToken ct)
+        long? workflowIdHint, CancellationToken ct, StoreIo io)
     {
         await InjectAsync("finalize.begin").ConfigureAwait(false);
-        await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct).ConfigureAwait(false);
+        await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct, io: io).ConfigureAwait(false);
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution })
         {
             return new FinalizeResult(FinalizeOutcome.NotFound);
@@ -105,7 +105,7 @@ internal sealed partial class WorkflowStore
         {
             // Ended and still carrying this run's token: this run's own earlier finalize committed.
             var active = await SingleAsync<StepExecutionRecord>(connection, tx, Sql.SelectActiveStepExecution,
-                new { WorkflowId = workflow.Id }, ct).ConfigureAwait(false);
+                new { WorkflowId = workflow.Id }, ct, io).ConfigureAwait(false);
             return new FinalizeResult(execution.StepOutcome == StepOutcome.Canceled && completion.Outcome != StepOutcome.Canceled
                     ? FinalizeOutcome.WorkflowChangedOutside
                     : FinalizeOutcome.Applied,
@@ -117,13 +117,13 @@ internal sealed partial class WorkflowStore
         {
             // The items the run finished after its last checkpoint stay done, however the attempt ended.
             await ExecuteAsync(connection, Command(Sql.Checkpoint,
-                new { Id = execution.Id, LeaseToken = leaseToken, Cursor = unsaved.Json, Now = now }, tx, ct)).ConfigureAwait(false);
+                new { Id = execution.Id, LeaseToken = leaseToken, Cursor = unsaved.Json, Now = now }, tx, ct), io).ConfigureAwait(false);
             execution.Cursor = unsaved.Json;
         }
 
         string? appliedInstead = null;
         if (completion.TimedOut is { } expired && workflow.WorkflowState == WorkflowState.Performing &&
-            await SingleAsync<WorkflowEventRecord>(connection, tx, Sql.SelectUnconsumedEvent, new { WorkflowId = workflow.Id, Name = expired.EventName }, ct)
+            await SingleAsync<WorkflowEventRecord>(connection, tx, Sql.SelectUnconsumedEvent, new { WorkflowId = workflow.Id, Name = expired.EventName }, ct, io)
                 .ConfigureAwait(false) is not null)
         {
             // The event came after the run looked and before this lock: it is not lost, and the timeout does not apply.
@@ -147,8 +147,8 @@ internal sealed partial class WorkflowStore
             execution.TransitionTo(StepExecutionState.Canceled, now);
             execution.Outcome = StepOutcome.Canceled.ToStored();
             execution.LeaseToken = leaseToken;
-            await UpdateAsync(connection, tx, execution, ct).ConfigureAwait(false);
-            await CommitAsync(tx, "finalize", ct).ConfigureAwait(false);
+            await UpdateAsync(connection, tx, execution, ct, io).ConfigureAwait(false);
+            await CommitAsync(tx, "finalize", ct, io).ConfigureAwait(false);
             return new FinalizeResult(FinalizeOutcome.WorkflowChangedOutside, workflow, execution);
         }
 
@@ -159,7 +159,7 @@ internal sealed partial class WorkflowStore
             : StepExecutionMetadata.Parse(execution.Metadata).Overlay(completion.Metadata).ToJson();
         if (completion.ConsumeEventId is { } eventId)
         {
-            await connection.ExecuteAsync(Command(Sql.ConsumeEvent, new { Id = eventId, Now = now, ExecutionId = execution.Id }, tx, ct))
+            await io.ExecuteAsync(connection, Command(Sql.ConsumeEvent, new { Id = eventId, Now = now, ExecutionId = execution.Id }, tx, ct))
                 .ConfigureAwait(false);
         }
         // The token stays on the closed row: it tells a repeat of this finalize that the result is its own.
@@ -191,21 +191,21 @@ internal sealed partial class WorkflowStore
                 schedule.Name == execution.StepName || schedule.Name == completion.RanAs
                     ? Succession.After(execution, completion.RewindCursor)
                     : Succession.First,
-                Armed(schedule.Gate, now + schedule.Wait)).ConfigureAwait(false);
+                Armed(schedule.Gate, now + schedule.Wait), io).ConfigureAwait(false);
         }
 
         var finish = new FinishParameters(execution, workflow, now, next);
         if (next is null)
         {
-            await ExecuteAsync(connection, Command(Sql.FinishStepExecution, finish, tx, ct)).ConfigureAwait(false);
+            await ExecuteAsync(connection, Command(Sql.FinishStepExecution, finish, tx, ct), io).ConfigureAwait(false);
         }
         else
         {
-            next.Id = await ReadInsertedIdAsync(connection, Command(_finishAndInsert ??= Sql.FinishStepExecution.Then(Sql.InsertStepExecution), finish, tx, ct))
+            next.Id = await ReadInsertedIdAsync(connection, Command(_finishAndInsert ??= Sql.FinishStepExecution.Then(Sql.InsertStepExecution), finish, tx, ct), io)
                 .ConfigureAwait(false);
         }
 
-        await CommitAsync(tx, "finalize", ct).ConfigureAwait(false);
+        await CommitAsync(tx, "finalize", ct, io).ConfigureAwait(false);
         return new FinalizeResult(FinalizeOutcome.Applied, workflow, execution, next) { AppliedInstead = appliedInstead };
     }
 

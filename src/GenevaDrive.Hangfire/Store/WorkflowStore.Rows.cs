@@ -43,7 +43,7 @@ internal sealed partial class WorkflowStore
     /// <summary>The row of a step's next scheduled execution, not inserted yet (the id is set when it is).</summary>
     private async Task<StepExecutionRecord> PrepareScheduledAsync(DbConnection connection, DbTransaction tx, long workflowId,
         string stepName, DateTime scheduledFor, DateTime now, CancellationToken ct, string? jobId, Succession? succession,
-        WaitGate? gate)
+        WaitGate? gate, StoreIo io = default)
     {
         var from = succession ?? Succession.First;
         gate ??= from.Gate;
@@ -56,7 +56,7 @@ internal sealed partial class WorkflowStore
             metadata = gateMetadata.ToJson();
             waitUntil = gate.Until;
             if (gate.Until is not null &&
-                await SingleAsync<WorkflowEventRecord>(connection, tx, Sql.SelectUnconsumedEvent, new { WorkflowId = workflowId, Name = gate.EventName }, ct)
+                await SingleAsync<WorkflowEventRecord>(connection, tx, Sql.SelectUnconsumedEvent, new { WorkflowId = workflowId, Name = gate.EventName }, ct, io)
                     .ConfigureAwait(false) is not null)
             {
                 // The event came before the workflow reached the wait: the step runs now and takes it.
@@ -85,21 +85,28 @@ internal sealed partial class WorkflowStore
     }
 
     /// <summary>Runs a batch whose last statement is an insert returning the new id, and reads that id.</summary>
-    private static async Task<long> ReadInsertedIdAsync(DbConnection connection, CommandDefinition command)
+    private static async Task<long> ReadInsertedIdAsync(DbConnection connection, CommandDefinition command, StoreIo io = default)
     {
-        await using var reader = await connection.ExecuteReaderAsync(command).ConfigureAwait(false);
-        long? id = null;
-        do
+        var reader = await io.ExecuteReaderAsync(connection, command).ConfigureAwait(false);
+        try
         {
-            // Statements without rows (the updates) come first in some providers' result sets; the insert's id is the one row.
-            while (reader.FieldCount > 0 && await reader.ReadAsync(command.CancellationToken).ConfigureAwait(false))
+            long? id = null;
+            do
             {
-                id = IdOf(reader);
+                // Statements without rows (the updates) come first in some providers' result sets; the insert's id is the one row.
+                while (reader.FieldCount > 0 && await io.ReadAsync(reader, command.CancellationToken).ConfigureAwait(false))
+                {
+                    id = IdOf(reader);
+                }
             }
-        }
-        while (await reader.NextResultAsync(command.CancellationToken).ConfigureAwait(false));
+            while (await io.NextResultAsync(reader, command.CancellationToken).ConfigureAwait(false));
 
-        return id ?? throw NoInsertedId();
+            return id ?? throw NoInsertedId();
+        }
+        finally
+        {
+            await io.DisposeAsync(reader).ConfigureAwait(false);
+        }
     }
 
     private static long IdOf(IDataRecord row) => Convert.ToInt64(row.GetValue(0), System.Globalization.CultureInfo.InvariantCulture);
@@ -142,16 +149,18 @@ internal sealed partial class WorkflowStore
         }
     }
 
-    private Task UpdateAsync(DbConnection connection, DbTransaction tx, StepExecutionRecord execution, CancellationToken ct)
+    private ValueTask<int> UpdateAsync(DbConnection connection, DbTransaction tx, StepExecutionRecord execution, CancellationToken ct,
+        StoreIo io = default)
     {
         ColumnLimits.Apply(execution);
-        return connection.ExecuteAsync(Command(Sql.UpdateStepExecution, execution, tx, ct));
+        return io.ExecuteAsync(connection, Command(Sql.UpdateStepExecution, execution, tx, ct));
     }
 
-    private Task UpdateAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow, CancellationToken ct)
+    private ValueTask<int> UpdateAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow, CancellationToken ct,
+        StoreIo io = default)
     {
         FitColumns(workflow);
-        return connection.ExecuteAsync(Command(Sql.UpdateWorkflow, workflow, tx, ct));
+        return io.ExecuteAsync(connection, Command(Sql.UpdateWorkflow, workflow, tx, ct));
     }
 
     private static void FitColumns(WorkflowRecord workflow)

@@ -58,13 +58,14 @@ internal sealed partial class WorkflowStore
 
     private Task InjectAsync(string point) => Faults is { } faults ? faults(point) : Task.CompletedTask;
 
-    private async Task CommitAsync(DbTransaction tx, string operation, CancellationToken ct)
+    private async Task CommitAsync(DbTransaction tx, string operation, CancellationToken ct, StoreIo io = default)
     {
-        await tx.CommitAsync(ct).ConfigureAwait(false);
+        await io.CommitAsync(tx, ct).ConfigureAwait(false);
         await InjectAsync(operation + ".committed").ConfigureAwait(false);
     }
 
-    private static Task<int> ExecuteAsync(DbConnection connection, CommandDefinition command) => connection.ExecuteAsync(command);
+    private static ValueTask<int> ExecuteAsync(DbConnection connection, CommandDefinition command, StoreIo io = default) =>
+        io.ExecuteAsync(connection, command);
 
     private Task<T> RetryAsync<T>(Func<CancellationToken, Task<T>> operation, CancellationToken ct) =>
         _retry.ExecuteAsync((_, token) => operation(token), ct);
@@ -76,9 +77,9 @@ internal sealed partial class WorkflowStore
     internal Action<DbTransaction?, string>? Statements { get; set; }
 
     /// <summary>Begins a transaction (announced to <see cref="Statements"/> as "BEGIN").</summary>
-    private async Task<DbTransaction> BeginAsync(DbConnection connection, CancellationToken ct)
+    private async Task<DbTransaction> BeginAsync(DbConnection connection, CancellationToken ct, StoreIo io = default)
     {
-        var tx = await _dialect.BeginTransactionAsync(connection, ct).ConfigureAwait(false);
+        var tx = await io.BeginAsync(_dialect, connection, ct).ConfigureAwait(false);
         Statements?.Invoke(tx, "BEGIN");
         return tx;
     }
@@ -102,20 +103,7 @@ internal sealed partial class WorkflowStore
 
     private DateTime Now => UtcTimes.Now(_time);
 
-    private async Task<DbConnection> OpenAsync(CancellationToken ct)
-    {
-        var connection = _dialect.CreateConnection();
-        try
-        {
-            await connection.OpenAsync(ct).ConfigureAwait(false);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
+    private ValueTask<DbConnection> OpenAsync(CancellationToken ct, StoreIo io = default) => io.OpenAsync(_dialect, ct);
 
     /// <summary>
     /// Opens a transaction holding the locks on an execution's workflow and then the execution (the only
@@ -127,90 +115,94 @@ internal sealed partial class WorkflowStore
     /// <param name="workflowIdHint">Its workflow, when known (both rows are then locked in one round trip).</param>
     /// <param name="ct">Cancels it.</param>
     /// <param name="withLeaseClock">Also read the lease clock's time (<see cref="LockedExecution.LeaseNow"/>), in the same round trip when hinted.</param>
-    private async Task<LockedExecution> LockExecutionAsync(long executionId, long? workflowIdHint, CancellationToken ct, bool withLeaseClock = false)
+    /// <param name="io">Blocking or asynchronous calls; the locked rows are released the same way.</param>
+    private async Task<LockedExecution> LockExecutionAsync(long executionId, long? workflowIdHint, CancellationToken ct, bool withLeaseClock = false,
+        StoreIo io = default)
     {
         var readClock = withLeaseClock && LeasesOnDatabaseClock;
-        var connection = await OpenAsync(ct).ConfigureAwait(false);
+        var connection = await OpenAsync(ct, io).ConfigureAwait(false);
         try
         {
             if (workflowIdHint is { } hinted)
             {
                 // The job's arguments named the workflow: both rows are locked in one round trip, workflow first.
-                var batchTx = await BeginAsync(connection, ct).ConfigureAwait(false);
+                var batchTx = await BeginAsync(connection, ct, io).ConfigureAwait(false);
                 WorkflowRecord? lockedWorkflow;
                 StepExecutionRecord? lockedExecution;
                 DateTime? databaseNow = null;
                 var locking = Command(readClock ? _lockAndNow ??= Sql.LockWorkflowAndStepExecution.Then(Sql.SelectDatabaseNow) : Sql.LockWorkflowAndStepExecution,
                     new { WorkflowId = hinted, ExecutionId = executionId }, batchTx, ct);
-                using (var grid = await connection.QueryMultipleAsync(locking).ConfigureAwait(false))
+                using (var grid = await io.QueryMultipleAsync(connection, locking).ConfigureAwait(false))
                 {
-                    lockedWorkflow = await grid.ReadSingleOrDefaultAsync<WorkflowRecord>().ConfigureAwait(false);
-                    lockedExecution = await grid.ReadSingleOrDefaultAsync<StepExecutionRecord>().ConfigureAwait(false);
-                    databaseNow = readClock ? await grid.ReadSingleAsync<DateTime>().ConfigureAwait(false) : null;
+                    lockedWorkflow = await io.ReadSingleOrDefaultAsync<WorkflowRecord>(grid).ConfigureAwait(false);
+                    lockedExecution = await io.ReadSingleOrDefaultAsync<StepExecutionRecord>(grid).ConfigureAwait(false);
+                    databaseNow = readClock ? await io.ReadSingleAsync<DateTime>(grid).ConfigureAwait(false) : null;
                 }
 
                 if (lockedWorkflow is not null && lockedExecution is not null && lockedExecution.WorkflowId == hinted)
                 {
                     return new LockedExecution(connection, batchTx, lockedWorkflow, lockedExecution,
-                        databaseNow is { } clock ? UtcTimes.ToMillisecond(clock) : withLeaseClock ? Now : null);
+                        databaseNow is { } clock ? UtcTimes.ToMillisecond(clock) : withLeaseClock ? Now : null) { Io = io };
                 }
 
                 // The hint did not hold (a hand-made job, or rows gone): start over the careful way.
-                await batchTx.DisposeAsync().ConfigureAwait(false);
-                await connection.DisposeAsync().ConfigureAwait(false);
-                return await LockExecutionAsync(executionId, null, ct, withLeaseClock).ConfigureAwait(false);
+                await io.DisposeAsync(batchTx).ConfigureAwait(false);
+                await io.DisposeAsync(connection).ConfigureAwait(false);
+                return await LockExecutionAsync(executionId, null, ct, withLeaseClock, io).ConfigureAwait(false);
             }
 
             var workflowId = workflowIdHint;
             if (workflowId is null)
             {
-                var peek = await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, ct)
+                var peek = await SingleAsync<StepExecutionRecord>(connection, null, Sql.SelectStepExecution, new { Id = executionId }, ct, io)
                     .ConfigureAwait(false);
                 if (peek is null)
                 {
-                    return new LockedExecution(connection, null, null, null);
+                    return new LockedExecution(connection, null, null, null) { Io = io };
                 }
 
                 workflowId = peek.WorkflowId;
             }
 
-            var tx = await BeginAsync(connection, ct).ConfigureAwait(false);
-            var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = workflowId.Value }, ct)
+            var tx = await BeginAsync(connection, ct, io).ConfigureAwait(false);
+            var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = workflowId.Value }, ct, io)
                 .ConfigureAwait(false);
             var execution = workflow is null
                 ? null
-                : await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockStepExecution, new { Id = executionId }, ct)
+                : await SingleAsync<StepExecutionRecord>(connection, tx, Sql.LockStepExecution, new { Id = executionId }, ct, io)
                     .ConfigureAwait(false);
             if (workflowIdHint is not null && (execution is null || execution.WorkflowId != workflowIdHint))
             {
                 // The hint did not hold (a hand-made job, or rows gone): start over the careful way.
-                await tx.DisposeAsync().ConfigureAwait(false);
-                await connection.DisposeAsync().ConfigureAwait(false);
-                return await LockExecutionAsync(executionId, null, ct, withLeaseClock).ConfigureAwait(false);
+                await io.DisposeAsync(tx).ConfigureAwait(false);
+                await io.DisposeAsync(connection).ConfigureAwait(false);
+                return await LockExecutionAsync(executionId, null, ct, withLeaseClock, io).ConfigureAwait(false);
             }
 
             return new LockedExecution(connection, tx, workflow, execution,
-                withLeaseClock && execution is not null ? await LeaseNowAsync(connection, tx, ct).ConfigureAwait(false) : null);
+                withLeaseClock && execution is not null ? await LeaseNowAsync(connection, tx, ct, io).ConfigureAwait(false) : null) { Io = io };
         }
         catch
         {
-            await connection.DisposeAsync().ConfigureAwait(false);
+            await io.DisposeAsync(connection).ConfigureAwait(false);
             throw;
         }
     }
 
-    /// <summary>The locked rows, and the lease clock's time when asked for (null otherwise).</summary>
+    /// <summary>The locked rows, and the lease clock's time when asked for (null otherwise); released the way they were taken (<see cref="Io"/>).</summary>
     private sealed record LockedExecution(DbConnection Connection, DbTransaction? Transaction, WorkflowRecord? Workflow,
         StepExecutionRecord? Execution, DateTime? LeaseNow = null) : IAsyncDisposable
     {
+        public StoreIo Io { get; init; }
+
         public async ValueTask DisposeAsync()
         {
             if (Transaction is not null)
             {
-                await Transaction.DisposeAsync().ConfigureAwait(false);
+                await Io.DisposeAsync(Transaction).ConfigureAwait(false);
             }
 
-            await Connection.DisposeAsync().ConfigureAwait(false);
+            await Io.DisposeAsync(Connection).ConfigureAwait(false);
         }
     }
 
@@ -295,13 +287,13 @@ internal sealed partial class WorkflowStore
         return await action(caller.Connection, caller.Transaction, workflow, Now).ConfigureAwait(false);
     }
 
-    private Task<T?> SingleAsync<T>(DbConnection connection, DbTransaction? tx, SqlStatement sql, object parameters,
-        CancellationToken ct) =>
-        connection.QuerySingleOrDefaultAsync<T>(Command(sql, parameters, tx, ct));
+    private ValueTask<T?> SingleAsync<T>(DbConnection connection, DbTransaction? tx, SqlStatement sql, object parameters,
+        CancellationToken ct, StoreIo io = default) =>
+        io.SingleAsync<T>(connection, Command(sql, parameters, tx, ct));
 
-    private Task<T> ScalarAsync<T>(DbConnection connection, DbTransaction tx, SqlStatement sql, object parameters,
-        CancellationToken ct) =>
-        connection.ExecuteScalarAsync<T>(Command(sql, parameters, tx, ct))!;
+    private async ValueTask<T> ScalarAsync<T>(DbConnection connection, DbTransaction tx, SqlStatement sql, object parameters,
+        CancellationToken ct, StoreIo io = default) =>
+        (await io.ScalarAsync<T>(connection, Command(sql, parameters, tx, ct)).ConfigureAwait(false))!;
 
     private Task<IReadOnlyList<T>> ListAsync<T>(SqlStatement sql, object parameters, CancellationToken ct) =>
         RetryAsync<IReadOnlyList<T>>(async token =>

@@ -40,6 +40,43 @@ public sealed class StoreCheckpointTests(string database) : StorageTestBase(data
     }
 
     [Test]
+    public async Task RowsWrittenBeforeTheAttemptColumns_ReadAsAFirstAttemptWithoutCheckpoints_AndCheckpointFromThere()
+    {
+        // SQL Server's migration 6 adds Attempt and Checkpoints as nullable columns with defaults (no table rewrite), so rows
+        // written before it read NULL. The same shape here: both columns nullable, and a scheduled row from before nulled.
+        var table = Db.Table("StepExecutions");
+        if (Database == "sqlite")
+        {
+            await Db.ExecuteAsync($"ALTER TABLE {table} DROP COLUMN \"Attempt\"; ALTER TABLE {table} ADD COLUMN \"Attempt\" INTEGER NULL DEFAULT 1; " +
+                $"ALTER TABLE {table} DROP COLUMN \"Checkpoints\"; ALTER TABLE {table} ADD COLUMN \"Checkpoints\" INTEGER NULL DEFAULT 0;");
+        }
+        else
+        {
+            await Db.ExecuteAsync($"ALTER TABLE {table} ALTER COLUMN \"Attempt\" DROP NOT NULL, ALTER COLUMN \"Checkpoints\" DROP NOT NULL;");
+        }
+
+        var created = await StartAsync();
+        var id = created.FirstExecution!.Id;
+        await Db.ExecuteAsync($"UPDATE {table} SET \"Attempt\" = NULL, \"Checkpoints\" = NULL WHERE \"Id\" = @Id", new { Id = id });
+        var claim = await Store.ClaimAsync(id, "job-1", Lease);
+        var token = claim.Execution!.LeaseToken!;
+        var checkpointed = await Store.CheckpointAsync(id, token, "7");
+        var beat = await Store.HeartbeatAsync(id, created.Workflow.Id, token, Lease, cursor: "8", checkpoints: 1);
+        var saved = await Store.GetStepExecutionAsync(id);
+        var reattempt = await Store.FinalizeAsync(id, token, Reattempted("first", "try again"));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(claim.Execution.Attempt, Is.EqualTo(1), "a missing attempt reads as the first");
+            Assert.That(checkpointed, Is.True);
+            Assert.That(beat, Is.Null, "the heartbeat renewed the lease");
+            Assert.That(saved!.Checkpoints, Is.EqualTo(1), "the first checkpoint counts from none");
+            Assert.That(saved.Cursor, Is.EqualTo("8"), "the heartbeat saw the count it expected and saved its cursor");
+            Assert.That(reattempt.NextExecution!.Attempt, Is.EqualTo(2), "a reattempt after it is the second");
+        });
+    }
+
+    [Test]
     public async Task Checkpoint_OfAnEndedAttempt_IsRefused()
     {
         var (_, claim) = await StartAndClaimAsync();

@@ -122,6 +122,50 @@ public sealed class StoreClaimAndFinalizeTests(string database) : StorageTestBas
         });
     }
 
+    [Test]
+    public async Task InBlockingMode_EveryClaimAndFinalizePath_HasCompletedWhenItReturns()
+    {
+        // The step job filter passes StoreIo.Blocking: every database call of the claim and the finalize must then block,
+        // so the task has completed when it is returned. On PostgreSQL one asynchronous call left on a path (its read
+        // still pending on the socket) leaves the task running, and the path is named below.
+        var onDatabaseClock = new WorkflowStore(Db.Dialect, Clock, leasesOnDatabaseClock: true);
+        var created = await StartAsync("blocking-io");
+        var pending = new List<string>();
+        T Returned<T>(Task<T> task, string path)
+        {
+            if (!task.IsCompleted)
+            {
+                pending.Add(path);
+            }
+
+            return task.GetAwaiter().GetResult();
+        }
+
+        var workflowId = created.Workflow.Id;
+        var hinted = Returned(onDatabaseClock.ClaimAsync(created.FirstExecution!.Id, "job-1", Lease, workflowIdHint: workflowId, io: StoreIo.Blocking),
+            "claim with a hint, on the database clock");
+        var scheduled = Returned(onDatabaseClock.FinalizeAsync(hinted.Execution!.Id, hinted.Execution.LeaseToken!, Success("second"),
+            workflowIdHint: workflowId, io: StoreIo.Blocking), "finalize that schedules the next step");
+        var nextId = scheduled.NextExecution!.Id;
+        var claimed = Returned(Store.ClaimAsync(nextId, "job-2", Lease, io: StoreIo.Blocking), "claim without a hint");
+        Clock.Advance(Lease + TimeSpan.FromSeconds(1));
+        var takeover = Returned(Store.ClaimAsync(nextId, "job-3", Lease, io: StoreIo.Blocking), "takeover of an expired lease");
+        var failed = Returned(Store.FinalizeAsync(takeover.Execution!.Id, takeover.Execution.LeaseToken!, FailedAndPaused("second"), io: StoreIo.Blocking),
+            "finalize that fails and pauses");
+        var retried = Returned(Store.ClaimAsync(takeover.Execution.Id, "job-3", Lease, io: StoreIo.Blocking), "claim of a failed step requeued");
+        var finished = Returned(Store.FinalizeAsync(retried.Execution!.Id, retried.Execution.LeaseToken!, Success(null), io: StoreIo.Blocking),
+            "finalize that finishes the workflow");
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(pending, Is.Empty, "paths whose task was still running when it was returned");
+            Assert.That(new[] { hinted.Outcome, claimed.Outcome, takeover.Outcome, retried.Outcome },
+                Is.EqualTo(new[] { ClaimOutcome.Claimed, ClaimOutcome.Claimed, ClaimOutcome.TookOver, ClaimOutcome.Retried }));
+            Assert.That(new[] { scheduled.Outcome, failed.Outcome, finished.Outcome }, Is.All.EqualTo(FinalizeOutcome.Applied));
+            Assert.That((await WorkflowAsync(workflowId)).WorkflowState, Is.EqualTo(WorkflowState.Finished));
+        });
+    }
+
     /// <summary>Blocks on the task as the filter does, for at most 30 s (a captured context would hang it): its result, or default.</summary>
     private static T? Blocked<T>(Task<T> task) => task.Wait(TimeSpan.FromSeconds(30)) ? task.Result : default;
 

@@ -137,12 +137,12 @@ public static partial class SqlTemplate
             SetStepExecutionJobId = S(nameof(StorageStatements.SetStepExecutionJobId), "UPDATE {E} SET \"JobId\" = @JobId, \"DispatchedAt\" = @Now, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id AND \"State\" = 'scheduled';"),
             Heartbeat = S(nameof(StorageStatements.Heartbeat),
                 "UPDATE {E} SET \"HeartbeatAt\" = @Now, \"LeaseExpiresAt\" = @LeaseExpiresAt, \"UpdatedAt\" = @Now, " +
-                "\"Cursor\" = CASE WHEN @Cursor IS NOT NULL AND \"Checkpoints\" = @Checkpoints THEN @Cursor ELSE \"Cursor\" END " +
+                "\"Cursor\" = CASE WHEN @Cursor IS NOT NULL AND COALESCE(\"Checkpoints\", 0) = @Checkpoints THEN @Cursor ELSE \"Cursor\" END " +
                 "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;"),
             SelectWorkflowState = S(nameof(StorageStatements.SelectWorkflowState), "SELECT \"State\" FROM {W} WHERE \"Id\" = @Id;"),
             SelectLatestStepExecutionId = S(nameof(StorageStatements.SelectLatestStepExecutionId), "SELECT MAX(\"Id\") FROM {E} WHERE \"WorkflowId\" = @WorkflowId;"),
             Checkpoint = S(nameof(StorageStatements.Checkpoint),
-                "UPDATE {E} SET \"Cursor\" = @Cursor, \"Checkpoints\" = \"Checkpoints\" + 1, \"UpdatedAt\" = @Now " +
+                "UPDATE {E} SET \"Cursor\" = @Cursor, \"Checkpoints\" = COALESCE(\"Checkpoints\", 0) + 1, \"UpdatedAt\" = @Now " +
                 "WHERE \"Id\" = @Id AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken;"),
             SelectLatestStepExecutionOfStep = S(nameof(StorageStatements.SelectLatestStepExecutionOfStep),
                 $"SELECT {{top:1}}{ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName ORDER BY \"Id\" DESC{{limit:1}};"),

@@ -101,8 +101,10 @@ public abstract class SqlDialect : IDisposable
                 $"The GenevaDrive schema in this {Name} database is at version {installed}, and this GenevaDrive.Hangfire needs version {needed}. " +
                 (PrepareSchemaIfNecessary
                     ? "The installer ran but did not reach it; see the log for the migration that failed."
-                    : "PrepareSchemaIfNecessary is off, so nothing was installed: have the install script run (the storage's GetInstallScript; every " +
-                      "migration in it is guarded, so it is safe on an installed database), or turn PrepareSchemaIfNecessary on."));
+                    : "PrepareSchemaIfNecessary is off, so nothing was installed: have the install script run (the storage's GetInstallScript; on " +
+                      "PostgreSQL and SQL Server every migration in it is guarded, so it is safe on an installed database" +
+                      (installed > 0 ? $"; an existing SQLite file takes SqliteWorkflowSchema.GetUpgradeScript({installed}) instead" : "") +
+                      "), or turn PrepareSchemaIfNecessary on."));
         }
 
         if (installed > needed && InstallLogger is { } logger)

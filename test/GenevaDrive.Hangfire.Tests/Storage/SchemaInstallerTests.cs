@@ -245,6 +245,59 @@ public sealed class SchemaInstallerTests(string database) : StorageTestBase(data
     }
 
     [Test]
+    public async Task OnSqlite_TheUpgradeScript_IsANoOpOnAnUpToDateDatabase_AndBringsAnOlderOneToTheShapeOfANewOne()
+    {
+        Assume.That(Database, Is.EqualTo("sqlite"), "SQLite has no conditional schema changes, so its upgrade script is cut for the recorded version");
+        await Db.InstallAsync();
+        var created = await StartAsync();
+        var connectionString = Db.Target.ConnectionString;
+        var before = await ShapeAsync(connectionString, Db.Target.SchemaOrPrefix);
+        await RunScriptAsync(connectionString, SqliteWorkflowSchema.GetUpgradeScript(await Db.GetSchemaVersionAsync(), Db.Target.SchemaOrPrefix));
+        var after = await ShapeAsync(connectionString, Db.Target.SchemaOrPrefix);
+
+        // An older database (version 5) and a new one beside it, under prefixes of their own in the same file.
+        var older = new GenevaDrive.Sqlite.SqliteDialect(connectionString, new SqliteWorkflowStorageOptions { TablePrefix = "Old_" });
+        await older.InstallSchemaAsync(5, CancellationToken.None);
+        await RunScriptAsync(connectionString, SqliteWorkflowSchema.GetUpgradeScript(await older.GetSchemaVersionAsync(), "Old_"));
+        var fresh = new GenevaDrive.Sqlite.SqliteDialect(connectionString, new SqliteWorkflowStorageOptions { TablePrefix = "New_" });
+        await fresh.InstallSchemaAsync(null, CancellationToken.None);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(after, Is.EqualTo(before), "the script from the latest version changes no table, column or index");
+            Assert.That(await Db.GetSchemaVersionAsync(), Is.EqualTo(LatestVersion));
+            Assert.That((await WorkflowAsync(created.Workflow.Id)).State, Is.EqualTo(created.Workflow.State), "the rows are untouched");
+            Assert.That(await older.GetSchemaVersionAsync(), Is.EqualTo(LatestVersion), "the older database records the latest version");
+            Assert.That(await ShapeAsync(connectionString, "Old_"), Is.EqualTo(await ShapeAsync(connectionString, "New_")),
+                "and has the tables, columns and indexes of a new one");
+            Assert.That(() => SqliteWorkflowSchema.GetUpgradeScript(LatestVersion + 1), Throws.TypeOf<ArgumentOutOfRangeException>()
+                .With.Message.Contain($"1 to {LatestVersion}").And.Message.Contain("GetInstallScript"));
+        });
+    }
+
+    /// <summary>Every table's columns and every index under a prefix, with the prefix taken out.</summary>
+    private static async Task<string[]> ShapeAsync(string connectionString, string prefix)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection(connectionString);
+        await connection.OpenAsync();
+        var rows = await Dapper.SqlMapper.QueryAsync<string>(connection,
+            "SELECT m.name || '.' || p.name || ' ' || p.type || CASE p.\"notnull\" WHEN 1 THEN ' NOT NULL' ELSE '' END " +
+            "FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name LIKE @pattern " +
+            "UNION ALL SELECT 'index ' || name FROM sqlite_master WHERE type = 'index' AND name LIKE @indexPattern AND sql IS NOT NULL",
+            new { pattern = prefix + "%", indexPattern = "%" + prefix + "%" });
+        return rows.Select(row => row.Replace(prefix, "", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToArray();
+    }
+
+    private static async Task RunScriptAsync(string connectionString, string script)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = script;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    [Test]
     public async Task ConcurrentInstallers_WaitForEachOther()
     {
         var installers = Enumerable.Range(0, 4).Select(_ => Task.Run(() => Db.CreateDialect().InstallSchemaAsync(CancellationToken.None)));

@@ -113,6 +113,7 @@ internal sealed class WorkflowRegistry
                 var instance = (Workflow)ActivatorUtilities.CreateInstance(scope.ServiceProvider, type);
                 var definition = BuildDefinition(instance);
                 Heroes.HeroTypes.NameOf(definition.HeroType);
+
                 lock (_gate)
                 {
                     _definitions[type] = definition;
@@ -136,6 +137,41 @@ internal sealed class WorkflowRegistry
         {
             throw new StepConfigurationException(errors);
         }
+    }
+
+    /// <summary>
+    /// Finds, at start-up, each validated workflow whose hero type has no loader (every step reloads its hero by id, so
+    /// its steps would fail), each as a sentence with the registration to add.
+    /// </summary>
+    public IReadOnlyList<string> FindMissingHeroLoaders(IServiceProvider services)
+    {
+        using var scope = services.CreateScope();
+        var errors = new List<string>();
+        foreach (var type in Types)
+        {
+            if (TryGetDefinition(type) is { } definition && MissingHeroLoader(scope.ServiceProvider, definition.HeroType) is { } missing)
+            {
+                errors.Add($"Workflow '{NameOf(type)}' is about {definition.HeroType.Name} heroes, but no hero loader is registered for " +
+                           $"{definition.HeroType.FullName}: its steps reload their hero by id and fail without one. Register one with options.AddHero<{definition.HeroType.Name}>(" +
+                           $"hero => hero.Id.ToString(), (services, id, ct) => …) or services.AddScoped<{missing}, YourLoader>().");
+            }
+        }
+
+        return errors;
+    }
+
+    /// <summary>
+    /// The loader service a hero type lacks (its display name), or null when one is registered. Asked of the container
+    /// without building the loader where it can say (<see cref="IServiceProviderIsService"/>), so validation constructs none
+    /// of the application's services.
+    /// </summary>
+    private static string? MissingHeroLoader(IServiceProvider services, Type heroType)
+    {
+        var loader = typeof(IHeroLoader<>).MakeGenericType(heroType);
+        var registered = services.GetService(typeof(IServiceProviderIsService)) is IServiceProviderIsService container
+            ? container.IsService(loader)
+            : services.GetService(loader) is not null;
+        return registered ? null : $"IHeroLoader<{heroType.Name}>";
     }
 
     /// <summary>The validated definition of <paramref name="workflowType"/>, or null before validation.</summary>

@@ -60,6 +60,9 @@ internal static partial class RuntimeLog
     [LoggerMessage(109, LogLevel.Warning,
         "A schema migration met running steps (a deadlock or a lock wait past the installer's lock timeout) and rolled back; trying it again ({Retry} of {MaxRetries}).")]
     public static partial void MigrationRetried(ILogger logger, Exception exception, int retry, int maxRetries);
+
+    [LoggerMessage(110, LogLevel.Warning, "{Problem}")]
+    public static partial void HeroLoaderMissing(ILogger logger, string problem);
 }
 
 /// <summary>Claim → run → finalize (2xx).</summary>

@@ -150,6 +150,12 @@ internal sealed class GenevaDriveRuntime : IDisposable
             }
 
             Registry.ValidateAll(Services);
+            foreach (var missing in Registry.FindMissingHeroLoaders(Services))
+            {
+                // A warning, not a failed start: a host may register a workflow before the loader its steps will need.
+                RuntimeLog.HeroLoaderMissing(Logger, missing);
+            }
+
             Dialect.InstallLogger ??= Logger;
             await Dialect.PrepareAsync(ct).ConfigureAwait(false);
             CheckPoolSize(Dialect, Services.GetService(typeof(global::Hangfire.BackgroundJobServerOptions)) as global::Hangfire.BackgroundJobServerOptions,

@@ -4,6 +4,7 @@ using GenevaDrive.Tests.Execution;
 using Hangfire;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace GenevaDrive.Tests.Registration;
 
@@ -44,6 +45,31 @@ public sealed class RegistrationTests
             .And.Contain("LeaseTimeout must be at least 1 second. Given: 00:00:00.")
             .And.Contain("HousekeepingBatchSize must be between 1 and 2000. Given: 0.")
             .And.Contain("DeleteCompletedWorkflowsAfter must be positive"));
+    }
+
+    [Test]
+    public async Task AWorkflowWhoseHeroTypeHasNoLoader_IsReportedAtStartUp_NamingTheRegistration()
+    {
+        var logs = new GenevaDrive.Tests.Server.CapturingLoggerProvider();
+        await using var provider = new ServiceCollection()
+            .AddLogging(logging => logging.AddProvider(logs))
+            .AddSingleton(new AccountDirectory())
+            .AddSingleton<Probe>()
+            .AddGenevaDrive(o => o.UseSqlite(ConnectionString)
+                .AddWorkflow<MemberWelcomeWorkflow>()
+                .AddWorkflow<ThreeStepWorkflow>()
+                .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id)))
+            .BuildServiceProvider();
+
+        await provider.GetRequiredService<GenevaDrive.Registration.GenevaDriveRuntime>().EnsureInitializedAsync(CancellationToken.None);
+
+        var warnings = logs.Entries.Select(e => e.Message).Where(m => m.Contains("no hero loader", StringComparison.Ordinal)).ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(warnings, Has.Count.EqualTo(1), "one warning, for the workflow whose hero type has no loader");
+            Assert.That(warnings.Single(), Does.Contain("'member_welcome'").And.Contain("GenevaDrive.Tests.Execution.Member")
+                .And.Contain("options.AddHero<Member>(").And.Contain("IHeroLoader<Member>"));
+        });
     }
 
     [Test]

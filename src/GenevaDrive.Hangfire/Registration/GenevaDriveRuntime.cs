@@ -75,7 +75,7 @@ internal sealed class GenevaDriveRuntime : IDisposable
             LoggerFactory.CreateLogger(LogCategories.Dispatcher));
         Runner = new StepExecutor(Registry, Store, Dispatcher, options, LoggerFactory.CreateLogger(LogCategories.Executor));
         Maintenance = new Execution.WorkflowMaintenance(Store, Dispatcher, options, LoggerFactory.CreateLogger(LogCategories.Reconciler));
-        _recurringJobs = recurringJobs ?? (dispatcher is null ? () => services.GetService<IRecurringJobManager>() ?? new RecurringJobManager() : null);
+        _recurringJobs = recurringJobs ?? (dispatcher is null ? () => services.GetService<IRecurringJobManager>() ?? new RecurringJobManager(storage()) : null);
         Client = new WorkflowClient(this);
         Counts = new Execution.WorkflowCounts(Store, options.TimeProvider, logger: Logger);
         StateGauge = new Execution.WorkflowStateGauge(Counts);
@@ -198,6 +198,12 @@ internal sealed class GenevaDriveRuntime : IDisposable
 
         return needed;
     }
+
+    /// <summary>Whether this runtime registers the reconciler's and cleanup's recurring jobs (not under the test host).</summary>
+    public bool RegistersRecurringJobs => _recurringJobs is not null;
+
+    /// <summary>The Hangfire storage this runtime's jobs live in.</summary>
+    public JobStorage HangfireStorage => _jobStorage();
 
     /// <summary>The ids of GenevaDrive's recurring jobs in Hangfire.</summary>
     public const string ReconcileJobId = "genevadrive:reconcile";

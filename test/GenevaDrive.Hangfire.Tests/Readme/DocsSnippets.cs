@@ -2,6 +2,7 @@
 using Hangfire;
 using Hangfire.Dashboard;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace GenevaDrive.Tests.Readme;
@@ -25,6 +26,17 @@ public static class DocsSnippets
             Authorization = [new SignedInUsersOnly()],   // who may open the dashboard, the Workflows pages included
             IsReadOnlyFunc = context => !context.GetHttpContext().User.IsInRole("operator"),   // no commands for others
         });
+        // README:END
+        return app;
+    }
+
+    public static WebApplication Health(WebApplicationBuilder builder)
+    {
+        // README:BEGIN health
+        builder.Services.AddHealthChecks().AddGenevaDrive(tags: ["ready"]);
+
+        var app = builder.Build();
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
         // README:END
         return app;
     }

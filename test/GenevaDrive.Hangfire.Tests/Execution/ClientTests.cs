@@ -128,6 +128,25 @@ public sealed class ClientTests(string database) : EngineTestBase(database)
     }
 
     [Test]
+    public async Task TypedStart_StartsWithTheHerosType_AndAHeroOfAnotherTypeBreaksTheConstraint()
+    {
+        var account = Accounts.Add("typed-1");
+
+        var started = await Client.StartAsync<ThreeStepWorkflow, Account>(account);
+        var again = await Client.StartOrGetExistingAsync<ThreeStepWorkflow, Account>(account);
+        // What the compiler refuses for client.StartAsync<ThreeStepWorkflow, Member>(member), shown at run time.
+        var typedStart = typeof(WorkflowClientExtensions).GetMethods().Single(m => m.Name == nameof(WorkflowClientExtensions.StartAsync));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(started.HeroId, Is.EqualTo("typed-1"));
+            Assert.That(again.Id, Is.EqualTo(started.Id), "the ongoing workflow is returned");
+            Assert.That(() => typedStart.MakeGenericMethod(typeof(ThreeStepWorkflow), typeof(Member)), Throws.ArgumentException);
+            Assert.That(() => typedStart.MakeGenericMethod(typeof(ThreeStepWorkflow), typeof(Account)), Throws.Nothing);
+        });
+    }
+
+    [Test]
     public async Task Queries_ByStateOngoingAndHero()
     {
         var a = await StartAsync<ThreeStepWorkflow>("a");

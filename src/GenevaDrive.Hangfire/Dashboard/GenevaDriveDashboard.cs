@@ -21,8 +21,16 @@ internal static class GenevaDriveDashboard
         RuntimeDirectory.Find(storage) ?? throw new InvalidOperationException(
             "This Hangfire dashboard's storage has no GenevaDrive configuration: call UseGenevaDrive on the Hangfire configuration that uses this storage.");
 
+    /// <summary>How often <see cref="Install"/> was called (a test seam: the routes themselves are process-wide and added once).</summary>
+    internal static int InstallCalls;
+
+    /// <summary>
+    /// Adds the pages once per process. Called by <c>UseGenevaDrive</c> and again by every runtime's start-up, so the
+    /// Workflows pages appear whichever way Hangfire was configured (<c>AddHangfire</c> without <c>UseGenevaDrive</c> included).
+    /// </summary>
     public static void Install(IGlobalConfiguration configuration)
     {
+        Interlocked.Increment(ref InstallCalls);
         lock (Gate)
         {
             if (s_installed)
@@ -32,9 +40,13 @@ internal static class GenevaDriveDashboard
 
             s_installed = true;
             DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows", _ => new WorkflowsPage(RuntimeFor));
+            // The section's own root shows the list too (Hangfire's dispatchers cannot redirect).
+            DashboardRoutes.Routes.AddRazorPage("/genevadrive/?", _ => new WorkflowsPage(RuntimeFor));
             // An id too large for a long names no workflow: the page says so (404), it does not fail.
             DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows/(?<id>\\d+)", match => new WorkflowPage(RuntimeFor,
                 long.TryParse(match.Groups["id"].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : -1));
+            // Anything else that is not a number gets the same friendly "not found" page (404), not an empty answer.
+            DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows/(?<id>[^/]+)", _ => new WorkflowPage(RuntimeFor, -1));
             DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/(?<action>pause|resume|cancel|skip|jump)", Command);
             DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/bulk", context => BulkActions.Apply(context, RuntimeFor(context.Storage)));
             DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/event", DeliverEvent);

@@ -243,6 +243,9 @@ internal sealed class GenevaDriveRuntime : IDisposable
         try
         {
             RuntimeDirectory.Register(_jobStorage(), this);
+            // The pages too, whichever way Hangfire was configured: AddHangfire(config => …) without UseGenevaDrive would
+            // otherwise serve no Workflows pages at all (a silent 404).
+            Dashboard.GenevaDriveDashboard.Install(GlobalConfiguration.Configuration);
         }
         catch (InvalidOperationException e)
         {

@@ -1,0 +1,109 @@
+using System.Net;
+using GenevaDrive.Dashboard;
+using GenevaDrive.Server;
+using GenevaDrive.Tests.Execution;
+using GenevaDrive.Tests.Storage;
+using Hangfire;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace GenevaDrive.Tests.Dashboard;
+
+/// <summary>
+/// The registration a team already has: <c>AddHangfire(config => …)</c> without <c>UseGenevaDrive</c>, beside
+/// <c>AddGenevaDrive</c>. The Workflows pages must appear all the same, and the section's odd addresses answer with pages.
+/// </summary>
+[NonParallelizable]
+public sealed class DashboardRegistrationTests
+{
+    private TestDatabase _db = null!;
+    private WebApplication _app = null!;
+    private HttpClient _http = null!;
+    private int _installsBefore;
+
+    [SetUp]
+    public async Task StartHost()
+    {
+        _db = TestDatabase.Create("sqlite");
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(new Probe()).AddSingleton(new AccountDirectory());
+        builder.Services.AddGenevaDrive(o =>
+        {
+            _db.ConfigureStorage(o);
+            o.AddWorkflow<ThreeStepWorkflow>()
+                .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id));
+        });
+        builder.Services.AddHangfire(config => config.UseInMemoryStorage());   // no UseGenevaDrive
+        _app = builder.Build();
+        _app.UseHangfireDashboard("/hangfire", new DashboardOptions { Authorization = [] });
+        _installsBefore = GenevaDriveDashboard.InstallCalls;
+        await _app.StartAsync();
+        _http = new HttpClient { BaseAddress = new Uri(_app.Urls.First()) };
+    }
+
+    [TearDown]
+    public async Task StopHost()
+    {
+        _http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        foreach (var filter in GlobalJobFilters.Filters.Where(f => f.Instance is WorkflowStepFilter).ToList())
+        {
+            GlobalJobFilters.Filters.Remove(filter.Instance);
+        }
+
+        global::Hangfire.Logging.LogProvider.SetCurrentLogProvider(new DashboardTests.SilentLogProvider());
+        JobActivator.Current = new JobActivator();
+        await _db.DisposeAsync();
+    }
+
+    private async Task<(HttpStatusCode Status, string Body)> GetAsync(string path)
+    {
+        using var response = await _http.GetAsync(path);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    [Test]
+    public async Task WithoutUseGenevaDrive_TheStartUpAddsTheWorkflowsPages()
+    {
+        var (status, body) = await GetAsync("/hangfire/genevadrive/workflows");
+
+        Assert.Multiple(() =>
+        {
+            // The routes are process-wide: another test may have added them first, so the start-up's own call is checked too.
+            Assert.That(GenevaDriveDashboard.InstallCalls, Is.GreaterThan(_installsBefore), "the host's start-up installed the pages");
+            Assert.That(status, Is.EqualTo(HttpStatusCode.OK), body);
+            Assert.That(body, Does.Contain("three_steps"), "the list shows this host's registered workflows");
+        });
+    }
+
+    [TestCase("/hangfire/genevadrive")]
+    [TestCase("/hangfire/genevadrive/")]
+    public async Task TheSectionsRoot_ShowsTheList(string path)
+    {
+        var (status, body) = await GetAsync(path);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(status, Is.EqualTo(HttpStatusCode.OK), body);
+            Assert.That(body, Does.Contain("three_steps"));
+        });
+    }
+
+    [TestCase("/hangfire/genevadrive/workflows/abc")]
+    [TestCase("/hangfire/genevadrive/workflows/99999999999999999999999")]
+    public async Task AnIdThatNamesNoWorkflow_GetsTheFriendlyNotFoundPage(string path)
+    {
+        var (status, body) = await GetAsync(path);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(status, Is.EqualTo(HttpStatusCode.NotFound));
+            Assert.That(body, Does.Contain("This workflow does not exist").And.Contain("← Workflows"));
+        });
+    }
+}

@@ -45,11 +45,12 @@ internal static class GenevaDriveDashboard
             // An id too large for a long names no workflow: the page says so (404), it does not fail.
             DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows/(?<id>\\d+)", match => new WorkflowPage(RuntimeFor,
                 long.TryParse(match.Groups["id"].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : -1));
-            // Anything else that is not a number gets the same friendly "not found" page (404), not an empty answer.
-            DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows/(?<id>[^/]+)", _ => new WorkflowPage(RuntimeFor, -1));
             DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/(?<action>pause|resume|cancel|skip|jump)", Command);
             DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/bulk", context => BulkActions.Apply(context, RuntimeFor(context.Storage)));
             DashboardRoutes.Routes.AddCommand("/genevadrive/workflows/(?<id>\\d+)/event", DeliverEvent);
+            // Last, since Hangfire takes the first route that matches (the commands above included): any other address of a
+            // workflow gets the same friendly "not found" page (404), not an empty answer.
+            DashboardRoutes.Routes.AddRazorPage("/genevadrive/workflows/(?<id>[^/]+)", _ => new WorkflowPage(RuntimeFor, -1));
 
             var metrics = Enum.GetValues<WorkflowState>().Select(state => new DashboardMetric(
                 $"genevadrive:{state.ToString().ToLowerInvariant()}", $"{state} workflows",

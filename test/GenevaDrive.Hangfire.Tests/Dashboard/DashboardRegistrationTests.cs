@@ -1,6 +1,5 @@
 using System.Net;
 using GenevaDrive.Dashboard;
-using GenevaDrive.Server;
 using GenevaDrive.Tests.Execution;
 using GenevaDrive.Tests.Storage;
 using Hangfire;
@@ -51,13 +50,7 @@ public sealed class DashboardRegistrationTests
         _http.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
-        foreach (var filter in GlobalJobFilters.Filters.Where(f => f.Instance is WorkflowStepFilter).ToList())
-        {
-            GlobalJobFilters.Filters.Remove(filter.Instance);
-        }
-
-        global::Hangfire.Logging.LogProvider.SetCurrentLogProvider(new DashboardTests.SilentLogProvider());
-        JobActivator.Current = new JobActivator();
+        DashboardTests.ResetHangfireGlobals();
         await _db.DisposeAsync();
     }
 

@@ -61,6 +61,13 @@ public sealed partial class DashboardTests
         _http.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        ResetHangfireGlobals();
+        await _db.DisposeAsync();
+    }
+
+    /// <summary>Undoes what a stopped dashboard host set process-wide.</summary>
+    internal static void ResetHangfireGlobals()
+    {
         foreach (var filter in GlobalJobFilters.Filters.Where(f => f.Instance is WorkflowStepFilter).ToList())
         {
             GlobalJobFilters.Filters.Remove(filter.Instance);
@@ -69,7 +76,6 @@ public sealed partial class DashboardTests
         // AddHangfire pointed Hangfire's process-wide log provider and job activator at this host's (now disposed) services.
         global::Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
         JobActivator.Current = new JobActivator();
-        await _db.DisposeAsync();
     }
 
     private Task<WorkflowInfo> StartAsync(string accountId) => _workflows.StartAsync<ThreeStepWorkflow>(_accounts.Add(accountId));

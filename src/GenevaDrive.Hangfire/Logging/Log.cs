@@ -63,6 +63,15 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(110, LogLevel.Warning, "{Problem}")]
     public static partial void HeroLoaderMissing(ILogger logger, string problem);
+
+    [LoggerMessage(111, LogLevel.Information,
+        "GenevaDrive running: workflows {Workflows}; storage {Storage} at schema version {SchemaVersion}; lease {Lease}, heartbeat every {Heartbeat}; " +
+        "Hangfire schedule poll {SchedulePoll}{PollSource}.")]
+    public static partial void Running(ILogger logger, string workflows, string storage, int schemaVersion, string lease, string heartbeat,
+        string schedulePoll, string pollSource);
+
+    [LoggerMessage(112, LogLevel.Warning, "{Problem}")]
+    public static partial void WaitShorterThanSchedulePoll(ILogger logger, string problem);
 }
 
 /// <summary>Claim → run → finalize (2xx).</summary>

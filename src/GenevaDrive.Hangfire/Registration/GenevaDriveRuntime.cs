@@ -158,8 +158,9 @@ internal sealed class GenevaDriveRuntime : IDisposable
 
             Dialect.InstallLogger ??= Logger;
             await Dialect.PrepareAsync(ct).ConfigureAwait(false);
-            CheckPoolSize(Dialect, Services.GetService(typeof(global::Hangfire.BackgroundJobServerOptions)) as global::Hangfire.BackgroundJobServerOptions,
-                Logger);
+            var server = Services.GetService(typeof(global::Hangfire.BackgroundJobServerOptions)) as global::Hangfire.BackgroundJobServerOptions;
+            CheckPoolSize(Dialect, server, Logger);
+            StartupReport.Log(this, server, Logger);
             RegisterRecurringJobs();
             RegisterWithDashboard();
             _initialized = true;

@@ -106,15 +106,8 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             var y = i * row;
             var began = e.StartedAt ?? e.ScheduledFor;
             var finished = End(e);
-            var color = e.Outcome switch
-            {
-                "success" => "#5cb85c",
-                "reattempted" or "suspended" or "rescheduled" => "#f0ad4e",
-                "failed" or "recovered" => "#d9534f",
-                "skipped" => "#5bc0de",
-                null => e.State == "in_progress" ? "#337ab7" : "#cccccc",
-                _ => "#999999",
-            };
+            var kind = e.Outcome ?? (e.State == "in_progress" ? "in_progress" : "scheduled");
+            var color = TimelineKey.FirstOrDefault(k => k.Outcomes.Contains(kind)).Color ?? TimelineKey[^1].Color;
             var title = $"{e.StepName} #{e.Id}: {e.State}{(e.Outcome is null ? string.Empty : "/" + e.Outcome)}; created {e.CreatedAt:u}, due {e.ScheduledFor:u}" +
                         (e.StartedAt is { } st ? $", started {st:u}" : string.Empty) + (e.FinishedAt is { } fi ? $", finished {fi:u}" : string.Empty);
             svg.Append(CultureInfo.InvariantCulture, $"<g class=\"genevadrive-attempt\" data-outcome=\"{E(e.Outcome ?? e.State)}\"><title>{E(title)}</title>")
@@ -125,8 +118,32 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
 
         svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{label}\" y=\"{(shown.Count * row) + 16}\" fill=\"#777\">{E(start.ToString("u", CultureInfo.InvariantCulture))}</text>")
             .Append(CultureInfo.InvariantCulture, $"<text x=\"{width - 10}\" y=\"{(shown.Count * row) + 16}\" fill=\"#777\" text-anchor=\"end\">{E(end.ToString("u", CultureInfo.InvariantCulture))}</text></svg>");
-        html.Append("<h3>Timeline</h3>").Append(svg);
+        html.Append("<h3>Timeline</h3>").Append(svg).Append("<p class=\"genevadrive-legend\">");
+        foreach (var key in TimelineKey)
+        {
+            html.Append(CultureInfo.InvariantCulture,
+                $"<span style=\"margin-right:14px;white-space:nowrap\"><span style=\"display:inline-block;width:12px;height:12px;border-radius:2px;vertical-align:-1px;background:{key.Color}\"></span> {E(key.Label)}</span>");
+        }
+
+        html.Append("<span style=\"white-space:nowrap\"><span style=\"display:inline-block;width:12px;height:3px;vertical-align:3px;background:#dddddd\"></span> waiting to run</span></p>");
     }
+
+    /// <summary>
+    /// The timeline's colours, each a kind of attempt an operator tells apart at a glance: normal progress (a success, a
+    /// resumable step's time slice), a reattempt, a failure, an interruption, and the rest; the legend lists them in this order.
+    /// </summary>
+    internal static readonly (string Color, string Label, string[] Outcomes)[] TimelineKey =
+    [
+        ("#5cb85c", "succeeded", ["success"]),
+        ("#a3d9a5", "time slice of a resumable step, or run again to take an event", ["suspended", "rescheduled"]),
+        ("#f0ad4e", "reattempted", ["reattempted"]),
+        ("#d9534f", "failed, or abandoned by its worker (recovered)", ["failed", "recovered"]),
+        ("#8e6bbf", "interrupted (server stopped)", ["interrupted"]),
+        ("#5bc0de", "skipped", ["skipped"]),
+        ("#337ab7", "running", ["in_progress"]),
+        ("#cccccc", "scheduled", ["scheduled"]),
+        ("#999999", "canceled, or stopped by a pause", []),
+    ];
 
     /// <summary>After a refused command, why (the command's own message, or what the workflow's state allows).</summary>
     private void AppendRefusal(StringBuilder html, Store.WorkflowRecord workflow)

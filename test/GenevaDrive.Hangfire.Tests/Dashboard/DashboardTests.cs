@@ -358,6 +358,26 @@ public sealed partial class DashboardTests
             Assert.That(page, Does.Contain("data-outcome=\"success\"").And.Contain("data-outcome=\"scheduled\""));
             Assert.That(page, Does.Contain("data-moment-local="), "Hangfire's local-time helper renders the times");
             Assert.That(page, Does.Contain("/jobs/details/17"), "Hangfire's job link helper");
+            Assert.That(page, Does.Contain("class=\"genevadrive-legend\"").And.Contain("time slice of a resumable step").And.Contain("interrupted (server stopped)"),
+                "the legend names the kinds of attempt");
+        });
+    }
+
+    [Test]
+    public void TimelineColours_TellEveryKindOfAttemptApart()
+    {
+        var key = GenevaDrive.Dashboard.WorkflowPage.TimelineKey;
+        var outcomes = Enum.GetValues<StepOutcome>().Select(o => GenevaDrive.Execution.StateNames.ToStored(o)).ToList();
+        string ColourOf(string kind) => key.FirstOrDefault(k => k.Outcomes.Contains(kind)).Color ?? key[^1].Color;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(key.Select(k => k.Color), Is.Unique, "one colour per kind");
+            Assert.That(key.SelectMany(k => k.Outcomes), Is.Unique, "each outcome in one kind");
+            Assert.That(ColourOf("suspended"), Is.Not.EqualTo(ColourOf("reattempted")), "a resumable step's normal time slice is not drawn as a reattempt");
+            Assert.That(ColourOf("interrupted"), Is.Not.EqualTo(ColourOf("failed")).And.Not.EqualTo(ColourOf("reattempted")));
+            Assert.That(outcomes.Where(o => o is not ("canceled" or "workflow_paused")).Where(o => !key.Any(k => k.Outcomes.Contains(o))), Is.Empty,
+                "every other outcome has a colour of its own");
         });
     }
 

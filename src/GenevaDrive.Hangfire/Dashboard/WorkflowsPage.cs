@@ -100,7 +100,7 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
             {
                 var link = Url.To($"/genevadrive/workflows/{w.Id}");
                 html.Append($"<tr><td><a href=\"{E(link)}\">#{w.Id}</a></td><td><a href=\"{E(link)}\">{E(w.Type)}</a></td>")
-                    .Append($"<td>{E(w.HeroType)} {E(w.HeroId)}</td><td>{Label(w.State)}</td>")
+                    .Append($"<td>{E(w.HeroType)} {E(w.HeroId)}</td><td>{Label(w.State)}{Reason(w)}</td>")
                     .Append($"<td>{E(w.CurrentStepName)}</td><td>{E(w.NextStepName)}</td><td>{Html.RelativeTime(w.CreatedAt)}</td><td>{Html.RelativeTime(w.UpdatedAt)}</td>")
                     .Append(IsReadOnly ? string.Empty : $"<td><input type=\"checkbox\" class=\"genevadrive-select\" value=\"{w.Id}\" aria-label=\"Select #{w.Id}\" /></td>")
                     .Append("</tr>");
@@ -264,4 +264,10 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
                 : _list + "?" + (_filter.Query('\0') is { Length: > 0 } query ? query[1..] + "&" : string.Empty) +
                   string.Create(CultureInfo.InvariantCulture, $"from={(page - 1) * RecordsPerPage}&count={RecordsPerPage}");
     }
+
+    /// <summary>Why a paused or canceled workflow stopped, under its state (the whole text on hover), so the list says what needs doing.</summary>
+    private static string Reason(Store.WorkflowRecord workflow) =>
+        workflow.StateReason is { Length: > 0 } reason && workflow.State is "paused" or "canceled"
+            ? $"<div class=\"text-muted small genevadrive-reason\" title=\"{E(reason)}\">{E(GenevaDrive.Dashboard.Html.Truncate(reason, 90))}</div>"
+            : string.Empty;
 }

@@ -145,6 +145,7 @@ public sealed partial class DashboardTests
         {
             Assert.That(Regex.Matches(paused, "<tr><td><a href").Count, Is.EqualTo(1));
             Assert.That(paused, Does.Contain($">#{hooks.Id}<"));
+            Assert.That(paused, Does.Match("class=\"text-muted small genevadrive-reason\" title=\"Paused[^\"]*from code"), "a paused row says why");
             Assert.That(Regex.Matches(byType, "<tr><td><a href").Count, Is.EqualTo(1));
             Assert.That(page2, Does.Contain("Page 2 of 2 (30 workflows)"));
             Assert.That(Regex.Matches(page2, "<tr><td><a href").Count, Is.EqualTo(5));

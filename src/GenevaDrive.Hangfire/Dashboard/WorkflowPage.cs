@@ -274,7 +274,17 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
         }
 
         var definition = _runtime.Registry.GetDefinition(type);
-        html.Append("<table class=\"table table-condensed genevadrive-steps\"><thead><tr><th></th><th>Step</th><th>Wait</th><th>Condition</th><th>On exception</th><th>Last attempt</th></tr></thead><tbody>");
+        var reattempts = history.Where(e => e.Outcome == "reattempted").GroupBy(e => e.StepName).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        if (reattempts.Count > 0)
+        {
+            // A failed attempt that is tried again ends as a Succeeded Hangfire job: Hangfire's Retries page never sees it.
+            html.Append("<p class=\"text-warning genevadrive-reattempts\">")
+                .Append(reattempts.Values.Sum().ToString(CultureInfo.InvariantCulture))
+                .Append(" failed attempt(s) of this workflow were reattempted. Each ended as a Succeeded Hangfire job, so Hangfire's Retries page ")
+                .Append("does not count them: the Reattempts column does.</p>");
+        }
+
+        html.Append("<table class=\"table table-condensed genevadrive-steps\"><thead><tr><th></th><th>Step</th><th>Wait</th><th>Condition</th><th>On exception</th><th>Reattempts</th><th>Last attempt</th></tr></thead><tbody>");
         foreach (var step in definition.Steps)
         {
             var marker = step.Name == workflow.CurrentStepName ? "<span class=\"label label-warning\">running</span>"
@@ -285,6 +295,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             html.Append($"<tr><td>{marker}</td><td>{E(step.Name)}</td><td>{E(wait)}</td>")
                 .Append($"<td>{E(step.ConditionKind == Definition.StepConditionKind.None ? "—" : step.ConditionKind.ToString())}</td>")
                 .Append($"<td>{E(step.ExceptionPolicy?.ToString() ?? "workflow policy")}</td>")
+                .Append(reattempts.TryGetValue(step.Name, out var count) ? $"<td><span class=\"label label-warning\">{count}</span></td>" : "<td>0</td>")
                 .Append($"<td>{(last is null ? "—" : Label(last.State) + " " + E(last.Outcome))}</td></tr>");
         }
 

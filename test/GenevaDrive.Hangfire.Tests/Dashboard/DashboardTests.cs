@@ -365,6 +365,36 @@ public sealed partial class DashboardTests
     }
 
     [Test]
+    public async Task WorkflowPage_CountsReattemptsPerStep_WhichHangfiresRetriesPageDoesNotSee()
+    {
+        var workflow = await StartAsync("flaky");
+        var store = new GenevaDrive.Store.WorkflowStore(_db.Dialect, TimeProvider.System);
+        var (_, before) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+        for (var i = 0; i < 2; i++)
+        {
+            var current = (await store.GetCurrentExecutionAsync(workflow.Id))!;
+            var claim = await store.ClaimAsync(current.Id, $"{20 + i}", TimeSpan.FromMinutes(5));
+            await store.FinalizeAsync(current.Id, claim.Execution!.LeaseToken!, new GenevaDrive.Store.StepCompletion
+            {
+                ExecutionState = StepExecutionState.Completed,
+                Outcome = StepOutcome.Reattempted,
+                WorkflowState = WorkflowState.Ready,
+                NextStepName = "first",
+                Schedule = new GenevaDrive.Store.NextStep("first", TimeSpan.Zero),
+            });
+        }
+
+        var (_, page) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(before, Does.Not.Contain("genevadrive-reattempts"), "no note before any reattempt");
+            Assert.That(page, Does.Contain("2 failed attempt(s) of this workflow were reattempted").And.Contain("Retries page"));
+            Assert.That(page, Does.Match("<td>first</td>.*?<td><span class=\"label label-warning\">2</span></td>"), "the step's row counts them");
+        });
+    }
+
+    [Test]
     public void TimelineColours_TellEveryKindOfAttemptApart()
     {
         var key = GenevaDrive.Dashboard.WorkflowPage.TimelineKey;

@@ -1,6 +1,6 @@
 #!/usr/bin/env pwsh
 # Build script for GenevaDrive.Hangfire.
-#   ./build.ps1 [restore|build|test|pack|soak|bench|upgrade-bench]   (default: test)
+#   ./build.ps1 [restore|build|test|pack|soak|bench|upgrade-bench] [benchmark arguments]   (default: test)
 #   bench: GenevaDrive steps side by side with plain Hangfire jobs on a throwaway PostgreSQL (fsync on) and
 #          SQLite; prints the ratios and writes artifacts/bench/bench-report.md. Not part of test.
 #   upgrade-bench: 1M workflows (4M step executions) at schema version 1 on a throwaway PostgreSQL (fsync on) and SQLite,
@@ -8,11 +8,16 @@
 #   soak: the chaos soak (several worker processes on a throwaway PostgreSQL, kill -9, kill -STOP, a database
 #         restart); prints and writes artifacts/soak/soak-report.md. Not part of test.
 # Every step prints what it runs and the script stops at the first failure.
-[CmdletBinding()]
+[CmdletBinding(PositionalBinding = $false)]
 param(
+    [Parameter(Position = 0)]
     [ValidateSet('restore', 'build', 'test', 'pack', 'soak', 'bench', 'upgrade-bench')]
     [string] $Target = 'test',
-    [string] $Configuration = 'Release'
+    [string] $Configuration = 'Release',
+    # What follows the target goes to the benchmark program: bench [repetitions] [postgresql|sqlite|all] [scale|noscale|scaleonly],
+    # upgrade-bench [all|postgresql|sqlite] [workflows].
+    [Parameter(Position = 1, ValueFromRemainingArguments = $true)]
+    [string[]] $BenchArguments = @()
 )
 
 Set-StrictMode -Version Latest
@@ -75,6 +80,11 @@ function Stop-ThrowawayPostgres($pg) {
 
 function Invoke-Test {
     Invoke-Build
+    # The template test builds a new app from the packed packages, as a user would.
+    $packages = Join-Path $artifacts 'test-packages'
+    Remove-Item -Recurse -Force $packages -ErrorAction SilentlyContinue
+    Invoke-Step 'dotnet' @('pack', $solution, '-c', $Configuration, '--no-build', '-o', $packages)
+    $env:GENEVADRIVE_TEST_PACKAGES = $packages
     $pg = Start-ThrowawayPostgres
     try {
         $results = Join-Path $artifacts 'test-results'
@@ -118,7 +128,7 @@ function Invoke-Bench {
     Invoke-Build
     $pg = Start-ThrowawayPostgres -Durable
     try {
-        Invoke-Step 'dotnet' @('run', '--project', (Join-Path $root 'test/GenevaDrive.Hangfire.Benchmarks'), '-c', $Configuration, '--no-build')
+        Invoke-Step 'dotnet' (@('run', '--project', (Join-Path $root 'test/GenevaDrive.Hangfire.Benchmarks'), '-c', $Configuration, '--no-build', '--') + $BenchArguments)
     }
     finally { Stop-ThrowawayPostgres $pg }
 }
@@ -127,7 +137,7 @@ function Invoke-UpgradeBench {
     Invoke-Build
     $pg = Start-ThrowawayPostgres -Durable
     try {
-        Invoke-Step 'dotnet' @('run', '--project', (Join-Path $root 'test/GenevaDrive.Hangfire.Benchmarks'), '-c', $Configuration, '--no-build', '--', 'upgrade')
+        Invoke-Step 'dotnet' (@('run', '--project', (Join-Path $root 'test/GenevaDrive.Hangfire.Benchmarks'), '-c', $Configuration, '--no-build', '--', 'upgrade') + $BenchArguments)
     }
     finally { Stop-ThrowawayPostgres $pg }
 }

@@ -21,7 +21,10 @@ internal static class StartupReport
         var names = string.Join(", ", runtime.Registry.Types.Select(runtime.Registry.NameOf).Order(StringComparer.Ordinal));
         RuntimeLog.Running(logger, names.Length == 0 ? "none" : names, runtime.Dialect.Name, runtime.Dialect.SchemaVersion ?? 0,
             Describe(runtime.Options.LeaseTimeout), Describe(runtime.Options.HeartbeatInterval), Describe(poll),
-            server is null ? " (Hangfire's default: no BackgroundJobServerOptions in the container)" : "");
+            server is null
+                ? " (assumed, Hangfire's default: AddHangfireServer(o => …) keeps its options to itself; register a BackgroundJobServerOptions " +
+                  "in the container and call AddHangfireServer() to share them)"
+                : "");
         foreach (var warning in ShortWaits(runtime.Registry, poll))
         {
             RuntimeLog.WaitShorterThanSchedulePoll(logger, warning);

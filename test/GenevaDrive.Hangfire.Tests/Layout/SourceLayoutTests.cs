@@ -60,12 +60,14 @@ public sealed partial class SourceLayoutTests
     private static IEnumerable<(string Project, string RootNamespace, List<string> Files)> Projects()
     {
         var src = Path.Combine(RepositoryRoot(), "src");
-        foreach (var csproj in Directory.EnumerateFiles(src, "*.csproj", SearchOption.AllDirectories))
+        // A template's content is an application of its own (its namespaces are the user's), not code of this repository.
+        static bool IsTemplateContent(string path) => path.Split(Path.DirectorySeparatorChar).Contains("content");
+        foreach (var csproj in Directory.EnumerateFiles(src, "*.csproj", SearchOption.AllDirectories).Where(p => !IsTemplateContent(p)))
         {
             var project = Path.GetDirectoryName(csproj)!;
             var rootNamespace = XDocument.Load(csproj).Descendants("RootNamespace").Single().Value;
             var files = Directory.EnumerateFiles(project, "*.cs", SearchOption.AllDirectories)
-                .Where(f => !Path.GetRelativePath(project, f).Split(Path.DirectorySeparatorChar).Any(part => part is "obj" or "bin"))
+                .Where(f => !Path.GetRelativePath(project, f).Split(Path.DirectorySeparatorChar).Any(part => part is "obj" or "bin" or "content"))
                 .ToList();
             yield return (project, rootNamespace, files);
         }

@@ -63,7 +63,7 @@ public sealed class StartupReportTests
         Assert.Multiple(() =>
         {
             Assert.That(logged, Has.One.StartsWith("GenevaDrive running: workflows quick_nudges; storage SQLite at schema version " +
-                                                   $"{SqliteWorkflowSchema.LatestVersion}; lease 5 min, heartbeat every 60 s; Hangfire schedule poll 15 s (Hangfire's default"));
+                                                   $"{SqliteWorkflowSchema.LatestVersion}; lease 5 min, heartbeat every 60 s; Hangfire schedule poll 15 s (assumed, Hangfire's default"));
             Assert.That(warnings, Has.Count.EqualTo(2), string.Join("\n", warnings));
             Assert.That(warnings, Has.Some.StartsWith("Workflow 'quick_nudges': step 'first' first backs off by 2 s, shorter than Hangfire's schedule poll (15 s)"));
             Assert.That(warnings, Has.Some.StartsWith("Workflow 'quick_nudges': step 'second' waits 10 s, shorter than"));

@@ -28,21 +28,7 @@ public sealed class BulkActionsBrowserTests
 
         await using var db = TestDatabase.Create("sqlite");
         var accounts = new AccountDirectory();
-        var builder = WebApplication.CreateBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(new Probe()).AddSingleton(accounts);
-        builder.Services.AddGenevaDrive(o =>
-        {
-            db.ConfigureStorage(o);
-            o.AddWorkflow<ThreeStepWorkflow>()
-                .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id));
-        });
-        // No Hangfire server: the workflows stay ready at their first step while the operator acts on them.
-        builder.Services.AddHangfire((sp, config) => config.UseInMemoryStorage().UseGenevaDrive(sp));
-        await using var app = builder.Build();
-        app.UseHangfireDashboard("/hangfire", new DashboardOptions { Authorization = [new SignedInAs("ana")] });
-        await app.StartAsync();
+        await using var app = await DashboardHost.StartAsync(db, accounts, new DashboardOptions { Authorization = [new SignedInAs("ana")] });
         try
         {
             var workflows = app.Services.GetRequiredService<IWorkflowClient>();
@@ -107,13 +93,7 @@ public sealed class BulkActionsBrowserTests
         finally
         {
             await app.StopAsync();
-            foreach (var filter in GlobalJobFilters.Filters.Where(f => f.Instance is WorkflowStepFilter).ToList())
-            {
-                GlobalJobFilters.Filters.Remove(filter.Instance);
-            }
-
-            global::Hangfire.Logging.LogProvider.SetCurrentLogProvider(new DashboardTests.SilentLogProvider());
-            JobActivator.Current = new JobActivator();
+            DashboardTests.ResetHangfireGlobals();
         }
     }
 

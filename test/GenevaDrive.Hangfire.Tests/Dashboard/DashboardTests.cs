@@ -372,16 +372,7 @@ public sealed partial class DashboardTests
         var (_, before) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
         for (var i = 0; i < 2; i++)
         {
-            var current = (await store.GetCurrentExecutionAsync(workflow.Id))!;
-            var claim = await store.ClaimAsync(current.Id, $"{20 + i}", TimeSpan.FromMinutes(5));
-            await store.FinalizeAsync(current.Id, claim.Execution!.LeaseToken!, new GenevaDrive.Store.StepCompletion
-            {
-                ExecutionState = StepExecutionState.Completed,
-                Outcome = StepOutcome.Reattempted,
-                WorkflowState = WorkflowState.Ready,
-                NextStepName = "first",
-                Schedule = new GenevaDrive.Store.NextStep("first", TimeSpan.Zero),
-            });
+            await DashboardHost.RunCurrentStepAsync(store, workflow.Id, $"{20 + i}");
         }
 
         var (_, page) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");

@@ -93,15 +93,21 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
             }
 
             html.Append("<div class=\"table-responsive\"><table class=\"table table-hover genevadrive-workflows\"><thead><tr>")
-                .Append("<th>Id</th><th>Type</th><th>Hero</th><th>State</th><th>Current step</th><th>Next step</th><th>Created</th><th>Updated</th>")
+                .Append("<th>Id</th><th>Type</th><th>Hero</th><th>State</th><th>Current step</th><th>Next step</th>")
+                .Append("<th title=\"Failed attempts tried again; each was a Succeeded Hangfire job, so Hangfire's Retries page does not count them\">Reattempts</th>")
+                .Append("<th>Created</th><th>Updated</th>")
                 .Append(IsReadOnly ? string.Empty : "<th><input type=\"checkbox\" class=\"genevadrive-select-all\" aria-label=\"Select every row on this page\" /></th>")
                 .Append("</tr></thead><tbody>");
+            // One grouped query for the page's rows.
+            var reattempts = runtime.Store.CountReattemptsByWorkflowAsync(items.Select(w => w.Id).ToList()).GetAwaiter().GetResult();
             foreach (var w in items)
             {
                 var link = Url.To($"/genevadrive/workflows/{w.Id}");
                 html.Append($"<tr><td><a href=\"{E(link)}\">#{w.Id}</a></td><td><a href=\"{E(link)}\">{E(w.Type)}</a></td>")
                     .Append($"<td>{E(w.HeroType)} {E(w.HeroId)}</td><td>{Label(w.State)}{Reason(w)}</td>")
-                    .Append($"<td>{E(w.CurrentStepName)}</td><td>{E(w.NextStepName)}</td><td>{Html.RelativeTime(w.CreatedAt)}</td><td>{Html.RelativeTime(w.UpdatedAt)}</td>")
+                    .Append($"<td>{E(w.CurrentStepName)}</td><td>{E(w.NextStepName)}</td>")
+                    .Append(reattempts.TryGetValue(w.Id, out var reattempted) ? $"<td class=\"genevadrive-reattempt-count\"><span class=\"label label-warning\">{reattempted}</span></td>" : "<td>0</td>")
+                    .Append($"<td>{Html.RelativeTime(w.CreatedAt)}</td><td>{Html.RelativeTime(w.UpdatedAt)}</td>")
                     .Append(IsReadOnly ? string.Empty : $"<td><input type=\"checkbox\" class=\"genevadrive-select\" value=\"{w.Id}\" aria-label=\"Select #{w.Id}\" /></td>")
                     .Append("</tr>");
             }

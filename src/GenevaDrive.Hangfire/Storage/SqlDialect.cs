@@ -272,6 +272,9 @@ public sealed record StorageStatements
     /// <summary>@WorkflowId, @StepName → metadata of reattempted executions since the step last succeeded or was skipped.</summary>
     public required SqlStatement SelectReattemptMetadataSinceLastSuccess { get; init; }
 
+    /// <summary>@Ids → "WorkflowId", "Count": how many executions of each of these workflows ended reattempted (the dashboard's list).</summary>
+    public required SqlStatement CountReattemptsByWorkflow { get; init; }
+
     /// <summary>
     /// [<see cref="FilterShape"/>] @State, @Type (as the shape says), @Offset, @Limit → workflows, newest first.
     /// One statement per shape: a catch-all <c>(@State IS NULL OR …)</c> would share one cached plan.

@@ -38,6 +38,20 @@ internal sealed partial class WorkflowStore
     private Task<IReadOnlyList<string?>> ReattemptMetadataSinceLastSuccessAsync(long workflowId, string stepName, CancellationToken ct) =>
         ListAsync<string?>(Sql.SelectReattemptMetadataSinceLastSuccess, new { WorkflowId = workflowId, StepName = stepName }, ct);
 
+    /// <summary>How many executions of each of <paramref name="workflowIds"/> ended reattempted (absent: none); for the dashboard's list.</summary>
+    public async Task<IReadOnlyDictionary<long, long>> CountReattemptsByWorkflowAsync(IReadOnlyCollection<long> workflowIds, CancellationToken ct = default) =>
+        workflowIds.Count == 0
+            ? new Dictionary<long, long>()
+            : (await ListAsync<ReattemptCount>(Sql.CountReattemptsByWorkflow, new { Ids = workflowIds.ToArray() }, ct).ConfigureAwait(false))
+                .ToDictionary(row => row.WorkflowId, row => row.Count);
+
+    private sealed class ReattemptCount
+    {
+        public long WorkflowId { get; set; }
+
+        public long Count { get; set; }
+    }
+
     public Task<WorkflowRecord?> GetWorkflowAsync(long id, CancellationToken ct = default) =>
         GetOneAsync<WorkflowRecord>(Sql.SelectWorkflow, new { Id = id }, ct);
 

@@ -376,9 +376,12 @@ public sealed partial class DashboardTests
         }
 
         var (_, page) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
+        var (_, list) = await GetAsync("/hangfire/genevadrive/workflows");
 
         Assert.Multiple(() =>
         {
+            Assert.That(list, Does.Match($">#{workflow.Id}<.*?<td class=\"genevadrive-reattempt-count\"><span class=\"label label-warning\">2</span></td>"),
+                "the list counts the workflow's reattempts (one grouped query for the page)");
             Assert.That(before, Does.Not.Contain("genevadrive-reattempts"), "no note before any reattempt");
             Assert.That(page, Does.Contain("2 failed attempt(s) of this workflow were reattempted").And.Contain("Retries page"));
             Assert.That(page, Does.Match("<td>first</td>.*?<td><span class=\"label label-warning\">2</span></td>"), "the step's row counts them");

@@ -6,6 +6,27 @@ namespace GenevaDrive.Tests.Storage;
 public sealed class StoreQueryAndHousekeepingTests(string database) : StorageTestBase(database)
 {
     [Test]
+    public async Task ReattemptCounts_ForAPageOfWorkflows_AreOneGroupedQuery()
+    {
+        var flaky = await StartAsync("flaky");
+        var calm = await StartAsync("calm");
+        for (var i = 0; i < 2; i++)
+        {
+            var current = (await Store.GetCurrentExecutionAsync(flaky.Workflow.Id))!;
+            var claim = await Store.ClaimAsync(current.Id, $"job-{i}", Lease);
+            await Store.FinalizeAsync(current.Id, claim.Execution!.LeaseToken!, Reattempted("first", "flaky"));
+        }
+
+        var counts = await Store.CountReattemptsByWorkflowAsync([flaky.Workflow.Id, calm.Workflow.Id]);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(counts, Is.EquivalentTo(new Dictionary<long, long> { [flaky.Workflow.Id] = 2 }), "a workflow without reattempts is absent");
+            Assert.That(await Store.CountReattemptsByWorkflowAsync([]), Is.Empty);
+        });
+    }
+
+    [Test]
     public async Task History_IsInCreationOrder_AndCurrentIsTheActiveOne()
     {
         var (created, claim) = await StartAndClaimAsync();

@@ -162,6 +162,8 @@ public static partial class SqlTemplate
             SelectOngoingWorkflowId = S(nameof(StorageStatements.SelectOngoingWorkflowId),
                 "SELECT {top:1}\"Id\" FROM {W} WHERE \"Type\" = @Type AND \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId " +
                 "AND \"State\" IN ('ready', 'performing', 'paused') AND {notAllowMultiple}{limit:1};"),
+            CountReattemptsByWorkflow = S(nameof(StorageStatements.CountReattemptsByWorkflow),
+                "SELECT \"WorkflowId\", {count} AS \"Count\" FROM {E} WHERE \"WorkflowId\" {inIds} AND \"Outcome\" = 'reattempted' GROUP BY \"WorkflowId\";"),
             SelectReattemptMetadataSinceLastSuccess = S(nameof(StorageStatements.SelectReattemptMetadataSinceLastSuccess),
                 "SELECT \"Metadata\" FROM {E} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName AND \"Outcome\" = 'reattempted' " +
                 "AND \"Id\" > COALESCE((SELECT MAX(\"Id\") FROM {E} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName " +

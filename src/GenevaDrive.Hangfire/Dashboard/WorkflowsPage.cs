@@ -24,12 +24,13 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
     {
         var runtime = runtimeFor(Storage);
         Layout = new LayoutPage("Workflows");
-        var filter = new Filter(ParseState(Query("state")), Clean(Query("type")), Clean(Query("hero")), Clean(Query("at")));
+        var filter = new Filter(ParseState(Query("state")), Clean(Query("type")), Clean(Query("hero")), Clean(Query("at")), Query("flapping") == "1");
         var from = int.TryParse(Query("from"), NumberStyles.None, CultureInfo.InvariantCulture, out var f) ? f : 0;
         var count = int.TryParse(Query("count"), NumberStyles.None, CultureInfo.InvariantCulture, out var c) && c is > 0 and <= MaxPerPage ? c : DefaultPerPage;
         var snapshot = runtime.Counts.GetAsync().GetAwaiter().GetResult();
         var counts = snapshot.ByState();
-        var (items, total) = filter.Hero is { } heroId ? SearchByHero(runtime, heroId, filter, from, count)
+        var (items, total) = filter.Flapping ? Flapping(runtime, from, count)
+            : filter.Hero is { } heroId ? SearchByHero(runtime, heroId, filter, from, count)
             : filter is { Type: { } atType, AtStep: { } atStep } ? AtStep(runtime, atType, atStep, filter, from, count)
             : Page(runtime, filter, from, count, snapshot);
 
@@ -42,6 +43,8 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
             html.Append(Pill(state.ToStored(), filter with { State = state }, filter.State == state, stateCount));
         }
 
+        html.Append(CultureInfo.InvariantCulture, $"<li class=\"{(filter.Flapping ? "active" : string.Empty)}\" title=\"Ongoing workflows whose current step is on attempt {FlappingFrom} or later: it failed or was reattempted at least {FlappingFrom - 1} times\">")
+            .Append($"<a class=\"genevadrive-flapping\" href=\"{E(Url.To("/genevadrive/workflows") + new Filter(null, null, null, null, Flapping: true).Query('?'))}\">flapping</a></li>");
         html.Append("</ul>");
         html.Append(BulkActions.ResultAlert(Clean(Query("bulk"))));
         AppendDrift(html, runtime);
@@ -132,6 +135,16 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
         return (page.Items, Math.Max(counts.Total(filter.State, filter.Type), from + page.Items.Count));
     }
 
+    /// <summary>The logical attempt from which an ongoing workflow's current step counts as flapping.</summary>
+    internal const int FlappingFrom = 3;
+
+    /// <summary>The flapping list; its total is what this page shows, plus one more page while pages come back full.</summary>
+    private static (IReadOnlyList<WorkflowRecord> Items, long Total) Flapping(GenevaDriveRuntime runtime, int from, int count)
+    {
+        var items = runtime.Store.GetFlappingAsync(FlappingFrom, from, count).GetAwaiter().GetResult();
+        return (items, from + items.Count + (items.Count == count ? count : 0));
+    }
+
     /// <summary>In-flight workflows of a type at one step (the drift report's links); the total comes from the latest report.</summary>
     private static (IReadOnlyList<WorkflowRecord> Items, long Total) AtStep(GenevaDriveRuntime runtime, string type, string step, Filter filter, int from, int count)
     {
@@ -218,11 +231,16 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
     }
 
     /// <summary>The list's filters, kept across pages.</summary>
-    private sealed record Filter(WorkflowState? State, string? Type, string? Hero, string? AtStep = null)
+    private sealed record Filter(WorkflowState? State, string? Type, string? Hero, string? AtStep = null, bool Flapping = false)
     {
         public string Query(char leading)
         {
             var parts = new List<string>();
+            if (Flapping)
+            {
+                parts.Add("flapping=1");
+            }
+
             if (State is { } state)
             {
                 parts.Add("state=" + Uri.EscapeDataString(state.ToStored()));

@@ -275,6 +275,9 @@ public sealed record StorageStatements
     /// <summary>@Ids → "WorkflowId", "Count": how many executions of each of these workflows ended reattempted (the dashboard's list).</summary>
     public required SqlStatement CountReattemptsByWorkflow { get; init; }
 
+    /// <summary>@Attempt, @Offset, @Limit → ongoing workflows whose current step is on logical attempt @Attempt or later, newest first.</summary>
+    public required SqlStatement SelectFlappingWorkflows { get; init; }
+
     /// <summary>
     /// [<see cref="FilterShape"/>] @State, @Type (as the shape says), @Offset, @Limit → workflows, newest first.
     /// One statement per shape: a catch-all <c>(@State IS NULL OR …)</c> would share one cached plan.

@@ -45,6 +45,13 @@ internal sealed partial class WorkflowStore
             : (await ListAsync<ReattemptCount>(Sql.CountReattemptsByWorkflow, new { Ids = workflowIds.ToArray() }, ct).ConfigureAwait(false))
                 .ToDictionary(row => row.WorkflowId, row => row.Count);
 
+    /// <summary>
+    /// Ongoing workflows whose current step is on logical attempt <paramref name="fromAttempt"/> or later (it failed or was
+    /// reattempted that often), newest first: the dashboard's "flapping" list. Read through the active executions only.
+    /// </summary>
+    public Task<IReadOnlyList<WorkflowRecord>> GetFlappingAsync(int fromAttempt, int offset, int limit, CancellationToken ct = default) =>
+        ListAsync<WorkflowRecord>(Sql.SelectFlappingWorkflows, new { Attempt = fromAttempt, Offset = offset, Limit = limit }, ct);
+
     private sealed class ReattemptCount
     {
         public long WorkflowId { get; set; }

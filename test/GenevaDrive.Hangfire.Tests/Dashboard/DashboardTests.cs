@@ -375,14 +375,19 @@ public sealed partial class DashboardTests
             await DashboardHost.RunCurrentStepAsync(store, workflow.Id, $"{20 + i}");
         }
 
+        var calm = await StartAsync("calm");
         var (_, page) = await GetAsync($"/hangfire/genevadrive/workflows/{workflow.Id}");
         var (_, list) = await GetAsync("/hangfire/genevadrive/workflows");
+        var (_, flapping) = await GetAsync("/hangfire/genevadrive/workflows?flapping=1");
 
         Assert.Multiple(() =>
         {
             Assert.That(list, Does.Match($">#{workflow.Id}<.*?<td class=\"genevadrive-reattempt-count\"><span class=\"label label-warning\">2</span></td>"),
                 "the list counts the workflow's reattempts (one grouped query for the page)");
             Assert.That(before, Does.Not.Contain("genevadrive-reattempts"), "no note before any reattempt");
+            Assert.That(list, Does.Contain("class=\"genevadrive-flapping\" href=\"/hangfire/genevadrive/workflows?flapping=1\""), "the list links the flapping filter");
+            Assert.That(Regex.Matches(flapping, "<tr><td><a href").Count, Is.EqualTo(1), "only the workflow on its third attempt is flapping");
+            Assert.That(flapping, Does.Contain($">#{workflow.Id}<").And.Not.Contain($">#{calm.Id}<"));
             Assert.That(page, Does.Contain("2 failed attempt(s) of this workflow were reattempted").And.Contain("Retries page"));
             Assert.That(page, Does.Match("<td>first</td>.*?<td><span class=\"label label-warning\">2</span></td>"), "the step's row counts them");
         });

@@ -23,6 +23,9 @@ public sealed class StoreQueryAndHousekeepingTests(string database) : StorageTes
         {
             Assert.That(counts, Is.EquivalentTo(new Dictionary<long, long> { [flaky.Workflow.Id] = 2 }), "a workflow without reattempts is absent");
             Assert.That(await Store.CountReattemptsByWorkflowAsync([]), Is.Empty);
+            Assert.That((await Store.GetFlappingAsync(3, 0, 10)).Select(w => w.Id), Is.EqualTo(new[] { flaky.Workflow.Id }),
+                "its current step is on attempt 3; the calm one's on attempt 1");
+            Assert.That(await Store.GetFlappingAsync(4, 0, 10), Is.Empty);
         });
     }
 

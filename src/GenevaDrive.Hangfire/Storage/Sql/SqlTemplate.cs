@@ -164,6 +164,9 @@ public static partial class SqlTemplate
                 "AND \"State\" IN ('ready', 'performing', 'paused') AND {notAllowMultiple}{limit:1};"),
             CountReattemptsByWorkflow = S(nameof(StorageStatements.CountReattemptsByWorkflow),
                 "SELECT \"WorkflowId\", {count} AS \"Count\" FROM {E} WHERE \"WorkflowId\" {inIds} AND \"Outcome\" = 'reattempted' GROUP BY \"WorkflowId\";"),
+            SelectFlappingWorkflows = S(nameof(StorageStatements.SelectFlappingWorkflows),
+                $"SELECT {WorkflowColumns} FROM {{W}} WHERE \"State\" IN ('ready', 'performing', 'paused') AND \"Id\" IN (SELECT \"WorkflowId\" FROM {{E}} " +
+                "WHERE \"State\" IN ('scheduled', 'in_progress') AND COALESCE(\"Attempt\", 1) >= @Attempt) ORDER BY \"Id\" DESC {page};"),
             SelectReattemptMetadataSinceLastSuccess = S(nameof(StorageStatements.SelectReattemptMetadataSinceLastSuccess),
                 "SELECT \"Metadata\" FROM {E} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName AND \"Outcome\" = 'reattempted' " +
                 "AND \"Id\" > COALESCE((SELECT MAX(\"Id\") FROM {E} WHERE \"WorkflowId\" = @WorkflowId AND \"StepName\" = @StepName " +

@@ -66,6 +66,15 @@ public sealed class GenevaDriveOptions
     public bool CheckDefinitionDriftAtStartup { get; set; } = true;
 
     /// <summary>
+    /// What start-up does when a registered workflow's hero type has no hero loader (its steps would fail): <see langword="true"/>
+    /// fails start-up listing each such workflow (a <see cref="StepConfigurationException"/>); <see langword="false"/> logs a
+    /// warning for each (event 110) and starts. Left null, it fails in the Development environment and warns elsewhere, as
+    /// ASP.NET Core validates service registrations (<c>ValidateOnBuild</c>) only in Development.
+    /// <value>The default value is <see langword="null"/>.</value>
+    /// </summary>
+    public bool? FailOnMissingHeroLoaders { get; set; }
+
+    /// <summary>
     /// How long a released step (see <see cref="UndefinedStepGracePeriod"/>) waits before it is dispatched again, plus a
     /// random share of up to half of it (so old and new servers do not settle into one order of fetching it).
     /// Hangfire runs it at the first schedule poll after that (<c>SchedulePollingInterval</c>, 15 s by default).

@@ -150,9 +150,17 @@ internal sealed class GenevaDriveRuntime : IDisposable
             }
 
             Registry.ValidateAll(Services);
-            foreach (var missing in Registry.FindMissingHeroLoaders(Services))
+            var missingLoaders = Registry.FindMissingHeroLoaders(Services);
+            if (missingLoaders.Count > 0 && (Options.FailOnMissingHeroLoaders ??
+                    (Services.GetService(typeof(Microsoft.Extensions.Hosting.IHostEnvironment)) as Microsoft.Extensions.Hosting.IHostEnvironment)?.EnvironmentName
+                    == "Development"))
             {
-                // A warning, not a failed start: a host may register a workflow before the loader its steps will need.
+                throw new StepConfigurationException(missingLoaders);
+            }
+
+            foreach (var missing in missingLoaders)
+            {
+                // Elsewhere a warning, not a failed start: a host may register a workflow before the loader its steps will need.
                 RuntimeLog.HeroLoaderMissing(Logger, missing);
             }
 

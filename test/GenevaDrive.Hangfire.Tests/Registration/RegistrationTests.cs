@@ -72,6 +72,35 @@ public sealed class RegistrationTests
         });
     }
 
+    [TestCase(true, null, TestName = "MissingHeroLoader_FailsStartUp_WhenAskedTo")]
+    [TestCase(null, "Development", TestName = "MissingHeroLoader_FailsStartUp_InDevelopment")]
+    public async Task AMissingHeroLoader_FailsStartUp_ListingEachWorkflow(bool? failOnMissing, string? environment)
+    {
+        var services = new ServiceCollection()
+            .AddLogging()
+            .AddSingleton<Probe>()
+            .AddGenevaDrive(o =>
+            {
+                o.UseSqlite(ConnectionString).AddWorkflow<MemberWelcomeWorkflow>().AddWorkflow<ThreeStepWorkflow>();
+                o.FailOnMissingHeroLoaders = failOnMissing;
+            });
+        if (environment is not null)
+        {
+            services.AddSingleton<IHostEnvironment>(new Microsoft.Extensions.Hosting.Internal.HostingEnvironment { EnvironmentName = environment });
+        }
+
+        await using var provider = services.BuildServiceProvider();
+        var runtime = provider.GetRequiredService<GenevaDrive.Registration.GenevaDriveRuntime>();
+
+        var error = Assert.ThrowsAsync<StepConfigurationException>(() => runtime.EnsureInitializedAsync(CancellationToken.None))!;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(error.Errors, Has.Count.EqualTo(2), "each workflow without a loader, listed");
+            Assert.That(error.Message, Does.Contain("'member_welcome'").And.Contain("options.AddHero<Member>(").And.Contain("'three_steps'"));
+        });
+    }
+
     [Test]
     public void ChoosingTwoStorages_IsRefused()
     {

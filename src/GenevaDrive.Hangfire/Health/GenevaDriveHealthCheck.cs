@@ -1,4 +1,5 @@
 using System.Globalization;
+using GenevaDrive.Logging;
 using GenevaDrive.Registration;
 using GenevaDrive.Store;
 using Hangfire.Storage;
@@ -74,7 +75,7 @@ internal sealed class GenevaDriveHealthCheck(GenevaDriveRuntime runtime, GenevaD
         {
             var oldest = overdue.Min(e => e.ScheduledFor);
             data["oldestOverdueDueAt"] = oldest;
-            problems.Add($"{AtLeast(overdue.Count)} step(s) due more than {Describe(options.OverdueAfter)} ago have not started (the oldest was due " +
+            problems.Add($"{AtLeast(overdue.Count)} step(s) due more than {Durations.Describe(options.OverdueAfter)} ago have not started (the oldest was due " +
                          $"{oldest.ToString("u", CultureInfo.InvariantCulture)}): Hangfire's workers or schedule poller are not keeping up, or step jobs are missing and the reconciler has not re-created them.");
         }
     }
@@ -89,7 +90,7 @@ internal sealed class GenevaDriveHealthCheck(GenevaDriveRuntime runtime, GenevaD
         {
             var oldest = expired.Min(e => e.LeaseExpiresAt!.Value);
             data["oldestLeaseExpiredAt"] = oldest;
-            problems.Add($"{AtLeast(expired.Count)} performing step(s) lost their worker: the lease ran out more than {Describe(options.ExpiredLeaseGrace)} ago " +
+            problems.Add($"{AtLeast(expired.Count)} performing step(s) lost their worker: the lease ran out more than {Durations.Describe(options.ExpiredLeaseGrace)} ago " +
                          $"(the oldest at {oldest.ToString("u", CultureInfo.InvariantCulture)}), and the reconciler, which recovers them, has not.");
         }
     }
@@ -124,13 +125,10 @@ internal sealed class GenevaDriveHealthCheck(GenevaDriveRuntime runtime, GenevaD
         data["reconcilerLastRun"] = (object?)job.LastExecution ?? "never";
         if (last is { } at && now - at > options.ReconcilerSilence)
         {
-            problems.Add($"The reconciler has not run for more than {Describe(options.ReconcilerSilence)} (last {(job.LastExecution is null ? "registered" : "run")} " +
+            problems.Add($"The reconciler has not run for more than {Durations.Describe(options.ReconcilerSilence)} (last {(job.LastExecution is null ? "registered" : "run")} " +
                          $"{at.ToString("u", CultureInfo.InvariantCulture)}): is a Hangfire server processing the queue of '{GenevaDriveRuntime.ReconcileJobId}'?");
         }
     }
 
     private static string AtLeast(int count) => count >= Sample ? $"At least {count}" : count.ToString(CultureInfo.InvariantCulture);
-
-    private static string Describe(TimeSpan span) =>
-        span.TotalMinutes >= 1 && span.Seconds == 0 ? $"{span.TotalMinutes:0} min" : $"{span.TotalSeconds:0} s";
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using GenevaDrive.Definition;
 using GenevaDrive.Logging;
 using Microsoft.Extensions.Logging;
@@ -20,7 +19,7 @@ internal static class StartupReport
         var poll = server?.SchedulePollingInterval ?? DefaultSchedulePoll;
         var names = string.Join(", ", runtime.Registry.Types.Select(runtime.Registry.NameOf).Order(StringComparer.Ordinal));
         RuntimeLog.Running(logger, names.Length == 0 ? "none" : names, runtime.Dialect.Name, runtime.Dialect.SchemaVersion ?? 0,
-            Describe(runtime.Options.LeaseTimeout), Describe(runtime.Options.HeartbeatInterval), Describe(poll),
+            Durations.Describe(runtime.Options.LeaseTimeout), Durations.Describe(runtime.Options.HeartbeatInterval), Durations.Describe(poll),
             server is null
                 ? " (assumed, Hangfire's default: AddHangfireServer(o => …) keeps its options to itself; register a BackgroundJobServerOptions " +
                   "in the container and call AddHangfireServer() to share them)"
@@ -47,8 +46,8 @@ internal static class StartupReport
             {
                 if (wait is { } value && value > TimeSpan.Zero && value < poll)
                 {
-                    found.Add($"Workflow '{workflow}': {what} {Describe(value)}, shorter than Hangfire's schedule poll ({Describe(poll)}): it runs up to " +
-                              $"{Describe(poll)} late. If that matters, lower SchedulePollingInterval (AddHangfireServer(o => o.SchedulePollingInterval = " +
+                    found.Add($"Workflow '{workflow}': {what} {Durations.Describe(value)}, shorter than Hangfire's schedule poll ({Durations.Describe(poll)}): it runs up to " +
+                              $"{Durations.Describe(poll)} late. If that matters, lower SchedulePollingInterval (AddHangfireServer(o => o.SchedulePollingInterval = " +
                               "TimeSpan.FromSeconds(1))).");
                 }
             }
@@ -69,10 +68,4 @@ internal static class StartupReport
 
         return found;
     }
-
-    private static string Describe(TimeSpan span) => span.TotalSeconds < 1
-        ? $"{span.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture)} ms"
-        : span.TotalSeconds < 120
-            ? $"{span.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s"
-            : $"{span.TotalMinutes.ToString("0.#", CultureInfo.InvariantCulture)} min";
 }

@@ -15,7 +15,11 @@ internal static class DashboardHost
     /// Starts an ASP.NET Core host with Hangfire's dashboard over its in-memory storage and <see cref="ThreeStepWorkflow"/>
     /// registered. No Hangfire server: workflows stay where the test puts them while the browser looks.
     /// </summary>
-    public static async Task<WebApplication> StartAsync(TestDatabase db, AccountDirectory accounts, DashboardOptions options)
+    /// <param name="db">The workflow database.</param>
+    /// <param name="accounts">The heroes.</param>
+    /// <param name="options">The dashboard's options.</param>
+    /// <param name="useGenevaDrive">False to configure Hangfire as an existing app may: <c>AddHangfire(config => …)</c> without <c>UseGenevaDrive</c>.</param>
+    public static async Task<WebApplication> StartAsync(TestDatabase db, AccountDirectory accounts, DashboardOptions options, bool useGenevaDrive = true)
     {
         var builder = WebApplication.CreateBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -27,7 +31,15 @@ internal static class DashboardHost
             o.AddWorkflow<ThreeStepWorkflow>()
                 .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id));
         });
-        builder.Services.AddHangfire((sp, config) => config.UseInMemoryStorage().UseGenevaDrive(sp));
+        if (useGenevaDrive)
+        {
+            builder.Services.AddHangfire((sp, config) => config.UseInMemoryStorage().UseGenevaDrive(sp));
+        }
+        else
+        {
+            builder.Services.AddHangfire(config => config.UseInMemoryStorage());
+        }
+
         var app = builder.Build();
         app.UseHangfireDashboard("/hangfire", options);
         await app.StartAsync();

@@ -4,9 +4,6 @@ using GenevaDrive.Tests.Execution;
 using GenevaDrive.Tests.Storage;
 using Hangfire;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace GenevaDrive.Tests.Dashboard;
 
@@ -26,21 +23,8 @@ public sealed class DashboardRegistrationTests
     public async Task StartHost()
     {
         _db = TestDatabase.Create("sqlite");
-        var builder = WebApplication.CreateBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(new Probe()).AddSingleton(new AccountDirectory());
-        builder.Services.AddGenevaDrive(o =>
-        {
-            _db.ConfigureStorage(o);
-            o.AddWorkflow<ThreeStepWorkflow>()
-                .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id));
-        });
-        builder.Services.AddHangfire(config => config.UseInMemoryStorage());   // no UseGenevaDrive
-        _app = builder.Build();
-        _app.UseHangfireDashboard("/hangfire", new DashboardOptions { Authorization = [] });
         _installsBefore = GenevaDriveDashboard.InstallCalls;
-        await _app.StartAsync();
+        _app = await DashboardHost.StartAsync(_db, new AccountDirectory(), new DashboardOptions { Authorization = [] }, useGenevaDrive: false);
         _http = new HttpClient { BaseAddress = new Uri(_app.Urls.First()) };
     }
 

@@ -73,18 +73,7 @@ public sealed partial class SourceLayoutTests
         }
     }
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "GenevaDrive.Hangfire.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException($"No GenevaDrive.Hangfire.sln above {TestContext.CurrentContext.TestDirectory}.");
-    }
+    private static string RepositoryRoot() => GenevaDrive.Tests.Layout.RepositoryPaths.Root();
 
     [GeneratedRegex(@"^namespace ([\w.]+);", RegexOptions.Multiline)]
     private static partial Regex NamespaceDeclaration();

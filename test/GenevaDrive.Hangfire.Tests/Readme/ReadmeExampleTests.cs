@@ -18,18 +18,7 @@ public sealed class ReadmeExampleTests
 
     private static readonly string[] CSharpFences = ["csharp", "cs", "c#"];
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(TestContext.CurrentContext.TestDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "GenevaDrive.Hangfire.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException($"The repository root was not found above {TestContext.CurrentContext.TestDirectory}.");
-    }
+    private static string RepositoryRoot() => GenevaDrive.Tests.Layout.RepositoryPaths.Root();
 
     private static string FindRepositoryFile(string relativePath)
     {

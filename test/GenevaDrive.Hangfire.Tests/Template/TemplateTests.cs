@@ -69,14 +69,9 @@ public sealed class TemplateTests
     [Test]
     public void TheTemplatesPackageReferences_AreThisBuildsVersion()
     {
-        var root = new DirectoryInfo(TestContext.CurrentContext.TestDirectory);
-        while (!File.Exists(Path.Combine(root.FullName, "GenevaDrive.Hangfire.sln")))
-        {
-            root = root.Parent ?? throw new InvalidOperationException("The repository root was not found.");
-        }
-
-        var version = System.Xml.Linq.XDocument.Load(Path.Combine(root.FullName, "Directory.Build.props")).Descendants("Version").First().Value;
-        var references = Directory.EnumerateFiles(Path.Combine(root.FullName, "src", "GenevaDrive.Hangfire.Templates", "content"), "*.csproj", SearchOption.AllDirectories)
+        var root = GenevaDrive.Tests.Layout.RepositoryPaths.Root();
+        var version = System.Xml.Linq.XDocument.Load(Path.Combine(root, "Directory.Build.props")).Descendants("Version").First().Value;
+        var references = Directory.EnumerateFiles(Path.Combine(root, "src", "GenevaDrive.Hangfire.Templates", "content"), "*.csproj", SearchOption.AllDirectories)
             .SelectMany(csproj => System.Xml.Linq.XDocument.Load(csproj).Descendants("PackageReference"))
             .Where(reference => reference.Attribute("Include")!.Value.StartsWith("GenevaDrive.", StringComparison.Ordinal))
             .Select(reference => (Package: reference.Attribute("Include")!.Value, Version: reference.Attribute("Version")!.Value))

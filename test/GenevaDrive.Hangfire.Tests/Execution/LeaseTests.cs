@@ -345,6 +345,29 @@ public sealed class LeaseTests(string database) : EngineTestBase(database)
         });
     }
 
+    [Test]
+    public async Task Claim_AsTheJobFilterMakesIt_Blocking_SurvivesATransientFaultAfterItsCommit()
+    {
+        // The filter claims with StoreIo.Blocking: the retry after a lost acknowledgement must find its own lease there too.
+        var runtime = Host.Engine.Runtime;
+        var workflow = await StartAsync<ThreeStepWorkflow>();
+        var execution = (await Client.GetCurrentExecutionAsync(workflow.Id))!;
+        var injected = 0;
+        runtime.Store.Faults = point =>
+            point == "claim.committed" && Interlocked.Increment(ref injected) == 1 ? throw TransientFault() : Task.CompletedTask;
+
+        var claim = await runtime.Runner.ClaimAsync(execution.Id, "job-1", io: GenevaDrive.Store.StoreIo.Blocking);
+        runtime.Store.Faults = null;
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(injected, Is.GreaterThanOrEqualTo(1), "the fault was injected after the commit");
+            Assert.That(claim.Outcome, Is.EqualTo(ClaimOutcome.Claimed), claim.Reason);
+            Assert.That(claim.Execution!.Id, Is.EqualTo(execution.Id), "its own claim, not a takeover");
+            Assert.That((await HistoryAsync(workflow.Id)).Count(h => h.State == StepExecutionState.InProgress), Is.EqualTo(1));
+        });
+    }
+
     private static StepExecutionRecord CloneWithToken(StepExecutionRecord source, string token) => new()
     {
         Id = source.Id,

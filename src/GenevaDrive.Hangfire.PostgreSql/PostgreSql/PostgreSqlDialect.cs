@@ -229,7 +229,11 @@ internal sealed class PostgreSqlDialect : SqlDialect
             Events = $"\"{s}\".\"WorkflowEvents\"",
             Operations = $"\"{s}\".\"Operations\"",
             Now = "now()",
+            LeaseExpiry = "date_trunc('milliseconds', now()) + @LeaseMilliseconds * INTERVAL '1 millisecond'",
             LockClause = " FOR UPDATE",
+            // Npgsql learns from the server that the transaction ended, and the transaction object's dispose is then a no-op.
+            CommitInBatch = "COMMIT;",
+            DataModifyingCtes = true,
             ReturnsId = " RETURNING \"Id\";",
             NotAllowMultiple = "NOT \"AllowMultiple\"",
             Page = "LIMIT @Limit OFFSET @Offset",

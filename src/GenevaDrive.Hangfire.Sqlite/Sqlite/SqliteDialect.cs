@@ -129,6 +129,7 @@ internal sealed class SqliteDialect : SqlDialect
             Operations = $"\"{p}Operations\"",
             // The same text form as the stored times (they compare as text).
             Now = "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+            LeaseExpiry = "strftime('%Y-%m-%d %H:%M:%f', 'now', (@LeaseMilliseconds / 1000.0) || ' seconds')",
             ReturnsId = " RETURNING \"Id\";",
             NotAllowMultiple = "\"AllowMultiple\" = 0",
             Page = "LIMIT @Limit OFFSET @Offset",

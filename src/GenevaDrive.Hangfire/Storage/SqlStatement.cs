@@ -125,7 +125,7 @@ internal static class SqlParameterCatalog
         }
 
         Add(SqlValueKind.Id, null, "Id", "WorkflowId", "ExecutionId", "AfterId", "EndedExecutionId", "EventId");
-        Add(SqlValueKind.Number, null, "Attempt", "Checkpoints", "Limit", "Offset");
+        Add(SqlValueKind.Number, null, "Attempt", "Checkpoints", "Limit", "Offset", "LeaseMilliseconds");
         Add(SqlValueKind.Flag, null, "AllowMultiple");
         Add(SqlValueKind.Time, null, "CreatedAt", "UpdatedAt", "StartedAt", "TransitionedAt", "ScheduledFor", "DispatchedAt", "HeartbeatAt",
             "LeaseExpiresAt", "WaitUntil", "CompletedAt", "FailedAt", "CanceledAt", "SkippedAt", "FinishedAt", "Now", "ConsumedAt", "Cutoff",

@@ -250,4 +250,10 @@ internal sealed class OperationRecord
     public long? EventId { get; set; }
 
     public DateTime CreatedAt { get => _createdAt; set => _createdAt = UtcTimes.AsUtc(value); }
+
+    /// <summary>Not a column: the command wrote this row in its own statement (a start in one statement).</summary>
+    public bool WrittenByCommand { get; set; }
+
+    /// <summary>Not a column: the command's batch also committed the transaction, or is about to.</summary>
+    public bool CommittedByCommand { get; set; }
 }

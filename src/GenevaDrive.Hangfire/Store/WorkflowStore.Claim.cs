@@ -46,14 +46,30 @@ internal sealed partial class WorkflowStore
     private async Task<ClaimResult> ClaimOnceAsync(long executionId, string jobId, string leaseToken, TimeSpan leaseDuration, bool isRepeat,
         long? workflowIdHint, CancellationToken ct, StoreIo io)
     {
-        await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct, withLeaseClock: true, io).ConfigureAwait(false);
+        var now = Now;
+        await using var locked = workflowIdHint is { } hinted && ClaimReadyStatement is { } claimReady
+            ? await LockAndClaimReadyAsync(executionId, hinted, new Lease(jobId, leaseToken, leaseDuration, now, now), claimReady, ct, io)
+                .ConfigureAwait(false)
+            : await LockExecutionAsync(executionId, workflowIdHint, ct, withLeaseClock: true, io).ConfigureAwait(false);
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution })
         {
             return new ClaimResult(ClaimOutcome.NotFound, $"Step execution {executionId} or its workflow no longer exists.");
         }
 
+        if (execution is { State: "in_progress" } && execution.LeaseToken == leaseToken)
+        {
+            // Claimed by the round trip that locked the rows (the workflow row was read before it went performing), or by
+            // this claim's earlier attempt whose commit acknowledgement was lost.
+            if (workflow.WorkflowState == WorkflowState.Ready)
+            {
+                MarkPerforming(workflow, execution.StepName, now);
+            }
+
+            await CommitAsync(tx, "claim", ct, io).ConfigureAwait(false);
+            return new ClaimResult(ClaimOutcome.Claimed, $"Claimed step execution {execution.Id}.", workflow, execution);
+        }
+
         var connection = locked.Connection;
-        var now = Now;
         var lease = new Lease(jobId, leaseToken, leaseDuration, now, locked.LeaseNow ?? now);
         if (isRepeat && await FindOwnClaimAsync(connection, tx, workflow, leaseToken, ct, io).ConfigureAwait(false) is { } own)
         {
@@ -74,6 +90,89 @@ internal sealed partial class WorkflowStore
         await CommitAsync(tx, "claim", ct, io).ConfigureAwait(false);
         return result;
     }
+
+    /// <summary>The storage's one-round-trip claim for the lease clock in use; null when the storage has none.</summary>
+    private SqlStatement? ClaimReadyStatement => LeasesOnDatabaseClock ? Sql.ClaimReadyStepExecution : Sql.ClaimReadyStepExecutionUntil;
+
+    /// <summary>
+    /// Locks the workflow and then the execution in one round trip, as the hinted <see cref="LockExecutionAsync"/> does, and
+    /// in the same round trip claims the execution when it is scheduled and its workflow ready (the common case): the
+    /// execution comes back in progress under <paramref name="lease"/>'s token. Otherwise nothing is written and the rows
+    /// come back locked for the claim to decide in the same transaction. A hint that does not hold starts over the careful way.
+    /// </summary>
+    private async Task<LockedExecution> LockAndClaimReadyAsync(long executionId, long workflowId, Lease lease, SqlStatement statement,
+        CancellationToken ct, StoreIo io)
+    {
+        var connection = await OpenAsync(ct, io).ConfigureAwait(false);
+        try
+        {
+            var tx = await BeginAsync(connection, ct, io).ConfigureAwait(false);
+            var command = Command(statement, new
+            {
+                WorkflowId = workflowId,
+                ExecutionId = executionId,
+                JobId = ColumnLimits.JobId(lease.JobId),
+                LeaseToken = lease.Token,
+                lease.Now,
+                LeaseMilliseconds = checked((int)lease.Duration.TotalMilliseconds),
+                LeaseExpiresAt = lease.ExpiresAt,
+            }, tx, ct);
+            WorkflowRecord? workflow = null;
+            StepExecutionRecord? execution = null;
+            DateTime? databaseNow = null;
+            var reader = await io.ExecuteReaderAsync(connection, command).ConfigureAwait(false);
+            try
+            {
+                // Result sets in order: the workflow, the execution, the database's time; the updates return none.
+                var index = 0;
+                do
+                {
+                    if (reader.FieldCount == 0)
+                    {
+                        continue;
+                    }
+
+                    switch (index++)
+                    {
+                        case 0:
+                            workflow = await ReadRowAsync<WorkflowRecord>(reader, io, ct).ConfigureAwait(false);
+                            break;
+                        case 1:
+                            execution = await ReadRowAsync<StepExecutionRecord>(reader, io, ct).ConfigureAwait(false);
+                            break;
+                        default:
+                            // A text column on SQLite: the provider parses it.
+                            databaseNow = await io.ReadAsync(reader, ct).ConfigureAwait(false) ? reader.GetDateTime(0) : null;
+                            break;
+                    }
+                }
+                while (await io.NextResultAsync(reader, ct).ConfigureAwait(false));
+            }
+            finally
+            {
+                await io.DisposeAsync(reader).ConfigureAwait(false);
+            }
+
+            if (workflow is not null && execution is not null)
+            {
+                return new LockedExecution(connection, tx, workflow, execution, databaseNow is { } clock ? UtcTimes.ToMillisecond(clock) : lease.Now)
+                    { Io = io };
+            }
+
+            // The hint did not hold (a hand-made job, or rows gone); nothing was written: start over the careful way.
+            await io.DisposeAsync(tx).ConfigureAwait(false);
+            await io.DisposeAsync(connection).ConfigureAwait(false);
+            return await LockExecutionAsync(executionId, null, ct, withLeaseClock: true, io).ConfigureAwait(false);
+        }
+        catch
+        {
+            await io.DisposeAsync(connection).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async ValueTask<T?> ReadRowAsync<T>(System.Data.Common.DbDataReader reader, StoreIo io, CancellationToken ct) =>
+        await io.ReadAsync(reader, ct).ConfigureAwait(false) ? reader.GetRowParser<T>()(reader) : default;
 
     /// <summary>
     /// Who is claiming, with which token, for how long; <paramref name="Now"/> stamps the rows, <paramref name="LeaseNow"/>

@@ -20,7 +20,7 @@ internal sealed partial class WorkflowStore
             CreatedWorkflow created;
             try
             {
-                created = await InsertWorkflowAsync(connection, tx, spec, token).ConfigureAwait(false);
+                created = await InsertWorkflowAsync(connection, tx, spec, token, operation).ConfigureAwait(false);
             }
             catch (Exception e) when (_dialect.IsUniqueViolation(e))
             {
@@ -89,8 +89,16 @@ internal sealed partial class WorkflowStore
         }
     }
 
+    /// <param name="connection">The open connection.</param>
+    /// <param name="tx">Its transaction.</param>
+    /// <param name="spec">The workflow.</param>
+    /// <param name="ct">Cancels it.</param>
+    /// <param name="operation">
+    /// The start's operation row, when the start is a command of its own: where the storage allows it, the workflow, its first
+    /// execution and this row are written by one statement, which also commits when the storage commits in a batch.
+    /// </param>
     private async Task<CreatedWorkflow> InsertWorkflowAsync(DbConnection connection, DbTransaction tx, NewWorkflow spec,
-        CancellationToken ct)
+        CancellationToken ct, OperationRecord? operation = null)
     {
         var now = Now;
         var hasSteps = spec.FirstStepName is not null;
@@ -108,16 +116,75 @@ internal sealed partial class WorkflowStore
             TransitionedAt = hasSteps ? null : now,
             TraceParent = spec.TraceParent,
         };
+        var scheduledFor = now + (spec.FirstStepWait ?? TimeSpan.Zero);
+        if (hasSteps && operation is not null && Sql.StartWorkflow is { } startWorkflow)
+        {
+            return await StartInOneStatementAsync(connection, tx, workflow, scheduledFor, Armed(spec.FirstStepGate, scheduledFor), operation,
+                _startWorkflow ??= Committing(startWorkflow), ct).ConfigureAwait(false);
+        }
+
         workflow.Id = await ScalarAsync<long>(connection, tx, Sql.InsertWorkflow, workflow, ct).ConfigureAwait(false);
         if (!hasSteps)
         {
             return new CreatedWorkflow(workflow, null);
         }
 
-        var execution = await InsertScheduledAsync(connection, tx, workflow.Id, spec.FirstStepName!,
-            now + (spec.FirstStepWait ?? TimeSpan.Zero), now, ct, gate: Armed(spec.FirstStepGate, now + (spec.FirstStepWait ?? TimeSpan.Zero)))
-            .ConfigureAwait(false);
+        var execution = await InsertScheduledAsync(connection, tx, workflow.Id, spec.FirstStepName!, scheduledFor, now, ct,
+            gate: Armed(spec.FirstStepGate, scheduledFor)).ConfigureAwait(false);
+        if (operation is not null)
+        {
+            await InjectAsync("start.written").ConfigureAwait(false);
+        }
+
         return new CreatedWorkflow(workflow, execution);
+    }
+
+    private SqlStatement? _startWorkflow;
+
+    /// <summary>
+    /// The workflow, its first execution and the start's operation row in one statement (and the commit with it where the
+    /// storage commits in a batch): one round trip for the whole start.
+    /// </summary>
+    private async Task<CreatedWorkflow> StartInOneStatementAsync(DbConnection connection, DbTransaction tx, WorkflowRecord workflow,
+        DateTime scheduledFor, WaitGate? gate, OperationRecord operation, SqlStatement statement, CancellationToken ct)
+    {
+        // A new workflow has no events yet: its first gate cannot have been met, so nothing is looked up.
+        var execution = await PrepareScheduledAsync(connection, tx, workflow.Id, workflow.NextStepName!, scheduledFor, workflow.CreatedAt, ct, null, null,
+            gate, lookUpEvent: false).ConfigureAwait(false);
+        FitColumns(workflow);
+        operation.WrittenByCommand = true;
+        operation.CommittedByCommand = Sql.CommitTransaction is not null;
+        var ids = await SingleAsync<StartedIds>(connection, tx, statement, new
+        {
+            workflow.Type,
+            workflow.HeroType,
+            workflow.HeroId,
+            workflow.AllowMultiple,
+            workflow.TraceParent,
+            workflow.CreatedAt,
+            StepName = execution.StepName,
+            execution.ScheduledFor,
+            execution.Metadata,
+            execution.WaitingFor,
+            execution.WaitUntil,
+            operation.OperationId,
+            operation.Command,
+        }, ct).ConfigureAwait(false) ?? throw new InvalidOperationException("The start statement returned no row.");
+        workflow.Id = ids.WorkflowId;
+        execution.WorkflowId = ids.WorkflowId;
+        execution.Id = ids.Id;
+        operation.WorkflowId = ids.WorkflowId;
+        operation.ExecutionId = ids.Id;
+        await InjectAsync("start.written").ConfigureAwait(false);
+        return new CreatedWorkflow(workflow, execution);
+    }
+
+    /// <summary>What <see cref="StorageStatements.StartWorkflow"/> returns.</summary>
+    private sealed class StartedIds
+    {
+        public long WorkflowId { get; set; }
+
+        public long Id { get; set; }
     }
 
     private async Task<WorkflowAlreadyExistsException> AlreadyExistsAsync(DbConnection connection, DbTransaction? tx,

@@ -12,6 +12,7 @@ namespace GenevaDrive.Store;
 internal sealed partial class WorkflowStore
 {
     // The finalize batch that also schedules the next step, joined once.
+    private SqlStatement? _finish;
     private SqlStatement? _finishAndInsert;
 
     // Statements sent together in one round trip, combined once.
@@ -194,18 +195,19 @@ internal sealed partial class WorkflowStore
                 Armed(schedule.Gate, now + schedule.Wait), io).ConfigureAwait(false);
         }
 
+        // The commit goes in the same batch where the storage allows it (PostgreSQL): one round trip for the writes and the commit.
         var finish = new FinishParameters(execution, workflow, now, next);
         if (next is null)
         {
-            await ExecuteAsync(connection, Command(Sql.FinishStepExecution, finish, tx, ct), io).ConfigureAwait(false);
+            await ExecuteAsync(connection, Command(_finish ??= Committing(Sql.FinishStepExecution), finish, tx, ct), io).ConfigureAwait(false);
         }
         else
         {
-            next.Id = await ReadInsertedIdAsync(connection, Command(_finishAndInsert ??= Sql.FinishStepExecution.Then(Sql.InsertStepExecution), finish, tx, ct), io)
-                .ConfigureAwait(false);
+            next.Id = await ReadInsertedIdAsync(connection,
+                Command(_finishAndInsert ??= Committing(Sql.FinishStepExecution.Then(Sql.InsertStepExecution)), finish, tx, ct), io).ConfigureAwait(false);
         }
 
-        await CommitAsync(tx, "finalize", ct, io).ConfigureAwait(false);
+        await CommitAsync(tx, "finalize", ct, io, inBatch: Sql.CommitTransaction is not null).ConfigureAwait(false);
         return new FinalizeResult(FinalizeOutcome.Applied, workflow, execution, next) { AppliedInstead = appliedInstead };
     }
 

@@ -43,7 +43,7 @@ internal sealed partial class WorkflowStore
     /// <summary>The row of a step's next scheduled execution, not inserted yet (the id is set when it is).</summary>
     private async Task<StepExecutionRecord> PrepareScheduledAsync(DbConnection connection, DbTransaction tx, long workflowId,
         string stepName, DateTime scheduledFor, DateTime now, CancellationToken ct, string? jobId, Succession? succession,
-        WaitGate? gate, StoreIo io = default)
+        WaitGate? gate, StoreIo io = default, bool lookUpEvent = true)
     {
         var from = succession ?? Succession.First;
         gate ??= from.Gate;
@@ -55,7 +55,7 @@ internal sealed partial class WorkflowStore
             gateMetadata.Wait = (gate.Timeout, gate.OnTimeout);
             metadata = gateMetadata.ToJson();
             waitUntil = gate.Until;
-            if (gate.Until is not null &&
+            if (gate.Until is not null && lookUpEvent &&
                 await SingleAsync<WorkflowEventRecord>(connection, tx, Sql.SelectUnconsumedEvent, new { WorkflowId = workflowId, Name = gate.EventName }, ct, io)
                     .ConfigureAwait(false) is not null)
             {

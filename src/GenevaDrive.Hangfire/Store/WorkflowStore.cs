@@ -51,18 +51,31 @@ internal sealed partial class WorkflowStore
 
     /// <summary>
     /// Test seam for fault injection: called at named points — "claim.committed", "finalize.committed" (right
-    /// after the commit, where a lost acknowledgement hurts most) and "heartbeat" (before the update) — so a
+    /// after the commit, where a lost acknowledgement hurts most), "start.written" (a start's writes sent: committed with them where
+    /// the storage commits in a batch, not yet elsewhere) and "heartbeat" (before the update) — so a
     /// test can throw a transient fault exactly there. Null in production.
     /// </summary>
     internal Func<string, Task>? Faults { get; set; }
 
     private Task InjectAsync(string point) => Faults is { } faults ? faults(point) : Task.CompletedTask;
 
-    private async Task CommitAsync(DbTransaction tx, string operation, CancellationToken ct, StoreIo io = default)
+    /// <param name="tx">The transaction.</param>
+    /// <param name="operation">Names the fault injection point "operation.committed".</param>
+    /// <param name="ct">Cancels it.</param>
+    /// <param name="io">Blocking or asynchronous calls.</param>
+    /// <param name="inBatch">True when the last batch ended with <see cref="StorageStatements.CommitTransaction"/>: nothing to send.</param>
+    private async Task CommitAsync(DbTransaction tx, string operation, CancellationToken ct, StoreIo io = default, bool inBatch = false)
     {
-        await io.CommitAsync(tx, ct).ConfigureAwait(false);
+        if (!inBatch)
+        {
+            await io.CommitAsync(tx, ct).ConfigureAwait(false);
+        }
+
         await InjectAsync(operation + ".committed").ConfigureAwait(false);
     }
+
+    /// <summary><paramref name="statement"/> followed by the commit when the storage commits in a batch (see <see cref="CommitAsync"/>).</summary>
+    private SqlStatement Committing(SqlStatement statement) => Sql.CommitTransaction is { } commit ? statement.Then(commit) : statement;
 
     private static ValueTask<int> ExecuteAsync(DbConnection connection, CommandDefinition command, StoreIo io = default) =>
         io.ExecuteAsync(connection, command);
@@ -262,12 +275,26 @@ internal sealed partial class WorkflowStore
                 }
 
                 await using var tx = await BeginAsync(connection, token).ConfigureAwait(false);
-                var operation = new OperationRecord { OperationId = operationId, WorkflowId = workflowId, Command = command };
-                var result = await apply(connection, tx, operation, token).ConfigureAwait(false);
-                operation.CreatedAt = Now;
-                await ExecuteAsync(connection, Command(Sql.InsertOperation, operation, tx, token)).ConfigureAwait(false);
+                var operation = new OperationRecord { OperationId = operationId, WorkflowId = workflowId, Command = command, CreatedAt = Now };
+                T result;
+                try
+                {
+                    result = await apply(connection, tx, operation, token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (operation.CommittedByCommand && _dialect.IsTransient(e))
+                {
+                    // The batch carried the commit, and the connection failed under it: the commit may have happened.
+                    unknown = true;
+                    throw;
+                }
+
+                if (!operation.WrittenByCommand)
+                {
+                    await ExecuteAsync(connection, Command(Sql.InsertOperation, operation, tx, token)).ConfigureAwait(false);
+                }
+
                 unknown = true;
-                await CommitAsync(tx, command, token).ConfigureAwait(false);
+                await CommitAsync(tx, command, token, inBatch: operation.CommittedByCommand).ConfigureAwait(false);
                 unknown = false;
                 return result;
             }, ct).ConfigureAwait(false);

@@ -40,6 +40,27 @@ public sealed class ExactlyOnceCommandTests(string database) : EngineTestBase(da
     }
 
     [Test]
+    public async Task Start_WhoseWritesWereSent_AndWhoseAnswerWasLost_CreatesOne()
+    {
+        // On PostgreSQL the start is one statement that also commits: a fault after it leaves the outcome unknown, and the
+        // repeat must look for its operation row. Elsewhere the fault comes before the commit, which then never happens.
+        var account = Accounts.Add("acct-1");
+        _faults = 0;
+        Host.Engine.Runtime.Store.Faults = p => p == "start.written" && Interlocked.Increment(ref _faults) == 1 ? throw TransientFault() : Task.CompletedTask;
+
+        var started = await Client.StartAsync<ThreeStepWorkflow>(account, new StartOptions { AllowMultiple = true });
+
+        var all = await Client.GetByHeroAsync(account);
+        Assert.Multiple(() =>
+        {
+            // Where the start commits apart from its writes, the repeat writes again (and passes the point again).
+            Assert.That(_faults, Is.GreaterThanOrEqualTo(1), "the fault was injected after the writes");
+            Assert.That(all.Select(w => w.Id), Is.EqualTo(new[] { started.Id }), "one workflow, the one returned");
+            Assert.That(Host.DispatchedSteps.Count(d => d.StepName == "first"), Is.EqualTo(1), "its first step dispatched once");
+        });
+    }
+
+    [Test]
     public async Task Start_OfASingleInstanceWorkflow_RepeatedAfterALostAcknowledgement_ReturnsItsOwnWorkflow()
     {
         var account = Accounts.Add("acct-1");

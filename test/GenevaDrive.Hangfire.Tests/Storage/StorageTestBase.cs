@@ -49,6 +49,14 @@ public abstract class StorageTestBase(string database)
 
     protected DateTime Now => Clock.GetUtcNow().UtcDateTime;
 
+    /// <summary>A fault the store retries, as this database reports it.</summary>
+    protected Exception TransientFault() => Database switch
+    {
+        "sqlite" => new Microsoft.Data.Sqlite.SqliteException("database is locked (injected)", 5),
+        "postgresql" => new Npgsql.PostgresException("terminating connection due to administrator command (injected)", "FATAL", "FATAL", "57P01"),
+        _ => new TimeoutException("injected"),
+    };
+
     internal static NewWorkflow Spec(string heroId = "1", string? firstStep = "first", TimeSpan? wait = null,
         bool allowMultiple = false, string type = "signup") =>
         new(type, "User", heroId, allowMultiple, firstStep, wait);

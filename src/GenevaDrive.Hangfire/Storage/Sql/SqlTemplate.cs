@@ -53,6 +53,30 @@ public sealed record SqlFlavor
     /// times are read from it, so that processes whose clocks disagree still agree on when a lease runs out.
     /// </summary>
     public required string Now { get; init; }
+
+    /// <summary>
+    /// The database's current UTC time plus <c>@LeaseMilliseconds</c>, truncated to the millisecond, as an expression of the
+    /// type the time columns hold (e.g. <c>date_trunc('milliseconds', now()) + @LeaseMilliseconds * INTERVAL '1 millisecond'</c>).
+    /// With it, the claim of a ready workflow's scheduled step locks, checks and writes in one round trip
+    /// (<see cref="StorageStatements.ClaimReadyStepExecution"/>). Null (the default): the claim locks in one round trip and
+    /// writes in a second.
+    /// </summary>
+    public string? LeaseExpiry { get; init; }
+
+    /// <summary>
+    /// A statement that commits the open transaction as the last statement of a batch (<c>COMMIT;</c> on PostgreSQL, where the
+    /// provider then knows the transaction has ended): the finalize and the start then send their writes and the commit in
+    /// one round trip (<see cref="StorageStatements.CommitTransaction"/>). Null (the default): the transaction commits by a
+    /// call of its own, as a provider whose transaction object must see the commit needs.
+    /// </summary>
+    public string? CommitInBatch { get; init; }
+
+    /// <summary>
+    /// True when a <c>WITH</c> clause may hold <c>INSERT … RETURNING</c> statements whose rows the next ones read (PostgreSQL):
+    /// a start then inserts the workflow, its first execution and its operation row in one statement
+    /// (<see cref="StorageStatements.StartWorkflow"/>). False (the default): three statements.
+    /// </summary>
+    public bool DataModifyingCtes { get; init; }
 }
 
 /// <summary>
@@ -208,6 +232,37 @@ public static partial class SqlTemplate
             LockEndedWorkflowIds = SqlParameterCatalog.Declared(nameof(StorageStatements.LockEndedWorkflowIds), "Cutoff", "Limit"),
             DeleteStepExecutionsOfWorkflows = SqlParameterCatalog.Declared(nameof(StorageStatements.DeleteStepExecutionsOfWorkflows), "Ids", "Limit"),
         };
+        if (f.LeaseExpiry is { } expiry)
+        {
+            statements = statements with
+            {
+                ClaimReadyStepExecution = S(nameof(StorageStatements.ClaimReadyStepExecution), ClaimReady(expiry, readsClock: true)),
+                ClaimReadyStepExecutionUntil = S(nameof(StorageStatements.ClaimReadyStepExecutionUntil), ClaimReady("@LeaseExpiresAt", readsClock: false)),
+            };
+        }
+
+        if (f.DataModifyingCtes)
+        {
+            statements = statements with
+            {
+                StartWorkflow = S(nameof(StorageStatements.StartWorkflow),
+                    "WITH \"W\" AS (INSERT INTO {W} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"NextStepName\", \"AllowMultiple\", \"CreatedAt\", " +
+                    "\"UpdatedAt\", \"StartedAt\", \"TraceParent\") VALUES (@Type, @HeroType, @HeroId, 'ready', @StepName, @AllowMultiple, @CreatedAt, @CreatedAt, " +
+                    "@CreatedAt, @TraceParent) RETURNING \"Id\"), " +
+                    "\"E\" AS (INSERT INTO {E} (\"WorkflowId\", \"StepName\", \"State\", \"ScheduledFor\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", \"Attempt\", " +
+                    "\"WaitingFor\", \"WaitUntil\") SELECT \"Id\", @StepName, 'scheduled', @ScheduledFor, @Metadata, @CreatedAt, @CreatedAt, 1, @WaitingFor, " +
+                    "@WaitUntil FROM \"W\" RETURNING \"Id\", \"WorkflowId\"), " +
+                    "\"O\" AS (INSERT INTO {O} (\"OperationId\", \"WorkflowId\", \"Command\", \"ExecutionId\", \"CreatedAt\") " +
+                    "SELECT @OperationId, \"WorkflowId\", @Command, \"Id\", @CreatedAt FROM \"E\") " +
+                    "SELECT \"WorkflowId\", \"Id\" FROM \"E\";"),
+            };
+        }
+
+        if (f.CommitInBatch is { } commit)
+        {
+            statements = statements with { CommitTransaction = S(nameof(StorageStatements.CommitTransaction), commit) };
+        }
+
         var built = cleanup(statements);
         if (built.All().FirstOrDefault(s => string.IsNullOrWhiteSpace(s.Text)) is { } unwritten)
         {
@@ -216,6 +271,26 @@ public static partial class SqlTemplate
         }
 
         return built;
+    }
+
+    /// <summary>
+    /// The one-round-trip claim: the workflow row is locked (and read as it was) first, then the execution goes in progress
+    /// only if it is scheduled and its workflow ready, then the workflow goes performing only if that write happened under
+    /// this lease token, then the execution row is locked and read as it now is (and the database's clock when leases are
+    /// dated by it). Whatever else the rows say, nothing is written and the reader decides in the same transaction.
+    /// </summary>
+    private static string ClaimReady(string expiry, bool readsClock)
+    {
+        const string execution = "\"Id\" = @ExecutionId AND \"WorkflowId\" = @WorkflowId";
+        const string stepName = "(SELECT \"StepName\" FROM {E} WHERE \"Id\" = @ExecutionId)";
+        return $"SELECT {WorkflowColumns} FROM {{W}}{{hint}} WHERE \"Id\" = @WorkflowId{{lock}}; " +
+               "UPDATE {E} SET \"State\" = 'in_progress', \"StartedAt\" = @Now, \"JobId\" = @JobId, \"LeaseToken\" = @LeaseToken, \"HeartbeatAt\" = @Now, " +
+               $"\"LeaseExpiresAt\" = {expiry}, \"UpdatedAt\" = @Now WHERE {execution} AND \"State\" = 'scheduled' " +
+               "AND EXISTS (SELECT 1 FROM {W} WHERE \"Id\" = @WorkflowId AND \"State\" = 'ready'); " +
+               $"UPDATE {{W}} SET \"State\" = 'performing', \"CurrentStepName\" = {stepName}, \"NextStepName\" = {stepName}, \"PausedByJobId\" = NULL, " +
+               "\"StateReason\" = NULL, \"TransitionedAt\" = NULL, \"UpdatedAt\" = @Now WHERE \"Id\" = @WorkflowId AND \"State\" = 'ready' " +
+               $"AND EXISTS (SELECT 1 FROM {{E}} WHERE {execution} AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken); " +
+               $"SELECT {ExecutionColumns} FROM {{E}}{{hint}} WHERE {execution}{{lock}};" + (readsClock ? " SELECT {now} AS \"Now\";" : "");
     }
 
     /// <summary>Fills a template in the flavor's SQL (also used by the dialects for their own statements).</summary>

@@ -34,6 +34,29 @@ if (args.Length > 0 && args[0] == "upgrade")
     return 0;
 }
 
+if (args.Length == 4 && args[0] == "scaleout-worker")
+{
+    // One worker process of the scale-out benchmark: "scaleout-worker <connection> <run> <hangfire|genevadrive>".
+    return await ScaleOutWorker.RunAsync(args[1], args[2], args[3]);
+}
+
+if (args.Length > 0 && args[0] == "scaleout")
+{
+    // The scale-out benchmark: "scaleout [workflows] [maxProcesses]" (default 400 workflows, 1–3 worker processes), PostgreSQL only.
+    var scaleOutPostgres = Environment.GetEnvironmentVariable("GENEVADRIVE_TEST_POSTGRES")
+        ?? throw new InvalidOperationException("The scale-out benchmark needs GENEVADRIVE_TEST_POSTGRES (build.ps1 bench sets it).");
+    var scaleOutWorkflows = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 400;
+    var scaleOutProcesses = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3;
+    var scaleOutReport = await ScaleOut.RunAsync(scaleOutPostgres, scaleOutWorkflows, scaleOutProcesses);
+    Console.WriteLine();
+    Console.WriteLine(scaleOutReport);
+    var scaleOutFolder = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "artifacts", "bench");
+    Directory.CreateDirectory(scaleOutFolder);
+    await File.WriteAllTextAsync(Path.Combine(scaleOutFolder, "scaleout-report.md"), scaleOutReport);
+    Console.WriteLine($"Written to {Path.GetFullPath(scaleOutFolder)}.");
+    return 0;
+}
+
 if (args.Length > 0 && args[0] == "profile")
 {
     // Where the step path allocates: the GenevaDrive throughput workload under a sampling allocation profile.

@@ -170,14 +170,14 @@ internal static class GenevaDriveDashboard
     private static NonEscapedString RenderStepJobLink(JobDetailsRendererDto dto)
     {
         var job = dto.JobDetails.Job;
-        if (job?.Type != typeof(WorkflowStepJob) || job.Args.Count < 4)
+        if (job?.Type != typeof(WorkflowStepJob) || Server.StepJobLabel.Read(job) is not var (workflow, workflowId, step))
         {
             return new NonEscapedString(string.Empty);
         }
 
-        var url = dto.Page.Url.To($"/genevadrive/workflows/{Html.E(job.Args[2])}");
+        var url = dto.Page.Url.To($"/genevadrive/workflows/{workflowId.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         return new NonEscapedString(
-            $"<div class=\"alert alert-info genevadrive-job-link\">Step <strong>{Html.E(job.Args[3])}</strong> of workflow " +
-            $"<a href=\"{Html.E(url)}\">{Html.E(job.Args[1])} #{Html.E(job.Args[2])}</a> (step execution {Html.E(job.Args[0])}).</div>");
+            $"<div class=\"alert alert-info genevadrive-job-link\">Step <strong>{Html.E(step)}</strong> of workflow " +
+            $"<a href=\"{Html.E(url)}\">{Html.E(workflow)} #{workflowId.ToString(System.Globalization.CultureInfo.InvariantCulture)}</a> (step execution {Html.E(job.Args[0])}).</div>");
     }
 }

@@ -16,7 +16,7 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
     /// <summary>The prefix of the reason of every deletion GenevaDrive makes itself.</summary>
     public const string DeletionReasonPrefix = "GenevaDrive: ";
 
-    private static readonly System.Reflection.MethodInfo RunMethod = typeof(WorkflowStepJob).GetMethod(nameof(WorkflowStepJob.RunAsync))!;
+    private static readonly System.Reflection.MethodInfo RunMethod = typeof(WorkflowStepJob).GetMethod(nameof(WorkflowStepJob.RunStepAsync))!;
 
     private readonly Func<IBackgroundJobClient> _client;
     private readonly Func<JobStorage> _storage;
@@ -43,7 +43,7 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
             var type = _registry.FindType(workflow.Type);
             var queue = type is null ? "default" : _registry.GetDefinition(type).Queue;
             var displayName = type is null ? workflow.Type : WorkflowNames.DisplayNameFor(type);
-            object?[] args = [execution.Id, displayName, workflow.Id, execution.StepName, null, CancellationToken.None];
+            object?[] args = [execution.Id, StepJobLabel.Format(displayName, workflow.Id, execution.StepName), null, CancellationToken.None];
             // Job.Queue needs storage support; the default queue works everywhere without it.
             var job = queue == "default" ? new Job(typeof(WorkflowStepJob), RunMethod, args) : new Job(typeof(WorkflowStepJob), RunMethod, args, queue);
             IState state = execution.ScheduledFor > _time.GetUtcNow().UtcDateTime

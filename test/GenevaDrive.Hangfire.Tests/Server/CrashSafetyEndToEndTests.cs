@@ -151,6 +151,36 @@ public sealed class CrashSafetyEndToEndTests(string database) : HangfireServerFi
     }
 
     [Test]
+    public async Task AStepJobOfThePreviousForm_StillRunsItsStep_AfterAnUpgrade_WhileNewJobsTakeTheShortForm()
+    {
+        // Versions before RunStepAsync created RunAsync jobs with four arguments; one of those, scheduled before an upgrade,
+        // must run its step on the new version. The new form's job for the step is removed the way GenevaDrive removes
+        // its own jobs (no pause), so only the old job can run it.
+        var workflow = await Server.Client.StartAsync<E2EOnboardingWorkflow>(Accounts.Add("upgrader"));
+        await HangfireTestServer.WaitUntilAsync(async () => (await Server.Client.GetCurrentExecutionAsync(workflow.Id)) is { StepName: "nudge", JobId: not null },
+            Timeout, "the nudge step's job to be created");
+        var nudge = (await Server.Client.GetCurrentExecutionAsync(workflow.Id))!;
+        Server.JobClient.ChangeState(nudge.JobId!, new DeletedState { Reason = global::GenevaDrive.Server.HangfireStepJobDispatcher.DeletionReasonPrefix + "replaced (test)" });
+        var previous = Server.JobClient.Create(
+            global::Hangfire.Common.Job.FromExpression<WorkflowStepJob>(j => j.RunAsync(nudge.Id, "e2e_onboarding", workflow.Id, "nudge", null, CancellationToken.None)),
+            new ScheduledState(TimeSpan.FromSeconds(1)));
+
+        await WaitForStateAsync(workflow.Id, WorkflowState.Finished);
+
+        var history = await Server.Client.GetHistoryAsync(workflow.Id);
+        using var connection = Server.Storage.GetConnection();
+        var welcomeJob = connection.GetJobData(history.Single(e => e.StepName == "welcome").JobId!)!.Job;
+        Assert.Multiple(() =>
+        {
+            Assert.That(Probe.Events, Is.EqualTo(new[] { "welcome", "nudge", "done" }));
+            Assert.That(history.Single(e => e.StepName == "nudge").JobId, Is.EqualTo(previous), "the job of the previous form ran the step");
+            Assert.That(Server.JobState(previous).Name, Is.EqualTo(SucceededState.StateName));
+            Assert.That(welcomeJob.Method.Name, Is.EqualTo(nameof(WorkflowStepJob.RunStepAsync)));
+            Assert.That(welcomeJob.Args[1], Is.EqualTo($"e2e_onboarding #{workflow.Id} › welcome"), "the label the dashboard shows");
+        });
+    }
+
+    [Test]
     public async Task PausingFromCode_RemovesThePendingJob_WithoutTriggeringTheDeleteRule()
     {
         var workflow = await Server.Client.StartAsync<E2EOnboardingWorkflow>(Accounts.Add("pauser"));

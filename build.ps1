@@ -15,6 +15,7 @@ param(
     [string] $Target = 'test',
     [string] $Configuration = 'Release',
     # What follows the target goes to the benchmark program: bench [repetitions] [postgresql|sqlite|all] [scale|noscale|scaleonly],
+    # bench scaleout [workflows] [processes],
     # upgrade-bench [all|postgresql|sqlite] [workflows].
     [Parameter(Position = 1, ValueFromRemainingArguments = $true)]
     [string[]] $BenchArguments = @()

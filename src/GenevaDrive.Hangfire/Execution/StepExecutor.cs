@@ -303,7 +303,7 @@ internal sealed partial class StepExecutor
         using var activity = Telemetry.Source.StartActivity("GenevaDrive.Finalize");
         activity?.SetTag("genevadrive.step_execution_id", execution.Id);
         var result = await _store.FinalizeAsync(execution.Id, execution.LeaseToken!, decision.Completion with { Reason = decision.ResultText }, ct,
-            claim.Workflow!.Id, io).ConfigureAwait(false);
+            claim.Workflow!.Id, io, execution.StepName).ConfigureAwait(false);
         activity?.SetTag("genevadrive.finalize", result.Outcome.ToString());
         switch (result.Outcome)
         {

@@ -86,6 +86,21 @@ public sealed record StorageStatements
     public SqlStatement? StartWorkflow { get; init; }
 
     /// <summary>
+    /// The finalize of a step that ran under its lease while its workflow stayed performing, in one round trip (built when
+    /// the flavor has <see cref="SqlFlavor.DataModifyingCtes"/>): @WorkflowId → the workflow row as it was, locked; then the
+    /// parameters of <see cref="FinishStepExecution"/> close the execution only if it is still in progress under
+    /// @ExecutionLeaseToken and waits for no event (its error columns and metadata kept where the new ones are null), and
+    /// move the workflow on only if that happened → the workflow's id, or no row; then the execution row as it is now.
+    /// </summary>
+    public SqlStatement? FinishPerformingStepExecution { get; init; }
+
+    /// <summary>
+    /// <see cref="FinishPerformingStepExecution"/> that also inserts the next step's execution (the parameters of
+    /// <see cref="InsertStepExecution"/>) only if the workflow moved on → the new execution's id, or no row.
+    /// </summary>
+    public SqlStatement? FinishPerformingStepExecutionAndScheduleNext { get; init; }
+
+    /// <summary>
     /// The finalize of a run, in one round trip: @ExecutionId, @ExecutionState, @ExecutionOutcome, @CompletedAt,
     /// @FailedAt, @CanceledAt, @SkippedAt, @FinishedAt, @ErrorClassName, @ErrorMessage, @ErrorBacktrace,
     /// @ExecutionMetadata, @ExecutionLeaseToken, @Now → closes the execution (its lease expiry cleared);

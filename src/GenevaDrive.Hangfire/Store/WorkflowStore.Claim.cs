@@ -65,7 +65,7 @@ internal sealed partial class WorkflowStore
                 MarkPerforming(workflow, execution.StepName, now);
             }
 
-            await CommitAsync(tx, "claim", ct, io).ConfigureAwait(false);
+            await CommitAsync(tx, "claim", ct, io, inBatch: locked.CommittedInBatch).ConfigureAwait(false);
             return new ClaimResult(ClaimOutcome.Claimed, $"Claimed step execution {execution.Id}.", workflow, execution);
         }
 
@@ -92,13 +92,21 @@ internal sealed partial class WorkflowStore
     }
 
     /// <summary>The storage's one-round-trip claim for the lease clock in use; null when the storage has none.</summary>
-    private SqlStatement? ClaimReadyStatement => LeasesOnDatabaseClock ? Sql.ClaimReadyStepExecution : Sql.ClaimReadyStepExecutionUntil;
+    /// <remarks>Where the storage commits in a batch (PostgreSQL) the batch ends with the commit: one round trip for the whole claim.</remarks>
+    private SqlStatement? ClaimReadyStatement => LeasesOnDatabaseClock
+        ? _claimReady ??= Sql.ClaimReadyStepExecution is { } onDatabaseClock ? Committing(onDatabaseClock) : null
+        : _claimReadyUntil ??= Sql.ClaimReadyStepExecutionUntil is { } onApplicationClock ? Committing(onApplicationClock) : null;
+
+    private SqlStatement? _claimReady;
+    private SqlStatement? _claimReadyUntil;
 
     /// <summary>
     /// Locks the workflow and then the execution in one round trip, as the hinted <see cref="LockExecutionAsync"/> does, and
     /// in the same round trip claims the execution when it is scheduled and its workflow ready (the common case): the
     /// execution comes back in progress under <paramref name="lease"/>'s token. Otherwise nothing is written and the rows
     /// come back locked for the claim to decide in the same transaction. A hint that does not hold starts over the careful way.
+    /// Where the batch also commits (<see cref="StorageStatements.CommitTransaction"/>), a claim it did not make starts over
+    /// the careful way too (locking the rows anew), since its transaction has ended; that is the rare case.
     /// </summary>
     private async Task<LockedExecution> LockAndClaimReadyAsync(long executionId, long workflowId, Lease lease, SqlStatement statement,
         CancellationToken ct, StoreIo io)
@@ -153,16 +161,20 @@ internal sealed partial class WorkflowStore
                 await io.DisposeAsync(reader).ConfigureAwait(false);
             }
 
-            if (workflow is not null && execution is not null)
+            var committed = Sql.CommitTransaction is not null;
+            var claimed = execution is { State: "in_progress" } && execution.LeaseToken == lease.Token;
+            if (workflow is not null && execution is not null && (claimed || !committed))
             {
                 return new LockedExecution(connection, tx, workflow, execution, databaseNow is { } clock ? UtcTimes.ToMillisecond(clock) : lease.Now)
-                    { Io = io };
+                    { Io = io, CommittedInBatch = committed };
             }
 
-            // The hint did not hold (a hand-made job, or rows gone); nothing was written: start over the careful way.
+            // The hint did not hold (a hand-made job, or rows gone), or the rows were in another state and the batch's commit
+            // ended the transaction; nothing was written: start over the careful way.
             await io.DisposeAsync(tx).ConfigureAwait(false);
             await io.DisposeAsync(connection).ConfigureAwait(false);
-            return await LockExecutionAsync(executionId, null, ct, withLeaseClock: true, io).ConfigureAwait(false);
+            return await LockExecutionAsync(executionId, workflow is not null && execution is not null ? workflowId : null, ct, withLeaseClock: true, io)
+                .ConfigureAwait(false);
         }
         catch
         {

@@ -83,13 +83,22 @@ internal sealed partial class WorkflowStore
     /// lease token) and reports it as applied. <paramref name="io"/> chooses blocking calls for a Hangfire worker thread.
     /// </summary>
     public Task<FinalizeResult> FinalizeAsync(long executionId, string leaseToken, StepCompletion completion,
-        CancellationToken ct = default, long? workflowIdHint = null, StoreIo io = default) =>
-        _finalizeRetry.ExecuteAsync((_, token) => FinalizeOnceAsync(executionId, leaseToken, completion, workflowIdHint, token, io), ct);
+        CancellationToken ct = default, long? workflowIdHint = null, StoreIo io = default, string? stepNameHint = null) =>
+        _finalizeRetry.ExecuteAsync((attempt, token) => FinalizeOnceAsync(executionId, leaseToken, completion, workflowIdHint,
+            attempt == 0 ? stepNameHint : null, token, io), ct);
 
+    // stepNameHint: the step that ran, when the caller knows it (with the workflow id): the common finalize is then one round
+    // trip where the storage allows it. Not passed to a repeat, which must recognise its own earlier commit.
     private async Task<FinalizeResult> FinalizeOnceAsync(long executionId, string leaseToken, StepCompletion completion,
-        long? workflowIdHint, CancellationToken ct, StoreIo io)
+        long? workflowIdHint, string? stepNameHint, CancellationToken ct, StoreIo io)
     {
         await InjectAsync("finalize.begin").ConfigureAwait(false);
+        if (workflowIdHint is { } hinted && stepNameHint is { } stepName &&
+            await FinalizeInOneBatchAsync(executionId, leaseToken, completion, hinted, stepName, ct, io).ConfigureAwait(false) is { } done)
+        {
+            return done;
+        }
+
         await using var locked = await LockExecutionAsync(executionId, workflowIdHint, ct, io: io).ConfigureAwait(false);
         if (locked is not { Transaction: { } tx, Workflow: { } workflow, Execution: { } execution })
         {

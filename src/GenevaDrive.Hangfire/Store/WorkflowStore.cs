@@ -208,6 +208,9 @@ internal sealed partial class WorkflowStore
     {
         public StoreIo Io { get; init; }
 
+        /// <summary>The batch that locked the rows also committed (a claim made in one round trip): nothing left to commit.</summary>
+        public bool CommittedInBatch { get; init; }
+
         public async ValueTask DisposeAsync()
         {
             if (Transaction is not null)

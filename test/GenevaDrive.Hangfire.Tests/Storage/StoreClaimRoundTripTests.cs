@@ -33,6 +33,11 @@ public sealed class StoreClaimRoundTripTests(string database) : StorageTestBase(
         Assert.Multiple(() =>
         {
             Assert.That(statements, Has.Count.EqualTo(1), "one batch between BEGIN and COMMIT:\n" + string.Join("\n", statements));
+            if (Db.Dialect.Sql.CommitTransaction is { } commit)
+            {
+                Assert.That(statements[0], Does.EndWith(commit.Text), "where the storage commits in a batch, the claim's batch carries the commit");
+            }
+
             Assert.That(claim.Outcome, Is.EqualTo(ClaimOutcome.Claimed), claim.Reason);
             Assert.That(execution.ExecutionState, Is.EqualTo(StepExecutionState.InProgress));
             Assert.That(execution.LeaseToken, Is.EqualTo(claim.Execution!.LeaseToken).And.Not.Null);
@@ -236,6 +241,91 @@ public sealed class StoreClaimRoundTripTests(string database) : StorageTestBase(
                 Assert.That(finish[^1], Does.EndWith(commit.Text), "the finalize's write batch carries the commit");
             }
         });
+    }
+
+    [TestCase("second", TestName = "{m}(to the next step)")]
+    [TestCase(null, TestName = "{m}(finishing the workflow)")]
+    public async Task HintedFinalize_OfTheCommonCase_WritesWhatTheCarefulFinalizeWrites_InOneStatement(string? next)
+    {
+        var (hinted, hintedClaim) = await StartAndClaimAsync("hinted");
+        var (careful, carefulClaim) = await StartAndClaimAsync("careful");
+        var log = new ConcurrentQueue<(DbTransaction? Tx, string Sql)>();
+        Store.Statements = (tx, sql) => log.Enqueue((tx, sql));
+
+        var result = await Store.FinalizeAsync(hintedClaim.Execution!.Id, hintedClaim.Execution.LeaseToken!, Success(next),
+            workflowIdHint: hinted.Workflow.Id, stepNameHint: "first");
+        var statements = Transaction(log);
+        Store.Statements = null;
+        var reference = await Store.FinalizeAsync(carefulClaim.Execution!.Id, carefulClaim.Execution.LeaseToken!, Success(next));
+
+        var fast = Db.Dialect.Sql.FinishPerformingStepExecution is not null;
+        var rows = await RowsAsync(hinted.Workflow.Id);
+        var referenceRows = await RowsAsync(careful.Workflow.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Outcome, Is.EqualTo(FinalizeOutcome.Applied));
+            Assert.That((rows.Workflow, rows.Executions.Select(e => e.Row)), Is.EqualTo((referenceRows.Workflow, referenceRows.Executions.Select(e => e.Row))),
+                "the same rows as the careful finalize");
+            Assert.That((result.Workflow!.State, result.Workflow.NextStepName, result.Workflow.Type), Is.EqualTo((reference.Workflow!.State,
+                reference.Workflow.NextStepName, reference.Workflow.Type)), "the same result");
+            Assert.That(result.NextExecution?.Id, Is.EqualTo(next is null ? null : rows.Executions[^1].Id), "the next execution's id as inserted");
+            Assert.That(statements, Has.Count.EqualTo(fast ? 1 : 2), "the statements of the transaction that wrote:\n" + string.Join("\n", statements));
+        });
+    }
+
+    [Test]
+    public async Task HintedFinalize_OfAWorkflowPausedOrALeaseLostMeanwhile_WritesNothingInItsBatch_AndDecidesAsBefore()
+    {
+        var (paused, pausedClaim) = await StartAndClaimAsync("paused");
+        await Store.PauseAsync(paused.Workflow.Id);
+        var (taken, takenClaim) = await StartAndClaimAsync("taken");
+        Clock.Advance(Lease + TimeSpan.FromSeconds(1));
+        var takeover = await Store.ClaimAsync(taken.FirstExecution!.Id, "job-2", Lease);
+
+        var changed = await Store.FinalizeAsync(pausedClaim.Execution!.Id, pausedClaim.Execution.LeaseToken!, Success("second"),
+            workflowIdHint: paused.Workflow.Id, stepNameHint: "first");
+        var lost = await Store.FinalizeAsync(takenClaim.Execution!.Id, takenClaim.Execution.LeaseToken!, Success("second"),
+            workflowIdHint: taken.Workflow.Id, stepNameHint: "first");
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(changed.Outcome, Is.EqualTo(FinalizeOutcome.WorkflowChangedOutside));
+            Assert.That(await StatesAsync(paused.Workflow.Id), Is.EqualTo(new[] { "paused", "first:canceled:job-1" }));
+            Assert.That(takeover.Outcome, Is.EqualTo(ClaimOutcome.TookOver), takeover.Reason);
+            Assert.That(lost.Outcome, Is.EqualTo(FinalizeOutcome.LeaseLost));
+            Assert.That(await StatesAsync(taken.Workflow.Id), Is.EqualTo(new[] { "performing", "first:failed:job-1", "first:in_progress:job-2" }),
+                "the late finalize wrote nothing");
+        });
+    }
+
+    [Test]
+    public async Task HintedFinalize_RepeatedAfterALostCommitAcknowledgement_ScheduledTheNextStepOnce()
+    {
+        var (created, claim) = await StartAndClaimAsync("lost-ack");
+        var injected = 0;
+        Store.Faults = point => point == "finalize.committed" && Interlocked.Increment(ref injected) == 1 ? throw TransientFault() : Task.CompletedTask;
+
+        var result = await Store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, Success("second"),
+            workflowIdHint: created.Workflow.Id, stepNameHint: "first");
+        Store.Faults = null;
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(injected, Is.EqualTo(1), "the fault after the commit (the repeat recognises its own and commits nothing)");
+            Assert.That(result.Outcome, Is.EqualTo(FinalizeOutcome.Applied));
+            Assert.That(await StatesAsync(created.Workflow.Id), Is.EqualTo(new[] { "ready", "first:completed:job-1", "second:scheduled:" }));
+            Assert.That(result.NextExecution?.StepName, Is.EqualTo("second"), "the repeat returns the next execution to dispatch");
+        });
+    }
+
+    /// <summary>The workflow and its executions, with the columns a finalize writes (times relative to nothing: the fake clock's).</summary>
+    private async Task<(string Workflow, (long Id, string Row)[] Executions)> RowsAsync(long workflowId)
+    {
+        var workflow = await WorkflowAsync(workflowId);
+        var history = await Store.GetHistoryAsync(workflowId);
+        return ($"{workflow.State}|{workflow.CurrentStepName}|{workflow.NextStepName}|{workflow.PausedByJobId}|{workflow.StateReason}|{workflow.TransitionedAt:O}|{workflow.UpdatedAt:O}",
+            history.Select(h => (h.Id, $"{h.StepName}|{h.State}|{h.Outcome}|{h.CompletedAt:O}|{h.FinishedAt:O}|{h.SkippedAt:O}|{h.ErrorClassName}|{h.Metadata}|" +
+                $"{h.LeaseToken is not null}|{h.LeaseExpiresAt:O}|{h.ScheduledFor:O}|{h.Attempt}|{h.Cursor}|{h.JobId}|{h.UpdatedAt:O}")).ToArray());
     }
 
     /// <summary>The statements of the last transaction in the log, after its BEGIN.</summary>

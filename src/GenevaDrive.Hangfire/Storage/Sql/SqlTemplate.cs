@@ -258,6 +258,16 @@ public static partial class SqlTemplate
             };
         }
 
+        if (f.DataModifyingCtes)
+        {
+            statements = statements with
+            {
+                FinishPerformingStepExecution = S(nameof(StorageStatements.FinishPerformingStepExecution), FinishPerforming(withNext: false)),
+                FinishPerformingStepExecutionAndScheduleNext = S(nameof(StorageStatements.FinishPerformingStepExecutionAndScheduleNext),
+                    FinishPerforming(withNext: true)),
+            };
+        }
+
         if (f.CommitInBatch is { } commit)
         {
             statements = statements with { CommitTransaction = S(nameof(StorageStatements.CommitTransaction), commit) };
@@ -291,6 +301,35 @@ public static partial class SqlTemplate
                "\"StateReason\" = NULL, \"TransitionedAt\" = NULL, \"UpdatedAt\" = @Now WHERE \"Id\" = @WorkflowId AND \"State\" = 'ready' " +
                $"AND EXISTS (SELECT 1 FROM {{E}} WHERE {execution} AND \"State\" = 'in_progress' AND \"LeaseToken\" = @LeaseToken); " +
                $"SELECT {ExecutionColumns} FROM {{E}}{{hint}} WHERE {execution}{{lock}};" + (readsClock ? " SELECT {now} AS \"Now\";" : "");
+    }
+
+    /// <summary>
+    /// The finalize of a step that ran under its lease while its workflow stayed performing, in one statement after the
+    /// workflow's lock: the execution is closed only if it is still in progress under this lease token (and waits for no
+    /// event), the workflow moves on only if that happened in this statement, and the next execution is inserted only if
+    /// the workflow moved. Then the execution row as it is now. The rows tell the reader whether it applied.
+    /// </summary>
+    private static string FinishPerforming(bool withNext)
+    {
+        const string finish =
+            "UPDATE {E} SET \"State\" = @ExecutionState, \"Outcome\" = @ExecutionOutcome, \"CompletedAt\" = @CompletedAt, \"FailedAt\" = @FailedAt, " +
+            "\"CanceledAt\" = @CanceledAt, \"SkippedAt\" = @SkippedAt, \"FinishedAt\" = @FinishedAt, \"ErrorClassName\" = COALESCE(@ErrorClassName, \"ErrorClassName\"), " +
+            "\"ErrorMessage\" = COALESCE(@ErrorMessage, \"ErrorMessage\"), \"ErrorBacktrace\" = COALESCE(@ErrorBacktrace, \"ErrorBacktrace\"), " +
+            "\"Metadata\" = COALESCE(@ExecutionMetadata, \"Metadata\"), \"LeaseToken\" = @ExecutionLeaseToken, \"LeaseExpiresAt\" = NULL, \"UpdatedAt\" = @Now " +
+            "WHERE \"Id\" = @ExecutionId AND \"WorkflowId\" = @WorkflowId AND \"State\" = 'in_progress' AND \"LeaseToken\" = @ExecutionLeaseToken " +
+            "AND \"WaitingFor\" IS NULL AND EXISTS (SELECT 1 FROM {W} WHERE \"Id\" = @WorkflowId AND \"State\" = 'performing') RETURNING \"Id\"";
+        const string advance =
+            "UPDATE {W} SET \"State\" = @WorkflowState, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, " +
+            "\"PausedByJobId\" = @PausedByJobId, \"StateReason\" = @StateReason, \"TransitionedAt\" = @TransitionedAt, \"UpdatedAt\" = @Now " +
+            "WHERE \"Id\" = @WorkflowId AND EXISTS (SELECT 1 FROM \"F\") RETURNING \"Id\"";
+        const string insertNext =
+            "INSERT INTO {E} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", \"DispatchedAt\", " +
+            "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", \"Attempt\", \"Cursor\", \"WaitingFor\", \"WaitUntil\") " +
+            "SELECT @WorkflowId, @StepName, @State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, " +
+            "@Metadata, @CreatedAt, @UpdatedAt, @Attempt, @Cursor, @WaitingFor, @WaitUntil FROM \"A\" RETURNING \"Id\"";
+        return $"SELECT {WorkflowColumns} FROM {{W}}{{hint}} WHERE \"Id\" = @WorkflowId{{lock}}; " +
+               $"WITH \"F\" AS ({finish}), \"A\" AS ({advance}) " + (withNext ? insertNext : "SELECT \"Id\" FROM \"A\"") + "; " +
+               $"SELECT {ExecutionColumns} FROM {{E}} WHERE \"Id\" = @ExecutionId;";
     }
 
     /// <summary>Fills a template in the flavor's SQL (also used by the dialects for their own statements).</summary>

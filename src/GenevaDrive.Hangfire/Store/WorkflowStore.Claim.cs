@@ -128,38 +128,23 @@ internal sealed partial class WorkflowStore
             WorkflowRecord? workflow = null;
             StepExecutionRecord? execution = null;
             DateTime? databaseNow = null;
-            var reader = await io.ExecuteReaderAsync(connection, command).ConfigureAwait(false);
-            try
+            // Result sets in order: the workflow, the execution, the database's time; the updates return none.
+            await ReadResultSetsAsync(connection, command, io, async (index, reader) =>
             {
-                // Result sets in order: the workflow, the execution, the database's time; the updates return none.
-                var index = 0;
-                do
+                switch (index)
                 {
-                    if (reader.FieldCount == 0)
-                    {
-                        continue;
-                    }
-
-                    switch (index++)
-                    {
-                        case 0:
-                            workflow = await ReadRowAsync<WorkflowRecord>(reader, io, ct).ConfigureAwait(false);
-                            break;
-                        case 1:
-                            execution = await ReadRowAsync<StepExecutionRecord>(reader, io, ct).ConfigureAwait(false);
-                            break;
-                        default:
-                            // A text column on SQLite: the provider parses it.
-                            databaseNow = await io.ReadAsync(reader, ct).ConfigureAwait(false) ? reader.GetDateTime(0) : null;
-                            break;
-                    }
+                    case 0:
+                        workflow = await ReadRowAsync<WorkflowRecord>(reader, io, ct).ConfigureAwait(false);
+                        break;
+                    case 1:
+                        execution = await ReadRowAsync<StepExecutionRecord>(reader, io, ct).ConfigureAwait(false);
+                        break;
+                    default:
+                        // A text column on SQLite: the provider parses it.
+                        databaseNow = await io.ReadAsync(reader, ct).ConfigureAwait(false) ? reader.GetDateTime(0) : null;
+                        break;
                 }
-                while (await io.NextResultAsync(reader, ct).ConfigureAwait(false));
-            }
-            finally
-            {
-                await io.DisposeAsync(reader).ConfigureAwait(false);
-            }
+            }).ConfigureAwait(false);
 
             var committed = Sql.CommitTransaction is not null;
             var claimed = execution is { State: "in_progress" } && execution.LeaseToken == lease.Token;
@@ -182,9 +167,6 @@ internal sealed partial class WorkflowStore
             throw;
         }
     }
-
-    private static async ValueTask<T?> ReadRowAsync<T>(System.Data.Common.DbDataReader reader, StoreIo io, CancellationToken ct) =>
-        await io.ReadAsync(reader, ct).ConfigureAwait(false) ? reader.GetRowParser<T>()(reader) : default;
 
     /// <summary>
     /// Who is claiming, with which token, for how long; <paramref name="Now"/> stamps the rows, <paramref name="LeaseNow"/>

@@ -68,38 +68,22 @@ internal sealed partial class WorkflowStore
         WorkflowRecord? workflow = null;
         long? applied = null;
         StepExecutionRecord? closed = null;
-        var reader = await io.ExecuteReaderAsync(connection, Command(statement, new FinishParameters(execution, moved, now, next), tx, ct))
-            .ConfigureAwait(false);
-        try
+        // Result sets in order: the workflow as it was, the id the conditional writes returned (or none), the execution now.
+        await ReadResultSetsAsync(connection, Command(statement, new FinishParameters(execution, moved, now, next), tx, ct), io, async (index, reader) =>
         {
-            // Result sets in order: the workflow as it was, the id the conditional writes returned (or none), the execution now.
-            var index = 0;
-            do
+            switch (index)
             {
-                if (reader.FieldCount == 0)
-                {
-                    continue;
-                }
-
-                switch (index++)
-                {
-                    case 0:
-                        workflow = await ReadRowAsync<WorkflowRecord>(reader, io, ct).ConfigureAwait(false);
-                        break;
-                    case 1:
-                        applied = await io.ReadAsync(reader, ct).ConfigureAwait(false) ? IdOf(reader) : null;
-                        break;
-                    default:
-                        closed = await ReadRowAsync<StepExecutionRecord>(reader, io, ct).ConfigureAwait(false);
-                        break;
-                }
+                case 0:
+                    workflow = await ReadRowAsync<WorkflowRecord>(reader, io, ct).ConfigureAwait(false);
+                    break;
+                case 1:
+                    applied = await io.ReadAsync(reader, ct).ConfigureAwait(false) ? IdOf(reader) : null;
+                    break;
+                default:
+                    closed = await ReadRowAsync<StepExecutionRecord>(reader, io, ct).ConfigureAwait(false);
+                    break;
             }
-            while (await io.NextResultAsync(reader, ct).ConfigureAwait(false));
-        }
-        finally
-        {
-            await io.DisposeAsync(reader).ConfigureAwait(false);
-        }
+        }).ConfigureAwait(false);
 
         if (applied is not { } id || workflow is null || closed is null)
         {

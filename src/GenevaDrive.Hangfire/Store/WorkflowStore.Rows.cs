@@ -109,6 +109,34 @@ internal sealed partial class WorkflowStore
         }
     }
 
+    /// <summary>
+    /// Runs a batch and hands each result set that has columns to <paramref name="read"/> with its position among them (the
+    /// writes of a batch return none, or an empty one depending on the provider).
+    /// </summary>
+    private static async Task ReadResultSetsAsync(DbConnection connection, CommandDefinition command, StoreIo io, Func<int, DbDataReader, ValueTask> read)
+    {
+        var reader = await io.ExecuteReaderAsync(connection, command).ConfigureAwait(false);
+        try
+        {
+            var index = 0;
+            do
+            {
+                if (reader.FieldCount > 0)
+                {
+                    await read(index++, reader).ConfigureAwait(false);
+                }
+            }
+            while (await io.NextResultAsync(reader, command.CancellationToken).ConfigureAwait(false));
+        }
+        finally
+        {
+            await io.DisposeAsync(reader).ConfigureAwait(false);
+        }
+    }
+
+    private static async ValueTask<T?> ReadRowAsync<T>(DbDataReader reader, StoreIo io, CancellationToken ct) =>
+        await io.ReadAsync(reader, ct).ConfigureAwait(false) ? reader.GetRowParser<T>()(reader) : default;
+
     private static long IdOf(IDataRecord row) => Convert.ToInt64(row.GetValue(0), System.Globalization.CultureInfo.InvariantCulture);
 
     private static InvalidOperationException NoInsertedId() => new("The insert of the next step execution returned no id.");

@@ -97,7 +97,8 @@ public static class StorageConformance
             }
 
             var created = await onDatabaseClock.CreateAsync(Spec("hero-clock"), cancellationToken).ConfigureAwait(false);
-            var claim = await onDatabaseClock.ClaimAsync(created.FirstExecution!.Id, "job-1", Lease, cancellationToken).ConfigureAwait(false);
+            // Hinted as a step job's claim is: the one-round-trip claim dates the lease with the flavor's LeaseExpiry, where it has one.
+            var claim = await onDatabaseClock.ClaimAsync(created.FirstExecution!.Id, "job-1", Lease, cancellationToken, created.Workflow.Id).ConfigureAwait(false);
             Expect(claim.IsClaimed, $"a claim dated by the database clock succeeds ({claim.Reason})");
             Expect((await onDatabaseClock.ClaimAsync(created.FirstExecution.Id, "job-2", Lease, cancellationToken).ConfigureAwait(false)).Outcome == ClaimOutcome.LeaseHeld,
                 "its lease holds against a second claim");
@@ -133,6 +134,45 @@ public static class StorageConformance
             Expect(history.Count == 2 && history[0].Cursor == "7" && history[0].Checkpoints == 1 && history[0].Outcome == "success",
                 "the history keeps the first step's outcome, cursor and checkpoint count");
             Expect(history[1].ScheduledFor == UtcTimes.Now(clock) + TimeSpan.FromHours(1), "times round-trip to the millisecond in UTC");
+        }).ConfigureAwait(false);
+
+        await Check("a step job's claim and finalize (the one-round-trip forms, where the storage has them) write what the careful ones write", async () =>
+        {
+            // The job's arguments name the workflow and the step: the store then uses ClaimReadyStepExecution and
+            // FinishPerformingStepExecution when the storage builds them, and falls back when the rows are not as required.
+            var created = await store.CreateAsync(Spec("hero-2b"), cancellationToken).ConfigureAwait(false);
+            var workflowId = created.Workflow.Id;
+            var claim = await store.ClaimAsync(created.FirstExecution!.Id, "job-1", Lease, cancellationToken, workflowId).ConfigureAwait(false);
+            Expect(claim.Outcome == ClaimOutcome.Claimed && claim.Execution!.LeaseExpiresAt == UtcTimes.Now(clock) + Lease,
+                $"the hinted claim takes the lease ({claim.Reason})");
+            Expect((await store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false))?.State == "performing", "its workflow performs the step");
+            var result = await store.FinalizeAsync(claim.Execution!.Id, claim.Execution.LeaseToken!, new StepCompletion
+            {
+                ExecutionState = StepExecutionState.Completed,
+                Outcome = StepOutcome.Success,
+                WorkflowState = WorkflowState.Ready,
+                NextStepName = "second",
+                Schedule = new NextStep("second", TimeSpan.FromMinutes(5)),
+            }, cancellationToken, workflowId, stepNameHint: "first").ConfigureAwait(false);
+            var history = await store.GetHistoryAsync(workflowId, cancellationToken).ConfigureAwait(false);
+            Expect(result.Outcome == FinalizeOutcome.Applied && result.NextExecution?.Id == history[^1].Id, "the hinted finalize applies and returns the next execution");
+            Expect(history.Count == 2 && history[0] is { State: "completed", Outcome: "success", LeaseExpiresAt: null } &&
+                   history[1] is { StepName: "second", State: "scheduled", Attempt: 1 } && history[1].ScheduledFor == UtcTimes.Now(clock) + TimeSpan.FromMinutes(5),
+                "the step is closed and the next one scheduled");
+            Expect((await store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false)) is { State: "ready", NextStepName: "second", CurrentStepName: null },
+                "the workflow moved on");
+            var next = await store.ClaimAsync(history[1].Id, "job-2", Lease, cancellationToken, workflowId).ConfigureAwait(false);
+            clock.Advance(Lease + TimeSpan.FromSeconds(1));
+            var takeover = await store.ClaimAsync(history[1].Id, "job-3", Lease, cancellationToken, workflowId).ConfigureAwait(false);
+            var stale = await store.FinalizeAsync(next.Execution!.Id, next.Execution.LeaseToken!, new StepCompletion
+            {
+                ExecutionState = StepExecutionState.Completed,
+                Outcome = StepOutcome.Success,
+                WorkflowState = WorkflowState.Finished,
+            }, cancellationToken, workflowId, stepNameHint: "second").ConfigureAwait(false);
+            Expect(takeover.Outcome == ClaimOutcome.TookOver && stale.Outcome == FinalizeOutcome.LeaseLost,
+                "after a takeover the stale hinted finalize records nothing");
+            await store.CancelAsync(workflowId, cancellationToken).ConfigureAwait(false);
         }).ConfigureAwait(false);
 
         await Check("an expired lease is taken over, and the stale run's checkpoint and finalize are refused", async () =>

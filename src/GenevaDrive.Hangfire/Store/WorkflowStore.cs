@@ -14,7 +14,8 @@ namespace GenevaDrive.Store;
 /// <para>
 /// One class in parts, by concern: this file is the transaction runner every part uses (connections, transactions,
 /// retries, exactly-once commands, the locking reads); <c>.Claim</c> and <c>.Finalize</c> are the lease protocol
-/// read top to bottom (claim → heartbeat and checkpoint → finalize → recovery); <c>.Commands</c> the write commands;
+/// read top to bottom (claim → heartbeat and checkpoint → finalize → recovery), <c>.FinalizeBatch</c> the finalize's
+/// one-statement common case; <c>.Commands</c> the write commands;
 /// <c>.Events</c> event delivery; <c>.Housekeeping</c> the reconciler's and cleanup's statements; <c>.Queries</c> the
 /// read model; <c>.Rows</c> the row helpers they share.
 /// </para>

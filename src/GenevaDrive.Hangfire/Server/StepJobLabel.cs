@@ -30,6 +30,48 @@ internal static partial class StepJobLabel
             : null;
     }
 
+    /// <summary>
+    /// Only the workflow id a step job names (the claim's hint), read without allocating: the first " #digits › " of the
+    /// label, or the third argument of the earlier form. Null when there is none.
+    /// </summary>
+    public static long? ReadWorkflowId(Job job)
+    {
+        var args = job.Args;
+        if (job.Method.Name == nameof(WorkflowStepJob.RunAsync))
+        {
+            return args.Count > 2 && args[2] is long id ? id : null;
+        }
+
+        if (args.Count < 2 || args[1] is not string label)
+        {
+            return null;
+        }
+
+        var text = label.AsSpan();
+        for (var at = text.IndexOf(" #", StringComparison.Ordinal); at >= 0; at = NextMark(text, at))
+        {
+            var rest = text[(at + 2)..];
+            var digits = 0;
+            while (digits < rest.Length && digits <= 18 && char.IsAsciiDigit(rest[digits]))
+            {
+                digits++;
+            }
+
+            if (digits is > 0 and <= 18 && rest[digits..].StartsWith(" › ", StringComparison.Ordinal))
+            {
+                return long.Parse(rest[..digits], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return null;
+    }
+
+    private static int NextMark(ReadOnlySpan<char> text, int at)
+    {
+        var next = text[(at + 1)..].IndexOf(" #", StringComparison.Ordinal);
+        return next < 0 ? -1 : at + 1 + next;
+    }
+
     [GeneratedRegex("^(?<workflow>.*?) #(?<id>[0-9]{1,18}) › (?<step>.*)$", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
     private static partial Regex Label();
 }

@@ -49,7 +49,7 @@ internal sealed class WorkflowStepFilter : JobFilterAttribute, IServerFilter, IA
             // blocking database calls (StoreIo.Blocking), so no round trip hops to the thread pool and back.
             : _runtime.Runner.ClaimAsync(executionId, context.BackgroundJob.Id, CancellationToken.None,
                 // The job's arguments carry the workflow id: the claim locks its row directly (checked against the execution).
-                StepJobLabel.Read(context.BackgroundJob.Job) is { WorkflowId: > 0 and var workflowId } ? workflowId : null,
+                StepJobLabel.ReadWorkflowId(context.BackgroundJob.Job) is > 0 and var workflowId ? workflowId : null,
                 StoreIo.Blocking)
                 .GetAwaiter().GetResult();
         var run = new RunningStep(_runtime, claim);

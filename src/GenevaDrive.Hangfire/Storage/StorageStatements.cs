@@ -95,8 +95,8 @@ public sealed record StorageStatements
     public SqlStatement? FinishPerformingStepExecution { get; init; }
 
     /// <summary>
-    /// <see cref="FinishPerformingStepExecution"/> that also inserts the next step's execution (the parameters of
-    /// <see cref="InsertStepExecution"/>) only if the workflow moved on → the new execution's id, or no row.
+    /// <see cref="FinishPerformingStepExecution"/> that also inserts the next step's first, ungated execution (@StepName,
+    /// @ScheduledFor; scheduled, attempt 1, created at @Now) only if the workflow moved on → the new execution's id, or no row.
     /// </summary>
     public SqlStatement? FinishPerformingStepExecutionAndScheduleNext { get; init; }
 

@@ -60,6 +60,7 @@ internal sealed partial class WorkflowStore
 
         await using var connection = await OpenAsync(ct, io).ConfigureAwait(false);
         await using var tx = await BeginAsync(connection, ct, io).ConfigureAwait(false);
+        // The statement writes the next execution as PrepareScheduledAsync makes a first, ungated attempt (checked by a test).
         var next = completion.Schedule is { } schedule && completion.WorkflowState == WorkflowState.Ready
             ? await PrepareScheduledAsync(connection, tx, workflowId, schedule.Name, now + schedule.Wait, now, ct, null, Succession.First, null, io,
                 lookUpEvent: false).ConfigureAwait(false)

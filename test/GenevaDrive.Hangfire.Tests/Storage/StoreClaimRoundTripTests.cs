@@ -325,7 +325,8 @@ public sealed class StoreClaimRoundTripTests(string database) : StorageTestBase(
         var history = await Store.GetHistoryAsync(workflowId);
         return ($"{workflow.State}|{workflow.CurrentStepName}|{workflow.NextStepName}|{workflow.PausedByJobId}|{workflow.StateReason}|{workflow.TransitionedAt:O}|{workflow.UpdatedAt:O}",
             history.Select(h => (h.Id, $"{h.StepName}|{h.State}|{h.Outcome}|{h.CompletedAt:O}|{h.FinishedAt:O}|{h.SkippedAt:O}|{h.ErrorClassName}|{h.Metadata}|" +
-                $"{h.LeaseToken is not null}|{h.LeaseExpiresAt:O}|{h.ScheduledFor:O}|{h.Attempt}|{h.Cursor}|{h.JobId}|{h.UpdatedAt:O}")).ToArray());
+                $"{h.LeaseToken is not null}|{h.LeaseExpiresAt:O}|{h.ScheduledFor:O}|{h.Attempt}|{h.Cursor}|{h.JobId}|{h.UpdatedAt:O}|{h.CreatedAt:O}|" +
+                $"{h.StartedAt:O}|{h.HeartbeatAt:O}|{h.DispatchedAt:O}|{h.WaitingFor}|{h.WaitUntil:O}|{h.FailedAt:O}|{h.CanceledAt:O}|{h.ErrorMessage}")).ToArray());
     }
 
     /// <summary>The statements of the last transaction in the log, after its BEGIN.</summary>

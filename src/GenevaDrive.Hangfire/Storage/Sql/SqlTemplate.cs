@@ -322,11 +322,10 @@ public static partial class SqlTemplate
             "UPDATE {W} SET \"State\" = @WorkflowState, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, " +
             "\"PausedByJobId\" = @PausedByJobId, \"StateReason\" = @StateReason, \"TransitionedAt\" = @TransitionedAt, \"UpdatedAt\" = @Now " +
             "WHERE \"Id\" = @WorkflowId AND EXISTS (SELECT 1 FROM \"F\") RETURNING \"Id\"";
+        // The next step's first attempt, without a gate: scheduled, no job, lease, cursor or wait yet (the columns left out stay NULL).
         const string insertNext =
-            "INSERT INTO {E} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", \"DispatchedAt\", " +
-            "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", \"Attempt\", \"Cursor\", \"WaitingFor\", \"WaitUntil\") " +
-            "SELECT @WorkflowId, @StepName, @State, @Outcome, @ScheduledFor, @StartedAt, @JobId, @DispatchedAt, @LeaseToken, @HeartbeatAt, @LeaseExpiresAt, " +
-            "@Metadata, @CreatedAt, @UpdatedAt, @Attempt, @Cursor, @WaitingFor, @WaitUntil FROM \"A\" RETURNING \"Id\"";
+            "INSERT INTO {E} (\"WorkflowId\", \"StepName\", \"State\", \"ScheduledFor\", \"CreatedAt\", \"UpdatedAt\", \"Attempt\") " +
+            "SELECT @WorkflowId, @StepName, 'scheduled', @ScheduledFor, @Now, @Now, 1 FROM \"A\" RETURNING \"Id\"";
         return $"SELECT {WorkflowColumns} FROM {{W}}{{hint}} WHERE \"Id\" = @WorkflowId{{lock}}; " +
                $"WITH \"F\" AS ({finish}), \"A\" AS ({advance}) " + (withNext ? insertNext : "SELECT \"Id\" FROM \"A\"") + "; " +
                $"SELECT {ExecutionColumns} FROM {{E}} WHERE \"Id\" = @ExecutionId;";

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Hangfire.Common;
 
 namespace GenevaDrive.Server;
@@ -8,13 +7,17 @@ namespace GenevaDrive.Server;
 /// label "workflow #id › step") and the earlier <see cref="WorkflowStepJob.RunAsync"/> (the id, workflow name, workflow id
 /// and step name).
 /// </summary>
-internal static partial class StepJobLabel
+internal static class StepJobLabel
 {
-    public static string Format(string workflowName, long workflowId, string stepName) => $"{workflowName} #{workflowId} › {stepName}";
+    private const string IdMark = " #";
+    private const string StepMark = " › ";
+
+    public static string Format(string workflowName, long workflowId, string stepName) => $"{workflowName}{IdMark}{workflowId}{StepMark}{stepName}";
 
     /// <summary>
-    /// The workflow name, id and step name a step job names, or null when its arguments do not say (a hand-made job, or a
-    /// workflow name that itself looks like a label: the workflow id is then only a hint, checked by the claim).
+    /// The workflow name, id and step name a step job names (for the dashboard), or null when its arguments do not say (a
+    /// hand-made job, or a workflow name that itself looks like a label: the workflow id is then only a hint, checked by
+    /// the claim).
     /// </summary>
     public static (string Workflow, long WorkflowId, string Step)? Read(Job job)
     {
@@ -24,16 +27,12 @@ internal static partial class StepJobLabel
             return args.Count > 3 && args[1] is string name && args[2] is long id && args[3] is string step ? (name, id, step) : null;
         }
 
-        return args.Count > 1 && args[1] is string label && Label().Match(label) is { Success: true } match &&
-               long.TryParse(match.Groups["id"].ValueSpan, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var workflowId)
-            ? (match.Groups["workflow"].Value, workflowId, match.Groups["step"].Value)
+        return args.Count > 1 && args[1] is string label && Find(label) is var (at, digits, workflowId)
+            ? (label[..at], workflowId, label[(at + IdMark.Length + digits + StepMark.Length)..])
             : null;
     }
 
-    /// <summary>
-    /// Only the workflow id a step job names (the claim's hint), read without allocating: the first " #digits › " of the
-    /// label, or the third argument of the earlier form. Null when there is none.
-    /// </summary>
+    /// <summary>Only the workflow id a step job names (the claim's hint), read without allocating; null when there is none.</summary>
     public static long? ReadWorkflowId(Job job)
     {
         var args = job.Args;
@@ -42,36 +41,30 @@ internal static partial class StepJobLabel
             return args.Count > 2 && args[2] is long id ? id : null;
         }
 
-        if (args.Count < 2 || args[1] is not string label)
-        {
-            return null;
-        }
+        return args.Count > 1 && args[1] is string label && Find(label) is var (_, _, workflowId) ? workflowId : null;
+    }
 
-        var text = label.AsSpan();
-        for (var at = text.IndexOf(" #", StringComparison.Ordinal); at >= 0; at = NextMark(text, at))
+    /// <summary>The first " #digits › " of a label (1 to 18 digits): where it starts, how many digits, and their value.</summary>
+    private static (int At, int Digits, long WorkflowId)? Find(ReadOnlySpan<char> label)
+    {
+        for (var at = label.IndexOf(IdMark, StringComparison.Ordinal); at >= 0;)
         {
-            var rest = text[(at + 2)..];
+            var rest = label[(at + IdMark.Length)..];
             var digits = 0;
             while (digits < rest.Length && digits <= 18 && char.IsAsciiDigit(rest[digits]))
             {
                 digits++;
             }
 
-            if (digits is > 0 and <= 18 && rest[digits..].StartsWith(" › ", StringComparison.Ordinal))
+            if (digits is > 0 and <= 18 && rest[digits..].StartsWith(StepMark, StringComparison.Ordinal))
             {
-                return long.Parse(rest[..digits], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
+                return (at, digits, long.Parse(rest[..digits], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture));
             }
+
+            var next = label[(at + 1)..].IndexOf(IdMark, StringComparison.Ordinal);
+            at = next < 0 ? -1 : at + 1 + next;
         }
 
         return null;
     }
-
-    private static int NextMark(ReadOnlySpan<char> text, int at)
-    {
-        var next = text[(at + 1)..].IndexOf(" #", StringComparison.Ordinal);
-        return next < 0 ? -1 : at + 1 + next;
-    }
-
-    [GeneratedRegex("^(?<workflow>.*?) #(?<id>[0-9]{1,18}) › (?<step>.*)$", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
-    private static partial Regex Label();
 }

@@ -139,3 +139,22 @@ CREATE TABLE IF NOT EXISTS "{S}"."Operations" (
 );
 GO
 CREATE INDEX IF NOT EXISTS "IX_Operations_CreatedAt" ON "{S}"."Operations" ("CreatedAt");
+
+-- @migration 10
+-- Child workflows: the workflow and the step that started a child (its group), and the small result a workflow records
+-- for its parent to read. Top-level workflows leave them NULL.
+ALTER TABLE "{S}"."Workflows" ADD COLUMN IF NOT EXISTS "ParentWorkflowId" bigint NULL;
+GO
+ALTER TABLE "{S}"."Workflows" ADD COLUMN IF NOT EXISTS "ParentStepName" varchar(200) NULL;
+GO
+ALTER TABLE "{S}"."Workflows" ADD COLUMN IF NOT EXISTS "Result" text NULL;
+
+-- @migration 11
+-- @heavy builds two indexes on Workflows (online: CONCURRENTLY, writes go on; they hold child workflows only)
+-- A parent's children by group and state (the wait's counts, the dashboard's progress), and one child per hero and group:
+-- a step that starts children again after a crash finds the ones it started instead of starting them twice.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS "IX_Workflows_Parent_State" ON "{S}"."Workflows" ("ParentWorkflowId", "ParentStepName", "State")
+    WHERE "ParentWorkflowId" IS NOT NULL;
+GO
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "UX_Workflows_Child" ON "{S}"."Workflows" ("ParentWorkflowId", "ParentStepName", "HeroType", "HeroId")
+    WHERE "ParentWorkflowId" IS NOT NULL;

@@ -221,3 +221,27 @@ CREATE TABLE [{S}].[Operations] (
 GO
 IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Operations_CreatedAt' AND object_id = OBJECT_ID(N'[{S}].[Operations]'))
 CREATE CLUSTERED INDEX [IX_Operations_CreatedAt] ON [{S}].[Operations] ([CreatedAt]);
+
+-- @migration 10
+-- Child workflows: the workflow and the step that started a child (its group), and the small result a workflow records
+-- for its parent to read. Top-level workflows leave them NULL.
+IF COL_LENGTH(N'[{S}].[Workflows]', N'ParentWorkflowId') IS NULL
+ALTER TABLE [{S}].[Workflows] ADD [ParentWorkflowId] bigint NULL;
+GO
+IF COL_LENGTH(N'[{S}].[Workflows]', N'ParentStepName') IS NULL
+ALTER TABLE [{S}].[Workflows] ADD [ParentStepName] nvarchar(200) NULL;
+GO
+IF COL_LENGTH(N'[{S}].[Workflows]', N'Result') IS NULL
+ALTER TABLE [{S}].[Workflows] ADD [Result] nvarchar(max) NULL;
+
+-- @migration 11
+-- @heavy builds two filtered indexes on Workflows (they hold child workflows only)
+-- A parent's children by group and state (the wait's counts, the dashboard's progress), and one child per hero and group:
+-- a step that starts children again after a crash finds the ones it started instead of starting them twice.
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Workflows_Parent_State' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
+CREATE NONCLUSTERED INDEX [IX_Workflows_Parent_State] ON [{S}].[Workflows] ([ParentWorkflowId], [ParentStepName], [State])
+    WHERE [ParentWorkflowId] IS NOT NULL;
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'UX_Workflows_Child' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
+CREATE UNIQUE NONCLUSTERED INDEX [UX_Workflows_Child] ON [{S}].[Workflows] ([ParentWorkflowId], [ParentStepName], [HeroType], [HeroId])
+    WHERE [ParentWorkflowId] IS NOT NULL;

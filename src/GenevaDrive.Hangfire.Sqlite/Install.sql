@@ -137,3 +137,22 @@ CREATE TABLE IF NOT EXISTS "{P}Operations" (
 );
 GO
 CREATE INDEX IF NOT EXISTS "IX_{P}Operations_CreatedAt" ON "{P}Operations" ("CreatedAt");
+
+-- @migration 10
+-- Child workflows: the workflow and the step that started a child (its group), and the small result a workflow records
+-- for its parent to read. Top-level workflows leave them NULL.
+ALTER TABLE "{P}Workflows" ADD COLUMN "ParentWorkflowId" INTEGER NULL;
+GO
+ALTER TABLE "{P}Workflows" ADD COLUMN "ParentStepName" TEXT NULL;
+GO
+ALTER TABLE "{P}Workflows" ADD COLUMN "Result" TEXT NULL;
+
+-- @migration 11
+-- @heavy builds two indexes on Workflows (they hold child workflows only)
+-- A parent's children by group and state (the wait's counts, the dashboard's progress), and one child per hero and group:
+-- a step that starts children again after a crash finds the ones it started instead of starting them twice.
+CREATE INDEX IF NOT EXISTS "IX_{P}Workflows_Parent_State" ON "{P}Workflows" ("ParentWorkflowId", "ParentStepName", "State")
+    WHERE "ParentWorkflowId" IS NOT NULL;
+GO
+CREATE UNIQUE INDEX IF NOT EXISTS "UX_{P}Workflows_Child" ON "{P}Workflows" ("ParentWorkflowId", "ParentStepName", "HeroType", "HeroId")
+    WHERE "ParentWorkflowId" IS NOT NULL;

@@ -248,6 +248,13 @@ public interface IWorkflowClient
     /// <returns>The workflows.</returns>
     Task<IReadOnlyList<WorkflowInfo>> GetByStateAsync(WorkflowState state, int limit = 100, CancellationToken cancellationToken = default);
 
+    /// <summary>The child workflows <paramref name="parentWorkflowId"/>'s <c>StartChildren</c> steps started, newest first.</summary>
+    /// <param name="parentWorkflowId">The parent workflow.</param>
+    /// <param name="limit">At most this many.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The children.</returns>
+    Task<IReadOnlyList<WorkflowInfo>> GetChildrenAsync(long parentWorkflowId, int limit = 100, CancellationToken cancellationToken = default);
+
     /// <summary>Ongoing (ready, performing, paused) workflows, newest first.</summary>
     /// <param name="limit">At most this many of each state.</param>
     /// <param name="cancellationToken">Cancels the call.</param>

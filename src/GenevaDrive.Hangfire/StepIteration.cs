@@ -40,6 +40,9 @@ public sealed class StepIteration<TCursor>
         run.UnsavedCursor = UnsavedCursorJson;
     }
 
+    /// <summary>The engine's side of this attempt.</summary>
+    internal ResumableRun Run => _run;
+
     /// <summary>Where the work stands: the cursor saved by the last checkpoint of an earlier attempt, or <see langword="default"/> on the first run.</summary>
     public TCursor? Cursor { get; private set; }
 

@@ -44,6 +44,55 @@ public abstract class Workflow
         return json is null ? default : System.Text.Json.JsonSerializer.Deserialize<TPayload>(json);
     }
 
+    /// <summary>The workflow whose <c>StartChildren</c> step started this one; null for a top-level workflow.</summary>
+    protected internal long? ParentWorkflowId { get; internal set; }
+
+    /// <summary>Reads the outcomes of the children a step started; set by the engine for a step run.</summary>
+    internal Func<string, CancellationToken, Task<IReadOnlyList<ChildOutcome>>>? ChildOutcomes { get; set; }
+
+    /// <summary>Records this workflow's result (JSON); set by the engine for a step run.</summary>
+    internal Func<string?, CancellationToken, Task>? ResultRecorder { get; set; }
+
+    /// <summary>The longest result (as JSON) a workflow may record.</summary>
+    internal const int MaxResultJsonLength = 4000;
+
+    /// <summary>
+    /// The children the step <paramref name="startedBy"/> started, oldest first: each one's state (finished, canceled, paused,
+    /// still running), why it is paused or canceled, and the result it recorded.
+    /// </summary>
+    /// <param name="startedBy">The name of this workflow's <c>StartChildren</c> step.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The children's outcomes.</returns>
+    /// <exception cref="InvalidOperationException">Called outside a step run.</exception>
+    protected Task<IReadOnlyList<ChildOutcome>> ChildrenAsync(string startedBy, CancellationToken cancellationToken = default) =>
+        (ChildOutcomes ?? throw new InvalidOperationException(
+            $"ChildrenAsync(\"{startedBy}\") can only be called while a step of workflow {GetType().Name} runs."))(startedBy, cancellationToken);
+
+    /// <summary>
+    /// Records a small result (at most 4,000 characters of JSON, written with System.Text.Json) for this workflow's parent to
+    /// read from <see cref="ChildOutcome.Result{TResult}"/>. A later call replaces it; a step that runs again records it again.
+    /// </summary>
+    /// <typeparam name="TResult">The result's type.</typeparam>
+    /// <param name="result">The result.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes when the result is saved.</returns>
+    /// <exception cref="ArgumentException">The result's JSON is longer than 4,000 characters.</exception>
+    /// <exception cref="InvalidOperationException">Called outside a step run.</exception>
+    protected Task RecordResultAsync<TResult>(TResult result, CancellationToken cancellationToken = default)
+    {
+        var record = ResultRecorder ?? throw new InvalidOperationException(
+            $"RecordResultAsync can only be called while a step of workflow {GetType().Name} runs.");
+        var json = System.Text.Json.JsonSerializer.Serialize(result);
+        if (json.Length > MaxResultJsonLength)
+        {
+            throw new ArgumentException(
+                $"The result of workflow {GetType().Name} is {json.Length} characters of JSON; the limit is {MaxResultJsonLength}. Record a summary or a key " +
+                "to the full result kept elsewhere.", nameof(result));
+        }
+
+        return record(json, cancellationToken);
+    }
+
     internal abstract void DefineSteps(WorkflowBuilder builder);
 
     internal void SetHero(object? hero)

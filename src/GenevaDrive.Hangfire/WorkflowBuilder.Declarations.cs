@@ -62,7 +62,7 @@ public sealed partial class WorkflowBuilder
 
     private WorkflowBuilder AddResumable<TCursor>(string name, Delegate? original, Func<StepIteration<TCursor>, CancellationToken, Task<StepResult>>? body,
         TimeSpan? maxRunTime, TimeSpan? checkpointEvery, TimeSpan? wait, Func<bool>? skipIf, Func<bool>? onlyIf, ExceptionPolicy? onException,
-        string? beforeStep, string? afterStep, string sourceFile, int sourceLine)
+        string? beforeStep, string? afterStep, string sourceFile, int sourceLine, bool? cancelChildrenWithParent = null)
     {
         var source = new SourceLocation(sourceFile, sourceLine);
         if (name is null)
@@ -83,7 +83,7 @@ public sealed partial class WorkflowBuilder
         return Add(name, original!, _ => throw new InvalidOperationException($"Resumable step '{name}' runs through its iteration."),
             wait, skipIf, onlyIf, onException, beforeStep, afterStep, sourceFile, sourceLine,
             body is null ? null : (run, ct) => body(new StepIteration<TCursor>(run), ct), typeof(TCursor), maxRunTime,
-            checkpointEvery ?? DefaultCheckpointEvery);
+            checkpointEvery ?? DefaultCheckpointEvery, cancelChildrenWithParent: cancelChildrenWithParent);
     }
 
     // ---- Waiting for events ------------------------------------------------------------------------

@@ -217,7 +217,8 @@ public sealed partial class WorkflowBuilder
         TimeSpan? wait, Func<bool>? skipIf, Func<bool>? onlyIf, ExceptionPolicy? onException,
         string? beforeStep, string? afterStep, string sourceFile, int sourceLine,
         Func<ResumableRun, CancellationToken, Task<StepResult>>? resumable = null, Type? cursorType = null, TimeSpan? maxRunTime = null,
-        TimeSpan checkpointEvery = default, string? waitEvent = null, TimeSpan waitTimeout = default, WaitTimeout onTimeout = WaitTimeout.Pause)
+        TimeSpan checkpointEvery = default, string? waitEvent = null, TimeSpan waitTimeout = default, WaitTimeout onTimeout = WaitTimeout.Pause,
+        Store.ChildrenGate? children = null, bool? cancelChildrenWithParent = null)
     {
         var source = new SourceLocation(sourceFile, sourceLine);
         var methodName = original is null ? null : MethodStepName(original);
@@ -292,6 +293,8 @@ public sealed partial class WorkflowBuilder
             WaitEvent = waitEvent,
             WaitTimeout = waitTimeout,
             OnTimeout = onTimeout,
+            Children = children,
+            CancelChildrenWithParent = cancelChildrenWithParent,
         };
         _declared.Add(step);
         _byName.Add(stepName, step);

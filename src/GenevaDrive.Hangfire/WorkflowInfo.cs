@@ -52,6 +52,12 @@ public sealed record WorkflowInfo
     /// </summary>
     public string? PreviousStepName { get; init; }
 
+    /// <summary>The workflow whose <c>StartChildren</c> step started this one; null for a top-level workflow.</summary>
+    public long? ParentWorkflowId { get; init; }
+
+    /// <summary>The parent's step that started this child; null for a top-level workflow.</summary>
+    public string? ParentStepName { get; init; }
+
     internal static WorkflowInfo From(WorkflowRecord r, Definition.WorkflowRegistry? registry = null) =>
         From(r) with { PreviousStepName = PreviousOf(r, registry) };
 
@@ -79,6 +85,8 @@ public sealed record WorkflowInfo
         UpdatedAt = r.UpdatedAt,
         TransitionedAt = r.TransitionedAt,
         StateReason = r.StateReason,
+        ParentWorkflowId = r.ParentWorkflowId,
+        ParentStepName = r.ParentStepName,
     };
 }
 

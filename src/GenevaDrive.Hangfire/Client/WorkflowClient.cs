@@ -10,7 +10,7 @@ using GenevaDrive.Store;
 namespace GenevaDrive.Client;
 
 /// <summary>The <see cref="IWorkflowClient"/> of one runtime: store operations plus Hangfire job bookkeeping.</summary>
-internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClient
+internal sealed partial class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClient
 {
     private WorkflowStore Store => runtime.Store;
 
@@ -269,7 +269,10 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         {
             await runtime.Dispatcher.DispatchAsync(result.Workflow, execution, cancellationToken).ConfigureAwait(false);
         }
+
+        await AfterChildOrParentChangedAsync(result, cancellationToken).ConfigureAwait(false);
     }
+
 
     public Task<WorkflowInfo> PauseAsync(long workflowId, CancellationToken cancellationToken = default) => PauseAsync(workflowId, null, cancellationToken);
 
@@ -282,6 +285,8 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
             // A running step's job is left alone: its heartbeat stops it.
             runtime.Dispatcher.RemovePending(pending.JobId, $"workflow {workflowId} paused");
         }
+
+        await AfterChildOrParentChangedAsync(result, cancellationToken).ConfigureAwait(false);
         return WorkflowInfo.From(result.Workflow, runtime.Registry);
     }
 
@@ -306,6 +311,7 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
     {
         var result = await Store.CancelAsync(workflowId, cancellationToken, actor: actor).ConfigureAwait(false);
         runtime.Dispatcher.RemovePending(result.Ended?.JobId, $"workflow {workflowId} canceled");
+        await AfterChildOrParentChangedAsync(result, cancellationToken).ConfigureAwait(false);
         return WorkflowInfo.From(result.Workflow, runtime.Registry);
     }
 
@@ -321,6 +327,9 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
 
     public async Task<WorkflowInfo?> GetAsync(long workflowId, CancellationToken cancellationToken = default) =>
         await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false) is { } record ? WorkflowInfo.From(record, runtime.Registry) : null;
+
+    public async Task<IReadOnlyList<WorkflowInfo>> GetChildrenAsync(long parentWorkflowId, int limit = 100, CancellationToken cancellationToken = default) =>
+        (await Store.GetChildrenPageAsync(parentWorkflowId, 0, limit, cancellationToken).ConfigureAwait(false)).Select(r => WorkflowInfo.From(r, runtime.Registry)).ToList();
 
     public async Task<IReadOnlyList<WorkflowInfo>> GetByStateAsync(WorkflowState state, int limit = 100, CancellationToken cancellationToken = default) =>
         (await Store.GetPageAsync(state, null, 0, limit, cancellationToken).ConfigureAwait(false)).Items.Select(r => WorkflowInfo.From(r, runtime.Registry)).ToList();
@@ -364,54 +373,5 @@ internal sealed class WorkflowClient(GenevaDriveRuntime runtime) : IWorkflowClie
         var type = runtime.Registry.FindType(workflowName) ?? throw new InvalidOperationException(
             $"Workflow type '{workflowName}' is not registered in this application; register it to control its workflows.");
         return runtime.Registry.GetDefinition(type);
-    }
-
-    /// <summary>Whether <paramref name="type"/> is a concrete class deriving from <see cref="Workflow{THero}"/>.</summary>
-    private static bool IsWorkflowClass(Type type)
-    {
-        for (var t = type; t is not null; t = t.BaseType)
-        {
-            if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Workflow<>))
-            {
-                return !type.IsAbstract;
-            }
-        }
-
-        return false;
-    }
-
-    private async Task<NewWorkflow> SpecAsync(Type workflowType, object hero, StartOptions? options)
-    {
-        ArgumentNullException.ThrowIfNull(workflowType);
-        ArgumentNullException.ThrowIfNull(hero);
-        await runtime.EnsureInitializedAsync(CancellationToken.None).ConfigureAwait(false);
-        if (runtime.Registry.TryGetDefinition(workflowType) is null)
-        {
-            throw new ArgumentException(IsWorkflowClass(workflowType)
-                    ? $"'{workflowType.FullName}' is not a registered workflow; register it with AddWorkflow<{workflowType.Name}>() (or AddWorkflow(typeof({workflowType.Name}))) before starting it."
-                    : $"'{workflowType.FullName}' is not a workflow class: the type to start is your class deriving from Workflow<THero> (e.g. " +
-                      "StartAsync(typeof(SignupWorkflow), user)), and the hero is the second argument.",
-                nameof(workflowType));
-        }
-
-        var name = runtime.Registry.NameOf(workflowType);
-        var definition = runtime.Registry.GetDefinition(workflowType);
-        if (!definition.HeroType.IsInstanceOfType(hero))
-        {
-            throw new ArgumentException(
-                $"Workflow '{name}' is about {definition.HeroType.Name} heroes, but was started with a {hero.GetType().Name}. Pass a {definition.HeroType.Name}.",
-                nameof(hero));
-        }
-
-        string heroId;
-        await using (var scope = runtime.Services.CreateAsyncScope())
-        {
-            heroId = HeroTypes.GetId(scope.ServiceProvider, definition.HeroType, hero);
-        }
-
-        var first = definition.Steps.First;
-        var schedule = first?.Schedule();
-        return new NewWorkflow(name, HeroTypes.NameOf(definition.HeroType), heroId, options?.AllowMultiple ?? false, first?.Name, schedule?.Wait,
-            schedule?.Gate, Telemetry.CurrentTraceParent());
     }
 }

@@ -60,6 +60,9 @@ internal sealed class ResumableRun
 
     public string StepName { get; }
 
+    /// <summary>For a <c>StartChildren</c> step: starts the children (set by the executor).</summary>
+    public Execution.ChildRuntime? Children { get; set; }
+
     /// <summary>The cursor this attempt started from (JSON), or null on a first run.</summary>
     public string? StartCursorJson { get; }
 

@@ -55,9 +55,15 @@ internal sealed class StepDefinition
     /// <summary>For a <c>WaitFor</c> step: what happens when the event does not come in time.</summary>
     public WaitTimeout OnTimeout { get; init; }
 
+    /// <summary>For a <c>WaitForChildren</c> step: the children it waits for (its <see cref="WaitEvent"/> is their gate's event).</summary>
+    public Store.ChildrenGate? Children { get; init; }
+
+    /// <summary>For a <c>StartChildren</c> step: whether canceling the workflow cancels the children it started.</summary>
+    public bool? CancelChildrenWithParent { get; init; }
+
     /// <summary>How this step is scheduled when the workflow reaches it: after its wait, or gated by its event.</summary>
     public Store.NextStep Schedule() => WaitEvent is { } eventName
-        ? new Store.NextStep(Name, WaitTimeout, new Store.WaitGate(eventName, WaitTimeout, OnTimeout))
+        ? new Store.NextStep(Name, WaitTimeout, new Store.WaitGate(eventName, WaitTimeout, OnTimeout, Children: Children))
         : new Store.NextStep(Name, Wait ?? TimeSpan.Zero);
 
     /// <summary>True when the condition says the step should not run now.</summary>

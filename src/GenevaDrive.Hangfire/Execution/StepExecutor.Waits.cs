@@ -39,10 +39,10 @@ internal sealed partial class StepExecutor
     {
         if (execution.WaitingFor is { } eventName && execution.ParsedMetadata.Wait is { } wait)
         {
-            return new WaitGate(eventName, wait.Timeout, wait.OnTimeout, execution.WaitUntil);
+            return new WaitGate(eventName, wait.Timeout, wait.OnTimeout, execution.WaitUntil, step.Children);
         }
 
-        return step.WaitEvent is { } declared ? new WaitGate(declared, step.WaitTimeout, step.OnTimeout) : null;
+        return step.WaitEvent is { } declared ? new WaitGate(declared, step.WaitTimeout, step.OnTimeout, Children: step.Children) : null;
     }
 
     /// <summary>
@@ -60,7 +60,9 @@ internal sealed partial class StepExecutor
                 $"Waiting for event '{gate.EventName}' until {deadline:u} (on timeout: {gate.OnTimeout})");
         }
 
-        var text = $"No '{gate.EventName}' event came by {until:u}";
+        var text = gate.Children is { } children
+            ? $"The children of '{children.Group}' did not meet the wait for {children.Until} by {until:u}"
+            : $"No '{gate.EventName}' event came by {until:u}";
         return TimingOut(gate, gate.OnTimeout switch
         {
             WaitTimeout.Cancel => Decide(StepExecutionState.Canceled, StepOutcome.Canceled, WorkflowState.Canceled, null, null, $"{text}; workflow canceled"),
@@ -71,6 +73,53 @@ internal sealed partial class StepExecutor
             _ => Decide(StepExecutionState.Canceled, StepOutcome.WorkflowPaused, WorkflowState.Paused, step.Name, null,
                 $"{text}; workflow paused (Resume waits again for {gate.Timeout})"),
         });
+    }
+
+    /// <summary>
+    /// A <c>WaitForChildren</c> step judges its children's counts every time it runs (armed, woken or timed out): met, it
+    /// completes; failed, its exception policy handles <see cref="ChildWorkflowsFailedException"/>; a paused child under
+    /// <see cref="ChildTrouble.PauseParent"/> pauses the workflow; otherwise it waits (further) or its timeout applies. Null means
+    /// the step goes on to its (empty) body: the timeout's <see cref="WaitTimeout.Continue"/>.
+    /// </summary>
+    private async Task<StepDecision?> JudgeChildrenAsync(WorkflowDefinition definition, StepDefinition step, WorkflowRecord workflow,
+        StepExecutionRecord execution, WaitGate gate, ChildrenGate children, CancellationToken ct)
+    {
+        var counts = await _store.CountChildrenAsync(workflow.Id, children.Group, ct).ConfigureAwait(false);
+        var verdict = children.Judge(counts);
+        switch (verdict.Kind)
+        {
+            case ChildrenVerdictKind.Satisfied:
+                return Continue(definition, step, StepExecutionState.Completed, StepOutcome.Success, null, verdict.Text);
+            case ChildrenVerdictKind.PauseParent:
+                return Decide(StepExecutionState.Canceled, StepOutcome.WorkflowPaused, WorkflowState.Paused, step.Name, null,
+                    char.ToUpperInvariant(verdict.Text[0]) + verdict.Text[1..]);
+            case ChildrenVerdictKind.Failed:
+                return await HandleExceptionAsync(definition, step, workflow,
+                    new ChildWorkflowsFailedException(workflow.Id, children.Group,
+                        $"Workflow {workflow.Id} waited for {children.Until} of its children; {verdict.Text}."),
+                    ReattemptReasons.ExceptionPolicy, ct).ConfigureAwait(false);
+            default:
+                return WaitFurther(definition, step, execution, gate) is { } waiting
+                    ? waiting with { ResultText = $"{waiting.ResultText}; children of '{children.Group}': {counts}" }
+                    : null;
+        }
+    }
+
+    /// <summary>
+    /// After a finalize: a child's end or pause that woke its parent dispatches the parent's step now, and a workflow that
+    /// was canceled cancels its ongoing children (<c>cancelWithParent</c>).
+    /// </summary>
+    private async Task AfterChildOrParentChangedAsync(WorkflowRecord workflow, WokenParent? woken, CancellationToken ct)
+    {
+        if (woken is not null)
+        {
+            await _dispatcher.DispatchAsync(woken.Workflow, woken.Execution, ct).ConfigureAwait(false);
+        }
+
+        if (workflow.WorkflowState == WorkflowState.Canceled)
+        {
+            await ChildCascade.CancelChildrenAsync(_store, _dispatcher, _registry, workflow, ct).ConfigureAwait(false);
+        }
     }
 
     /// <summary>A timeout's decision names its gate, so finalize can look again for the event under the workflow's lock.</summary>

@@ -159,6 +159,9 @@ internal sealed partial class StepExecutor
             taken is not null && taken.Name == name
                 ? taken.Payload
                 : (await _store.GetLatestConsumedEventAsync(workflow.Id, name, token).ConfigureAwait(false))?.Payload;
+        instance.ParentWorkflowId = workflow.ParentWorkflowId;
+        instance.ChildOutcomes = (group, token) => _store.GetChildOutcomesAsync(workflow.Id, group, token);
+        instance.ResultRecorder = (json, token) => _store.RecordResultAsync(workflow.Id, json, token);
         var precondition = Telemetry.Source.StartActivity("GenevaDrive.Precondition");
         try
         {
@@ -185,7 +188,14 @@ internal sealed partial class StepExecutor
             {
                 taken = await _store.GetUnconsumedEventAsync(workflow.Id, gate.EventName, ct).ConfigureAwait(false);
                 TraceEvent(taken);
-                if (taken is null && WaitFurther(definition, step, execution, gate) is { } waiting)
+                if (step.Children is { } children)
+                {
+                    if (await JudgeChildrenAsync(definition, step, workflow, execution, gate, children, ct).ConfigureAwait(false) is { } judged)
+                    {
+                        return Consuming(taken, judged);
+                    }
+                }
+                else if (taken is null && WaitFurther(definition, step, execution, gate) is { } waiting)
                 {
                     return waiting;
                 }
@@ -208,6 +218,11 @@ internal sealed partial class StepExecutor
             ? null
             : new ResumableRun(_store, execution.Id, execution.LeaseToken ?? string.Empty, step.Name, execution.Cursor, _time, step.MaxRunTime,
                 step.CheckpointEvery, ct);
+        if (resumable is not null && step.CancelChildrenWithParent is not null)
+        {
+            resumable.Children = new ChildRuntime(_store, _dispatcher, _registry, services, workflow.Id, step.Name);
+        }
+
         if (resumable is not null && Signals.Value is { } signals)
         {
             signals.Resumable = resumable;
@@ -314,6 +329,8 @@ internal sealed partial class StepExecutor
                 {
                     await _dispatcher.DispatchAsync(result.Workflow!, next, ct).ConfigureAwait(false);
                 }
+
+                await AfterChildOrParentChangedAsync(result.Workflow!, result.WokenParent, ct).ConfigureAwait(false);
 
                 return result.AppliedInstead is { } instead
                     ? new FinalizeReport(result.Outcome, instead, null, result.NextExecution)

@@ -7,10 +7,11 @@ using GenevaDrive.Store;
 namespace GenevaDrive.Execution;
 
 /// <summary>What one reconciliation did.</summary>
-internal sealed record ReconcileReport(int JobsCreated, int ExecutionsRecovered, int Errors, int JobsMovedToQueue = 0)
+internal sealed record ReconcileReport(int JobsCreated, int ExecutionsRecovered, int Errors, int JobsMovedToQueue = 0, int ChildrenCanceled = 0)
 {
     public override string ToString() =>
-        $"{JobsCreated} step job(s) re-created, {JobsMovedToQueue} overdue scheduled job(s) moved to their queue, {ExecutionsRecovered} abandoned step(s) recovered, {Errors} error(s)";
+        $"{JobsCreated} step job(s) re-created, {JobsMovedToQueue} overdue scheduled job(s) moved to their queue, {ExecutionsRecovered} abandoned step(s) recovered, " +
+        $"{ChildrenCanceled} child workflow(s) of canceled parents canceled, {Errors} error(s)";
 }
 
 /// <summary>What one cleanup did.</summary>
@@ -29,7 +30,8 @@ internal sealed record CleanupReport(int WorkflowsDeleted, int ExecutionsDeleted
 /// retention in short batches. Both keep going past a bad row and are safe to run on several servers at
 /// once (a duplicate job is a no-op at claim time).
 /// </summary>
-internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatcher dispatcher, GenevaDriveOptions options, ILogger logger)
+internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatcher dispatcher, GenevaDriveOptions options, ILogger logger,
+    Definition.WorkflowRegistry? registry = null)
 {
     private const int PageSize = 500;
 
@@ -108,9 +110,46 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
             }
         }
 
-        var report = new ReconcileReport(created, recovered, errors, moved);
+        var (childrenCanceled, cascadeErrors) = await CancelOrphanedChildrenAsync(ct).ConfigureAwait(false);
+        var report = new ReconcileReport(created, recovered, errors + cascadeErrors, moved, childrenCanceled);
         ReconcilerLog.Reconciled(logger, report);
         return report;
+    }
+
+    /// <summary>
+    /// The cancel cascade's backstop: ongoing children whose parent is canceled (a crash came between the parent's cancel and
+    /// its children's) are canceled now, unless the step that started them keeps them running (then they are passed over).
+    /// </summary>
+    private async Task<(int Canceled, int Errors)> CancelOrphanedChildrenAsync(CancellationToken ct)
+    {
+        int canceled = 0, errors = 0;
+        long after = 0;
+        IReadOnlyList<(long Id, long ParentId, string Group, string ParentType)> page;
+        do
+        {
+            page = await store.GetOrphanedChildrenAsync(after, PageSize, ct).ConfigureAwait(false);
+            foreach (var (id, parentId, group, parentType) in page)
+            {
+                after = id;
+                try
+                {
+                    if (registry is not null && await ChildCascade.CancelOneAsync(store, dispatcher, registry, parentId, parentType, id, group, ct)
+                            .ConfigureAwait(false) is { } child)
+                    {
+                        canceled++;
+                        canceled += await ChildCascade.CancelChildrenAsync(store, dispatcher, registry, child, ct).ConfigureAwait(false);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    errors++;
+                    ReconcilerLog.ReconcileFailed(logger, e, id);
+                }
+            }
+        }
+        while (page.Count == PageSize);
+
+        return (canceled, errors);
     }
 
     /// <summary>

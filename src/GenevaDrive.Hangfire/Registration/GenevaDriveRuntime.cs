@@ -74,7 +74,7 @@ internal sealed class GenevaDriveRuntime : IDisposable
         Dispatcher = dispatcher?.Invoke(this) ?? new HangfireStepJobDispatcher(client, storage, Registry, Store, options.TimeProvider,
             LoggerFactory.CreateLogger(LogCategories.Dispatcher));
         Runner = new StepExecutor(Registry, Store, Dispatcher, options, LoggerFactory.CreateLogger(LogCategories.Executor));
-        Maintenance = new Execution.WorkflowMaintenance(Store, Dispatcher, options, LoggerFactory.CreateLogger(LogCategories.Reconciler));
+        Maintenance = new Execution.WorkflowMaintenance(Store, Dispatcher, options, LoggerFactory.CreateLogger(LogCategories.Reconciler), Registry);
         _recurringJobs = recurringJobs ?? (dispatcher is null ? () => services.GetService<IRecurringJobManager>() ?? new RecurringJobManager(storage()) : null);
         Client = new WorkflowClient(this);
         Counts = new Execution.WorkflowCounts(Store, options.TimeProvider, logger: Logger);

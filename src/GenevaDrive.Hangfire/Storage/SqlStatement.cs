@@ -124,7 +124,7 @@ internal static class SqlParameterCatalog
             }
         }
 
-        Add(SqlValueKind.Id, null, "Id", "WorkflowId", "ExecutionId", "AfterId", "EndedExecutionId", "EventId");
+        Add(SqlValueKind.Id, null, "Id", "WorkflowId", "ExecutionId", "AfterId", "EndedExecutionId", "EventId", "ParentWorkflowId", "ChildId");
         Add(SqlValueKind.Number, null, "Attempt", "Checkpoints", "Limit", "Offset", "LeaseMilliseconds");
         Add(SqlValueKind.Flag, null, "AllowMultiple");
         Add(SqlValueKind.Time, null, "CreatedAt", "UpdatedAt", "StartedAt", "TransitionedAt", "ScheduledFor", "DispatchedAt", "HeartbeatAt",
@@ -134,12 +134,12 @@ internal static class SqlParameterCatalog
         Add(SqlValueKind.Code, 64, "LeaseToken", "ExecutionLeaseToken");
         Add(SqlValueKind.Code, 100, "TraceParent");
         Add(SqlValueKind.Code, 40, "OperationId");
-        Add(SqlValueKind.Text, 200, "Type", "HeroType", "HeroId", "CurrentStepName", "NextStepName", "StepName", "Name", "EventKey",
+        Add(SqlValueKind.Text, 200, "Type", "HeroType", "HeroId", "CurrentStepName", "NextStepName", "StepName", "ParentStepName", "Name", "EventKey",
             "WaitingFor", "OldName", "NewName");
         Add(SqlValueKind.Text, 400, "ErrorClassName");
         Add(SqlValueKind.Text, 100, "JobId", "PausedByJobId");
         Add(SqlValueKind.Text, 1000, "StateReason");
-        Add(SqlValueKind.Text, null, "ErrorMessage", "ErrorBacktrace", "Metadata", "ExecutionMetadata", "Cursor", "Payload");
+        Add(SqlValueKind.Text, null, "ErrorMessage", "ErrorBacktrace", "Metadata", "ExecutionMetadata", "Cursor", "Payload", "Result");
         Add(SqlValueKind.IdList, null, "Ids");
         return shapes;
     }

@@ -217,6 +217,39 @@ public sealed record StorageStatements
                 _ => Array.Empty<SqlStatement>(),
             });
 
+    /// <summary>@ParentWorkflowId, @ParentStepName, @HeroType, @HeroId → the child that step of that parent started for that hero, if any.</summary>
+    public required SqlStatement SelectChildOfGroup { get; init; }
+
+    /// <summary>@ParentWorkflowId, @ParentStepName → (State, Count) of the children that step started.</summary>
+    public required SqlStatement CountChildrenByState { get; init; }
+
+    /// <summary>@ParentWorkflowId → (ParentStepName, State, Count) of all its children.</summary>
+    public required SqlStatement CountChildrenOfParent { get; init; }
+
+    /// <summary>@ParentWorkflowId, @ParentStepName, @ChildId → the id of one ongoing child of that group other than @ChildId, or no row.</summary>
+    public required SqlStatement SelectOngoingChildOtherThan { get; init; }
+
+    /// <summary>@ParentWorkflowId, @ParentStepName, @ChildId, @Limit → how many finished children of the group other than @ChildId, counted up to @Limit.</summary>
+    public required SqlStatement CountFinishedChildrenUpTo { get; init; }
+
+    /// <summary>@ParentWorkflowId, @ParentStepName → (Id, HeroId, State, StateReason, Result) of each child of the group, oldest first.</summary>
+    public required SqlStatement SelectChildOutcomes { get; init; }
+
+    /// <summary>@ParentWorkflowId, @Offset, @Limit → a page of the parent's children, newest first.</summary>
+    public required SqlStatement SelectChildrenPage { get; init; }
+
+    /// <summary>@ParentWorkflowId, @Limit → (Id, ParentStepName) of the parent's ongoing children (ready, performing or paused), oldest first.</summary>
+    public required SqlStatement SelectOngoingChildIds { get; init; }
+
+    /// <summary>@AfterId, @Limit → (Id, ParentWorkflowId, ParentStepName, Type of the parent) of ongoing children whose parent is canceled, by id after @AfterId (the cancel cascade's backstop).</summary>
+    public required SqlStatement SelectOrphanedChildIds { get; init; }
+
+    /// <summary>@Id → the result the workflow recorded, or NULL.</summary>
+    public required SqlStatement SelectWorkflowResult { get; init; }
+
+    /// <summary>@Id, @Result, @Now → records the workflow's result; returns rows affected.</summary>
+    public required SqlStatement UpdateWorkflowResult { get; init; }
+
     /// <summary>@HeroType, @HeroId → workflows, oldest first.</summary>
     public required SqlStatement SelectWorkflowsByHero { get; init; }
 

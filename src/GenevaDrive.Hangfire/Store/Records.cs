@@ -55,6 +55,12 @@ internal sealed class WorkflowRecord
     /// <summary>The W3C trace context (<c>traceparent</c>) captured when the workflow started; its steps' spans are its children.</summary>
     public string? TraceParent { get; set; }
 
+    /// <summary>The workflow whose step started this one as a child; null for a top-level workflow.</summary>
+    public long? ParentWorkflowId { get; set; }
+
+    /// <summary>The parent's step that started this child (the child's group); null for a top-level workflow.</summary>
+    public string? ParentStepName { get; set; }
+
     public DateTime CreatedAt { get => _createdAt; set => _createdAt = UtcTimes.AsUtc(value); }
 
     public DateTime UpdatedAt { get => _updatedAt; set => _updatedAt = UtcTimes.AsUtc(value); }

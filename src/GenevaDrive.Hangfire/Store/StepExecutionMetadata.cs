@@ -70,6 +70,24 @@ internal sealed class StepExecutionMetadata
         }
     }
 
+    /// <summary>For an execution gated by <c>WaitForChildren</c>: the children it waits for (read by the child whose end may wake it).</summary>
+    public ChildrenGate? Children
+    {
+        get => _root["children"] is JsonObject c && c["group"] is JsonValue g && g.TryGetValue<string>(out var group) &&
+               c["on_canceled"] is JsonValue oc && oc.TryGetValue<string>(out var canceled) && Enum.TryParse<ChildTrouble>(canceled, out var onCanceled) &&
+               c["on_paused"] is JsonValue op && op.TryGetValue<string>(out var paused) && Enum.TryParse<ChildTrouble>(paused, out var onPaused)
+            ? new ChildrenGate(group, c["minimum"] is JsonValue m && m.TryGetValue<int>(out var minimum) ? ChildrenWait.AtLeast(minimum) : ChildrenWait.All,
+                onCanceled, onPaused)
+            : null;
+        set => _root["children"] = value is null
+            ? null
+            : new JsonObject
+            {
+                ["group"] = value.Group, ["minimum"] = value.Until.Minimum, ["on_canceled"] = value.OnCanceled.ToString(),
+                ["on_paused"] = value.OnPaused.ToString(),
+            };
+    }
+
     /// <summary>The event this execution's gate consumed (then a later attempt of the step does not wait again).</summary>
     public long? ConsumedEvent
     {

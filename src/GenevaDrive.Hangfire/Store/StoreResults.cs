@@ -5,7 +5,7 @@ namespace GenevaDrive.Store;
 /// <summary>What to create when a workflow starts.</summary>
 internal sealed record NewWorkflow(
     string Type, string HeroType, string HeroId, bool AllowMultiple, string? FirstStepName, TimeSpan? FirstStepWait,
-    WaitGate? FirstStepGate = null, string? TraceParent = null);
+    WaitGate? FirstStepGate = null, string? TraceParent = null, long? ParentWorkflowId = null, string? ParentStepName = null);
 
 /// <summary>A created workflow and its first execution (none when it has no steps and finished at once).</summary>
 internal sealed record CreatedWorkflow(WorkflowRecord Workflow, StepExecutionRecord? FirstExecution);
@@ -56,7 +56,7 @@ internal sealed record NextStep(string Name, TimeSpan Wait, WaitGate? Gate = nul
 /// An event a scheduled step waits for before it runs: its name, how long to wait, what to do on timeout, and
 /// (once armed) until when. The execution is scheduled for that time; the event moves it to now.
 /// </summary>
-internal sealed record WaitGate(string EventName, TimeSpan Timeout, WaitTimeout OnTimeout, DateTime? Until = null);
+internal sealed record WaitGate(string EventName, TimeSpan Timeout, WaitTimeout OnTimeout, DateTime? Until = null, ChildrenGate? Children = null);
 
 /// <summary>How a delivered event was taken, per workflow.</summary>
 internal sealed record EventDeliveryRecord(EventDeliveryOutcome Outcome, WorkflowRecord? Workflow, WorkflowEventRecord? Event,
@@ -144,13 +144,23 @@ internal sealed record FinalizeResult(
 {
     /// <summary>Set when finalize recorded something other than the run's decision (an event came before its timeout was applied), saying what.</summary>
     public string? AppliedInstead { get; init; }
+
+    /// <summary>The parent this workflow's end woke (see <see cref="ControlResult.WokenParent"/>).</summary>
+    public WokenParent? WokenParent { get; init; }
 }
 
 /// <summary>
 /// The result of an external control operation: the workflow, the execution it kept or created
 /// (<paramref name="Execution"/>), and the execution it ended (<paramref name="Ended"/>), whose pending job can go.
 /// </summary>
-internal sealed record ControlResult(WorkflowRecord Workflow, StepExecutionRecord? Execution, StepExecutionRecord? Ended = null);
+internal sealed record ControlResult(WorkflowRecord Workflow, StepExecutionRecord? Execution, StepExecutionRecord? Ended = null)
+{
+    /// <summary>The parent this workflow's end woke (its waiting step moved to now): the caller dispatches it after the commit.</summary>
+    public WokenParent? WokenParent { get; init; }
+}
+
+/// <summary>A parent workflow whose <c>WaitForChildren</c> step a child's end (or pause) moved to now.</summary>
+internal sealed record WokenParent(WorkflowRecord Workflow, StepExecutionRecord Execution);
 
 /// <summary>One page of workflows and the total matching the filter.</summary>
 internal sealed record WorkflowPage(IReadOnlyList<WorkflowRecord> Items, long Total);

@@ -115,6 +115,8 @@ internal sealed partial class WorkflowStore
             StartedAt = now,
             TransitionedAt = hasSteps ? null : now,
             TraceParent = spec.TraceParent,
+            ParentWorkflowId = spec.ParentWorkflowId,
+            ParentStepName = spec.ParentStepName,
         };
         var scheduledFor = now + (spec.FirstStepWait ?? TimeSpan.Zero);
         if (hasSteps && operation is not null && Sql.StartWorkflow is { } startWorkflow)
@@ -243,7 +245,7 @@ internal sealed partial class WorkflowStore
                 : $"Step job {pausedByJobId} of step '{active?.StepName ?? workflow.NextStepName}' was deleted; resume the workflow, or requeue that job, to run the step.";
             workflow.NextStepName = active?.StepName ?? workflow.NextStepName;
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
-            return new ControlResult(workflow, active);
+            return new ControlResult(workflow, active) { WokenParent = await NotifyParentAsync(connection, tx, workflow, now, ct).ConfigureAwait(false) };
         }, ct, caller);
 
     /// <summary>
@@ -318,7 +320,7 @@ internal sealed partial class WorkflowStore
             workflow.CurrentStepName = null;
             workflow.StateReason = actor is null ? "Canceled through IWorkflowClient.CancelAsync (from code)." : $"Canceled by {actor}.";
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
-            return new ControlResult(workflow, null, active);
+            return new ControlResult(workflow, null, active) { WokenParent = await NotifyParentAsync(connection, tx, workflow, now, ct).ConfigureAwait(false) };
         }, ct, caller);
 
     /// <summary>
@@ -381,7 +383,7 @@ internal sealed partial class WorkflowStore
 
             FitColumns(workflow);
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
-            return new ControlResult(workflow, scheduled, active);
+            return new ControlResult(workflow, scheduled, active) { WokenParent = await NotifyParentAsync(connection, tx, workflow, now, ct).ConfigureAwait(false) };
         }, ct, caller);
 
     private static string? WithOperator(string? metadata, string note)

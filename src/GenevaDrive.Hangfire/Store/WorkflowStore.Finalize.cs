@@ -132,9 +132,11 @@ internal sealed partial class WorkflowStore
         }
 
         string? appliedInstead = null;
-        if (completion.TimedOut is { } expired && workflow.WorkflowState == WorkflowState.Performing &&
-            await SingleAsync<WorkflowEventRecord>(connection, tx, Sql.SelectUnconsumedEvent, new { WorkflowId = workflow.Id, Name = expired.EventName }, ct, io)
-                .ConfigureAwait(false) is not null)
+        if (completion.TimedOut is { } expired && workflow.WorkflowState == WorkflowState.Performing && completion.ConsumeEventId is null &&
+            (expired.Children is { } children
+                ? children.Judge(await CountChildrenAsync(connection, tx, workflow.Id, children.Group, ct, io).ConfigureAwait(false)).Kind != ChildrenVerdictKind.NotYet
+                : await SingleAsync<WorkflowEventRecord>(connection, tx, Sql.SelectUnconsumedEvent, new { WorkflowId = workflow.Id, Name = expired.EventName }, ct, io)
+                    .ConfigureAwait(false) is not null))
         {
             // The event came after the run looked and before this lock: it is not lost, and the timeout does not apply.
             // The step runs again now, with its gate, and takes the event.
@@ -191,6 +193,8 @@ internal sealed partial class WorkflowStore
         }
 
         FitColumns(workflow);
+        // A child that ends or pauses tells its waiting parent in this transaction (the parent's row is locked after this one's).
+        var woken = workflow.ParentWorkflowId is null ? null : await NotifyParentAsync(connection, tx, workflow, now, ct, io).ConfigureAwait(false);
 
         // Both rows and the next step's execution are written in one round trip, only the columns a finalize changes.
         StepExecutionRecord? next = null;
@@ -217,7 +221,7 @@ internal sealed partial class WorkflowStore
         }
 
         await CommitAsync(tx, "finalize", ct, io, inBatch: Sql.CommitTransaction is not null).ConfigureAwait(false);
-        return new FinalizeResult(FinalizeOutcome.Applied, workflow, execution, next) { AppliedInstead = appliedInstead };
+        return new FinalizeResult(FinalizeOutcome.Applied, workflow, execution, next) { AppliedInstead = appliedInstead, WokenParent = woken };
     }
 
     /// <summary>
@@ -306,8 +310,9 @@ internal sealed partial class WorkflowStore
             await UpdateAsync(connection, tx, workflow, ct).ConfigureAwait(false);
         }
 
+        var woken = await NotifyParentAsync(connection, tx, workflow, now, ct).ConfigureAwait(false);
         await CommitAsync(tx, "recover", ct).ConfigureAwait(false);
-        return new ControlResult(workflow, next);
+        return new ControlResult(workflow, next) { WokenParent = woken };
     }
 
     private static void CloseAsRecovered(StepExecutionRecord execution, DateTime now)

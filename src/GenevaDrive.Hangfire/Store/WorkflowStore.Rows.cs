@@ -53,6 +53,7 @@ internal sealed partial class WorkflowStore
         {
             var gateMetadata = StepExecutionMetadata.Empty;
             gateMetadata.Wait = (gate.Timeout, gate.OnTimeout);
+            gateMetadata.Children = gate.Children;
             metadata = gateMetadata.ToJson();
             waitUntil = gate.Until;
             if (gate.Until is not null && lookUpEvent &&
@@ -60,6 +61,14 @@ internal sealed partial class WorkflowStore
                     .ConfigureAwait(false) is not null)
             {
                 // The event came before the workflow reached the wait: the step runs now and takes it.
+                scheduledFor = now;
+            }
+            else if (gate is { Until: not null, Children: { } children } && lookUpEvent &&
+                     children.Judge(await CountChildrenAsync(connection, tx, workflowId, children.Group, ct, io).ConfigureAwait(false)).Kind !=
+                     ChildrenVerdictKind.NotYet)
+            {
+                // Under the parent's lock, which a child's end takes too: the children already decide the wait, so the step
+                // runs now rather than wait for a wake-up that came before it was armed.
                 scheduledFor = now;
             }
         }
@@ -173,7 +182,9 @@ internal sealed partial class WorkflowStore
             }
 
             var metadata = previous.ParsedMetadata;
-            return metadata.ConsumedEvent is null && metadata.Wait is { } wait ? new WaitGate(eventName, wait.Timeout, wait.OnTimeout) : null;
+            return metadata.ConsumedEvent is null && metadata.Wait is { } wait
+                ? new WaitGate(eventName, wait.Timeout, wait.OnTimeout, Children: metadata.Children)
+                : null;
         }
     }
 

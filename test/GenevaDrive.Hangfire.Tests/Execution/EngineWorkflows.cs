@@ -45,6 +45,12 @@ public sealed class Probe
 
     public Func<StepResult> Result { get; set; } = StepResult.Completed;
 
+    /// <summary>How many children a fan-out workflow starts.</summary>
+    public int ChildCount { get; set; } = 3;
+
+    /// <summary>What a child's step returns, by the child's hero id (a fan-out's children).</summary>
+    public Func<string, StepResult> ChildResult { get; set; } = _ => StepResult.Completed();
+
     /// <summary>Called after each item of a resumable step's iteration (to move the clock, stop the run, pause…).</summary>
     public Func<int, CancellationToken, Task>? OnItem { get; set; }
 

@@ -89,7 +89,7 @@ public static partial class SqlTemplate
     /// <summary>Every column of the Workflows table, as the store reads them.</summary>
     internal const string WorkflowColumns =
         "\"Id\", \"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", \"StateReason\", " +
-        "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\"";
+        "\"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\", \"ParentWorkflowId\", \"ParentStepName\"";
 
     /// <summary>Every column of the StepExecutions table, as the store reads them.</summary>
     internal const string ExecutionColumns =
@@ -115,12 +115,14 @@ public static partial class SqlTemplate
         SqlStatement S(string name, string template) => SqlParameterCatalog.Statement(name, Render(f, template));
         string R(string template) => Render(f, template);
         const string active = "\"State\" IN ('scheduled', 'in_progress')";
+        const string group = "\"ParentWorkflowId\" = @ParentWorkflowId AND \"ParentStepName\" = @ParentStepName";
         var statements = new StorageStatements
         {
             InsertWorkflow = S(nameof(StorageStatements.InsertWorkflow),
                 "INSERT INTO {W} (\"Type\", \"HeroType\", \"HeroId\", \"State\", \"CurrentStepName\", \"NextStepName\", \"AllowMultiple\", \"PausedByJobId\", " +
-                "\"StateReason\", \"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\") VALUES (@Type, @HeroType, @HeroId, @State, " +
-                "@CurrentStepName, @NextStepName, @AllowMultiple, @PausedByJobId, @StateReason, @CreatedAt, @UpdatedAt, @StartedAt, @TransitionedAt, @TraceParent){returnsId}"),
+                "\"StateReason\", \"CreatedAt\", \"UpdatedAt\", \"StartedAt\", \"TransitionedAt\", \"TraceParent\", \"ParentWorkflowId\", \"ParentStepName\") " +
+                "VALUES (@Type, @HeroType, @HeroId, @State, @CurrentStepName, @NextStepName, @AllowMultiple, @PausedByJobId, @StateReason, @CreatedAt, @UpdatedAt, " +
+                "@StartedAt, @TransitionedAt, @TraceParent, @ParentWorkflowId, @ParentStepName){returnsId}"),
             InsertStepExecution = S(nameof(StorageStatements.InsertStepExecution),
                 "INSERT INTO {E} (\"WorkflowId\", \"StepName\", \"State\", \"Outcome\", \"ScheduledFor\", \"StartedAt\", \"JobId\", \"DispatchedAt\", " +
                 "\"LeaseToken\", \"HeartbeatAt\", \"LeaseExpiresAt\", \"Metadata\", \"CreatedAt\", \"UpdatedAt\", \"Attempt\", \"Cursor\", \"WaitingFor\", \"WaitUntil\") " +
@@ -199,6 +201,28 @@ public static partial class SqlTemplate
                 R($"SELECT {WorkflowColumns} FROM {{W}}{{where}} ORDER BY \"Id\" DESC {{page}};"), R("\"State\" = @State"), R("\"Type\" = @Type")),
             CountWorkflows = StorageStatements.ForEachFilterShape(nameof(StorageStatements.CountWorkflows),
                 R("SELECT {count} FROM {W}{where};"), R("\"State\" = @State"), R("\"Type\" = @Type")),
+            SelectChildOfGroup = S(nameof(StorageStatements.SelectChildOfGroup),
+                $"SELECT {WorkflowColumns} FROM {{W}} WHERE {group} AND \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId;"),
+            CountChildrenByState = S(nameof(StorageStatements.CountChildrenByState),
+                $"SELECT \"State\", {{count}} AS \"Count\" FROM {{W}} WHERE {group} GROUP BY \"State\";"),
+            CountChildrenOfParent = S(nameof(StorageStatements.CountChildrenOfParent),
+                "SELECT \"ParentStepName\", \"State\", {count} AS \"Count\" FROM {W} WHERE \"ParentWorkflowId\" = @ParentWorkflowId GROUP BY \"ParentStepName\", \"State\";"),
+            SelectOngoingChildOtherThan = S(nameof(StorageStatements.SelectOngoingChildOtherThan),
+                $"SELECT {{top:1}}\"Id\" FROM {{W}} WHERE {group} AND \"State\" IN ('ready', 'performing', 'paused') AND \"Id\" <> @ChildId{{limit:1}};"),
+            CountFinishedChildrenUpTo = S(nameof(StorageStatements.CountFinishedChildrenUpTo),
+                $"SELECT {{count}} FROM (SELECT {{top:@Limit}}\"Id\" FROM {{W}} WHERE {group} AND \"State\" = 'finished' AND \"Id\" <> @ChildId{{limit:@Limit}}) AS \"C\";"),
+            SelectChildOutcomes = S(nameof(StorageStatements.SelectChildOutcomes),
+                $"SELECT \"Id\", \"HeroId\", \"State\", \"StateReason\", \"Result\" FROM {{W}} WHERE {group} ORDER BY \"Id\";"),
+            SelectChildrenPage = S(nameof(StorageStatements.SelectChildrenPage),
+                $"SELECT {WorkflowColumns} FROM {{W}} WHERE \"ParentWorkflowId\" = @ParentWorkflowId ORDER BY \"Id\" DESC {{page}};"),
+            SelectOngoingChildIds = S(nameof(StorageStatements.SelectOngoingChildIds),
+                "SELECT {top:@Limit}\"Id\", \"ParentStepName\" FROM {W} WHERE \"ParentWorkflowId\" = @ParentWorkflowId AND \"State\" IN ('ready', 'performing', 'paused') ORDER BY \"Id\"{limit:@Limit};"),
+            SelectOrphanedChildIds = S(nameof(StorageStatements.SelectOrphanedChildIds),
+                "SELECT {top:@Limit}\"C\".\"Id\", \"C\".\"ParentWorkflowId\", \"C\".\"ParentStepName\", \"P\".\"Type\" FROM {W} \"C\" JOIN {W} \"P\" ON \"P\".\"Id\" = \"C\".\"ParentWorkflowId\" " +
+                "WHERE \"C\".\"ParentWorkflowId\" IS NOT NULL AND \"C\".\"Id\" > @AfterId " +
+                "AND \"C\".\"State\" IN ('ready', 'performing', 'paused') AND \"P\".\"State\" = 'canceled' ORDER BY \"C\".\"Id\"{limit:@Limit};"),
+            SelectWorkflowResult = S(nameof(StorageStatements.SelectWorkflowResult), "SELECT \"Result\" FROM {W} WHERE \"Id\" = @Id;"),
+            UpdateWorkflowResult = S(nameof(StorageStatements.UpdateWorkflowResult), "UPDATE {W} SET \"Result\" = @Result, \"UpdatedAt\" = @Now WHERE \"Id\" = @Id;"),
             SelectWorkflowsByHero = S(nameof(StorageStatements.SelectWorkflowsByHero), $"SELECT {WorkflowColumns} FROM {{W}} WHERE \"HeroType\" = @HeroType AND \"HeroId\" = @HeroId ORDER BY \"Id\";"),
             SelectStepExecutionHistory = S(nameof(StorageStatements.SelectStepExecutionHistory), $"SELECT {ExecutionColumns} FROM {{E}} WHERE \"WorkflowId\" = @WorkflowId ORDER BY \"CreatedAt\", \"Id\";"),
             CountWorkflowsByTypeAndState = S(nameof(StorageStatements.CountWorkflowsByTypeAndState), "SELECT \"Type\", \"State\", {count} AS \"Count\" FROM {W} GROUP BY \"Type\", \"State\";"),
@@ -311,13 +335,14 @@ public static partial class SqlTemplate
     /// </summary>
     private static string FinishPerforming(bool withNext)
     {
+        // A child's last step is left to the careful finalize, which tells its parent in the same transaction.
         const string finish =
             "UPDATE {E} SET \"State\" = @ExecutionState, \"Outcome\" = @ExecutionOutcome, \"CompletedAt\" = @CompletedAt, \"FailedAt\" = @FailedAt, " +
             "\"CanceledAt\" = @CanceledAt, \"SkippedAt\" = @SkippedAt, \"FinishedAt\" = @FinishedAt, \"ErrorClassName\" = COALESCE(@ErrorClassName, \"ErrorClassName\"), " +
             "\"ErrorMessage\" = COALESCE(@ErrorMessage, \"ErrorMessage\"), \"ErrorBacktrace\" = COALESCE(@ErrorBacktrace, \"ErrorBacktrace\"), " +
             "\"Metadata\" = COALESCE(@ExecutionMetadata, \"Metadata\"), \"LeaseToken\" = @ExecutionLeaseToken, \"LeaseExpiresAt\" = NULL, \"UpdatedAt\" = @Now " +
             "WHERE \"Id\" = @ExecutionId AND \"WorkflowId\" = @WorkflowId AND \"State\" = 'in_progress' AND \"LeaseToken\" = @ExecutionLeaseToken " +
-            "AND \"WaitingFor\" IS NULL AND EXISTS (SELECT 1 FROM {W} WHERE \"Id\" = @WorkflowId AND \"State\" = 'performing') RETURNING \"Id\"";
+            "AND \"WaitingFor\" IS NULL AND EXISTS (SELECT 1 FROM {W} WHERE \"Id\" = @WorkflowId AND \"State\" = 'performing'{topLevel}) RETURNING \"Id\"";
         const string advance =
             "UPDATE {W} SET \"State\" = @WorkflowState, \"CurrentStepName\" = @CurrentStepName, \"NextStepName\" = @NextStepName, " +
             "\"PausedByJobId\" = @PausedByJobId, \"StateReason\" = @StateReason, \"TransitionedAt\" = @TransitionedAt, \"UpdatedAt\" = @Now " +
@@ -327,7 +352,7 @@ public static partial class SqlTemplate
             "INSERT INTO {E} (\"WorkflowId\", \"StepName\", \"State\", \"ScheduledFor\", \"CreatedAt\", \"UpdatedAt\", \"Attempt\") " +
             "SELECT @WorkflowId, @StepName, 'scheduled', @ScheduledFor, @Now, @Now, 1 FROM \"A\" RETURNING \"Id\"";
         return $"SELECT {WorkflowColumns} FROM {{W}}{{hint}} WHERE \"Id\" = @WorkflowId{{lock}}; " +
-               $"WITH \"F\" AS ({finish}), \"A\" AS ({advance}) " + (withNext ? insertNext : "SELECT \"Id\" FROM \"A\"") + "; " +
+               $"WITH \"F\" AS ({finish.Replace("{topLevel}", withNext ? "" : " AND \"ParentWorkflowId\" IS NULL", StringComparison.Ordinal)}), \"A\" AS ({advance}) " + (withNext ? insertNext : "SELECT \"Id\" FROM \"A\"") + "; " +
                $"SELECT {ExecutionColumns} FROM {{E}} WHERE \"Id\" = @ExecutionId;";
     }
 

@@ -86,3 +86,44 @@ public sealed class EventWorkerWorkflow(CrashSettings settings) : Workflow<Ticke
         });
     }
 }
+
+/// <summary>
+/// A fan-out of 300 children in batches of 10. In the worker that is about to be killed, every batch takes a while (its
+/// heroes come slowly), so a SIGKILL lands while children are being started; each child leaves a marker per run.
+/// </summary>
+[WorkflowName("crash_fan_out")]
+public sealed class FanOutCrashWorkflow(CrashSettings settings) : Workflow<Ticket>
+{
+    public const int Children = 300;
+
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.StartChildren<TicketChildWorkflow, Ticket>("start_all", HeroesAsync, batchSize: 10);
+        steps.WaitForChildren(ChildrenWait.All, TimeSpan.FromMinutes(5), WaitTimeout.Cancel);
+        steps.Step("after", () => File.WriteAllTextAsync(Path.Combine(settings.MarkerDirectory, "fan-out-after.txt"), "done"));
+    }
+
+    private async IAsyncEnumerable<Ticket> HeroesAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        for (var i = 1; i <= Children; i++)
+        {
+            if (settings.HangInStep)
+            {
+                await Task.Delay(15, ct);
+            }
+
+            yield return new Ticket($"{Hero.Id}-{i:000}");
+        }
+    }
+}
+
+/// <summary>A child of the crash fan-out: one step that leaves a marker naming its hero and the process.</summary>
+[WorkflowName("crash_fan_out_child")]
+public sealed class TicketChildWorkflow(CrashSettings settings) : Workflow<Ticket>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.Step("work", ct => File.WriteAllTextAsync(
+            Path.Combine(settings.MarkerDirectory, $"child-{Hero.Id}-{Environment.ProcessId}-{Guid.NewGuid():N}.txt"), "", ct));
+    }
+}

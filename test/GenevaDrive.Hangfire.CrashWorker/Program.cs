@@ -45,6 +45,8 @@ configuration.UseGenevaDrive(
         o.AddWorkflow<CrashableWorkflow>();
         o.AddWorkflow<ResumableCrashWorkflow>();
         o.AddWorkflow<EventWorkerWorkflow>();
+        o.AddWorkflow<FanOutCrashWorkflow>();
+        o.AddWorkflow<TicketChildWorkflow>();
         o.AddHero<Ticket>(t => t.Id, (_, id, _) => Task.FromResult<Ticket?>(new Ticket(id)));
     },
     services => services.AddSingleton(new CrashSettings { MarkerDirectory = markers, HangInStep = slowItem == TimeSpan.Zero, ItemDelay = slowItem }));

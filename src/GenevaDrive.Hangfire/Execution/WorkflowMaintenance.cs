@@ -11,7 +11,7 @@ internal sealed record ReconcileReport(int JobsCreated, int ExecutionsRecovered,
 {
     public override string ToString() =>
         $"{JobsCreated} step job(s) re-created, {JobsMovedToQueue} overdue scheduled job(s) moved to their queue, {ExecutionsRecovered} abandoned step(s) recovered, " +
-        $"{ChildrenCanceled} child workflow(s) of canceled parents canceled, {Errors} error(s)";
+        (ChildrenCanceled > 0 ? $"{ChildrenCanceled} child workflow(s) of canceled parents canceled, " : string.Empty) + $"{Errors} error(s)";
 }
 
 /// <summary>What one cleanup did.</summary>

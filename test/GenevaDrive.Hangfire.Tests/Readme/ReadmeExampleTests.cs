@@ -13,6 +13,7 @@ public sealed class ReadmeExampleTests
         "test/GenevaDrive.Hangfire.Tests/Readme/SignupWorkflow.cs",
         "test/GenevaDrive.Hangfire.Tests/Readme/ReadmeUsage.cs",
         "test/GenevaDrive.Hangfire.Tests/Readme/DocsSnippets.cs",
+        "test/GenevaDrive.Hangfire.Tests/Readme/ChildrenSnippets.cs",
         "src/GenevaDrive.Hangfire.Sample/Program.cs",
     ];
 
@@ -117,6 +118,7 @@ public sealed class ReadmeExampleTests
     [TestCase("send-event", "docs/defining-workflows.md")]
     [TestCase("rename", "docs/changing-workflows.md")]
     [TestCase("retire", "docs/changing-workflows.md")]
+    [TestCase("children", "docs/child-workflows.md")]
     public void DocumentedBlock_IsTheCompiledCode(string block, string document)
     {
         var compiled = CompiledBlocks().Single(b => b.Name == block);

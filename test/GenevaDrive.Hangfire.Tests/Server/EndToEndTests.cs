@@ -34,6 +34,29 @@ public sealed class EndToEndTests(string database) : HangfireServerFixture(datab
     }
 
     [Test]
+    public async Task FanOut_TwelveChildrenRunAsTheirOwnJobs_AndTheLastOneWakesTheParentOnce()
+    {
+        var parent = await Server.Client.StartAsync<E2EFanOutWorkflow>(Accounts.Add("fan"));
+
+        await WaitForStateAsync(parent.Id, WorkflowState.Finished);
+        var children = await Server.Client.GetChildrenAsync(parent.Id);
+        var wakes = (await Server.Client.GetEventsAsync(parent.Id)).Count(e => e.Name == "children:start_all");
+        var parentHistory = await Server.Client.GetHistoryAsync(parent.Id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(children, Has.Count.EqualTo(E2EFanOutWorkflow.Children));
+            Assert.That(children.Select(c => c.State), Is.All.EqualTo(WorkflowState.Finished));
+            Assert.That(children.Select(c => c.HeroId).Distinct().Count(), Is.EqualTo(E2EFanOutWorkflow.Children), "one child per hero");
+            Assert.That(Probe.Events.Count(e => e.StartsWith("child:", StringComparison.Ordinal)), Is.EqualTo(E2EFanOutWorkflow.Children),
+                "each child ran once");
+            Assert.That(Probe.Events, Does.Contain($"summary:{E2EFanOutWorkflow.Children}:{E2EFanOutWorkflow.Children * 6}"));
+            Assert.That(wakes, Is.EqualTo(1), "the parent was woken once, by the last child");
+            Assert.That(parentHistory.Select(e => $"{e.StepName}:{e.Outcome}"),
+                Is.EqualTo(new[] { "start_all:Success", "wait_for_start_all:Success", "summary:Success" }), "no polling runs of the wait");
+        });
+    }
+
+    [Test]
     public async Task FailingStep_PausesAndFailsItsJob_AndRequeueingTheJobRetriesAndCompletes()
     {
         Probe.FailCharge = true;

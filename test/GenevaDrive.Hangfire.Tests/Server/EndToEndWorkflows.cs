@@ -74,3 +74,37 @@ public sealed class E2ESlowWorkflow(E2EProbe probe) : Workflow<Account>
             await probe.Gate.Task.WaitAsync(TimeSpan.FromSeconds(60));
         }));
 }
+
+/// <summary>A child of the end-to-end fan-out: records its run and a result (its hero id's length).</summary>
+[WorkflowName("e2e_child")]
+public sealed class E2EChildWorkflow(E2EProbe probe) : Workflow<Account>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.Step("work", async ct =>
+        {
+            probe.Events.Enqueue($"child:{Hero.Id}");
+            await RecordResultAsync(Hero.Id.Length, ct);
+        });
+    }
+}
+
+/// <summary>Starts twelve children in batches of five, waits for all, then records the sum of their results.</summary>
+[WorkflowName("e2e_fan_out")]
+public sealed class E2EFanOutWorkflow(E2EProbe probe, AccountDirectory accounts) : Workflow<Account>
+{
+    public const int Children = 12;
+
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.StartChildren<E2EChildWorkflow, Account>("start_all",
+            _ => Enumerable.Range(1, Children).Select(i => accounts.Add($"{Hero.Id}-{i:00}")), batchSize: 5);
+        steps.WaitForChildren(ChildrenWait.All, TimeSpan.FromMinutes(5), WaitTimeout.Cancel);
+        steps.Step("summary", async ct =>
+        {
+            var children = await ChildrenAsync("start_all", ct);
+            probe.Events.Enqueue($"summary:{children.Count(c => c.State == WorkflowState.Finished)}:{children.Sum(c => c.Result<int>())}");
+        });
+    }
+}
+

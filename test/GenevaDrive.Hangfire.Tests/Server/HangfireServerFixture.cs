@@ -50,6 +50,7 @@ public abstract class HangfireServerFixture(string database)
             options =>
             {
                 options.AddWorkflow<E2EOnboardingWorkflow>().AddWorkflow<E2EPaymentWorkflow>().AddWorkflow<E2ESlowWorkflow>()
+                    .AddWorkflow<E2EFanOutWorkflow>().AddWorkflow<E2EChildWorkflow>()
                     .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id));
                 Configure(options);
             },

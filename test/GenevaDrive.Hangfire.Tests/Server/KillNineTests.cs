@@ -61,7 +61,8 @@ public sealed class KillNineTests(string database)
         options =>
         {
             options.LeaseTimeout = TimeSpan.FromSeconds(LeaseSeconds);
-            options.AddWorkflow<CrashableWorkflow>().AddWorkflow<ResumableCrashWorkflow>().AddWorkflow<EventWorkerWorkflow>().AddHero<Ticket>(t => t.Id, (_, id, _) => Task.FromResult<Ticket?>(new Ticket(id)));
+            options.AddWorkflow<CrashableWorkflow>().AddWorkflow<ResumableCrashWorkflow>().AddWorkflow<EventWorkerWorkflow>()
+                .AddWorkflow<FanOutCrashWorkflow>().AddWorkflow<TicketChildWorkflow>().AddHero<Ticket>(t => t.Id, (_, id, _) => Task.FromResult<Ticket?>(new Ticket(id)));
         },
         services => services.AddSingleton(new CrashSettings { MarkerDirectory = _markers, HangInStep = false }),
         hangfireTarget: _hangfireTarget, startServer: start);
@@ -187,6 +188,55 @@ public sealed class KillNineTests(string database)
         TestContext.Out.WriteLine(
             $"{database}: worker {workerPid} killed with SIGKILL in item {ResumableCrashWorkflow.HangAt}; lease {LeaseSeconds} s; finished {stopwatch.Elapsed.TotalSeconds:0.0} s after the kill; " +
             $"items by the killed worker: {string.Join(",", byWorker)}; by the rescuer: {string.Join(",", byRescuer)}");
+    }
+
+    /// <summary>
+    /// A worker killed with SIGKILL while its StartChildren step starts 300 children in batches: the next server takes the step
+    /// over after the lease, goes on from the last checkpoint, finds the children the interrupted batch had started, and the
+    /// fan-out completes with each child started exactly once.
+    /// </summary>
+    [Test]
+    public async Task WorkerKilledWhileStartingChildren_EachChildIsStartedOnce_AndTheParentCompletes()
+    {
+        var workflowId = await StartWorkflowAsync<FanOutCrashWorkflow>("F");
+        _worker = StartWorker();
+        await using (var watcher = Server(start: false))
+        {
+            await HangfireTestServer.WaitUntilAsync(async () => (await watcher.Client.GetChildrenAsync(workflowId, 1000)).Count >= 75 || _worker.HasExited,
+                Timeout, "the worker process to start some of the children");
+        }
+
+        Assert.That(_worker.HasExited, Is.False, $"the worker exited: {_workerOutput}");
+        _worker.Kill(entireProcessTree: true);
+        await _worker.WaitForExitAsync();
+
+        await using var rescuer = Server(start: true);
+        var startedAtKill = (await rescuer.Client.GetChildrenAsync(workflowId, 1000)).Count;
+        var stopwatch = Stopwatch.StartNew();
+        await HangfireTestServer.WaitUntilAsync(async () =>
+        {
+            await rescuer.Runtime.Maintenance.ReconcileAsync();
+            return (await rescuer.Client.GetAsync(workflowId))!.State == WorkflowState.Finished;
+        }, TimeSpan.FromSeconds(120), "the fan-out to complete after the crash");
+        stopwatch.Stop();
+
+        var children = await rescuer.Client.GetChildrenAsync(workflowId, 1000);
+        var runs = Directory.GetFiles(_markers, "child-*.txt").Select(f => Path.GetFileName(f).Split('-')[2]).ToList();
+        var history = await rescuer.Client.GetHistoryAsync(workflowId);
+        Assert.Multiple(() =>
+        {
+            Assert.That(startedAtKill, Is.InRange(75, FanOutCrashWorkflow.Children - 1), "the kill came while children were being started");
+            Assert.That(children, Has.Count.EqualTo(FanOutCrashWorkflow.Children), "nothing lost, nothing started twice");
+            Assert.That(children.Select(c => c.HeroId).Distinct().Count(), Is.EqualTo(FanOutCrashWorkflow.Children));
+            Assert.That(children.Select(c => c.State), Is.All.EqualTo(WorkflowState.Finished));
+            Assert.That(runs.Distinct().Count(), Is.EqualTo(FanOutCrashWorkflow.Children), "every child ran");
+            Assert.That(history.Select(e => $"{e.StepName}:{e.Outcome}"),
+                Is.EqualTo(new[] { "start_all:Recovered", "start_all:Success", "wait_for_start_all:Success", "after:Success" }));
+        });
+        TestContext.Out.WriteLine(
+            $"{database}: worker {_worker.Id} killed with SIGKILL after starting {startedAtKill} of {FanOutCrashWorkflow.Children} children; lease {LeaseSeconds} s; " +
+            $"fan-out finished {stopwatch.Elapsed.TotalSeconds:0.0} s after the kill; child runs {runs.Count} for {runs.Distinct().Count()} children " +
+            $"(a child whose one step the kill cut short runs again)");
     }
 
     private static void Signal(int pid, string signal)

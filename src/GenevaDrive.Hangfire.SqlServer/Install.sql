@@ -238,10 +238,6 @@ ALTER TABLE [{S}].[Workflows] ADD [Result] nvarchar(max) NULL;
 -- @heavy builds two filtered indexes on Workflows (they hold child workflows only)
 -- A parent's children by group and state (the wait's counts, the dashboard's progress), and one child per hero and group:
 -- a step that starts children again after a crash finds the ones it started instead of starting them twice.
-IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_Workflows_Parent_State' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
-CREATE NONCLUSTERED INDEX [IX_Workflows_Parent_State] ON [{S}].[Workflows] ([ParentWorkflowId], [ParentStepName], [State])
-    WHERE [ParentWorkflowId] IS NOT NULL;
+{online index IX_Workflows_Parent_State ON Workflows ([ParentWorkflowId], [ParentStepName], [State]) WHERE [ParentWorkflowId] IS NOT NULL}
 GO
-IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'UX_Workflows_Child' AND object_id = OBJECT_ID(N'[{S}].[Workflows]'))
-CREATE UNIQUE NONCLUSTERED INDEX [UX_Workflows_Child] ON [{S}].[Workflows] ([ParentWorkflowId], [ParentStepName], [HeroType], [HeroId])
-    WHERE [ParentWorkflowId] IS NOT NULL;
+{online unique index UX_Workflows_Child ON Workflows ([ParentWorkflowId], [ParentStepName], [HeroType], [HeroId]) WHERE [ParentWorkflowId] IS NOT NULL}

@@ -143,11 +143,12 @@ internal sealed partial class SqlServerDialect : SqlDialect
             ?? throw new InvalidOperationException("The install script resource 'GenevaDrive.SqlServer.Install.sql' is missing from GenevaDrive.Hangfire.SqlServer.");
         using var reader = new StreamReader(stream, System.Text.Encoding.UTF8);
         var text = OnlineIndexLine().Replace(reader.ReadToEnd(),
-            line => OnlineIndexBuild(line.Groups["table"].Value, line.Groups["name"].Value, line.Groups["columns"].Value));
+            line => OnlineIndexBuild(line.Groups["table"].Value, line.Groups["name"].Value, line.Groups["columns"].Value,
+                line.Groups["unique"].Success, line.Groups["where"].Success ? line.Groups["where"].Value : null));
         return SchemaScript.Parse(text.Replace("{S}", schema, StringComparison.Ordinal));
     }
 
-    [System.Text.RegularExpressions.GeneratedRegex(@"^\{online index (?<name>\w+) ON (?<table>\w+) \((?<columns>[^)]+)\)\}$",
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\{online (?<unique>unique )?index (?<name>\w+) ON (?<table>\w+) \((?<columns>[^)]+)\)(?: WHERE (?<where>[^}]+))?\}$",
         System.Text.RegularExpressions.RegexOptions.Multiline)]
     private static partial System.Text.RegularExpressions.Regex OnlineIndexLine();
 
@@ -158,7 +159,7 @@ internal sealed partial class SqlServerDialect : SqlDialect
     /// resumable build that stopped half-way (a failover, a restart) is resumed, not begun again; a built index is left
     /// alone. The build is dynamic SQL, so a server whose parser lacks these options never compiles them.
     /// </summary>
-    internal static string OnlineIndexBuild(string table, string name, string columns) =>
+    internal static string OnlineIndexBuild(string table, string name, string columns, bool unique = false, string? where = null) =>
         $"""
         DECLARE @edition int = CAST(SERVERPROPERTY('EngineEdition') AS int);
         DECLARE @major int = CAST(PARSENAME(CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)), 4) AS int);
@@ -171,7 +172,7 @@ internal sealed partial class SqlServerDialect : SqlDialect
             EXEC (N'ALTER INDEX [{name}] ON [{"{S}"}].[{table}] RESUME;');
         ELSE IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'{name}' AND object_id = OBJECT_ID(N'[{"{S}"}].[{table}]'))
         BEGIN
-            DECLARE @build nvarchar(400) = N'CREATE NONCLUSTERED INDEX [{name}] ON [{"{S}"}].[{table}] ({columns})' + CASE
+            DECLARE @build nvarchar(1000) = N'CREATE {(unique ? "UNIQUE " : "")}NONCLUSTERED INDEX [{name}] ON [{"{S}"}].[{table}] ({columns}){(where is null ? "" : " WHERE " + where)}' + CASE
                 WHEN @resumable = 1 THEN N' WITH (ONLINE = ON, RESUMABLE = ON);'
                 WHEN @edition IN (3, 5, 8) THEN N' WITH (ONLINE = ON);'
                 ELSE N';' END;

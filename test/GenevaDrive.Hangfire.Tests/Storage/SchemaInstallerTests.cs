@@ -5,7 +5,7 @@ namespace GenevaDrive.Tests.Storage;
 
 public sealed class SchemaInstallerTests(string database) : StorageTestBase(database)
 {
-    private const int LatestVersion = 9;
+    private const int LatestVersion = 11;
 
     protected override bool InstallSchema => false;
 

@@ -7,8 +7,8 @@ using GenevaDrive.Registration;
 
 namespace GenevaDrive.Dashboard;
 
-/// <summary>One workflow: its hero and state, the defined steps with where it stands, the execution history, and the commands.</summary>
-internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime> runtimeFor, long workflowId) : RazorPage
+/// <summary>One workflow: its hero and state, its parent or children, the defined steps with where it stands, the execution history, and the commands.</summary>
+internal sealed partial class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime> runtimeFor, long workflowId) : RazorPage
 {
     private GenevaDriveRuntime _runtime = null!;
 
@@ -44,6 +44,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             .Append(workflow.StateReason is null ? string.Empty : $"<dt>Why</dt><dd class=\"genevadrive-state-reason\">{E(workflow.StateReason)}</dd>")
             .Append($"<dt>Current step</dt><dd>{E(workflow.CurrentStepName ?? "—")}</dd>")
             .Append($"<dt>Next step</dt><dd>{E(workflow.NextStepName ?? "—")}</dd>")
+            .Append(Parent(workflow))
             .Append(waiting.awaited is null ? string.Empty
                 : $"<dt>Waiting for</dt><dd class=\"genevadrive-waiting\">event <code>{E(waiting.awaited)}</code> since {When(waiting.gated!.CreatedAt)}, " +
                   $"until {When(waiting.gated.WaitUntil)} (then {E(waiting.gated.ParsedMetadata.Wait?.OnTimeout.ToString() ?? "it is armed when it runs")})</dd>")
@@ -53,6 +54,7 @@ internal sealed class WorkflowPage(Func<Hangfire.JobStorage, GenevaDriveRuntime>
             .Append($"<dt>Transitioned</dt><dd>{When(workflow.TransitionedAt)}</dd>")
             .Append("</dl>");
 
+        AppendChildren(html, workflow);
         AppendSteps(html, workflow, history);
         AppendEvents(html, workflow, events);
         AppendTimeline(html, history);

@@ -11,8 +11,9 @@ using GenevaDrive.Store;
 namespace GenevaDrive.Dashboard;
 
 /// <summary>
-/// The Workflows page: counts by state, a list filterable by state and type or searched by hero id, newest first,
-/// paged with Hangfire's own pager and per-page selector (<c>from</c> and <c>count</c>, as Hangfire's pages do).
+/// The Workflows page: counts by state, a list filterable by state and type or searched by hero id, or the children of one
+/// parent workflow (<c>parent</c>), newest first, paged with Hangfire's own pager and per-page selector (<c>from</c> and
+/// <c>count</c>, as Hangfire's pages do).
 /// Query values it cannot use are ignored: the page never fails on them.
 /// </summary>
 internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime> runtimeFor) : RazorPage
@@ -24,23 +25,30 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
     {
         var runtime = runtimeFor(Storage);
         Layout = new LayoutPage("Workflows");
-        var filter = new Filter(ParseState(Query("state")), Clean(Query("type")), Clean(Query("hero")), Clean(Query("at")), Query("flapping") == "1");
+        // The children of a parent are a list of their own: the other filters do not apply to it.
+        var filter = long.TryParse(Query("parent"), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p > 0
+            ? new Filter(null, null, null, Parent: p)
+            : new Filter(ParseState(Query("state")), Clean(Query("type")), Clean(Query("hero")), Clean(Query("at")), Query("flapping") == "1");
         var from = int.TryParse(Query("from"), NumberStyles.None, CultureInfo.InvariantCulture, out var f) ? f : 0;
         var count = int.TryParse(Query("count"), NumberStyles.None, CultureInfo.InvariantCulture, out var c) && c is > 0 and <= MaxPerPage ? c : DefaultPerPage;
         var snapshot = runtime.Counts.GetAsync().GetAwaiter().GetResult();
         var counts = snapshot.ByState();
-        var (items, total) = filter.Flapping ? Flapping(runtime, from, count)
+        var (items, total) = filter.Parent is { } parentId ? Children(runtime, parentId, from, count)
+            : filter.Flapping ? Flapping(runtime, from, count)
             : filter.Hero is { } heroId ? SearchByHero(runtime, heroId, filter, from, count)
             : filter is { Type: { } atType, AtStep: { } atStep } ? AtStep(runtime, atType, atStep, filter, from, count)
             : Page(runtime, filter, from, count, snapshot);
 
         var html = new StringBuilder();
-        html.Append("<div class=\"row\"><div class=\"col-md-12\"><h1 class=\"page-header\">Workflows</h1>");
+        html.Append("<div class=\"row\"><div class=\"col-md-12\">");
+        html.Append(filter.Parent is { } parentOf ? ChildrenHeading(runtime, parentOf) : "<h1 class=\"page-header\">Workflows</h1>");
         html.Append("<ul class=\"nav nav-pills genevadrive-states\">");
-        html.Append(Pill("All", filter with { State = null }, filter.State is null, counts.Values.Sum()));
+        // Beside a parent's children, the pills count and link the whole list.
+        var pills = filter with { Parent = null };
+        html.Append(Pill("All", pills with { State = null }, filter.State is null && filter.Parent is null, counts.Values.Sum()));
         foreach (var (state, stateCount) in counts)
         {
-            html.Append(Pill(state.ToStored(), filter with { State = state }, filter.State == state, stateCount));
+            html.Append(Pill(state.ToStored(), pills with { State = state }, filter.State == state, stateCount));
         }
 
         html.Append(CultureInfo.InvariantCulture, $"<li class=\"{(filter.Flapping ? "active" : string.Empty)}\" title=\"Ongoing workflows whose current step is on attempt {FlappingFrom} or later: it failed or was reattempted at least {FlappingFrom - 1} times\">")
@@ -56,6 +64,45 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
                 .Append(CultureInfo.InvariantCulture, $"so it runs in the background at most every {WorkflowCounts.MaxAge.TotalSeconds:0} s).</p>");
         }
 
+        if (filter.Parent is null)
+        {
+            AppendFilterForm(html, runtime, filter);
+        }
+
+        var pager = new FilteredPager(from, count, total, Url.To("/genevadrive/workflows"), filter);
+        if (items.Count == 0)
+        {
+            html.Append(filter.Hero is { } searched
+                ? $"<div class=\"alert alert-info genevadrive-empty\">No workflow is about a hero with id <code>{E(searched)}</code>.</div>"
+                : filter.Parent is { } childless ? $"<div class=\"alert alert-info genevadrive-empty\">Workflow #{childless} has no children.</div>"
+                : "<div class=\"alert alert-info genevadrive-empty\">No workflows match.</div>");
+        }
+        else
+        {
+            if (!IsReadOnly)
+            {
+                var steps = filter.Type is { } typeName && runtime.Registry.FindType(typeName) is { } registered
+                    ? runtime.Registry.GetDefinition(registered).Steps.Names
+                    : null;
+                // A hero search or a parent's children are not a filter the command can repeat: only the rows shown (selected) are offered then.
+                BulkActions.Render(html, Url.To("/genevadrive/workflows/bulk"), filter.State?.ToStored(), filter.Type, filter.AtStep, total, steps,
+                    allowAll: filter.Hero is null && filter.Parent is null, totalIsExact: snapshot.Fresh || filter.Hero is not null || filter.Parent is not null);
+            }
+
+            AppendRows(html, runtime, items, filter.Parent is not null);
+        }
+
+        html.Append("<div class=\"genevadrive-pager\">")
+            .Append(CultureInfo.InvariantCulture, $"<p class=\"text-muted\">Page {pager.CurrentPage} of {Math.Max(1, pager.TotalPageCount)} ({total} workflows)</p>")
+            .Append(Html.Paginator(pager).ToString())
+            .Append(Html.PerPageSelector(pager).ToString())
+            .Append("</div></div></div>");
+        WriteLiteral(html.ToString());
+    }
+
+    /// <summary>The filters by type and hero id (the state's pill and the drift link's step kept as hidden fields).</summary>
+    private static void AppendFilterForm(StringBuilder html, GenevaDriveRuntime runtime, Filter filter)
+    {
         html.Append("<form class=\"form-inline genevadrive-filter\" method=\"get\" style=\"margin:15px 0\">");
         if (filter.State is { } s)
         {
@@ -76,54 +123,33 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
         html.Append("</select> <label for=\"genevadrive-hero\">&nbsp;Hero id&nbsp;</label>")
             .Append($"<input id=\"genevadrive-hero\" name=\"hero\" class=\"form-control input-sm genevadrive-hero-search\" placeholder=\"e.g. 42\" value=\"{E(filter.Hero)}\" /> ")
             .Append("<button type=\"submit\" class=\"btn btn-sm btn-default\">Filter</button></form>");
+    }
 
-        var pager = new FilteredPager(from, count, total, Url.To("/genevadrive/workflows"), filter);
-        if (items.Count == 0)
+    /// <summary>The rows of the page; beside a parent's children, each says which of the parent's steps started it.</summary>
+    private void AppendRows(StringBuilder html, GenevaDriveRuntime runtime, IReadOnlyList<WorkflowRecord> items, bool children)
+    {
+        html.Append("<div class=\"table-responsive\"><table class=\"table table-hover genevadrive-workflows\"><thead><tr>")
+            .Append("<th>Id</th><th>Type</th><th>Hero</th><th>State</th><th>Current step</th><th>Next step</th>")
+            .Append("<th title=\"Failed attempts tried again; each was a Succeeded Hangfire job, so Hangfire's Retries page does not count them\">Reattempts</th>")
+            .Append("<th>Created</th><th>Updated</th>")
+            .Append(IsReadOnly ? string.Empty : "<th><input type=\"checkbox\" class=\"genevadrive-select-all\" aria-label=\"Select every row on this page\" /></th>")
+            .Append("</tr></thead><tbody>");
+        // One grouped query for the page's rows.
+        var reattempts = runtime.Store.CountReattemptsByWorkflowAsync(items.Select(w => w.Id).ToList()).GetAwaiter().GetResult();
+        foreach (var w in items)
         {
-            html.Append(filter.Hero is { } searched
-                ? $"<div class=\"alert alert-info genevadrive-empty\">No workflow is about a hero with id <code>{E(searched)}</code>.</div>"
-                : "<div class=\"alert alert-info genevadrive-empty\">No workflows match.</div>");
-        }
-        else
-        {
-            if (!IsReadOnly)
-            {
-                var steps = filter.Type is { } typeName && runtime.Registry.FindType(typeName) is { } registered
-                    ? runtime.Registry.GetDefinition(registered).Steps.Names
-                    : null;
-                BulkActions.Render(html, Url.To("/genevadrive/workflows/bulk"), filter.State?.ToStored(), filter.Type, filter.AtStep, total, steps,
-                    allowAll: filter.Hero is null, totalIsExact: snapshot.Fresh || filter.Hero is not null);
-            }
-
-            html.Append("<div class=\"table-responsive\"><table class=\"table table-hover genevadrive-workflows\"><thead><tr>")
-                .Append("<th>Id</th><th>Type</th><th>Hero</th><th>State</th><th>Current step</th><th>Next step</th>")
-                .Append("<th title=\"Failed attempts tried again; each was a Succeeded Hangfire job, so Hangfire's Retries page does not count them\">Reattempts</th>")
-                .Append("<th>Created</th><th>Updated</th>")
-                .Append(IsReadOnly ? string.Empty : "<th><input type=\"checkbox\" class=\"genevadrive-select-all\" aria-label=\"Select every row on this page\" /></th>")
-                .Append("</tr></thead><tbody>");
-            // One grouped query for the page's rows.
-            var reattempts = runtime.Store.CountReattemptsByWorkflowAsync(items.Select(w => w.Id).ToList()).GetAwaiter().GetResult();
-            foreach (var w in items)
-            {
-                var link = Url.To($"/genevadrive/workflows/{w.Id}");
-                html.Append($"<tr><td><a href=\"{E(link)}\">#{w.Id}</a></td><td><a href=\"{E(link)}\">{E(w.Type)}</a></td>")
-                    .Append($"<td>{E(w.HeroType)} {E(w.HeroId)}</td><td>{Label(w.State)}{Reason(w)}</td>")
-                    .Append($"<td>{E(w.CurrentStepName)}</td><td>{E(w.NextStepName)}</td>")
-                    .Append(reattempts.TryGetValue(w.Id, out var reattempted) ? $"<td class=\"genevadrive-reattempt-count\"><span class=\"label label-warning\">{reattempted}</span></td>" : "<td>0</td>")
-                    .Append($"<td>{Html.RelativeTime(w.CreatedAt)}</td><td>{Html.RelativeTime(w.UpdatedAt)}</td>")
-                    .Append(IsReadOnly ? string.Empty : $"<td><input type=\"checkbox\" class=\"genevadrive-select\" value=\"{w.Id}\" aria-label=\"Select #{w.Id}\" /></td>")
-                    .Append("</tr>");
-            }
-
-            html.Append("</tbody></table></div>");
+            var link = Url.To($"/genevadrive/workflows/{w.Id}");
+            var group = children ? $" <small class=\"text-muted genevadrive-group\" title=\"Started by the parent's step\">by {E(w.ParentStepName)}</small>" : string.Empty;
+            html.Append($"<tr><td><a href=\"{E(link)}\">#{w.Id}</a></td><td><a href=\"{E(link)}\">{E(w.Type)}</a>{group}</td>")
+                .Append($"<td>{E(w.HeroType)} {E(w.HeroId)}</td><td>{Label(w.State)}{Reason(w)}</td>")
+                .Append($"<td>{E(w.CurrentStepName)}</td><td>{E(w.NextStepName)}</td>")
+                .Append(reattempts.TryGetValue(w.Id, out var reattempted) ? $"<td class=\"genevadrive-reattempt-count\"><span class=\"label label-warning\">{reattempted}</span></td>" : "<td>0</td>")
+                .Append($"<td>{Html.RelativeTime(w.CreatedAt)}</td><td>{Html.RelativeTime(w.UpdatedAt)}</td>")
+                .Append(IsReadOnly ? string.Empty : $"<td><input type=\"checkbox\" class=\"genevadrive-select\" value=\"{w.Id}\" aria-label=\"Select #{w.Id}\" /></td>")
+                .Append("</tr>");
         }
 
-        html.Append("<div class=\"genevadrive-pager\">")
-            .Append(CultureInfo.InvariantCulture, $"<p class=\"text-muted\">Page {pager.CurrentPage} of {Math.Max(1, pager.TotalPageCount)} ({total} workflows)</p>")
-            .Append(Html.Paginator(pager).ToString())
-            .Append(Html.PerPageSelector(pager).ToString())
-            .Append("</div></div></div>");
-        WriteLiteral(html.ToString());
+        html.Append("</tbody></table></div>");
     }
 
     /// <summary>A page of the list; its total comes from the counts (live on a small store, the latest count on a large one).</summary>
@@ -133,6 +159,23 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
         var page = runtime.Store.GetPageItemsAsync(filter.State, filter.Type, from, count).GetAwaiter().GetResult();
         // Never fewer than the rows this page shows (a cached count may lag behind new workflows).
         return (page.Items, Math.Max(counts.Total(filter.State, filter.Type), from + page.Items.Count));
+    }
+
+    /// <summary>A page of the parent's children, newest first; the total is the sum of their counts by the step that started them.</summary>
+    private static (IReadOnlyList<WorkflowRecord> Items, long Total) Children(GenevaDriveRuntime runtime, long parentId, int from, int count)
+    {
+        var items = runtime.Store.GetChildrenPageAsync(parentId, from, count).GetAwaiter().GetResult();
+        var total = runtime.Store.CountChildrenOfParentAsync(parentId).GetAwaiter().GetResult().Values.Sum(g => g.Total);
+        return (items, Math.Max(total, from + items.Count));
+    }
+
+    /// <summary>The heading of a parent's children: the parent linked, and the way back to every workflow.</summary>
+    private string ChildrenHeading(GenevaDriveRuntime runtime, long parentId)
+    {
+        var parent = runtime.Store.GetWorkflowAsync(parentId).GetAwaiter().GetResult();
+        var name = parent is null ? $"workflow #{parentId}" : $"{parent.Type} #{parentId}";
+        return $"<h1 class=\"page-header genevadrive-children-of\">Children of <a href=\"{E(Url.To($"/genevadrive/workflows/{parentId}"))}\">{E(name)}</a></h1>" +
+               $"<p class=\"text-muted\">The workflows its steps started, newest first. <a href=\"{E(Url.To("/genevadrive/workflows"))}\">All workflows</a></p>";
     }
 
     /// <summary>The logical attempt from which an ongoing workflow's current step counts as flapping.</summary>
@@ -231,11 +274,16 @@ internal sealed class WorkflowsPage(Func<Hangfire.JobStorage, GenevaDriveRuntime
     }
 
     /// <summary>The list's filters, kept across pages.</summary>
-    private sealed record Filter(WorkflowState? State, string? Type, string? Hero, string? AtStep = null, bool Flapping = false)
+    private sealed record Filter(WorkflowState? State, string? Type, string? Hero, string? AtStep = null, bool Flapping = false, long? Parent = null)
     {
         public string Query(char leading)
         {
             var parts = new List<string>();
+            if (Parent is { } parent)
+            {
+                parts.Add("parent=" + parent.ToString(CultureInfo.InvariantCulture));
+            }
+
             if (Flapping)
             {
                 parts.Add("flapping=1");

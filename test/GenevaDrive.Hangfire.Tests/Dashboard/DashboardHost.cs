@@ -13,13 +13,15 @@ internal static class DashboardHost
 {
     /// <summary>
     /// Starts an ASP.NET Core host with Hangfire's dashboard over its in-memory storage and <see cref="ThreeStepWorkflow"/>
-    /// registered. No Hangfire server: workflows stay where the test puts them while the browser looks.
+    /// (or the given workflows) registered. No Hangfire server: workflows stay where the test puts them while the browser looks.
     /// </summary>
     /// <param name="db">The workflow database.</param>
     /// <param name="accounts">The heroes.</param>
     /// <param name="options">The dashboard's options.</param>
     /// <param name="useGenevaDrive">False to configure Hangfire as an existing app may: <c>AddHangfire(config => …)</c> without <c>UseGenevaDrive</c>.</param>
-    public static async Task<WebApplication> StartAsync(TestDatabase db, AccountDirectory accounts, DashboardOptions options, bool useGenevaDrive = true)
+    /// <param name="workflows">Registers the workflows instead of <see cref="ThreeStepWorkflow"/>.</param>
+    public static async Task<WebApplication> StartAsync(TestDatabase db, AccountDirectory accounts, DashboardOptions options, bool useGenevaDrive = true,
+        Action<GenevaDriveOptions>? workflows = null)
     {
         var builder = WebApplication.CreateBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -28,8 +30,16 @@ internal static class DashboardHost
         builder.Services.AddGenevaDrive(o =>
         {
             db.ConfigureStorage(o);
-            o.AddWorkflow<ThreeStepWorkflow>()
-                .AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id));
+            if (workflows is null)
+            {
+                o.AddWorkflow<ThreeStepWorkflow>();
+            }
+            else
+            {
+                workflows(o);
+            }
+
+            o.AddHero<Account>(a => a.Id, (sp, id, ct) => sp.GetRequiredService<AccountDirectory>().FindAsync(id));
         });
         if (useGenevaDrive)
         {

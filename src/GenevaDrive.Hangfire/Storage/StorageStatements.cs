@@ -335,5 +335,5 @@ public sealed record StorageStatements
 public static class StorageContract
 {
     /// <summary>The contract this core implements.</summary>
-    public const int Version = 4;
+    public const int Version = 5;
 }

@@ -267,6 +267,32 @@ public static class StorageConformance
                 "the workflows in flight at a step are listed");
         }).ConfigureAwait(false);
 
+        await Check("children start once per hero, are counted by state, and the one that decides a parent's wait wakes it once", async () =>
+        {
+            var parent = await store.CreateAsync(Spec("hero-6"), cancellationToken).ConfigureAwait(false);
+            var children = new[] { Spec("child-1"), Spec("child-2") with { Type = "conformance_child" } };
+            var first = await store.StartChildrenAsync(parent.Workflow.Id, "fan", children, cancellationToken).ConfigureAwait(false);
+            var again = await store.StartChildrenAsync(parent.Workflow.Id, "fan", children, cancellationToken).ConfigureAwait(false);
+            Expect(first.Count == 2 && again.Count == 0 && first.All(c => c.Workflow.ParentWorkflowId == parent.Workflow.Id),
+                "a repeated batch starts no second child for a hero");
+            var gate = new ChildrenGate("fan", ChildrenWait.All, ChildTrouble.Ignore, ChildTrouble.Ignore);
+            var armed = await store.SkipAsync(parent.Workflow.Id, _ => new NextStep("wait", TimeSpan.FromDays(1),
+                new WaitGate(gate.EventName, TimeSpan.FromDays(1), WaitTimeout.Pause, Children: gate)), cancellationToken).ConfigureAwait(false);
+            Expect(armed.Execution is { WaitingFor: "children:fan" } waiting && waiting.ScheduledFor > UtcTimes.Now(clock),
+                "a wait for ongoing children is armed for its timeout");
+            var one = await store.CancelAsync(first[0].Workflow.Id, cancellationToken).ConfigureAwait(false);
+            var last = await store.CancelAsync(first[1].Workflow.Id, cancellationToken).ConfigureAwait(false);
+            Expect(one.WokenParent is null && last.WokenParent?.Execution.Id == armed.Execution!.Id &&
+                   last.WokenParent.Execution.ScheduledFor <= UtcTimes.Now(clock), "only the last child to end wakes the parent");
+            var counts = await store.CountChildrenAsync(parent.Workflow.Id, "fan", cancellationToken).ConfigureAwait(false);
+            Expect(counts is { Canceled: 2, Ongoing: 0 }, "children are counted by state");
+            var events = await store.GetEventsAsync(parent.Workflow.Id, cancellationToken).ConfigureAwait(false);
+            Expect(events.Count(e => e.Name == "children:fan") == 1, "one wake-up event");
+            Expect((await store.GetChildOutcomesAsync(parent.Workflow.Id, "fan", cancellationToken).ConfigureAwait(false)).Count == 2 &&
+                   (await store.GetChildrenPageAsync(parent.Workflow.Id, 0, 10, cancellationToken).ConfigureAwait(false)).Count == 2,
+                "the parent's children are listed");
+        }).ConfigureAwait(false);
+
         await Check("cleanup deletes ended workflows with their steps and events, after their retention only", async () =>
         {
             clock.Advance(TimeSpan.FromDays(10));

@@ -3,6 +3,8 @@
 #   ./build.ps1 [restore|build|test|pack|soak|bench|upgrade-bench] [benchmark arguments]   (default: test)
 #   bench: GenevaDrive steps side by side with plain Hangfire jobs on a throwaway PostgreSQL (fsync on) and
 #          SQLite; prints the ratios and writes artifacts/bench/bench-report.md. Not part of test.
+#          bench children [count]: one parent's StartChildren of N one-step children (default 10,000) against one job
+#          enqueueing N plain jobs, the parent's wake and the parent page's queries; writes artifacts/bench/children-report.md.
 #   upgrade-bench: 1M workflows (4M step executions) at schema version 1 on a throwaway PostgreSQL (fsync on) and SQLite,
 #          upgraded to the latest while a version-1 worker runs steps; writes artifacts/bench/upgrade-report.md. Not part of test.
 #   soak: the chaos soak (several worker processes on a throwaway PostgreSQL, kill -9, kill -STOP, a database
@@ -15,7 +17,7 @@ param(
     [string] $Target = 'test',
     [string] $Configuration = 'Release',
     # What follows the target goes to the benchmark program: bench [repetitions] [postgresql|sqlite|all] [scale|noscale|scaleonly],
-    # bench scaleout [workflows] [processes],
+    # bench scaleout [workflows] [processes], bench children [count] [all|postgresql|sqlite],
     # upgrade-bench [all|postgresql|sqlite] [workflows].
     [Parameter(Position = 1, ValueFromRemainingArguments = $true)]
     [string[]] $BenchArguments = @()

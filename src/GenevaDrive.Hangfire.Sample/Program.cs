@@ -58,6 +58,7 @@ builder.Services.AddGenevaDrive(options =>
     // A short lease so that a step abandoned by `kill -9` is taken over within a minute (the default is 5 minutes).
     options.LeaseTimeout = TimeSpan.FromSeconds(30);
     options.AddHero<Customer>(customer => customer.Id, (_, id, _) => Task.FromResult<Customer?>(new Customer(id)));
+    options.AddHero<Invoice>(invoice => invoice.Id, (_, id, _) => Task.FromResult<Invoice?>(new Invoice(id)));
 });
 builder.Services.AddHangfire((services, config) =>
 {
@@ -134,7 +135,10 @@ Console.WriteLine($"After {seconds} s:");
 foreach (var state in Enum.GetValues<WorkflowState>())
 {
     var inState = await client.GetByStateAsync(state, limit: 1000);
-    Console.WriteLine($"  {state,-10} {inState.Count,3}  {string.Join(", ", inState.Select(w => $"{w.Name}({w.HeroId})"))}");
+    // Child workflows (the billing's invoices) are counted by type rather than listed one by one.
+    var children = inState.Where(w => w.ParentWorkflowId is not null).GroupBy(w => w.Name).Select(g => $"{g.Count()} {g.Key}").ToList();
+    var listed = inState.Where(w => w.ParentWorkflowId is null).Select(w => $"{w.Name}({w.HeroId})").ToList();
+    Console.WriteLine($"  {state,-10} {inState.Count,3}  {string.Join(", ", listed)}{(children.Count == 0 ? "" : $" and children: {string.Join(", ", children)}")}");
 }
 
 await app.StopAsync();

@@ -34,6 +34,12 @@ if (args.Length > 0 && args[0] == "upgrade")
     return 0;
 }
 
+if (args.Length > 0 && args[0] == "children")
+{
+    // The child workflows benchmark: "children [count] [all|postgresql|sqlite]" (default 10,000 children of one parent, every database).
+    return await ChildrenBench.RunAsync(args);
+}
+
 if (args.Length == 4 && args[0] == "scaleout-worker")
 {
     // One worker process of the scale-out benchmark: "scaleout-worker <connection> <run> <hangfire|genevadrive>".

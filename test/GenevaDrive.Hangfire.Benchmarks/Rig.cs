@@ -55,6 +55,8 @@ internal sealed class Rig : IAsyncDisposable
 
     public BenchProbe Probe => Services.GetRequiredService<BenchProbe>();
 
+    public FanOutProbe FanOut => Services.GetRequiredService<FanOutProbe>();
+
     public IBackgroundJobClient Jobs => Services.GetRequiredService<IBackgroundJobClient>();
 
     public IWorkflowClient Workflows => Services.GetRequiredService<IWorkflowClient>();
@@ -65,6 +67,7 @@ internal sealed class Rig : IAsyncDisposable
         var run = $"{DateTime.UtcNow:HHmmss}_{n}";
         var services = new ServiceCollection();
         services.AddSingleton<BenchProbe>();
+        services.AddSingleton<FanOutProbe>();
         JobStorage storage;
         string? folder = null;
         if (database == "postgresql")
@@ -90,7 +93,7 @@ internal sealed class Rig : IAsyncDisposable
                 o.UseSqlite($"Data Source={Path.Combine(folder!, "workflows.db")}", s => s.TablePrefix = SqlitePrefix);
             }
 
-            o.AddWorkflow<FourStepWorkflow>().AddWorkflow<ChainWorkflow>()
+            o.AddWorkflow<FourStepWorkflow>().AddWorkflow<ChainWorkflow>().AddWorkflow<FanOutParentWorkflow>().AddWorkflow<FanOutChildWorkflow>()
                 .AddHero<BenchHero>(h => h.Id, (_, id, _) => Task.FromResult<BenchHero?>(new BenchHero(id)));
         });
         services.AddHangfire((sp, config) => config.UseGenevaDrive(sp));

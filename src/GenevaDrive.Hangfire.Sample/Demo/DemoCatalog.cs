@@ -26,7 +26,8 @@ internal static class DemoCatalog
             "subscription" => await workflows.StartOrGetExistingAsync<SubscriptionWorkflow>(customer),
             "newsletter" => await workflows.StartOrGetExistingAsync<NewsletterWorkflow>(customer),
             "signup" => await workflows.StartOrGetExistingAsync<SignupWorkflow>(customer),
-            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown demo; use onboarding, payment, trial, subscription, newsletter or signup."),
+            "billing" => await workflows.StartOrGetExistingAsync<MonthlyBillingWorkflow>(customer),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown demo; use onboarding, payment, trial, subscription, newsletter, signup or billing."),
         };
     }
 }

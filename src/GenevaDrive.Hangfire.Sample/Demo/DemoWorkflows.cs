@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace GenevaDrive.Sample.Demo;
 
 /// <summary>Welcomes a new customer, nudges them to fill in their profile, then checks in.</summary>
@@ -106,6 +108,48 @@ internal sealed class SignupWorkflow(DemoMailer mailer) : Workflow<Customer>
         {
             var confirmed = await ReceivedEventAsync<EmailConfirmed>("email_confirmed", ct);
             await mailer.SendAsync(Hero, $"Welcome! Your e-mail was confirmed at {confirmed?.At:HH:mm:ss}", ct);
+        });
+    }
+}
+
+/// <summary>
+/// One invoice of a monthly bill, a child of <see cref="MonthlyBillingWorkflow"/>: issues it, records its amount for the
+/// parent to read, and mails it to the account.
+/// </summary>
+[WorkflowName("invoice")]
+internal sealed class InvoiceWorkflow(DemoMailer mailer, ILogger<InvoiceWorkflow> logger) : Workflow<Invoice>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.Step("issue_invoice", async ct =>
+        {
+            logger.LogInformation("Invoice {Invoice} issued: {Amount} EUR", Hero.Id, Hero.Amount.ToString("0.00", CultureInfo.InvariantCulture));
+            await RecordResultAsync(Hero.Amount, ct);
+        });
+        steps.Step("send_invoice", ct => mailer.SendAsync(new Customer(Hero.Account), $"Invoice {Hero.Number} of {Hero.Amount:0.00} EUR", ct));
+    }
+}
+
+/// <summary>
+/// A month's billing of an account, fanned out: one child <see cref="InvoiceWorkflow"/> per line of the bill (25, started
+/// 10 to a transaction, each batch a checkpoint), a wait for all of them (no job polls: the last invoice to finish wakes the
+/// parent; after 10 minutes without them the billing pauses for a person), then a statement summed from the invoices'
+/// recorded amounts. The dashboard shows each invoice as its own workflow, with its parent.
+/// </summary>
+[WorkflowName("monthly_billing")]
+internal sealed class MonthlyBillingWorkflow(DemoMailer mailer, ILogger<MonthlyBillingWorkflow> logger) : Workflow<Customer>
+{
+    protected override void Define(WorkflowBuilder steps)
+    {
+        steps.StartChildren<InvoiceWorkflow, Invoice>("issue_invoices", _ => Invoice.LinesOf(Hero), batchSize: 10);
+        steps.WaitForChildren(ChildrenWait.All, TimeSpan.FromMinutes(10), WaitTimeout.Pause, onChildPaused: ChildTrouble.PauseParent);
+        steps.Step("send_statement", async ct =>
+        {
+            var invoices = await ChildrenAsync("issue_invoices", ct);
+            var issued = invoices.Where(i => i.State == WorkflowState.Finished).ToList();
+            var total = issued.Sum(i => i.Result<decimal>()).ToString("0.00", CultureInfo.InvariantCulture);
+            logger.LogInformation("Monthly billing {Account}: {Issued} of {Count} invoices issued, total {Total} EUR", Hero.Id, issued.Count, invoices.Count, total);
+            await mailer.SendAsync(Hero, $"Your monthly statement: {issued.Count} invoices, {total} EUR", ct);
         });
     }
 }

@@ -15,6 +15,9 @@ public sealed class SampleSmokeTests
         using (var confirm = await http.PostAsync("/demo/confirm", new FormUrlEncodedContent([new("customer", "ivy")])))
         {
             Assert.That(confirm.IsSuccessStatusCode, Is.True, $"POST /demo/confirm answered {(int)confirm.StatusCode}");
+            // The home page's "Monthly billing" button: a parent that starts 25 child invoice workflows and waits for them.
+            using var billing = await http.PostAsync("/demo/start/billing", null);
+            Assert.That(billing.IsSuccessStatusCode, Is.True, $"POST /demo/start/billing answered {(int)billing.StatusCode}");
         }
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
@@ -27,7 +30,12 @@ public sealed class SampleSmokeTests
             Assert.That(sample.Output, Does.Contain("After 25 s:"));
             Assert.That(sample.Output, Does.Match(@"Paused\s+1\s+payment\(erin-flaky\)"), "the flaky card pauses after its reattempts");
             Assert.That(sample.Output, Does.Match(@"Canceled\s+1\s+subscription\(hank-closed\)"), "the closed account is canceled by its cancel condition");
-            Assert.That(sample.Output, Does.Match(@"Finished\s+6\s+"), "onboarding, the wobbly payment, both trials, the newsletter and the confirmed signup finish");
+            Assert.That(sample.Output, Does.Match(@"Finished\s+32\s+"),
+                "onboarding, the wobbly payment, both trials, the newsletter, the confirmed signup, the monthly billing and its 25 invoices finish");
+            Assert.That(sample.Output, Does.Match(@"Finished\s+32\s+.*monthly_billing\(billing-[0-9a-f]{6}\).* and children: 25 invoice"),
+                "the summary lists the billing and counts its children");
+            Assert.That(sample.Output, Does.Match(@"Monthly billing billing-[0-9a-f]{6}: 25 of 25 invoices issued, total 1030\.00 EUR"),
+                "the billing woke after its last invoice and summed the amounts the invoices recorded");
             Assert.That(sample.Output, Does.Contain("signup(ivy)"), "the signup took its e-mail confirmation event");
             Assert.That(sample.Output, Does.Match(@"Mail to ivy: Welcome! Your e-mail was confirmed at [0-9]{2}:[0-9]{2}:[0-9]{2}"), "with the event's payload");
             Assert.That(sample.Output, Does.Contain("newsletter(weekly-digest)"), "the resumable newsletter went through its 3,000 subscribers in 5-second slices");

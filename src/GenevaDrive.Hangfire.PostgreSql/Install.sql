@@ -150,11 +150,15 @@ GO
 ALTER TABLE "{S}"."Workflows" ADD COLUMN IF NOT EXISTS "Result" text NULL;
 
 -- @migration 11
--- @heavy builds two indexes on Workflows (online: CONCURRENTLY, writes go on; they hold child workflows only)
--- A parent's children by group and state (the wait's counts, the dashboard's progress), and one child per hero and group:
--- a step that starts children again after a crash finds the ones it started instead of starting them twice.
+-- @heavy builds three indexes on Workflows (online: CONCURRENTLY, writes go on; they hold child workflows only)
+-- A parent's children by group and state (the wait's counts, the dashboard's progress), by id (the dashboard's list of a
+-- parent's children, newest first), and one child per hero and group: a step that starts children again after a crash
+-- finds the ones it started instead of starting them twice.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS "IX_Workflows_Parent_State" ON "{S}"."Workflows" ("ParentWorkflowId", "ParentStepName", "State")
     WHERE "ParentWorkflowId" IS NOT NULL;
 GO
 CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "UX_Workflows_Child" ON "{S}"."Workflows" ("ParentWorkflowId", "ParentStepName", "HeroType", "HeroId")
+    WHERE "ParentWorkflowId" IS NOT NULL;
+GO
+CREATE INDEX CONCURRENTLY IF NOT EXISTS "IX_Workflows_Parent_Id" ON "{S}"."Workflows" ("ParentWorkflowId", "Id")
     WHERE "ParentWorkflowId" IS NOT NULL;

@@ -235,9 +235,12 @@ IF COL_LENGTH(N'[{S}].[Workflows]', N'Result') IS NULL
 ALTER TABLE [{S}].[Workflows] ADD [Result] nvarchar(max) NULL;
 
 -- @migration 11
--- @heavy builds two filtered indexes on Workflows (they hold child workflows only)
--- A parent's children by group and state (the wait's counts, the dashboard's progress), and one child per hero and group:
--- a step that starts children again after a crash finds the ones it started instead of starting them twice.
+-- @heavy builds three filtered indexes on Workflows (they hold child workflows only)
+-- A parent's children by group and state (the wait's counts, the dashboard's progress), by id (the dashboard's list of a
+-- parent's children, newest first), and one child per hero and group: a step that starts children again after a crash
+-- finds the ones it started instead of starting them twice.
 {online index IX_Workflows_Parent_State ON Workflows ([ParentWorkflowId], [ParentStepName], [State]) WHERE [ParentWorkflowId] IS NOT NULL}
 GO
 {online unique index UX_Workflows_Child ON Workflows ([ParentWorkflowId], [ParentStepName], [HeroType], [HeroId]) WHERE [ParentWorkflowId] IS NOT NULL}
+GO
+{online index IX_Workflows_Parent_Id ON Workflows ([ParentWorkflowId], [Id]) WHERE [ParentWorkflowId] IS NOT NULL}

@@ -148,11 +148,15 @@ GO
 ALTER TABLE "{P}Workflows" ADD COLUMN "Result" TEXT NULL;
 
 -- @migration 11
--- @heavy builds two indexes on Workflows (they hold child workflows only)
--- A parent's children by group and state (the wait's counts, the dashboard's progress), and one child per hero and group:
--- a step that starts children again after a crash finds the ones it started instead of starting them twice.
+-- @heavy builds three indexes on Workflows (they hold child workflows only)
+-- A parent's children by group and state (the wait's counts, the dashboard's progress), by id (the dashboard's list of a
+-- parent's children, newest first), and one child per hero and group: a step that starts children again after a crash
+-- finds the ones it started instead of starting them twice.
 CREATE INDEX IF NOT EXISTS "IX_{P}Workflows_Parent_State" ON "{P}Workflows" ("ParentWorkflowId", "ParentStepName", "State")
     WHERE "ParentWorkflowId" IS NOT NULL;
 GO
 CREATE UNIQUE INDEX IF NOT EXISTS "UX_{P}Workflows_Child" ON "{P}Workflows" ("ParentWorkflowId", "ParentStepName", "HeroType", "HeroId")
+    WHERE "ParentWorkflowId" IS NOT NULL;
+GO
+CREATE INDEX IF NOT EXISTS "IX_{P}Workflows_Parent_Id" ON "{P}Workflows" ("ParentWorkflowId", "Id")
     WHERE "ParentWorkflowId" IS NOT NULL;

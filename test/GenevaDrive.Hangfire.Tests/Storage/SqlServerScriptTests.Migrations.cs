@@ -72,7 +72,7 @@ public sealed partial class SqlServerScriptTests
         {
             // Migration 4 retypes the indexed columns themselves: its rebuilds run under the ALTER COLUMN's schema lock anyway.
             Assert.That(offline, Is.Empty, "index builds on tables that already hold rows, built offline in the migration's transaction");
-            Assert.That(online, Is.EqualTo(new[] { "migration 2", "migration 8", "migration 11", "migration 11" }));
+            Assert.That(online, Is.EqualTo(new[] { "migration 2", "migration 8", "migration 11", "migration 11", "migration 11" }));
         });
     }
 

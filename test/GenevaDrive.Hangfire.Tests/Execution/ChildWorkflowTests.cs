@@ -31,6 +31,7 @@ public sealed class ChildWorkflowTests(string database) : EngineTestBase(databas
         var afterTwo = await WaitOfAsync(parent.Id);
         await Host.RunNextStepAsync(children[2].Id, advanceClock: false);
         var woken = await WaitOfAsync(parent.Id);
+        var wokenAt = Now;
         var wakes = await WakeEventsAsync(parent.Id);
         await Host.RunToEndAsync(parent.Id);
 
@@ -43,9 +44,47 @@ public sealed class ChildWorkflowTests(string database) : EngineTestBase(databas
             Assert.That(armed.ScheduledFor, Is.EqualTo(Now.AddHours(1)), "the wait holds one job, for its timeout");
             Assert.That(afterTwo.ScheduledFor, Is.EqualTo(armed.ScheduledFor), "two of three children ended: no wake-up");
             Assert.That(woken.Id, Is.EqualTo(armed.Id));
-            Assert.That(woken.ScheduledFor, Is.LessThanOrEqualTo(Now), "the last child moved the wait to now");
+            Assert.That(woken.ScheduledFor, Is.LessThanOrEqualTo(wokenAt), "the last child moved the wait to now");
             Assert.That(wakes, Is.EqualTo(1));
             Assert.That(Probe.Events, Does.Contain("sum:15").And.Contain("states:finished,finished,finished"));
+            Assert.That((await WorkflowAsync(parent.Id)).State, Is.EqualTo(WorkflowState.Finished));
+        });
+    }
+
+    /// <summary>
+    /// Children that end before the parent's wait is armed (here: while the step that started them is being finalized) wake
+    /// nothing, since nothing waits yet; the wait counts them when it is armed, under the parent's lock, and runs at once.
+    /// </summary>
+    [Test]
+    public async Task ChildrenThatEndBeforeTheWaitIsArmed_AreCountedWhenItIsArmed()
+    {
+        Probe.ChildCount = 2;
+        var parent = await StartAsync<FanOutAllWorkflow>("p1");
+        var ranEarly = new List<StepOutcome?>();
+        var running = false;
+        Host.Engine.Runtime.Store.Faults = async point =>
+        {
+            if (point == "finalize.begin" && !running && (await Client.GetChildrenAsync(parent.Id)).Count == 2)
+            {
+                running = true;
+                foreach (var child in await Client.GetChildrenAsync(parent.Id))
+                {
+                    ranEarly.Add((await Host.RunNextStepAsync(child.Id, advanceClock: false))?.Outcome);
+                }
+            }
+        };
+        await Host.RunNextStepAsync(parent.Id);
+        Host.Engine.Runtime.Store.Faults = null;
+        var armed = await WaitOfAsync(parent.Id);
+        var armedAt = Now;
+        await Host.RunToEndAsync(parent.Id);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(ranEarly, Is.EqualTo(new StepOutcome?[] { StepOutcome.Success, StepOutcome.Success }), "both children ended first");
+            Assert.That(armed.StepName, Is.EqualTo("wait_for_bill_all"));
+            Assert.That(armed.ScheduledFor, Is.LessThanOrEqualTo(armedAt), "armed after its children ended, the wait runs at once");
+            Assert.That(await WakeEventsAsync(parent.Id), Is.EqualTo(0), "no child woke it: nothing waited when they ended");
             Assert.That((await WorkflowAsync(parent.Id)).State, Is.EqualTo(WorkflowState.Finished));
         });
     }
@@ -56,12 +95,13 @@ public sealed class ChildWorkflowTests(string database) : EngineTestBase(databas
         var (parent, children) = await StartParentAsync<FanOutAnyWorkflow>();
         await Host.RunNextStepAsync(children[1].Id, advanceClock: false);
         var woken = await WaitOfAsync(parent.Id);
+        var wokenAt = Now;
         await Host.RunToEndAsync(parent.Id);
         await Host.RunNextStepAsync(children[0].Id, advanceClock: false);
 
         Assert.Multiple(async () =>
         {
-            Assert.That(woken.ScheduledFor, Is.LessThanOrEqualTo(Now));
+            Assert.That(woken.ScheduledFor, Is.LessThanOrEqualTo(wokenAt));
             Assert.That((await WorkflowAsync(parent.Id)).State, Is.EqualTo(WorkflowState.Finished));
             Assert.That(Probe.Events, Does.Contain("states:ready,finished,ready"), "the parent read its children as they stood");
             Assert.That((await WorkflowAsync(children[0].Id)).State, Is.EqualTo(WorkflowState.Finished), "a child goes on after its parent");
@@ -273,13 +313,14 @@ public sealed class ChildWorkflowTests(string database) : EngineTestBase(databas
         var runs = await Task.WhenAll(children.Select(c => Task.Run(() => Host.RunNextStepAsync(c.Id, advanceClock: false))));
         Host.Engine.Runtime.Store.Faults = null;
         var woken = await WaitOfAsync(parent.Id);
+        var wokenAt = Now;
         var wakes = await WakeEventsAsync(parent.Id);
         await Host.RunToEndAsync(parent.Id);
 
         Assert.Multiple(async () =>
         {
             Assert.That(runs.Select(r => r!.Outcome), Is.All.EqualTo(StepOutcome.Success));
-            Assert.That(woken.ScheduledFor, Is.LessThanOrEqualTo(Now), "the parent was woken");
+            Assert.That(woken.ScheduledFor, Is.LessThanOrEqualTo(wokenAt), "the parent was woken");
             Assert.That(wakes, Is.EqualTo(1), "exactly once");
             Assert.That((await WorkflowAsync(parent.Id)).State, Is.EqualTo(WorkflowState.Finished));
         });

@@ -140,7 +140,9 @@ internal sealed partial class WorkflowStore
         {
             // The event came after the run looked and before this lock: it is not lost, and the timeout does not apply.
             // The step runs again now, with its gate, and takes the event.
-            appliedInstead = $"The '{expired.EventName}' event came while its timeout was being applied; the timeout does not apply, and the step runs again now to take it";
+            appliedInstead = expired.Children is { } decided
+                ? $"The children of '{decided.Group}' decided the wait while its timeout was being applied; the timeout does not apply, and the step runs again now"
+                : $"The '{expired.EventName}' event came while its timeout was being applied; the timeout does not apply, and the step runs again now to take it";
             completion = new StepCompletion
             {
                 ExecutionState = StepExecutionState.Completed,

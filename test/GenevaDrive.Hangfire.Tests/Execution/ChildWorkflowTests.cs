@@ -192,6 +192,40 @@ public sealed class ChildWorkflowTests(string database) : EngineTestBase(databas
         });
     }
 
+    /// <summary>
+    /// The race of a timeout and the last child: the timeout's run counted one child still running, and that child ends after
+    /// the count and before the timeout's finalize (a fault point at the start of finalize runs it). The finalize judges the
+    /// children again under the parent's lock: the timeout (pause) does not apply, and the wait runs again at once and is met.
+    /// </summary>
+    [Test]
+    public async Task ALastChildEndingWhileTheTimeoutIsApplied_WinsOverTheTimeout()
+    {
+        var (parent, children) = await StartParentAsync<FanOutAllWorkflow>(children: 2);
+        await Host.RunNextStepAsync(children[0].Id, advanceClock: false);
+        Host.AdvanceTime(TimeSpan.FromHours(1) + TimeSpan.FromSeconds(1));
+        StepOutcome? lastChild = null;
+        Host.Engine.Runtime.Store.Faults = async point =>
+        {
+            if (point == "finalize.begin" && lastChild is null)
+            {
+                lastChild = StepOutcome.Interrupted;
+                lastChild = (await Host.RunNextStepAsync(children[1].Id, advanceClock: false))?.Outcome;
+            }
+        };
+        var timeoutRun = await Host.RunNextStepAsync(parent.Id, advanceClock: false);
+        Host.Engine.Runtime.Store.Faults = null;
+        var afterTimeout = await WorkflowAsync(parent.Id);
+        await Host.RunToEndAsync(parent.Id);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(lastChild, Is.EqualTo(StepOutcome.Success), "the last child ended between the timeout's count and its finalize");
+            Assert.That(timeoutRun!.Text, Does.Contain("the timeout does not apply"));
+            Assert.That(afterTimeout.State, Is.EqualTo(WorkflowState.Ready), "the timeout's pause did not apply");
+            Assert.That((await WorkflowAsync(parent.Id)).State, Is.EqualTo(WorkflowState.Finished));
+        });
+    }
+
     [Test]
     public async Task CancelingTheParent_CancelsItsOngoingChildren_AndLeavesTheEndedOnes()
     {

@@ -14,7 +14,8 @@ internal sealed partial class WorkflowStore
     /// Starts children of <paramref name="parentId"/>'s step <paramref name="group"/> in one transaction: each spec whose hero has
     /// no child in the group yet gets a workflow and its first execution. A repeat (a retry after a lost acknowledgement, or the
     /// step's next attempt after a crash) finds the children already started and starts only the rest; the unique index on
-    /// (parent, group, hero) refuses a second one whatever races. Returns the children this call created, to dispatch.
+    /// (parent, group, hero) refuses a second one whatever races. Returns the children to dispatch: those this call created,
+    /// and those an earlier try created whose first step has no job yet.
     /// </summary>
     /// <exception cref="WorkflowAlreadyExistsException">A hero already has an ongoing workflow of the child's type outside this group.</exception>
     public Task<IReadOnlyList<CreatedWorkflow>> StartChildrenAsync(long parentId, string group, IReadOnlyList<NewWorkflow> children,
@@ -28,8 +29,16 @@ internal sealed partial class WorkflowStore
             foreach (var spec in children)
             {
                 if (await SingleAsync<WorkflowRecord>(connection, tx, Sql.SelectChildOfGroup,
-                        new { ParentWorkflowId = parentId, ParentStepName = group, spec.HeroType, spec.HeroId }, token).ConfigureAwait(false) is not null)
+                        new { ParentWorkflowId = parentId, ParentStepName = group, spec.HeroType, spec.HeroId }, token).ConfigureAwait(false) is { } found)
                 {
+                    // Started by an earlier try (a lost commit acknowledgement, or an attempt that stopped before its checkpoint):
+                    // not again, but handed back for dispatch while its first step still has no job.
+                    if (await SingleAsync<StepExecutionRecord>(connection, tx, Sql.SelectActiveStepExecution, new { WorkflowId = found.Id }, token)
+                            .ConfigureAwait(false) is { State: "scheduled", JobId: null } undispatched)
+                    {
+                        created.Add(new CreatedWorkflow(found, undispatched));
+                    }
+
                     continue;
                 }
 

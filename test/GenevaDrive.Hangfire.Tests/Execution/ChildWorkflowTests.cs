@@ -323,6 +323,35 @@ public sealed class ChildWorkflowTests(string database) : EngineTestBase(databas
     }
 
     /// <summary>
+    /// A batch whose commit acknowledgement was lost (a transient fault right after the commit) is repeated: the repeat finds
+    /// the children the first try committed, starts none again, and still dispatches each one's first step.
+    /// </summary>
+    [Test]
+    public async Task ABatchWhoseCommitAcknowledgementWasLost_StartsEachChildOnce_AndDispatchesThemAll()
+    {
+        Probe.ChildCount = 2;
+        var parent = await StartAsync<FanOutAllWorkflow>("p1");
+        var faults = 0;
+        Host.Engine.Runtime.Store.Faults = point => point == "children.committed" && faults++ == 0 ? throw TransientFault() : Task.CompletedTask;
+        var run = await Host.RunNextStepAsync(parent.Id);
+        Host.Engine.Runtime.Store.Faults = null;
+        var children = await Client.GetChildrenAsync(parent.Id);
+        var firstSteps = new List<long>();
+        foreach (var child in children)
+        {
+            firstSteps.Add((await Client.GetCurrentExecutionAsync(child.Id))!.Id);
+        }
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(run!.Outcome, Is.EqualTo(StepOutcome.Success), run.Text);
+            Assert.That(faults, Is.EqualTo(2), "the batch was repeated after the lost acknowledgement");
+            Assert.That(children.Select(c => c.HeroId).OrderBy(h => h), Is.EqualTo(new[] { "p1-c1", "p1-c2" }), "each child once");
+            Assert.That(Host.DispatchedSteps.Select(d => d.StepExecutionId), Is.SupersetOf(firstSteps), "every child's first step was dispatched");
+        });
+    }
+
+    /// <summary>
     /// Two children end at the same instant: both finalizes are held at their start until both arrived, then run together. They
     /// take turns on the parent's row; the second sees the first one ended and wakes the parent, once.
     /// </summary>

@@ -95,6 +95,11 @@ public sealed partial class WorkflowBuilder
             {
                 Fail(from, source, $"Renamed: the new name '{to}' is not a step of this workflow (steps: {live}); rename to a live step");
             }
+            else if (_byName[to].CancelChildrenWithParent is not null)
+            {
+                Fail(from, source, $"Renamed: '{to}' is a StartChildren step, whose name groups the children it started (their parent step is stored as '{from}'); " +
+                    $"a renamed step would wait for and read none of them, so keep the name '{from}' for that step");
+            }
             else if (renamed.TryGetValue(from, out var earlier))
             {
                 Fail(from, source, $"Renamed: '{from}' is already declared a former name of '{earlier}'; a former name maps to one step");

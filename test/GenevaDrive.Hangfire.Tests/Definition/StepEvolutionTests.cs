@@ -72,6 +72,17 @@ public sealed class StepEvolutionTests
     }
 
     [Test]
+    public void AStartChildrenStep_CannotBeRenamed_SinceItsNameGroupsItsChildren()
+    {
+        var error = Definitions.Fails(s => s
+            .StartChildren<GenevaDrive.Tests.Execution.BillChildWorkflow, GenevaDrive.Tests.Execution.Account>("bill_everyone", _ => [])
+            .WaitForChildren(ChildrenWait.All, TimeSpan.FromHours(1))
+            .Renamed("bill_all", to: "bill_everyone"));
+
+        Assert.That(error.Message, Does.Contain("'bill_everyone' is a StartChildren step").And.Contain("keep the name 'bill_all'"));
+    }
+
+    [Test]
     public void BadNames_AndBothContinueAtAndFinish_AreRejected()
     {
         var error = Definitions.Fails(s => s.Step("a", Noop).Renamed(" ", to: "a").Retired("x", continueAt: "a", finishWorkflow: true));

@@ -47,11 +47,8 @@ public abstract class Workflow
     /// <summary>The workflow whose <c>StartChildren</c> step started this one; null for a top-level workflow.</summary>
     protected internal long? ParentWorkflowId { get; internal set; }
 
-    /// <summary>Reads the outcomes of the children a step started; set by the engine for a step run.</summary>
-    internal Func<string, CancellationToken, Task<IReadOnlyList<ChildOutcome>>>? ChildOutcomes { get; set; }
-
-    /// <summary>Records this workflow's result (JSON); set by the engine for a step run.</summary>
-    internal Func<string?, CancellationToken, Task>? ResultRecorder { get; set; }
+    /// <summary>The store this workflow's children and result are read from and written to; set by the engine for a step run.</summary>
+    internal Store.WorkflowStore? Store { get; set; }
 
     /// <summary>The longest result (as JSON) a workflow may record.</summary>
     internal const int MaxResultJsonLength = 4000;
@@ -65,8 +62,8 @@ public abstract class Workflow
     /// <returns>The children's outcomes.</returns>
     /// <exception cref="InvalidOperationException">Called outside a step run.</exception>
     protected Task<IReadOnlyList<ChildOutcome>> ChildrenAsync(string startedBy, CancellationToken cancellationToken = default) =>
-        (ChildOutcomes ?? throw new InvalidOperationException(
-            $"ChildrenAsync(\"{startedBy}\") can only be called while a step of workflow {GetType().Name} runs."))(startedBy, cancellationToken);
+        (Store ?? throw new InvalidOperationException(
+            $"ChildrenAsync(\"{startedBy}\") can only be called while a step of workflow {GetType().Name} runs.")).GetChildOutcomesAsync(WorkflowId, startedBy, cancellationToken);
 
     /// <summary>
     /// Records a small result (at most 4,000 characters of JSON, written with System.Text.Json) for this workflow's parent to
@@ -80,7 +77,7 @@ public abstract class Workflow
     /// <exception cref="InvalidOperationException">Called outside a step run.</exception>
     protected Task RecordResultAsync<TResult>(TResult result, CancellationToken cancellationToken = default)
     {
-        var record = ResultRecorder ?? throw new InvalidOperationException(
+        var store = Store ?? throw new InvalidOperationException(
             $"RecordResultAsync can only be called while a step of workflow {GetType().Name} runs.");
         var json = System.Text.Json.JsonSerializer.Serialize(result);
         if (json.Length > MaxResultJsonLength)
@@ -90,7 +87,7 @@ public abstract class Workflow
                 "to the full result kept elsewhere.", nameof(result));
         }
 
-        return record(json, cancellationToken);
+        return store.RecordResultAsync(WorkflowId, json, cancellationToken);
     }
 
     internal abstract void DefineSteps(WorkflowBuilder builder);

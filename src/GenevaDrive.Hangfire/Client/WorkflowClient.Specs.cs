@@ -55,26 +55,10 @@ internal sealed partial class WorkflowClient
             heroId = HeroTypes.GetId(scope.ServiceProvider, definition.HeroType, hero);
         }
 
-        var first = definition.Steps.First;
-        var schedule = first?.Schedule();
-        return new NewWorkflow(name, HeroTypes.NameOf(definition.HeroType), heroId, options?.AllowMultiple ?? false, first?.Name, schedule?.Wait,
-            schedule?.Gate, Telemetry.CurrentTraceParent());
+        return definition.StartOf(name, heroId, options?.AllowMultiple ?? false, Telemetry.CurrentTraceParent());
     }
 
-    /// <summary>
-    /// After a command committed: the parent a child's end or pause woke runs its wait now, and a canceled workflow's ongoing
-    /// children are canceled with it (the maintenance job finishes what a crash here leaves undone).
-    /// </summary>
-    private async Task AfterChildOrParentChangedAsync(ControlResult result, CancellationToken cancellationToken)
-    {
-        if (result.WokenParent is { } woken)
-        {
-            await runtime.Dispatcher.DispatchAsync(woken.Workflow, woken.Execution, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (result.Workflow.WorkflowState == WorkflowState.Canceled)
-        {
-            await ChildCascade.CancelChildrenAsync(Store, runtime.Dispatcher, runtime.Registry, result.Workflow, cancellationToken).ConfigureAwait(false);
-        }
-    }
+    /// <summary>After a command committed: see <see cref="ChildCascade.AfterChangeAsync"/> (a crash here is finished by the maintenance job).</summary>
+    private Task AfterChildOrParentChangedAsync(ControlResult result, CancellationToken cancellationToken) =>
+        ChildCascade.AfterChangeAsync(Store, runtime.Dispatcher, runtime.Registry, result.Workflow, result.WokenParent, cancellationToken);
 }

@@ -30,6 +30,14 @@ internal sealed class WorkflowDefinition
     public StepEvolution Evolution { get; init; } = StepEvolution.None;
 
     /// <summary>What a stored step name means to this build.</summary>
+    /// <summary>A start of this workflow (registered as <paramref name="name"/>) about the hero <paramref name="heroId"/>: its first step, scheduled as declared.</summary>
+    public Store.NewWorkflow StartOf(string name, string heroId, bool allowMultiple, string? traceParent)
+    {
+        var first = Steps.First;
+        var schedule = first?.Schedule();
+        return new Store.NewWorkflow(name, Heroes.HeroTypes.NameOf(HeroType), heroId, allowMultiple, first?.Name, schedule?.Wait, schedule?.Gate, traceParent);
+    }
+
     public StepResolution Resolve(string storedName) => Evolution.Resolve(Steps, storedName);
 
     /// <summary>

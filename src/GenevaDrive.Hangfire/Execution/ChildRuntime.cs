@@ -20,9 +20,6 @@ internal sealed class ChildRuntime(WorkflowStore store, IStepJobDispatcher dispa
             $"StartChildren step '{group}' of workflow {parentId} starts '{childType.FullName}', which is not a registered workflow; register it with " +
             $"AddWorkflow<{childType.Name}>() where the parent is registered.");
         var name = registry.NameOf(childType);
-        var heroType = HeroTypes.NameOf(definition.HeroType);
-        var first = definition.Steps.First;
-        var schedule = first?.Schedule();
         var trace = Telemetry.CurrentTraceParent();
         var specs = new List<NewWorkflow>(heroes.Count);
         foreach (var hero in heroes)
@@ -32,8 +29,7 @@ internal sealed class ChildRuntime(WorkflowStore store, IStepJobDispatcher dispa
                 throw new ArgumentException($"StartChildren step '{group}' of workflow {parentId} was given a null hero; yield only existing heroes.", nameof(heroes));
             }
 
-            specs.Add(new NewWorkflow(name, heroType, HeroTypes.GetId(services, definition.HeroType, hero), false, first?.Name, schedule?.Wait,
-                schedule?.Gate, trace));
+            specs.Add(definition.StartOf(name, HeroTypes.GetId(services, definition.HeroType, hero), allowMultiple: false, trace));
         }
 
         foreach (var created in await store.StartChildrenAsync(parentId, group, specs, ct).ConfigureAwait(false))
@@ -54,6 +50,24 @@ internal sealed class ChildRuntime(WorkflowStore store, IStepJobDispatcher dispa
 internal static class ChildCascade
 {
     private const int Page = 1000;
+
+    /// <summary>
+    /// After a change to <paramref name="workflow"/> committed (a finalize or a command): the parent its end or pause woke
+    /// runs its wait now, and a canceled workflow's ongoing children are canceled with it.
+    /// </summary>
+    public static async Task AfterChangeAsync(WorkflowStore store, IStepJobDispatcher dispatcher, WorkflowRegistry registry, WorkflowRecord workflow,
+        WokenParent? woken, CancellationToken ct)
+    {
+        if (woken is not null)
+        {
+            await dispatcher.DispatchAsync(woken.Workflow, woken.Execution, ct).ConfigureAwait(false);
+        }
+
+        if (workflow.WorkflowState == WorkflowState.Canceled)
+        {
+            await CancelChildrenAsync(store, dispatcher, registry, workflow, ct).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Cancels the ongoing children of <paramref name="parent"/> (a canceled workflow) and their descendants; returns how many.</summary>
     public static async Task<int> CancelChildrenAsync(WorkflowStore store, IStepJobDispatcher dispatcher, WorkflowRegistry registry, WorkflowRecord parent,

@@ -105,22 +105,6 @@ internal sealed partial class StepExecutor
         }
     }
 
-    /// <summary>
-    /// After a finalize: a child's end or pause that woke its parent dispatches the parent's step now, and a workflow that
-    /// was canceled cancels its ongoing children (<c>cancelWithParent</c>).
-    /// </summary>
-    private async Task AfterChildOrParentChangedAsync(WorkflowRecord workflow, WokenParent? woken, CancellationToken ct)
-    {
-        if (woken is not null)
-        {
-            await _dispatcher.DispatchAsync(woken.Workflow, woken.Execution, ct).ConfigureAwait(false);
-        }
-
-        if (workflow.WorkflowState == WorkflowState.Canceled)
-        {
-            await ChildCascade.CancelChildrenAsync(_store, _dispatcher, _registry, workflow, ct).ConfigureAwait(false);
-        }
-    }
 
     /// <summary>A timeout's decision names its gate, so finalize can look again for the event under the workflow's lock.</summary>
     private static StepDecision? TimingOut(WaitGate gate, StepDecision? decision) =>

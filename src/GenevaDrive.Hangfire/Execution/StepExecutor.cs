@@ -160,8 +160,7 @@ internal sealed partial class StepExecutor
                 ? taken.Payload
                 : (await _store.GetLatestConsumedEventAsync(workflow.Id, name, token).ConfigureAwait(false))?.Payload;
         instance.ParentWorkflowId = workflow.ParentWorkflowId;
-        instance.ChildOutcomes = (group, token) => _store.GetChildOutcomesAsync(workflow.Id, group, token);
-        instance.ResultRecorder = (json, token) => _store.RecordResultAsync(workflow.Id, json, token);
+        instance.Store = _store;
         var precondition = Telemetry.Source.StartActivity("GenevaDrive.Precondition");
         try
         {
@@ -330,7 +329,7 @@ internal sealed partial class StepExecutor
                     await _dispatcher.DispatchAsync(result.Workflow!, next, ct).ConfigureAwait(false);
                 }
 
-                await AfterChildOrParentChangedAsync(result.Workflow!, result.WokenParent, ct).ConfigureAwait(false);
+                await ChildCascade.AfterChangeAsync(_store, _dispatcher, _registry, result.Workflow!, result.WokenParent, ct).ConfigureAwait(false);
 
                 return result.AppliedInstead is { } instead
                     ? new FinalizeReport(result.Outcome, instead, null, result.NextExecution)

@@ -183,9 +183,7 @@ internal sealed partial class WorkflowStore
             }, ct, io).ConfigureAwait(false);
         }
 
-        waiting.ScheduledFor = now;
-        waiting.UpdatedAt = now;
-        await UpdateAsync(connection, tx, waiting, ct, io).ConfigureAwait(false);
+        await MoveToNowAsync(connection, tx, waiting, now, ct, io).ConfigureAwait(false);
         return new WokenParent(parent, waiting);
     }
 }

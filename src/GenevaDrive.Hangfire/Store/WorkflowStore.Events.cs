@@ -97,13 +97,14 @@ internal sealed partial class WorkflowStore
         return active;
     }
 
-    private async Task MoveToNowAsync(DbConnection connection, DbTransaction tx, StepExecutionRecord active, DateTime now, CancellationToken ct)
+    private async Task MoveToNowAsync(DbConnection connection, DbTransaction tx, StepExecutionRecord active, DateTime now, CancellationToken ct,
+        StoreIo io = default)
     {
         if (active.ScheduledFor > now)
         {
             active.ScheduledFor = now;
             active.UpdatedAt = now;
-            await UpdateAsync(connection, tx, active, ct).ConfigureAwait(false);
+            await UpdateAsync(connection, tx, active, ct, io).ConfigureAwait(false);
         }
     }
 

@@ -74,6 +74,8 @@ internal sealed class WorkflowMaintenance(WorkflowStore store, IStepJobDispatche
 
         var now = UtcTimes.Now(options.TimeProvider);
         int moved = 0;
+        // This process's job ids not yet written are written first: an execution waiting for its id is not missing its job.
+        await store.JobIds.FlushAsync().ConfigureAwait(false);
         foreach (var execution in await DueExecutionsAsync(now, ct).ConfigureAwait(false))
         {
             try

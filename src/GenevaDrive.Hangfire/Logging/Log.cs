@@ -185,4 +185,7 @@ internal static partial class StorageLog
 {
     [LoggerMessage(800, LogLevel.Warning, "Transient database error ({Error}); retrying the transaction in {Delay} ms (attempt {Attempt}).")]
     public static partial void RetryingTransaction(ILogger logger, Exception? exception, string? error, int delay, int attempt);
+
+    [LoggerMessage(801, LogLevel.Warning, "Could not record the ids of {Count} new step job(s) ({Error}); their claims record them, and the reconciler adds a job to any step still without one after the dispatch grace period.")]
+    public static partial void JobIdsNotWritten(ILogger logger, Exception exception, int count, string error);
 }

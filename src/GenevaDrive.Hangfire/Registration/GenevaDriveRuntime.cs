@@ -278,6 +278,8 @@ internal sealed class GenevaDriveRuntime : IDisposable
 
     public void Dispose()
     {
+        // The ids of jobs this process created and has not yet written (a bounded wait: the reconciler covers the rest).
+        Store.JobIds.FlushAsync().Wait(TimeSpan.FromSeconds(5));
         Drift.Stop();
         StateGauge.Stop();
         Dialect.Dispose();

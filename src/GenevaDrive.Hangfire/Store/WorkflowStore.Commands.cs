@@ -197,16 +197,6 @@ internal sealed partial class WorkflowStore
         return new WorkflowAlreadyExistsException(spec.Type, spec.HeroType, spec.HeroId, existing, cause);
     }
 
-    /// <summary>Records the Hangfire job created for a scheduled execution.</summary>
-    /// <remarks>Also stamps <c>DispatchedAt</c>: the reconciler measures how long a job has waited from it.</remarks>
-    public Task<bool> SetJobIdAsync(long executionId, string jobId, CancellationToken ct = default) =>
-        RetryAsync(async token =>
-        {
-            await using var connection = await OpenAsync(token).ConfigureAwait(false);
-            return await ExecuteAsync(connection, Command(Sql.SetStepExecutionJobId,
-                new { Id = executionId, JobId = ColumnLimits.JobId(jobId), Now }, null, token)).ConfigureAwait(false) == 1;
-        }, ct);
-
     /// <summary>Moves every workflow stored under the hero type name <paramref name="oldName"/> to <paramref name="newName"/>.</summary>
     public Task<int> RenameHeroTypeAsync(string oldName, string newName, CancellationToken ct = default) =>
         RetryAsync(async token =>

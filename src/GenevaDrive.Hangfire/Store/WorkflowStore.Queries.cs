@@ -62,14 +62,26 @@ internal sealed partial class WorkflowStore
     public Task<WorkflowRecord?> GetWorkflowAsync(long id, CancellationToken ct = default) =>
         GetOneAsync<WorkflowRecord>(Sql.SelectWorkflow, new { Id = id }, ct);
 
-    public Task<StepExecutionRecord?> GetStepExecutionAsync(long id, CancellationToken ct = default) =>
-        GetOneAsync<StepExecutionRecord>(Sql.SelectStepExecution, new { Id = id }, ct);
+    public async Task<StepExecutionRecord?> GetStepExecutionAsync(long id, CancellationToken ct = default)
+    {
+        // Job ids recorded by this process and not yet written are written first, so a caller reads what it did.
+        await JobIds.FlushAsync().ConfigureAwait(false);
+        return await GetOneAsync<StepExecutionRecord>(Sql.SelectStepExecution, new { Id = id }, ct).ConfigureAwait(false);
+    }
 
-    public Task<StepExecutionRecord?> GetCurrentExecutionAsync(long workflowId, CancellationToken ct = default) =>
-        GetOneAsync<StepExecutionRecord>(Sql.SelectActiveStepExecution, new { WorkflowId = workflowId }, ct);
+    public async Task<StepExecutionRecord?> GetCurrentExecutionAsync(long workflowId, CancellationToken ct = default)
+    {
+        // Job ids recorded by this process and not yet written are written first, so a caller reads what it did.
+        await JobIds.FlushAsync().ConfigureAwait(false);
+        return await GetOneAsync<StepExecutionRecord>(Sql.SelectActiveStepExecution, new { WorkflowId = workflowId }, ct).ConfigureAwait(false);
+    }
 
-    public Task<IReadOnlyList<StepExecutionRecord>> GetHistoryAsync(long workflowId, CancellationToken ct = default) =>
-        ListAsync<StepExecutionRecord>(Sql.SelectStepExecutionHistory, new { WorkflowId = workflowId }, ct);
+    public async Task<IReadOnlyList<StepExecutionRecord>> GetHistoryAsync(long workflowId, CancellationToken ct = default)
+    {
+        // Job ids recorded by this process and not yet written are written first, so a caller reads what it did.
+        await JobIds.FlushAsync().ConfigureAwait(false);
+        return await ListAsync<StepExecutionRecord>(Sql.SelectStepExecutionHistory, new { WorkflowId = workflowId }, ct).ConfigureAwait(false);
+    }
 
     public Task<IReadOnlyList<WorkflowRecord>> GetByHeroAsync(string heroType, string heroId, CancellationToken ct = default) =>
         ListAsync<WorkflowRecord>(Sql.SelectWorkflowsByHero, new { HeroType = heroType, HeroId = heroId }, ct);

@@ -1,0 +1,122 @@
+using Microsoft.Extensions.Logging;
+
+namespace GenevaDrive.Store;
+
+/// <summary>
+/// Writes the ids of newly created step jobs to their executions in batches, off the path of the step that created them.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A job id is a hint, not a fact to keep: the claim writes the running job's id itself, and the reconciler creates a job
+/// for an execution that has none after the dispatch grace period (a duplicate job is a no-op at claim). So the write need not
+/// hold up the worker that created the job, and the ids of jobs created close together share one write: while one batch is
+/// written, the next collects. Under load a batch carries many ids; a lone id is written at once.
+/// </para>
+/// <para>
+/// What is lost in a crash is only the ids not yet written: their executions get their ids from their claims, or, if a job
+/// waits longer than the grace period, a second job the claim makes a no-op. <see cref="FlushAsync"/> waits for every id
+/// recorded before the call (reads that show job ids, cancels and pauses that delete pending jobs, shutdown).
+/// </para>
+/// </remarks>
+internal sealed class JobIdRecorder
+{
+    /// <summary>The most ids one write carries (SQL Server takes at most 2,100 parameters per command).</summary>
+    internal const int MaxBatch = 500;
+
+    private readonly Func<IReadOnlyList<(long ExecutionId, string JobId)>, CancellationToken, Task> _write;
+    private readonly ILogger? _logger;
+    private readonly object _gate = new();
+    private List<(long ExecutionId, string JobId)> _pending = [];
+    private TaskCompletionSource _pendingWritten = NewSource();
+    private Task _inFlight = Task.CompletedTask;
+    private bool _running;
+
+    public JobIdRecorder(Func<IReadOnlyList<(long ExecutionId, string JobId)>, CancellationToken, Task> write, ILogger? logger)
+    {
+        _write = write;
+        _logger = logger;
+    }
+
+    /// <summary>The number of ids recorded and not yet written (for tests).</summary>
+    internal int Pending
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _pending.Count;
+            }
+        }
+    }
+
+    /// <summary>Records that <paramref name="jobId"/> runs execution <paramref name="executionId"/>; written soon, in a batch.</summary>
+    public void Record(long executionId, string jobId)
+    {
+        lock (_gate)
+        {
+            _pending.Add((executionId, jobId));
+            if (!_running)
+            {
+                _running = true;
+                _ = Task.Run(WriteAllAsync);
+            }
+        }
+    }
+
+    /// <summary>Completes when every id recorded before the call has been written (or its write has failed and been logged).</summary>
+    public Task FlushAsync()
+    {
+        lock (_gate)
+        {
+            return _pending.Count > 0 ? _pendingWritten.Task : _inFlight;
+        }
+    }
+
+    private async Task WriteAllAsync()
+    {
+        while (true)
+        {
+            List<(long ExecutionId, string JobId)> batch;
+            TaskCompletionSource written;
+            lock (_gate)
+            {
+                if (_pending.Count == 0)
+                {
+                    _running = false;
+                    return;
+                }
+
+                batch = _pending;
+                written = _pendingWritten;
+                _pending = [];
+                _pendingWritten = NewSource();
+                _inFlight = written.Task;
+            }
+
+            try
+            {
+                // One execution's id once (the last recorded wins, as a direct write would), in id order: concurrent writers
+                // from several processes then lock rows in one order.
+                var rows = batch.GroupBy(r => r.ExecutionId).Select(g => g.Last()).OrderBy(r => r.ExecutionId).ToList();
+                for (var i = 0; i < rows.Count; i += MaxBatch)
+                {
+                    await _write(rows.GetRange(i, Math.Min(MaxBatch, rows.Count - i)), CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e)
+            {
+                // Nothing is lost: the claims write these ids, and the reconciler adds jobs to executions that still have none.
+                if (_logger is not null)
+                {
+                    Logging.StorageLog.JobIdsNotWritten(_logger, e, batch.Count, e.Message);
+                }
+            }
+            finally
+            {
+                written.TrySetResult();
+            }
+        }
+    }
+
+    private static TaskCompletionSource NewSource() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

@@ -100,6 +100,21 @@ public sealed class JobIdRecorderTests
     }
 
     [Test]
+    public async Task ALoneId_IsWrittenWithoutAFlush_AfterItsLinger()
+    {
+        var written = new TaskCompletionSource<IReadOnlyList<(long, string)>>();
+        var recorder = new JobIdRecorder((rows, _) =>
+        {
+            written.TrySetResult(rows);
+            return Task.CompletedTask;
+        }, null);
+
+        recorder.Record(3, "alone");
+
+        Assert.That(await written.Task.WaitAsync(Bound), Is.EqualTo(new[] { (3L, "alone") }));
+    }
+
+    [Test]
     public async Task AFlushWithNothingRecorded_ReturnsAtOnce()
     {
         var recorder = new JobIdRecorder((_, _) => throw new AssertionException("nothing to write"), null);

@@ -68,6 +68,9 @@ internal sealed class SqliteDialect : SqlDialect
     // SQLite's limit on host parameters is 32766; stay far below.
     public override int MaxBatchSize => 5000;
 
+    // One writer per file: a background writer of job ids would contend with every start and step for the lock.
+    public override bool SingleWriter => true;
+
     internal static string CreateVersionTable(string prefix) =>
         $"CREATE TABLE IF NOT EXISTS \"{prefix}SchemaVersion\" (\"Id\" INTEGER NOT NULL PRIMARY KEY, \"Version\" INTEGER NOT NULL);";
 

@@ -131,6 +131,13 @@ public abstract class SqlDialect : IDisposable
     public virtual int MaxBatchSize => 2000;
 
     /// <summary>
+    /// True when the database takes one writer at a time for the whole database (SQLite). New step jobs' ids are then written
+    /// by the call that created the job, between its other writes, instead of in batches by a background writer that would
+    /// wait for the database's write lock alongside them. False (the default): batched in the background.
+    /// </summary>
+    public virtual bool SingleWriter => false;
+
+    /// <summary>
     /// The most connections the dialect's pool opens (the connection string's <c>Max Pool Size</c>); null when unknown or
     /// not pooled. Start-up warns when it is below what the Hangfire workers need (event 108).
     /// </summary>

@@ -38,10 +38,16 @@ internal sealed class JobIdRecorder
     private TaskCompletionSource _flushAsked = NewSource();
     private bool _running;
 
-    public JobIdRecorder(Func<IReadOnlyList<(long ExecutionId, string JobId)>, CancellationToken, Task> write, ILogger? logger)
+    private readonly bool _inline;
+
+    /// <param name="write">Writes a batch of ids.</param>
+    /// <param name="logger">Where a failed write is logged.</param>
+    /// <param name="inline">True to write each id in the recording call (a database with one writer at a time: see <see cref="Storage.SqlDialect.SingleWriter"/>).</param>
+    public JobIdRecorder(Func<IReadOnlyList<(long ExecutionId, string JobId)>, CancellationToken, Task> write, ILogger? logger, bool inline = false)
     {
         _write = write;
         _logger = logger;
+        _inline = inline;
     }
 
     /// <summary>The number of ids recorded and not yet written (for tests).</summary>
@@ -54,6 +60,21 @@ internal sealed class JobIdRecorder
                 return _pending.Count;
             }
         }
+    }
+
+    /// <summary>
+    /// Records that <paramref name="jobId"/> runs execution <paramref name="executionId"/>: written soon, in a batch (the task is
+    /// complete at once), or, for a database with one writer at a time, now (the task is the write).
+    /// </summary>
+    public Task RecordAsync(long executionId, string jobId, CancellationToken ct = default)
+    {
+        if (_inline)
+        {
+            return _write([(executionId, jobId)], ct);
+        }
+
+        Record(executionId, jobId);
+        return Task.CompletedTask;
     }
 
     /// <summary>Records that <paramref name="jobId"/> runs execution <paramref name="executionId"/>; written soon, in a batch.</summary>

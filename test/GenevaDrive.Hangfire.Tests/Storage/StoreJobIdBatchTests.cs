@@ -56,6 +56,32 @@ public sealed class StoreJobIdBatchTests(string database) : StorageTestBase(data
     }
 
     [Test]
+    public async Task RecordAsync_OnASingleWriterDatabase_WritesInTheCall_ElsewhereLeavesItToTheBatch()
+    {
+        var created = await StartAsync();
+        var commands = 0;
+        Store.Statements = (_, text) => commands += text == "BEGIN" ? 0 : 1;
+
+        var recording = Store.JobIds.RecordAsync(created.FirstExecution!.Id, "77");
+        var completedAtOnce = recording.IsCompleted;
+        await recording;
+
+        Store.Statements = null;
+        if (Db.Dialect.SingleWriter)
+        {
+            Assert.That(commands, Is.EqualTo(1), "SQLite: written by the recording call, no writer of its own to contend for the file's lock");
+            Assert.That(Store.JobIds.Pending, Is.Zero);
+        }
+        else
+        {
+            Assert.That(completedAtOnce, Is.True, "not written by the recording call: the worker does not wait for it");
+        }
+
+        Assert.That((await ExecutionAsync(created.FirstExecution.Id)).JobId, Is.EqualTo("77"), "written (by the read's flush at the latest)");
+        Assert.That(Db.Dialect.SingleWriter, Is.EqualTo(Database == "sqlite"));
+    }
+
+    [Test]
     public async Task SetJobIds_RetriesATransientFault_AndWritesTheBatchOnce()
     {
         var a = await StartAsync(heroId: "a");

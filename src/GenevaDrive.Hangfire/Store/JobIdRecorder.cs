@@ -25,9 +25,9 @@ internal sealed class JobIdRecorder
 
     /// <summary>
     /// How long the first id of a batch waits for others (unless a flush is asked for): at a few hundred steps a second this
-    /// turns one write per step into one per dozen steps, and no one waits for it.
+    /// turns one write per step into one per 20 or more steps, and no one waits for it (a read that needs the ids asks at once).
     /// </summary>
-    internal static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(20);
+    internal static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(100);
 
     private readonly Func<IReadOnlyList<(long ExecutionId, string JobId)>, CancellationToken, Task> _write;
     private readonly ILogger? _logger;

@@ -33,6 +33,37 @@ public sealed class CrashSafetyEndToEndTests(string database) : HangfireServerFi
     }
 
     [Test]
+    public async Task JobIdsNeverWritten_TheClaimsRecordTheJobsThatRan_AndNoStepRunsTwice()
+    {
+        // Every write of a new job's id fails for good (a process that dies before its batch is written, or a database that
+        // refuses it): the jobs exist, run, and their claims record them.
+        var refused = 0;
+        Server.Runtime.Store.Statements = (_, text) =>
+        {
+            if (text.Contains("\"DispatchedAt\" = @Now", StringComparison.Ordinal) && text.Contains("\"JobId\" = @JobId", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref refused);
+                throw new InvalidOperationException("job id write refused (injected)");
+            }
+        };
+        Accounts.Add("unrecorded");
+        var created = await Server.Runtime.Store.CreateAsync(
+            new NewWorkflow("e2e_payment", "GenevaDrive.Tests.Execution.Account", "unrecorded", false, "charge", null));
+        await Server.Runtime.Dispatcher.DispatchAsync(created.Workflow, created.FirstExecution!);
+
+        await WaitForStateAsync(created.Workflow.Id, WorkflowState.Finished);
+        // The read first writes what this process still holds (refused too), then reads what the claims wrote.
+        var history = await Server.Runtime.Store.GetHistoryAsync(created.Workflow.Id);
+        Server.Runtime.Store.Statements = null;
+        Assert.Multiple(() =>
+        {
+            Assert.That(refused, Is.GreaterThanOrEqualTo(2), "both steps' job ids were refused");
+            Assert.That(history.Select(e => e.JobId), Has.All.Not.Null, "each step's claim wrote the job that ran it");
+            Assert.That(Probe.Events, Is.EqualTo(new[] { "charge", "receipt" }), "each step once");
+        });
+    }
+
+    [Test]
     public async Task JobDeletedBehindOurBack_IsReconciled()
     {
         Accounts.Add("lost");

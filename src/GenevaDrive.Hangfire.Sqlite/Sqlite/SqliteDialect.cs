@@ -68,7 +68,7 @@ internal sealed class SqliteDialect : SqlDialect
     // SQLite's limit on host parameters is 32766; stay far below.
     public override int MaxBatchSize => 5000;
 
-    // One writer per file: a background write of job ids holds up every start and step meanwhile, so it comes once a second.
+    // One writer per file: a background writer of job ids would contend with every start and step for the lock.
     public override bool SingleWriter => true;
 
     internal static string CreateVersionTable(string prefix) =>

@@ -36,7 +36,7 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
         _logger = logger;
     }
 
-    public Task<string?> DispatchAsync(WorkflowRecord workflow, StepExecutionRecord execution, CancellationToken ct = default)
+    public async Task<string?> DispatchAsync(WorkflowRecord workflow, StepExecutionRecord execution, CancellationToken ct = default)
     {
         try
         {
@@ -50,15 +50,16 @@ internal sealed class HangfireStepJobDispatcher : IStepJobDispatcher
                 ? new ScheduledState(WholeSecondAtOrAfter(execution.ScheduledFor))
                 : new EnqueuedState(queue);
             var jobId = _client().Create(job, state);
-            // Written in a batch with other new jobs' ids, off this path (the claim also writes it; see JobIdRecorder).
-            _store.JobIds.Record(execution.Id, jobId);
-            return Task.FromResult<string?>(jobId);
+            // Written in a batch with other new jobs' ids, off this path, except on a single-writer database (the claim also
+            // writes it; see JobIdRecorder).
+            await _store.JobIds.RecordAsync(execution.Id, jobId, ct).ConfigureAwait(false);
+            return jobId;
         }
         catch (Exception e)
         {
             // Nothing is lost: the execution stays scheduled and the reconciler re-creates its job.
             DispatcherLog.DispatchFailed(_logger, e, execution.Id, execution.StepName, workflow.Id, e.Message);
-            return Task.FromResult<string?>(null);
+            return null;
         }
     }
 

@@ -131,9 +131,9 @@ public abstract class SqlDialect : IDisposable
     public virtual int MaxBatchSize => 2000;
 
     /// <summary>
-    /// True when the database takes one writer at a time for the whole database (SQLite). New step jobs' ids, written in the
-    /// background in batches, are then written at most once a second, since each write holds every other writer up; false
-    /// (the default): a batch every 100 ms at most.
+    /// True when the database takes one writer at a time for the whole database (SQLite). New step jobs' ids are then written
+    /// by the call that created the job, between its other writes, instead of in batches by a background writer that would
+    /// wait for the database's write lock alongside them. False (the default): batched in the background.
     /// </summary>
     public virtual bool SingleWriter => false;
 

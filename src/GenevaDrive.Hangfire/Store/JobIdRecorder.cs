@@ -10,8 +10,7 @@ namespace GenevaDrive.Store;
 /// A job id is a hint, not a fact to keep: the claim writes the running job's id itself, and the reconciler creates a job
 /// for an execution that has none after the dispatch grace period (a duplicate job is a no-op at claim). So the write need not
 /// hold up the worker that created the job, and the ids of jobs created close together share one write: while one batch is
-/// written, the next collects, and the first id of a batch waits <see cref="Linger"/> for others (a flush cuts that short; on a
-/// database with one writer at a time, <see cref="SingleWriterLinger"/>).
+/// written, the next collects, and the first id of a batch waits <see cref="Linger"/> for others (a flush cuts that short).
 /// </para>
 /// <para>
 /// What is lost in a crash is only the ids not yet written: their executions get their ids from their claims, or, if a job
@@ -30,13 +29,6 @@ internal sealed class JobIdRecorder
     /// </summary>
     internal static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>
-    /// The same on a database with one writer at a time (SQLite): each write of ids takes the whole database's write lock and
-    /// may make a start or a step wait for it, so it comes at most once a second. Most jobs have run, and their claims written
-    /// their ids, by then.
-    /// </summary>
-    internal static readonly TimeSpan SingleWriterLinger = TimeSpan.FromSeconds(1);
-
     private readonly Func<IReadOnlyList<(long ExecutionId, string JobId)>, CancellationToken, Task> _write;
     private readonly ILogger? _logger;
     private readonly object _gate = new();
@@ -46,16 +38,16 @@ internal sealed class JobIdRecorder
     private TaskCompletionSource _flushAsked = NewSource();
     private bool _running;
 
-    private readonly TimeSpan _linger;
+    private readonly bool _inline;
 
     /// <param name="write">Writes a batch of ids.</param>
     /// <param name="logger">Where a failed write is logged.</param>
-    /// <param name="singleWriter">True for a database with one writer at a time (see <see cref="Storage.SqlDialect.SingleWriter"/>): <see cref="SingleWriterLinger"/>.</param>
-    public JobIdRecorder(Func<IReadOnlyList<(long ExecutionId, string JobId)>, CancellationToken, Task> write, ILogger? logger, bool singleWriter = false)
+    /// <param name="inline">True to write each id in the recording call (a database with one writer at a time: see <see cref="Storage.SqlDialect.SingleWriter"/>).</param>
+    public JobIdRecorder(Func<IReadOnlyList<(long ExecutionId, string JobId)>, CancellationToken, Task> write, ILogger? logger, bool inline = false)
     {
         _write = write;
         _logger = logger;
-        _linger = singleWriter ? SingleWriterLinger : Linger;
+        _inline = inline;
     }
 
     /// <summary>The number of ids recorded and not yet written (for tests).</summary>
@@ -68,6 +60,21 @@ internal sealed class JobIdRecorder
                 return _pending.Count;
             }
         }
+    }
+
+    /// <summary>
+    /// Records that <paramref name="jobId"/> runs execution <paramref name="executionId"/>: written soon, in a batch (the task is
+    /// complete at once), or, for a database with one writer at a time, now (the task is the write).
+    /// </summary>
+    public Task RecordAsync(long executionId, string jobId, CancellationToken ct = default)
+    {
+        if (_inline)
+        {
+            return _write([(executionId, jobId)], ct);
+        }
+
+        Record(executionId, jobId);
+        return Task.CompletedTask;
     }
 
     /// <summary>Records that <paramref name="jobId"/> runs execution <paramref name="executionId"/>; written soon, in a batch.</summary>
@@ -109,7 +116,7 @@ internal sealed class JobIdRecorder
                 asked = _flushAsked.Task;
             }
 
-            await Task.WhenAny(asked, Task.Delay(_linger)).ConfigureAwait(false);
+            await Task.WhenAny(asked, Task.Delay(Linger)).ConfigureAwait(false);
             List<(long ExecutionId, string JobId)> batch;
             TaskCompletionSource written;
             lock (_gate)

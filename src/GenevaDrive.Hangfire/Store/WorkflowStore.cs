@@ -48,7 +48,7 @@ internal sealed partial class WorkflowStore
         LeasesOnDatabaseClock = leasesOnDatabaseClock;
         _retry = new TransientRetry(dialect.IsTransient, transientBudget ?? TimeSpan.FromSeconds(30), logger);
         _finalizeRetry = new TransientRetry(dialect.IsTransient, finalizeBudget ?? transientBudget ?? TimeSpan.FromSeconds(30), logger);
-        JobIds = new JobIdRecorder(SetJobIdsAsync, logger, singleWriter: dialect.SingleWriter);
+        JobIds = new JobIdRecorder(SetJobIdsAsync, logger, inline: dialect.SingleWriter);
     }
 
     /// <summary>The ids of new step jobs, written to their executions in batches (see <see cref="JobIdRecorder"/>).</summary>

@@ -89,7 +89,6 @@ internal sealed partial class WorkflowClient(GenevaDriveRuntime runtime) : IWork
 
     public async Task<string?> DispatchAsync(long workflowId, CancellationToken cancellationToken = default)
     {
-        await Store.JobIds.FlushAsync().ConfigureAwait(false);
         var workflow = await Store.GetWorkflowAsync(workflowId, cancellationToken).ConfigureAwait(false)
             ?? throw new WorkflowNotFoundException(workflowId);
         var current = await Store.GetCurrentExecutionAsync(workflowId, cancellationToken).ConfigureAwait(false);
@@ -124,7 +123,6 @@ internal sealed partial class WorkflowClient(GenevaDriveRuntime runtime) : IWork
         CancellationToken cancellationToken = default)
     {
         var (key, json, trace) = EventArguments(eventName, payload, eventId);
-        await Store.JobIds.FlushAsync().ConfigureAwait(false);
         var delivery = await Store.DeliverEventAsync(workflowId, eventName, key, json, trace, cancellationToken).ConfigureAwait(false);
         if (delivery is { Outcome: EventDeliveryOutcome.Delivered or EventDeliveryOutcome.Duplicate, WokenExecution: { } woken, Workflow: { } workflow })
         {
@@ -165,6 +163,7 @@ internal sealed partial class WorkflowClient(GenevaDriveRuntime runtime) : IWork
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(transaction);
         var (key, json, trace) = EventArguments(eventName, payload, eventId);
+        // The store's own-transaction commands write this process's pending job ids first; in the caller's transaction, here.
         await Store.JobIds.FlushAsync().ConfigureAwait(false);
         var delivery = await Store.DeliverEventAsync(connection, transaction, workflowId, eventName, key, json, trace, cancellationToken)
             .ConfigureAwait(false);
@@ -207,7 +206,6 @@ internal sealed partial class WorkflowClient(GenevaDriveRuntime runtime) : IWork
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(transaction);
         var caller = new WorkflowStore.CallerTransaction(connection, transaction);
-        await Store.JobIds.FlushAsync().ConfigureAwait(false);
         var result = command switch
         {
             WorkflowCommand.Pause => await Store.PauseAsync(workflowId, cancellationToken, caller: caller).ConfigureAwait(false),
@@ -227,7 +225,6 @@ internal sealed partial class WorkflowClient(GenevaDriveRuntime runtime) : IWork
         string? actor = null)
     {
         await runtime.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
-        await Store.JobIds.FlushAsync().ConfigureAwait(false);
         return await Store.SkipAsync(workflowId,
             (workflow, step) => DefinitionOf(workflow.Type).NextAfterStored(step, workflow.Id, "skip the current step of")?.Schedule(),
             cancellationToken, caller, actor).ConfigureAwait(false);
@@ -245,7 +242,6 @@ internal sealed partial class WorkflowClient(GenevaDriveRuntime runtime) : IWork
         }
 
         await runtime.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
-        await Store.JobIds.FlushAsync().ConfigureAwait(false);
         var result = await Store.SkipAsync(workflowId, (workflow, _) =>
         {
             var definition = DefinitionOf(workflow.Type);
@@ -285,7 +281,6 @@ internal sealed partial class WorkflowClient(GenevaDriveRuntime runtime) : IWork
     /// <summary>Pauses, recording who (<paramref name="actor"/>; null for code).</summary>
     internal async Task<WorkflowInfo> PauseAsync(long workflowId, string? actor, CancellationToken cancellationToken)
     {
-        await Store.JobIds.FlushAsync().ConfigureAwait(false);
         var result = await Store.PauseAsync(workflowId, cancellationToken, actor: actor).ConfigureAwait(false);
         if (result.Execution is { State: "scheduled" } pending)
         {
@@ -316,7 +311,6 @@ internal sealed partial class WorkflowClient(GenevaDriveRuntime runtime) : IWork
     /// <summary>Cancels, recording who (<paramref name="actor"/>; null for code).</summary>
     internal async Task<WorkflowInfo> CancelAsync(long workflowId, string? actor, CancellationToken cancellationToken)
     {
-        await Store.JobIds.FlushAsync().ConfigureAwait(false);
         var result = await Store.CancelAsync(workflowId, cancellationToken, actor: actor).ConfigureAwait(false);
         runtime.Dispatcher.RemovePending(result.Ended?.JobId, $"workflow {workflowId} canceled");
         await AfterChildOrParentChangedAsync(result, cancellationToken).ConfigureAwait(false);

@@ -37,7 +37,6 @@ internal sealed class JobIdRecorder
     private Task _inFlight = Task.CompletedTask;
     private TaskCompletionSource _flushAsked = NewSource();
     private bool _running;
-
     private readonly bool _inline;
 
     /// <param name="write">Writes a batch of ids.</param>

@@ -15,9 +15,12 @@ internal sealed partial class WorkflowStore
     /// came before, or the workflow has ended), and when the workflow's scheduled step waits for it, moves that
     /// step to now. The caller dispatches the woken step's job after the commit.
     /// </summary>
-    public Task<EventDeliveryRecord> DeliverEventAsync(long workflowId, string name, string eventKey, string? payload, string? traceParent,
-        CancellationToken ct = default) =>
-        ExactlyOnceAsync("event", workflowId, async (connection, tx, operation, token) =>
+    public async Task<EventDeliveryRecord> DeliverEventAsync(long workflowId, string name, string eventKey, string? payload, string? traceParent,
+        CancellationToken ct = default)
+    {
+        // As a control command does: the woken execution's job id, read from the row, moves that job to its queue.
+        await JobIds.FlushAsync().ConfigureAwait(false);
+        return await ExactlyOnceAsync("event", workflowId, async (connection, tx, operation, token) =>
         {
             var result = await DeliverEventAsync(connection, tx, workflowId, name, eventKey, payload, traceParent, token).ConfigureAwait(false);
             operation.Outcome = result.Outcome.ToString();
@@ -32,7 +35,8 @@ internal sealed partial class WorkflowStore
                 await SingleAsync<WorkflowRecord>(connection, null, Sql.SelectWorkflow, new { Id = workflowId }, token).ConfigureAwait(false),
                 events.FirstOrDefault(e => e.Id == operation.EventId),
                 await ExecutionOrNullAsync(connection, operation.ExecutionId, token).ConfigureAwait(false));
-        }, ct);
+        }, ct).ConfigureAwait(false);
+    }
 
     /// <summary>Delivers an event inside the caller's open connection and transaction (see the other overload).</summary>
     public async Task<EventDeliveryRecord> DeliverEventAsync(DbConnection connection, DbTransaction tx, long workflowId, string name, string eventKey,

@@ -1,4 +1,3 @@
-using System.Data;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -33,34 +32,28 @@ internal sealed partial class WorkflowStore
 
         return RetryAsync(async token =>
         {
+            // Each row bound as the one-row write binds it; its @Id and @JobId then numbered, the rest (@Now) sent once.
             var single = Sql.SetStepExecutionJobId;
-            var text = new StringBuilder();
-            var parameters = new List<BoundParameter>();
             var now = Now;
-            foreach (var shape in single.Parameters.Where(p => p.Name is not ("Id" or "JobId")))
-            {
-                var (type, size) = StatementBinder.TypeOf(_dialect, shape);
-                parameters.Add(new BoundParameter(shape.Name, shape.Kind, shape.Name == "Now" ? now
-                    : throw new InvalidOperationException($"Statement {single.Name} takes @{shape.Name}; the store passes only @Id, @JobId and @Now."),
-                    type ?? DbType.DateTime, size));
-            }
-
-            var id = single.Parameters.First(p => p.Name == "Id");
-            var job = single.Parameters.First(p => p.Name == "JobId");
+            var text = new StringBuilder();
+            var parameters = new Dictionary<string, BoundParameter>(StringComparer.Ordinal);
             for (var i = 0; i < rows.Count; i++)
             {
-                text.Append(PerRowParameter().Replace(single.Text, m => m.Value + "_" + i.ToString(CultureInfo.InvariantCulture))).Append(' ');
-                var (idType, _) = StatementBinder.TypeOf(_dialect, id);
-                var (jobType, jobSize) = StatementBinder.TypeOf(_dialect, job);
-                parameters.Add(new BoundParameter($"Id_{i}", id.Kind, rows[i].ExecutionId, idType ?? DbType.Int64, null));
-                parameters.Add(new BoundParameter($"JobId_{i}", job.Kind, ColumnLimits.JobId(rows[i].JobId), jobType ?? DbType.String, jobSize));
+                var suffix = "_" + i.ToString(CultureInfo.InvariantCulture);
+                text.Append(PerRowParameter().Replace(single.Text, m => m.Value + suffix)).Append(' ');
+                var bound = StatementBinder.Bind(_dialect, single, new { Id = rows[i].ExecutionId, JobId = ColumnLimits.JobId(rows[i].JobId), Now = now });
+                foreach (var parameter in bound.Parameters)
+                {
+                    var name = parameter.Name is "Id" or "JobId" ? parameter.Name + suffix : parameter.Name;
+                    parameters.TryAdd(name, parameter with { Name = name });
+                }
             }
 
             await using var connection = await OpenAsync(token).ConfigureAwait(false);
             var ownTransaction = Sql.CommitTransaction is null;
             await using var tx = ownTransaction ? await BeginAsync(connection, token).ConfigureAwait(false) : null;
             Statements?.Invoke(tx, text.ToString());
-            await connection.ExecuteAsync(new CommandDefinition(text.ToString(), new BoundParameters([.. parameters]), tx,
+            await connection.ExecuteAsync(new CommandDefinition(text.ToString(), new BoundParameters([.. parameters.Values]), tx,
                 _dialect.CommandTimeoutSeconds, cancellationToken: token)).ConfigureAwait(false);
             if (tx is not null)
             {

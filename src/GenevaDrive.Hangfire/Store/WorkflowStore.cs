@@ -227,12 +227,16 @@ internal sealed partial class WorkflowStore
         }
     }
 
-    private Task<ControlResult> UnderWorkflowLockAsync(string command, long workflowId,
+    private async Task<ControlResult> UnderWorkflowLockAsync(string command, long workflowId,
         Func<DbConnection, DbTransaction, WorkflowRecord, DateTime, Task<ControlResult>> action, CancellationToken ct,
-        CallerTransaction? caller = null) =>
-        caller is { } joined
-            ? UnderCallersLockAsync(workflowId, action, joined, ct)
-            : ExactlyOnceAsync(command, workflowId, async (connection, tx, operation, token) =>
+        CallerTransaction? caller = null)
+    {
+        // The ids of jobs this process created and has not written yet are written first: a command reads the pending job's
+        // id from the row, to delete that job after its commit.
+        await JobIds.FlushAsync().ConfigureAwait(false);
+        return caller is { } joined
+            ? await UnderCallersLockAsync(workflowId, action, joined, ct).ConfigureAwait(false)
+            : await ExactlyOnceAsync(command, workflowId, async (connection, tx, operation, token) =>
             {
                 var workflow = await SingleAsync<WorkflowRecord>(connection, tx, Sql.LockWorkflow, new { Id = workflowId }, token)
                     .ConfigureAwait(false) ?? throw new WorkflowNotFoundException(workflowId);
@@ -244,7 +248,8 @@ internal sealed partial class WorkflowStore
                 await SingleAsync<WorkflowRecord>(connection, null, Sql.SelectWorkflow, new { Id = workflowId }, token).ConfigureAwait(false)
                     ?? throw new WorkflowNotFoundException(workflowId),
                 await ExecutionOrNullAsync(connection, operation.ExecutionId, token).ConfigureAwait(false),
-                await ExecutionOrNullAsync(connection, operation.EndedExecutionId, token).ConfigureAwait(false)), ct);
+                await ExecutionOrNullAsync(connection, operation.EndedExecutionId, token).ConfigureAwait(false)), ct).ConfigureAwait(false);
+    }
 
     private async Task<StepExecutionRecord?> ExecutionOrNullAsync(DbConnection connection, long? id, CancellationToken ct) =>
         id is { } known

@@ -82,6 +82,17 @@ public sealed class StoreJobIdBatchTests(string database) : StorageTestBase(data
     }
 
     [Test]
+    public async Task ACancel_WritesThePendingJobIdFirst_SoItKnowsWhichJobToDelete()
+    {
+        var created = await StartAsync();
+        Store.JobIds.Record(created.FirstExecution!.Id, "pending-job");
+
+        var canceled = await Store.CancelAsync(created.Workflow.Id);
+
+        Assert.That(canceled.Ended?.JobId, Is.EqualTo("pending-job"), "the canceled execution carries the job the client then deletes");
+    }
+
+    [Test]
     public async Task SetJobIds_RetriesATransientFault_AndWritesTheBatchOnce()
     {
         var a = await StartAsync(heroId: "a");
